@@ -1,0 +1,49 @@
+namespace Gatehouse.Sql;
+
+/// <summary>Statement classes of SPEC §3; policy rules match on these.</summary>
+public enum StatementClass
+{
+    Read,
+    Write,
+    Ddl,
+    Dcl,
+    Admin,
+    Code,
+    CopyOut,
+    Transaction,
+    Session,
+    Unknown,
+}
+
+/// <summary>A relation or function name, folded and unquoted exactly as PostgreSQL would (schema null when not written).</summary>
+public readonly record struct QualifiedName(string? Schema, string Name)
+{
+    public override string ToString() => Schema is null ? Name : Schema + "." + Name;
+}
+
+/// <summary>What the analyzer knows about one statement of a query string.</summary>
+public sealed record StatementFacts
+{
+    /// <summary>Offset of the statement's first character in the analyzed text (leading whitespace/comments excluded).</summary>
+    public required int Start { get; init; }
+
+    /// <summary>Length of the statement text, excluding the terminating semicolon.</summary>
+    public required int Length { get; init; }
+
+    /// <summary>Upper-case command tag family, e.g. "SELECT", "INSERT", "CREATE TABLE", "EXPLAIN"; "" when unknown.</summary>
+    public required string Command { get; init; }
+
+    public required StatementClass Class { get; init; }
+
+    public IReadOnlyList<QualifiedName> ReadRelations { get; init; } = [];
+
+    public IReadOnlyList<QualifiedName> WrittenRelations { get; init; } = [];
+
+    public IReadOnlyList<QualifiedName> Functions { get; init; } = [];
+
+    /// <summary>SELECT … FOR UPDATE/SHARE/NO KEY UPDATE/KEY SHARE.</summary>
+    public bool IsLockingRead { get; init; }
+
+    /// <summary>Why the statement is <see cref="StatementClass.Unknown"/>; null otherwise.</summary>
+    public string? UnknownReason { get; init; }
+}
