@@ -1,0 +1,137 @@
+using Gatehouse.Policy.Model;
+using Gatehouse.Policy.Yaml;
+using Gatehouse.Sql;
+
+namespace Gatehouse.Policy.Loading;
+
+internal sealed partial class PolicyReader
+{
+    private RuleCondition? ReadCondition(YamlNode node, string label)
+    {
+        if (AsMapping(node, $"'when' of {label}") is not { } map)
+        {
+            return null;
+        }
+
+        CheckKeys(map, "'when'", "class", "tables", "schemas", "functions", "commands");
+        var ok = true;
+        HashSet<StatementClass>? classes = null;
+        if (map.Find("class") is { } classNode)
+        {
+            classes = ReadClasses(classNode);
+            ok &= classes is not null;
+        }
+
+        var tables = ReadPatterns(map, "tables", ref ok);
+        var functions = ReadPatterns(map, "functions", ref ok);
+        var schemas = ReadGlobs(map, "schemas", forbidDots: true, ref ok);
+        var commands = ReadGlobs(map, "commands", forbidDots: false, ref ok);
+
+        if (classes is not null && classes.All(c => c == StatementClass.Unknown))
+        {
+            foreach (var key in (string[])["tables", "schemas", "functions", "commands"])
+            {
+                if (map.Find(key) is { } conflicting)
+                {
+                    Error(conflicting, $"{label} can never match: statements of class unknown have no {key}");
+                    ok = false;
+                }
+            }
+        }
+
+        return ok
+            ? new RuleCondition { Classes = classes, Tables = tables, Schemas = schemas, Functions = functions, Commands = commands }
+            : null;
+    }
+
+    private HashSet<StatementClass>? ReadClasses(YamlNode node)
+    {
+        if (StringList(node, "'class'") is not { } names)
+        {
+            return null;
+        }
+
+        var classes = new HashSet<StatementClass>();
+        var ok = true;
+        foreach (var (name, at) in names)
+        {
+            if (StatementClassNames.TryParse(name, out var value))
+            {
+                classes.Add(value);
+            }
+            else
+            {
+                Error(at, $"unknown statement class '{name}'; expected one of: {string.Join(", ", StatementClassNames.All)}");
+                ok = false;
+            }
+        }
+
+        return ok ? classes : null;
+    }
+
+    private List<NamePattern>? ReadPatterns(YamlMapping map, string key, ref bool ok)
+    {
+        if (map.Find(key) is not { } node)
+        {
+            return null;
+        }
+
+        if (StringList(node, $"'{key}'") is not { } texts)
+        {
+            ok = false;
+            return null;
+        }
+
+        var patterns = new List<NamePattern>();
+        foreach (var (text, at) in texts)
+        {
+            if (NamePattern.TryCreate(text, out var problem) is { } pattern)
+            {
+                patterns.Add(pattern);
+            }
+            else
+            {
+                Error(at, $"bad pattern in '{key}': {problem}");
+                ok = false;
+            }
+        }
+
+        return patterns;
+    }
+
+    private List<Glob>? ReadGlobs(YamlMapping map, string key, bool forbidDots, ref bool ok)
+    {
+        if (map.Find(key) is not { } node)
+        {
+            return null;
+        }
+
+        if (StringList(node, $"'{key}'") is not { } texts)
+        {
+            ok = false;
+            return null;
+        }
+
+        var globs = new List<Glob>();
+        foreach (var (text, at) in texts)
+        {
+            var glob = Glob.TryCreate(text, out var problem);
+            if (glob is not null && forbidDots && text.Contains('.'))
+            {
+                (glob, problem) = (null, $"'{text}' holds a dot; a schema pattern names one schema");
+            }
+
+            if (glob is null)
+            {
+                Error(at, $"bad pattern in '{key}': {problem}");
+                ok = false;
+            }
+            else
+            {
+                globs.Add(glob);
+            }
+        }
+
+        return globs;
+    }
+}

@@ -1,0 +1,185 @@
+using Gatehouse.Policy.Model;
+using Gatehouse.Policy.Yaml;
+
+namespace Gatehouse.Policy.Loading;
+
+internal sealed partial class PolicyReader
+{
+    private List<Grant> ReadGrants(YamlNode node, bool hasReviews)
+    {
+        var grants = new List<Grant>();
+        if (AsSequence(node, "'grants'") is not { } seq)
+        {
+            return grants;
+        }
+
+        if (seq.Items.Count == 0)
+        {
+            Error(seq, "'grants' is an empty list; no identity could connect");
+        }
+
+        foreach (var item in seq.Items)
+        {
+            if (AsMapping(item, "a grant") is { } map && ReadGrant(map, grants.Count, hasReviews) is { } grant)
+            {
+                grants.Add(grant);
+            }
+        }
+
+        return grants;
+    }
+
+    private Grant? ReadGrant(YamlMapping map, int index, bool hasReviews)
+    {
+        CheckKeys(map, "a grant", "to", "targets", "db_roles", "rules", "masks");
+        var ok = true;
+        string? to = null;
+        if (Required(map, "to", "a grant") is { } toNode && AsString(toNode, "'to'") is { } toText)
+        {
+            to = toText;
+            if (!_identities.ContainsKey(toText))
+            {
+                Error(toNode, $"grant refers to undefined identity '{toText}'");
+                ok = false;
+            }
+        }
+
+        var targets = Required(map, "targets", "a grant") is { } targetsNode ? StringList(targetsNode, "'targets'") : null;
+        foreach (var (target, at) in targets ?? [])
+        {
+            if (_knownTargets is not null && !_knownTargets.Contains(target))
+            {
+                var known = _knownTargets.Count == 0 ? "none" : string.Join(", ", _knownTargets.Order(StringComparer.Ordinal));
+                Error(at, $"grant refers to undefined target '{target}' (configured targets: {known})");
+                ok = false;
+            }
+        }
+
+        var roles = Required(map, "db_roles", "a grant") is { } rolesNode ? StringList(rolesNode, "'db_roles'") : null;
+        var rules = map.Find("rules") is { } rulesNode ? ReadRules(rulesNode, hasReviews) : [];
+        var masks = map.Find("masks") is { } masksNode ? ReadMasks(masksNode) : [];
+        if (!ok || to is null || targets is null || roles is null || rules is null)
+        {
+            return null;
+        }
+
+        return new Grant
+        {
+            To = to,
+            Targets = targets.ConvertAll(t => t.Value),
+            DbRoles = roles.ConvertAll(r => r.Value),
+            Rules = rules,
+            Masks = masks,
+            Index = index,
+            Line = map.Line,
+        };
+    }
+
+    private List<PolicyRule>? ReadRules(YamlNode node, bool hasReviews)
+    {
+        if (AsSequence(node, "'rules'") is not { } seq)
+        {
+            return null;
+        }
+
+        var rules = new List<PolicyRule>();
+        var ids = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        PolicyRule? catchAll = null;
+        var ok = true;
+        foreach (var item in seq.Items)
+        {
+            if (AsMapping(item, "a rule") is not { } map)
+            {
+                ok = false;
+                continue;
+            }
+
+            var rule = ReadRule(map, hasReviews);
+            if (rule is null)
+            {
+                ok = false;
+                continue;
+            }
+
+            if (ids.TryGetValue(rule.Id, out var first))
+            {
+                Error(map.Find("id")!, $"duplicate rule id '{rule.Id}' (first at line {first.Line}, column {first.Column})");
+                ok = false;
+            }
+            else
+            {
+                ids.Add(rule.Id, map.Find("id")!);
+            }
+
+            if (catchAll is not null)
+            {
+                Error(map, $"rule '{rule.Id}' can never match: rule '{catchAll.Id}' (line {catchAll.Line}) matches every statement");
+                ok = false;
+            }
+            else if (rule.When.IsUnconditional)
+            {
+                catchAll = rule;
+            }
+
+            rules.Add(rule);
+        }
+
+        return ok ? rules : null;
+    }
+
+    private PolicyRule? ReadRule(YamlMapping map, bool hasReviews)
+    {
+        CheckKeys(map, "a rule", "id", "when", "then");
+        var ok = true;
+        string? id = null;
+        if (Required(map, "id", "a rule") is { } idNode && AsString(idNode, "'id'") is { } idText)
+        {
+            id = idText;
+            if (!IsName(idText))
+            {
+                Error(idNode, $"rule id '{idText}' must start with a letter or digit and hold only letters, digits, '_', '-', '.'");
+                ok = false;
+            }
+            else if (idText == PolicyDecision.UnknownSqlRuleId)
+            {
+                Error(idNode, $"rule id '{idText}' is reserved for the built-in deny of statements not understood");
+                ok = false;
+            }
+        }
+
+        var label = id is null ? "a rule" : $"rule '{id}'";
+        RuleCondition? when = new();
+        if (map.Find("when") is { } whenNode)
+        {
+            when = ReadCondition(whenNode, label);
+        }
+
+        PolicyVerdict? then = null;
+        if (Required(map, "then", label) is { } thenNode && AsString(thenNode, "'then'") is { } thenText)
+        {
+            then = thenText switch
+            {
+                "allow" => PolicyVerdict.Allow,
+                "deny" => PolicyVerdict.Deny,
+                "review" => PolicyVerdict.Review,
+                _ => null,
+            };
+            if (then is null)
+            {
+                Error(thenNode, $"'then' must be allow, deny or review, got '{thenText}'");
+            }
+            else if (then == PolicyVerdict.Review && !hasReviews)
+            {
+                Error(thenNode, $"{label} sends statements to review, but the policy has no 'reviews' section");
+                ok = false;
+            }
+        }
+
+        if (!ok || id is null || when is null || then is null)
+        {
+            return null;
+        }
+
+        return new PolicyRule { Id = id, When = when, Then = then.Value, Line = map.Line, Column = map.Column };
+    }
+}

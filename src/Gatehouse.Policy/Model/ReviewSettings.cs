@@ -1,0 +1,24 @@
+namespace Gatehouse.Policy.Model;
+
+public enum ReviewMode
+{
+    /// <summary>The statement waits for a decision.</summary>
+    Hold,
+
+    /// <summary>The statement fails at once; the client retries after approval.</summary>
+    Async,
+}
+
+/// <summary>The <c>reviews</c> section: who approves statements a <c>review</c> rule holds, and how.</summary>
+public sealed class ReviewSettings
+{
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(10);
+
+    public required string Approvers { get; init; }
+
+    public ReviewMode Mode { get; init; } = ReviewMode.Hold;
+
+    public TimeSpan Timeout { get; init; } = DefaultTimeout;
+
+    public Uri? Webhook { get; init; }
+}
