@@ -18,14 +18,14 @@ internal sealed partial class PolicyReader
         HashSet<StatementClass>? classes = null;
         if (map.Find("class") is { } classNode)
         {
-            classes = ReadClasses(classNode);
+            classes = ReadClasses(classNode, label);
             ok &= classes is not null;
         }
 
-        var tables = ReadPatterns(map, "tables", ref ok);
-        var functions = ReadPatterns(map, "functions", ref ok);
-        var schemas = ReadGlobs(map, "schemas", forbidDots: true, ref ok);
-        var commands = ReadGlobs(map, "commands", forbidDots: false, ref ok);
+        var tables = ReadPatterns(map, "tables", label, ref ok);
+        var functions = ReadPatterns(map, "functions", label, ref ok);
+        var schemas = ReadGlobs(map, "schemas", label, forbidDots: true, ref ok);
+        var commands = ReadGlobs(map, "commands", label, forbidDots: false, ref ok);
 
         if (classes is not null && classes.All(c => c == StatementClass.Unknown))
         {
@@ -44,9 +44,9 @@ internal sealed partial class PolicyReader
             : null;
     }
 
-    private HashSet<StatementClass>? ReadClasses(YamlNode node)
+    private HashSet<StatementClass>? ReadClasses(YamlNode node, string label)
     {
-        if (StringList(node, "'class'") is not { } names)
+        if (StringList(node, "'class'", $"; {label} can never match") is not { } names)
         {
             return null;
         }
@@ -69,14 +69,14 @@ internal sealed partial class PolicyReader
         return ok ? classes : null;
     }
 
-    private List<NamePattern>? ReadPatterns(YamlMapping map, string key, ref bool ok)
+    private List<NamePattern>? ReadPatterns(YamlMapping map, string key, string label, ref bool ok)
     {
         if (map.Find(key) is not { } node)
         {
             return null;
         }
 
-        if (StringList(node, $"'{key}'") is not { } texts)
+        if (StringList(node, $"'{key}'", $"; {label} can never match") is not { } texts)
         {
             ok = false;
             return null;
@@ -99,14 +99,14 @@ internal sealed partial class PolicyReader
         return patterns;
     }
 
-    private List<Glob>? ReadGlobs(YamlMapping map, string key, bool forbidDots, ref bool ok)
+    private List<Glob>? ReadGlobs(YamlMapping map, string key, string label, bool forbidDots, ref bool ok)
     {
         if (map.Find(key) is not { } node)
         {
             return null;
         }
 
-        if (StringList(node, $"'{key}'") is not { } texts)
+        if (StringList(node, $"'{key}'", $"; {label} can never match") is not { } texts)
         {
             ok = false;
             return null;

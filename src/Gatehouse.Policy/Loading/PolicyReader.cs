@@ -111,7 +111,7 @@ internal sealed partial class PolicyReader
     }
 
     /// <summary>A list of strings (a single string counts as a one-entry list). Null when absent or wrong; errors reported.</summary>
-    private List<(string Value, YamlNode Node)>? StringList(YamlNode node, string what, bool mayBeEmpty = false)
+    private List<(string Value, YamlNode Node)>? StringList(YamlNode node, string what, string emptyMeans = "")
     {
         var result = new List<(string, YamlNode)>();
         if (node is YamlScalar { IsNull: false } single)
@@ -125,9 +125,9 @@ internal sealed partial class PolicyReader
             return null;
         }
 
-        if (seq.Items.Count == 0 && !mayBeEmpty)
+        if (seq.Items.Count == 0)
         {
-            Error(node, $"{what} is an empty list");
+            Error(node, $"{what} is an empty list{emptyMeans}");
             return null;
         }
 
