@@ -1,0 +1,258 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Gatehouse.Protocol;
+using Gatehouse.Proxy.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Proxy;
+
+/// <summary>
+/// One client connection, from its first byte to its last.
+/// <code>
+///  client ──TLS/startup──► ClientHandshake ──token──► IClientAuthenticator ──identity──► ISessionAdmission
+///                                                                                        │ upstream login, gate
+///  client ◄─AuthOk, ParameterStatus, our BackendKeyData, ReadyForQuery── UpstreamConnector ◄┘
+///  client ══ ClientToServerPump (Query/Parse → IStatementGate; FunctionCall refused) ══► server
+///  client ◄═ ServerToClientPump (raw frames streamed; ReadyForQuery tracked)         ═══ server
+/// </code>
+/// Expected failures (bad token, unknown target, upstream down) become ErrorResponses; only bugs throw.
+/// </summary>
+public sealed class ClientSession(Socket socket, ProxyServices services)
+{
+    private readonly ILogger _logger = services.LoggerFactory.CreateLogger<ClientSession>();
+    private readonly string _id = Guid.NewGuid().ToString("N")[..12];
+
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        var remote = socket.RemoteEndPoint;
+        Stream? clientStream = null;
+        Admission? admission = null;
+        UpstreamConnection? upstream = null;
+        int cancelKey = 0;
+        try
+        {
+            using var startupTimeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            startupTimeout.CancelAfter(services.Config.Limits.StartupTimeout);
+            var outcome = await ClientHandshake.RunAsync(socket, services.Certificate, startupTimeout.Token);
+            if (outcome is HandshakeOutcome.Cancel cancel)
+            {
+                await ForwardCancelAsync(cancel, remote);
+                return;
+            }
+
+            if (outcome is not HandshakeOutcome.Startup startup)
+            {
+                return;
+            }
+
+            clientStream = startup.Stream;
+            var refusal = await AdmitClientAsync(startup, remote, startupTimeout.Token);
+            if (refusal.Error is not null)
+            {
+                Log.ConnectionRefused(_logger, remote, refusal.Error.Message);
+                await SendErrorAsync(clientStream, refusal.Error.SqlState, refusal.Error.Message, "FATAL");
+                return;
+            }
+
+            if (refusal.Admission is null)
+            {
+                return; // the client left during authentication
+            }
+
+            admission = refusal.Admission;
+            (upstream, var failure) = await UpstreamConnector.ConnectAsync(
+                refusal.Target!, admission.UpstreamUser, admission.UpstreamPassword, refusal.Parameters!, startupTimeout.Token);
+            if (upstream is null)
+            {
+                Log.UpstreamLoginFailed(_logger, refusal.Target!.Name, failure!.Message);
+                await SendErrorAsync(clientStream, failure.SqlState, $"gatehouse: upstream login to target \"{refusal.Target.Name}\" failed: {failure.Message}", "FATAL");
+                return;
+            }
+
+            var target = refusal.Target!;
+            var (processId, secret) = services.CancelKeys.Register(
+                () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None));
+            cancelKey = processId;
+            await SendLoginCompleteAsync(clientStream, upstream, processId, secret, stopping);
+            Log.SessionStarted(_logger, _id, remote, refusal.Identity!.Subject, target.Name, admission.UpstreamUser);
+            await RelayAsync(clientStream, upstream, admission.Gate, stopping);
+        }
+        catch (ProtocolException ex)
+        {
+            Log.ProtocolViolation(_logger, _id, ex.Message);
+            await TrySendErrorAsync(clientStream ?? new NetworkStream(socket, ownsSocket: false), SqlStates.ProtocolViolation, "gatehouse: " + ex.Message);
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            Log.ClientGone(_logger, _id, "startup timed out");
+            await TrySendErrorAsync(clientStream, SqlStates.ProtocolViolation, "gatehouse: startup timed out");
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or OperationCanceledException or ObjectDisposedException)
+        {
+            Log.ClientGone(_logger, _id, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            Log.SessionFailed(_logger, ex, _id);
+            await TrySendErrorAsync(clientStream, SqlStates.InternalError, "gatehouse: internal error; the session was closed");
+        }
+        finally
+        {
+            if (cancelKey != 0)
+            {
+                services.CancelKeys.Unregister(cancelKey);
+            }
+
+            if (upstream is not null)
+            {
+                await upstream.DisposeAsync();
+                Log.SessionEnded(_logger, _id);
+            }
+
+            if (admission is not null)
+            {
+                await admission.DisposeAsync();
+            }
+
+            if (clientStream is not null)
+            {
+                await clientStream.DisposeAsync();
+            }
+
+            socket.Dispose();
+        }
+    }
+
+    private sealed record ClientAdmission(
+        Admission? Admission, AdmissionRefusal? Error, TargetConfig? Target = null, ClientIdentity? Identity = null,
+        List<KeyValuePair<string, string>>? Parameters = null);
+
+    private async ValueTask<ClientAdmission> AdmitClientAsync(HandshakeOutcome.Startup startup, System.Net.EndPoint? remote, CancellationToken ct)
+    {
+        var config = services.Config;
+        if (!startup.Encrypted && (config.Tls.Require || !ClientHandshake.IsLoopback(remote)))
+        {
+            return new(null, new(SqlStates.InvalidAuthorizationSpecification, "gatehouse: TLS is required: connect with sslmode=require (the password is a token)"));
+        }
+
+        var (parameters, parameterRefusal) = StartupParameterFilter.Filter(startup.Parameters);
+        if (parameterRefusal is not null)
+        {
+            return new(null, new(SqlStates.InsufficientPrivilege, "gatehouse: " + parameterRefusal));
+        }
+
+        string? database = startup.Parameters["database"] ?? startup.Parameters["user"];
+        if (startup.Parameters["user"] is null)
+        {
+            return new(null, new(SqlStates.InvalidAuthorizationSpecification, "gatehouse: no user name given in the startup packet"));
+        }
+
+        if (database is null || !config.Targets.TryGetValue(database, out var target))
+        {
+            return new(null, new(SqlStates.InvalidCatalogName, $"gatehouse: unknown target \"{database}\"; known targets: {string.Join(", ", config.Targets.Keys)}"));
+        }
+
+        string? token = await ClientHandshake.ReadPasswordAsync(startup.Stream, ct);
+        if (token is null)
+        {
+            return new(null, null);
+        }
+
+        var authentication = await services.Authenticator.AuthenticateAsync(token, ct);
+        if (authentication.Identity is null)
+        {
+            return new(null, new(authentication.SqlState, "gatehouse: authentication failed: " + authentication.Reason));
+        }
+
+        var (admission, refusal) = await services.Admission.AdmitAsync(authentication.Identity, target, _id, ct);
+        return new(admission, refusal, target, authentication.Identity, parameters);
+    }
+
+    private static async ValueTask SendLoginCompleteAsync(Stream client, UpstreamConnection upstream, int processId, int secret, CancellationToken ct)
+    {
+        using var writer = new MessageWriter();
+        writer.WriteBytes(BackendMessages.AuthenticationOk);
+        writer.WriteBytes(upstream.ParameterStatusFrames);
+        BackendMessages.WriteBackendKeyData(writer, processId, secret);
+        BackendMessages.WriteReadyForQuery(writer, upstream.Status);
+        await client.WriteAsync(writer.WrittenMemory, ct);
+        await client.FlushAsync(ct);
+    }
+
+    private async Task RelayAsync(Stream client, UpstreamConnection upstream, IStatementGate? gate, CancellationToken stopping)
+    {
+        var readerOptions = new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true);
+        var writerOptions = new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true);
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var toServer = new ClientToServerPump(PipeReader.Create(client, readerOptions), PipeWriter.Create(upstream.Stream, writerOptions),
+            services.Config.Limits.MaxMessageBytes, gate);
+        var toClient = new ServerToClientPump(PipeReader.Create(upstream.Stream, readerOptions), PipeWriter.Create(client, writerOptions), gate);
+        var clientSide = toServer.RunAsync(done.Token);
+        var serverSide = toClient.RunAsync(done.Token);
+        var first = await Task.WhenAny(clientSide, serverSide);
+        if (first == serverSide && !toServer.ClientTerminated)
+        {
+            string reason = serverSide.Exception?.GetBaseException().Message ?? "the server closed the connection";
+            if (!toClient.ServerSentFatal)
+            {
+                Log.UpstreamLost(_logger, _id, reason);
+                await TrySendErrorAsync(client, SqlStates.ConnectionFailure, "gatehouse: upstream connection lost");
+            }
+        }
+        else if (clientSide.IsFaulted && clientSide.Exception!.GetBaseException() is ProtocolException protocolError)
+        {
+            Log.ProtocolViolation(_logger, _id, protocolError.Message);
+            await done.CancelAsync();
+            await TrySendErrorAsync(client, SqlStates.ProtocolViolation, "gatehouse: " + protocolError.Message);
+        }
+
+        await done.CancelAsync();
+        try
+        {
+            await Task.WhenAll(clientSide, serverSide);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ProtocolException or EndOfStreamException or ObjectDisposedException)
+        {
+            // The session is over either way; the first outcome was handled above.
+        }
+    }
+
+    private async ValueTask ForwardCancelAsync(HandshakeOutcome.Cancel cancel, System.Net.EndPoint? remote)
+    {
+        var forward = services.CancelKeys.Find(cancel.ProcessId, cancel.SecretKey);
+        if (forward is null)
+        {
+            Log.CancelRejected(_logger, remote);
+            return;
+        }
+
+        await forward();
+        Log.CancelForwarded(_logger, _id);
+    }
+
+    private static async ValueTask SendErrorAsync(Stream stream, string sqlState, string message, string severity = "ERROR")
+    {
+        await stream.WriteAsync(BackendMessages.Error(sqlState, message, severity));
+        await stream.FlushAsync();
+    }
+
+    private static async ValueTask TrySendErrorAsync(Stream? stream, string sqlState, string message)
+    {
+        if (stream is null)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await stream.WriteAsync(BackendMessages.Error(sqlState, message, "FATAL"), timeout.Token);
+            await stream.FlushAsync(timeout.Token);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
+        {
+            // The client is gone; there is nobody to tell.
+        }
+    }
+}

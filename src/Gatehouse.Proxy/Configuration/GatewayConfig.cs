@@ -1,0 +1,95 @@
+using System.Net;
+
+namespace Gatehouse.Proxy.Configuration;
+
+/// <summary>The validated, immutable gateway configuration (gatehouse.yaml). Paths are absolute.</summary>
+public sealed record GatewayConfig
+{
+    public required string SourcePath { get; init; }
+
+    public required IPEndPoint PostgresListen { get; init; }
+
+    public required IPEndPoint AdminListen { get; init; }
+
+    public required TlsConfig Tls { get; init; }
+
+    public required IdentityConfig Identity { get; init; }
+
+    /// <summary>The state store URI as written (sqlite:… or postgres://…).</summary>
+    public required string State { get; init; }
+
+    /// <summary>Where Gatehouse keeps generated files: the self-signed certificate, the dev issuer key.</summary>
+    public required string StateDirectory { get; init; }
+
+    public required IReadOnlyDictionary<string, TargetConfig> Targets { get; init; }
+
+    public string? PolicyPath { get; init; }
+
+    public required LimitsConfig Limits { get; init; }
+}
+
+public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool Require);
+
+public sealed record IdentityConfig(string? Issuer, IReadOnlyList<string> Audiences, TimeSpan ClockSkew, bool DevIssuer);
+
+public enum UpstreamTlsMode
+{
+    Disable,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+public sealed record TargetConfig
+{
+    public required string Name { get; init; }
+
+    public required string Host { get; init; }
+
+    public required int Port { get; init; }
+
+    public required string Database { get; init; }
+
+    public required UpstreamTlsMode Tls { get; init; }
+
+    /// <summary>PEM bundle of CAs trusted for verify-ca/verify-full; null means the system store.</summary>
+    public string? RootCertificatePath { get; init; }
+
+    public required ProvisionerConfig Provisioner { get; init; }
+
+    public required CredentialsConfig Credentials { get; init; }
+}
+
+/// <summary>The one static upstream credential per target. The password is read when needed, never kept in config objects.</summary>
+public sealed record ProvisionerConfig(string User, string? PasswordFile, string? PasswordEnv)
+{
+    public string ReadPassword()
+    {
+        if (PasswordFile is not null)
+        {
+            return File.ReadAllText(PasswordFile).TrimEnd('\r', '\n');
+        }
+
+        return Environment.GetEnvironmentVariable(PasswordEnv!)
+            ?? throw new InvalidOperationException($"environment variable {PasswordEnv} is not set");
+    }
+}
+
+public enum CredentialMode
+{
+    Ephemeral,
+    Rotate,
+}
+
+public sealed record CredentialsConfig(CredentialMode Mode, TimeSpan Ttl, string? Role, TimeSpan Every);
+
+public sealed record LimitsConfig
+{
+    /// <summary>Largest Query/Parse/Bind message accepted from a client; COPY data streams and has no limit.</summary>
+    public int MaxMessageBytes { get; init; } = 64 * 1024 * 1024;
+
+    public int MaxClientConnections { get; init; } = 1000;
+
+    /// <summary>How long a client has to finish TLS, startup and authentication.</summary>
+    public TimeSpan StartupTimeout { get; init; } = TimeSpan.FromSeconds(15);
+}

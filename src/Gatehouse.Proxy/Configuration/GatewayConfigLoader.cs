@@ -1,0 +1,176 @@
+using System.Net;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Gatehouse.Proxy.Configuration;
+
+/// <summary>Reads gatehouse.yaml into a <see cref="GatewayConfig"/>, collecting every error with its position.</summary>
+public static class GatewayConfigLoader
+{
+    private const int MaxFileBytes = 1024 * 1024;
+
+    public static GatewayConfig? Load(string path, out IReadOnlyList<string> errors)
+    {
+        var list = new List<string>();
+        errors = list;
+        string fullPath = Path.GetFullPath(path);
+        string text;
+        try
+        {
+            var info = new FileInfo(fullPath);
+            if (!info.Exists)
+            {
+                list.Add($"{path}: error: file not found");
+                return null;
+            }
+
+            if (info.Length > MaxFileBytes)
+            {
+                list.Add($"{path}: error: file is larger than 1 MiB");
+                return null;
+            }
+
+            text = File.ReadAllText(fullPath);
+        }
+        catch (IOException ex)
+        {
+            list.Add($"{path}: error: {ex.Message}");
+            return null;
+        }
+
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException ex)
+        {
+            list.Add($"{path}:{ex.Start.Line}:{ex.Start.Column}: error: {ex.Message}");
+            return null;
+        }
+
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            list.Add($"{path}:1:1: error: the configuration must be a YAML mapping");
+            return null;
+        }
+
+        var config = Build(path, Path.GetDirectoryName(fullPath)!, new YamlSection(path, root, list));
+        return list.Count == 0 ? config with { SourcePath = fullPath } : null;
+    }
+
+    private static GatewayConfig Build(string path, string baseDir, YamlSection root)
+    {
+        string Resolve(string? relative) => Path.GetFullPath(relative!, baseDir);
+
+        var listen = root.Section("listen");
+        var postgres = ParseEndPoint(root, listen, "postgres", "127.0.0.1:6432");
+        var admin = ParseEndPoint(root, listen, "admin", "127.0.0.1:8080");
+        listen?.RejectUnknownKeys("listen");
+
+        var tlsSection = root.Section("tls");
+        string? certificate = tlsSection?.String("certificate");
+        string? key = tlsSection?.String("key");
+        bool require = tlsSection?.Bool("require", true) ?? true;
+        if ((certificate is null) != (key is null))
+        {
+            tlsSection!.Error(tlsSection.Node, "'certificate' and 'key' go together");
+        }
+
+        tlsSection?.RejectUnknownKeys("tls");
+
+        var identitySection = root.Section("identity");
+        var identity = new IdentityConfig(
+            identitySection?.String("issuer"),
+            identitySection?.StringList("audiences", ["gatehouse"]) ?? ["gatehouse"],
+            identitySection?.Duration("clock_skew", TimeSpan.FromSeconds(30)) ?? TimeSpan.FromSeconds(30),
+            identitySection?.Bool("dev_issuer", false) ?? false);
+        identitySection?.RejectUnknownKeys("identity");
+        if (identity.Issuer is null && !identity.DevIssuer)
+        {
+            root.Error(identitySection?.Node ?? root.Node, "identity needs an 'issuer' (or 'dev_issuer: true' for development)");
+        }
+
+        string state = root.String("state", "sqlite:gatehouse-state.db")!;
+        string stateDirectory;
+        if (state.StartsWith("sqlite:", StringComparison.Ordinal))
+        {
+            string file = Resolve(state["sqlite:".Length..]);
+            state = "sqlite:" + file;
+            stateDirectory = Path.GetDirectoryName(file)!;
+        }
+        else if (state.StartsWith("postgres://", StringComparison.Ordinal) || state.StartsWith("postgresql://", StringComparison.Ordinal))
+        {
+            stateDirectory = baseDir;
+        }
+        else
+        {
+            root.Error(root.Get("state")!, "'state' must be sqlite:PATH or postgres://…");
+            stateDirectory = baseDir;
+        }
+
+        stateDirectory = root.String("state_dir") is { } dir ? Resolve(dir) : stateDirectory;
+
+        var targets = new Dictionary<string, TargetConfig>(StringComparer.Ordinal);
+        if (root.Get("targets") is YamlMappingNode targetNodes)
+        {
+            foreach (var (nameNode, value) in targetNodes.Children)
+            {
+                string name = ((YamlScalarNode)nameNode).Value ?? string.Empty;
+                if (value is not YamlMappingNode mapping)
+                {
+                    root.Error(value, $"target '{name}' must be a mapping");
+                    continue;
+                }
+
+                targets[name] = TargetConfigReader.Read(name, root.Child(mapping), Resolve);
+            }
+        }
+        else
+        {
+            root.Error(root.Get("targets") ?? root.Node, "'targets' must be a mapping with at least one target");
+        }
+
+        string? policy = root.String("policy");
+        var limitsSection = root.Section("limits");
+        var limits = new LimitsConfig
+        {
+            MaxMessageBytes = limitsSection?.Int("max_message_bytes", 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024) ?? 64 * 1024 * 1024,
+            MaxClientConnections = limitsSection?.Int("max_client_connections", 1000, 1, 1_000_000) ?? 1000,
+            StartupTimeout = limitsSection?.Duration("startup_timeout", TimeSpan.FromSeconds(15)) ?? TimeSpan.FromSeconds(15),
+        };
+        limitsSection?.RejectUnknownKeys("limits");
+        root.RejectUnknownKeys("the configuration");
+
+        return new GatewayConfig
+        {
+            SourcePath = path,
+            PostgresListen = postgres,
+            AdminListen = admin,
+            Tls = new TlsConfig(certificate is null ? null : Resolve(certificate), key is null ? null : Resolve(key), require),
+            Identity = identity,
+            State = state,
+            StateDirectory = stateDirectory,
+            Targets = targets,
+            PolicyPath = policy is null ? null : Resolve(policy),
+            Limits = limits,
+        };
+    }
+
+    private static IPEndPoint ParseEndPoint(YamlSection root, YamlSection? listen, string key, string fallback)
+    {
+        string text = listen?.String(key, fallback) ?? fallback;
+        if (IPEndPoint.TryParse(text, out var endPoint) && endPoint.Port is > 0 and < 65536)
+        {
+            return endPoint;
+        }
+
+        if (text.StartsWith("localhost:", StringComparison.Ordinal) && int.TryParse(text["localhost:".Length..], out int port))
+        {
+            return new IPEndPoint(IPAddress.Loopback, port);
+        }
+
+        root.Error(listen?.Get(key) ?? root.Node, $"listen.{key} must be ADDRESS:PORT, e.g. 127.0.0.1:6432");
+        return IPEndPoint.Parse(fallback);
+    }
+}

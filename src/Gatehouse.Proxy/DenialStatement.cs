@@ -1,0 +1,61 @@
+using System.Text;
+using Gatehouse.Protocol;
+
+namespace Gatehouse.Proxy;
+
+/// <summary>
+/// Refusals are delivered by the server itself: the refused message is replaced by a statement that
+/// raises Gatehouse's error. The error then arrives in order with the responses to earlier pipelined
+/// messages, an open transaction is aborted exactly as a server error would abort it, and the server
+/// skips to the next Sync on its own. See docs/design/refusal-by-substitution.md.
+/// </summary>
+public static class DenialStatement
+{
+    private const string Tag = "$gatehouse_refusal$";
+
+    public static string Sql(string sqlState, string message)
+    {
+        var escaped = new StringBuilder(message.Length + 8);
+        foreach (char c in message)
+        {
+            // Keep the text a plain literal: quotes doubled, control characters and the dollar tag dropped.
+            if (c == '\'')
+            {
+                escaped.Append("''");
+            }
+            else if (c >= ' ' && c != '$')
+            {
+                escaped.Append(c);
+            }
+        }
+
+        return $"DO {Tag}BEGIN RAISE EXCEPTION USING ERRCODE = '{sqlState}', MESSAGE = '{escaped}'; END{Tag}";
+    }
+
+    /// <summary>A Query message carrying the refusal.</summary>
+    public static byte[] QueryMessage(string sqlState, string message)
+    {
+        using var writer = new MessageWriter();
+        FrontendMessages.WriteQuery(writer, Sql(sqlState, message));
+        return writer.ToArray();
+    }
+
+    /// <summary>A Parse message carrying the refusal under the client's statement name, so the name stays unprepared.</summary>
+    public static byte[] ParseMessage(string statementName, string sqlState, string message)
+    {
+        using var writer = new MessageWriter();
+        writer.StartMessage((byte)FrontendMessageCode.Parse).WriteCString(statementName).WriteCString(Sql(sqlState, message)).WriteInt16(0).EndMessage();
+        return writer.ToArray();
+    }
+
+    /// <summary>
+    /// The server's error for a substituted statement carries a PL/pgSQL context the client should not see;
+    /// rebuild it with the fields that matter.
+    /// </summary>
+    public static byte[] CleanError(ErrorFields fields)
+    {
+        using var writer = new MessageWriter();
+        BackendMessages.WriteError(writer, fields);
+        return writer.ToArray();
+    }
+}
