@@ -7,11 +7,13 @@ namespace Gatehouse.Policy.Decisions;
 /// Does one rule's <c>when</c> hold for one statement? Conditions are ANDed, list entries ORed.
 /// Relation and function conditions are fail-safe in both directions:
 /// <list type="bullet">
-/// <item>deny/review rules match when ANY relation (function) matches; an unqualified name matches a pattern
-/// whatever the pattern's schema part, since search_path may point anywhere;</item>
+/// <item>deny/review rules match when ANY relation (function) matches; in <c>tables</c>/<c>functions</c> an
+/// unqualified name matches a pattern whatever the pattern's schema part, since search_path may point anywhere;</item>
 /// <item>allow rules match only when EVERY relation (function) matches, and there is at least one; an unqualified
 /// relation counts as <c>public</c>, an unqualified function as <c>pg_catalog</c> or <c>public</c>.</item>
 /// </list>
+/// <c>schemas</c> counts an unqualified relation as <c>public</c> for every verdict: matching it against any schema
+/// would make a schema deny rule refuse nearly all SQL. Docs/policy.md says how to close the search_path gap.
 /// </summary>
 internal static class RuleMatcher
 {
@@ -129,9 +131,7 @@ internal static class RuleMatcher
         var all = new List<string>();
         foreach (var name in names)
         {
-            var ok = name.Schema is null
-                ? strict ? globs.Any(g => g.IsMatch(RelationDefaultSchemas[0])) : true
-                : globs.Any(g => g.IsMatch(name.Schema));
+            var ok = globs.Any(g => g.IsMatch(name.Schema ?? RelationDefaultSchemas[0]));
             if (!strict && ok)
             {
                 return name.ToString();
