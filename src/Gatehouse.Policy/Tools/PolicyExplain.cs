@@ -57,7 +57,7 @@ public static class PolicyExplain
         }
         catch (JsonException ex)
         {
-            error = "--claims is not valid JSON: " + ex.Message;
+            error = $"--claims is not valid JSON (line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1}); pass one object, e.g. {{\"sub\":\"ci\",\"groups\":[\"ai-agents\"]}}";
             return false;
         }
     }
