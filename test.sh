@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The one test command: installs what a fresh Debian machine lacks, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Tests run PostgreSQL as this user when started as root (initdb refuses root).
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
+
+if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
+  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+  touch tests/node/node_modules
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet build Gatehouse.slnx -nologo -v quiet -clp:ErrorsOnly
+log=$(mktemp)
+status=0
+dotnet test Gatehouse.slnx --no-build -nologo -v quiet "$@" 2>&1 | tee "$log" || status=$?
+
+# One closing line for CI: totals over every test project.
+total() { grep -Eo "$1: +[0-9]+" "$log" | awk '{ n += $2 } END { print n + 0 }'; }
+passed=$(total Passed); failed=$(total Failed); skipped=$(total Skipped)
+rm -f "$log"
+echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+if [ "${passed:-0}" = 0 ]; then
+  echo "test.sh: no test ran" >&2
+  exit 1
+fi
+exit $status
