@@ -1,0 +1,60 @@
+using System.Collections.Frozen;
+
+namespace Gatehouse.Sql;
+
+/// <summary>Keywords the analyzer acts on; everything else in the table is <see cref="Other"/> with flags only.</summary>
+internal enum Kw : byte
+{
+    None, Other,
+    Abort, All, Alter, Analyse, Analyze, As, Atomic, Authorization, Begin, Call, Case, Checkpoint, Close, Cluster,
+    Comment, Commit, Concurrently, Conflict, Constraints, Copy, Create, Cross, Cycle, Deallocate, Declare, Delete,
+    Discard, Distinct, Do, Drop, Else, End, Except, Execute, Exists, Explain, Fetch, For, From, Function, Grant,
+    Group, Having, If, Import, Insert, Intersect, Into, Is, Join, Key, Lateral, Limit, Listen, Load, Lock, Materialized,
+    Merge, Move, No, Not, Notify, Of, Offset, On, Only, Or, Order, Prepare, Prepared, Procedure, Program, Recursive,
+    References, Refresh, Reassign, Reindex, Release, Replace, Reset, Returning, Revoke, Role, Rollback, Rows, Savepoint,
+    Search, Security, Select, Session, Set, Share, Show, Start, Stdin, Stdout, System, Table, Temp, Temporary, Then,
+    To, Transaction, Truncate, Union, Unlisten, Unlogged, Update, Using, Vacuum, Values, Verbose, View, When, Where,
+    Window, With, Global, Local, Ordinality, Tablesample, Repeatable, Constraint, Trigger, Unique, Index, Filter, Over,
+}
+
+[Flags]
+internal enum KwFlags : byte
+{
+    None = 0,
+    /// <summary>Reserved or type/function-name keyword: never a bare alias.</summary>
+    AliasStop = 1,
+    /// <summary>Followed by "(" it is syntax, not a function call.</summary>
+    NotFunction = 2,
+}
+
+internal static class Keywords
+{
+    private const KwFlags S = KwFlags.AliasStop, N = KwFlags.NotFunction;
+
+    private static readonly FrozenDictionary<string, (Kw, KwFlags)> Table = Build();
+
+    private static readonly FrozenDictionary<string, (Kw, KwFlags)>.AlternateLookup<ReadOnlySpan<char>> Lookup =
+        Table.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    public static (Kw Keyword, KwFlags Flags) Find(ReadOnlySpan<char> word) =>
+        word.Length <= 17 && Lookup.TryGetValue(word, out var hit) ? hit : (Kw.None, KwFlags.None);
+
+    private static FrozenDictionary<string, (Kw, KwFlags)> Build()
+    {
+        var d = new Dictionary<string, (Kw, KwFlags)>(StringComparer.OrdinalIgnoreCase);
+        // Reserved and type_func_name keywords (PostgreSQL Appendix C): none may be a bare alias.
+        foreach (var w in "all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral leading limit localtime localtimestamp not null offset on only or order placing primary references returning select session_user some symmetric system_user table then to trailing true union unique user using variadic when where window with authorization binary collation concurrently cross current_schema freeze full ilike inner is isnull join left like natural notnull outer overlaps right similar tablesample verbose set".Split(' '))
+            d[w] = (Kw.Other, S);
+        // Words that, followed by "(", are syntax rather than a call of a function by that name.
+        foreach (var w in "all and any array as case cast check collate constraint create current_time current_timestamp default distinct do else exists from group having in into join lateral localtime localtimestamp not on only or order primary references returning select some table then unique using values when where window with over filter within coalesce greatest least nullif grouping rollup cube sets row interval numeric decimal dec varchar char character varying timestamp time bit float nchar national precision conflict key include partition range list hash materialized rows repeatable tablesample inherits like by is operator set xmlconcat xmlexists xmlforest xmlparse xmlpi xmlroot xmlserialize xmlelement xmlattributes xmlnamespaces json_array json_object json_scalar json_serialize json_exists json_query json_value json_objectagg json_arrayagg jsonb_agg_strict treat if".Split(' '))
+            d[w] = d.TryGetValue(w, out var e) ? (e.Item1, e.Item2 | N) : (Kw.Other, N);
+        foreach (var kw in Enum.GetValues<Kw>())
+        {
+            if (kw is Kw.None or Kw.Other)
+                continue;
+            var w = kw.ToString().ToLowerInvariant();
+            d[w] = (kw, d.TryGetValue(w, out var e) ? e.Item2 : KwFlags.None);
+        }
+        return d.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+    }
+}

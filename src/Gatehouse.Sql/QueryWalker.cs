@@ -1,0 +1,480 @@
+using System.Runtime.InteropServices;
+
+namespace Gatehouse.Sql;
+
+internal enum WalkMode
+{
+    /// <summary>SELECT/VALUES/TABLE/WITH/INSERT/UPDATE/DELETE/MERGE: relations and functions.</summary>
+    Query,
+    /// <summary>Expressions inside DDL (defaults, checks, index expressions): functions only.</summary>
+    Ddl,
+}
+
+/// <summary>
+/// Walks a statement's tokens once, left to right, keeping a stack of parenthesis levels, and records
+/// every relation read (FROM/JOIN/',' items, TABLE t, USING of DELETE/MERGE), every DML target written,
+/// and every function called. Anything it cannot place is reported through <see cref="Scratch.Fail"/>.
+/// No recursion: nesting depth costs heap, not stack.
+/// </summary>
+internal ref struct QueryWalker
+{
+    private const int MaxCtes = 256;
+
+    private readonly ReadOnlySpan<char> _text;
+    private readonly ReadOnlySpan<SqlToken> _t;
+    private readonly Scratch _s;
+    private readonly WalkMode _mode;
+    private int _relPos = -1, _funcParen = -1, _relParen = -1, _cteParen = -1, _headPos = -1, _cteDepth;
+    private string? _cteName;
+    private bool _cteRecursive;
+
+    private QueryWalker(ReadOnlySpan<char> text, ReadOnlySpan<SqlToken> tokens, Scratch scratch, WalkMode mode)
+    {
+        _text = text;
+        _t = tokens;
+        _s = scratch;
+        _mode = mode;
+    }
+
+    public static void Walk(ReadOnlySpan<char> text, ReadOnlySpan<SqlToken> tokens, Scratch scratch, WalkMode mode)
+    {
+        var w = new QueryWalker(text, tokens, scratch, mode);
+        w.Run();
+    }
+
+    private readonly ref Frame Top => ref CollectionsMarshal.AsSpan(_s.Frames)[^1];
+
+    private readonly bool Query => _mode == WalkMode.Query;
+
+    private void Run()
+    {
+        var t = _t;
+        _s.Frames.Clear();
+        _s.Frames.Add(new Frame { Kind = FrameKind.Plain });
+        _headPos = Query ? 0 : -1;
+        for (var i = 0; i < t.Length && _s.Unknown is null;)
+        {
+            ref readonly var tok = ref t[i];
+            if (tok.Kind == TokenKind.Error)
+            {
+                _s.Fail("malformed literal, identifier or comment");
+                break;
+            }
+            if (i == _relPos)
+            {
+                var next = Relation(i);
+                if (next != i)
+                {
+                    i = next;
+                    continue;
+                }
+            }
+            if (i == _headPos && tok.Kind == TokenKind.Word)
+            {
+                var next = Head(i);
+                if (next > i)
+                {
+                    i = next;
+                    continue;
+                }
+            }
+            i = tok.Kind switch
+            {
+                TokenKind.LParen => Open(i),
+                TokenKind.RParen => Close(i),
+                TokenKind.Comma => Comma(i),
+                TokenKind.Word => WordToken(i),
+                TokenKind.QuotedIdent or TokenKind.UnicodeIdent => NameToken(i),
+                _ => i + 1,
+            };
+        }
+        if (_s.Unknown is null && _s.Frames.Count != 1)
+            _s.Fail("unbalanced parentheses or CASE without END");
+    }
+
+    private int Comma(int i)
+    {
+        ref var top = ref Top;
+        if (Query && top.InFrom && top.Kind is FrameKind.Plain or FrameKind.CteBody)
+            _relPos = i + 1;
+        return i + 1;
+    }
+
+    private int Open(int i)
+    {
+        var kind = i == _funcParen ? FrameKind.Func : i == _cteParen ? FrameKind.CteBody : FrameKind.Plain;
+        var fromItem = i == _relParen;
+        var frame = new Frame { Kind = kind, FromItem = fromItem, InFrom = fromItem && kind == FrameKind.Plain, CteMark = _s.Ctes.Count };
+        if (kind == FrameKind.CteBody)
+        {
+            frame.CteName = _cteName;
+            frame.Recursive = _cteRecursive;
+            _cteDepth++;
+        }
+        _s.Frames.Add(frame);
+        if (kind != FrameKind.Func)
+            _headPos = i + 1;
+        if (frame.InFrom)
+            _relPos = i + 1;   // a parenthesised join: (a JOIN b ON …)
+        return i + 1;
+    }
+
+    private int Close(int i)
+    {
+        var frames = _s.Frames;
+        if (frames.Count == 1 || Top.Kind == FrameKind.Case)
+        {
+            _s.Fail("unbalanced parentheses");
+            return i + 1;
+        }
+        var fr = frames[^1];
+        frames.RemoveAt(frames.Count - 1);
+        _s.Ctes.RemoveRange(fr.CteMark, _s.Ctes.Count - fr.CteMark);
+        var j = i + 1;
+        if (fr.Kind == FrameKind.CteBody)
+        {
+            _cteDepth--;
+            if (!fr.Recursive && fr.CteName is not null)
+                _s.Ctes.Add(fr.CteName);
+            while (j < _t.Length && (_t[j].Is(Kw.Search) || _t[j].Is(Kw.Cycle)))
+                j = SkipPast(j, _t[j].Is(Kw.Search) ? Kw.Set : Kw.Using) + 1;
+            if (j < _t.Length && _t[j].Kind == TokenKind.Comma)
+                return CteDecl(j + 1, fr.Recursive);
+            _headPos = j;
+            return j;
+        }
+        if (fr.FromItem)
+        {
+            if (j + 1 < _t.Length && _t[j].Is(Kw.With) && _t[j + 1].Is(Kw.Ordinality))
+                j += 2;
+            return Alias(j, bare: true);
+        }
+        return j;
+    }
+
+    /// <summary>A statement head: WITH, INSERT, UPDATE, DELETE, MERGE at the start of a (sub)statement.</summary>
+    private int Head(int i)
+    {
+        var kw = _t[i].Keyword;
+        if (kw is Kw.Select or Kw.Values or Kw.Table or Kw.Insert or Kw.Update or Kw.Delete or Kw.Merge
+            && _cteDepth == 0 && _s.MainHead == Kw.None)
+            _s.MainHead = kw;
+        switch (kw)
+        {
+            case Kw.With:
+                return CteDecl(i + 1, false);
+            case Kw.Insert:
+                _s.Dml = true;
+                var j = Expect(i + 1, Kw.Into);
+                j = Target(j);
+                if (j < _t.Length && _t[j].Is(Kw.As))
+                    j = Expect(j + 1, Kw.None);
+                if (j < _t.Length && _t[j].Kind == TokenKind.LParen)
+                    j = SkipParens(j);
+                _headPos = j;
+                return j;
+            case Kw.Update:
+                _s.Dml = true;
+                return Alias(Target(i + 1), bare: true);
+            case Kw.Delete:
+            case Kw.Merge:
+                _s.Dml = true;
+                j = Alias(Target(Expect(i + 1, kw == Kw.Delete ? Kw.From : Kw.Into)), bare: true);
+                if (j < _t.Length && _t[j].Is(Kw.Using))
+                {
+                    Top.InFrom = true;
+                    _relPos = j + 1;
+                    return j + 1;
+                }
+                if (kw == Kw.Merge)
+                    _s.Fail("MERGE without USING");
+                return j;
+            default:
+                return i;
+        }
+    }
+
+    /// <summary>[ONLY] name [*] of a DML target: recorded as written.</summary>
+    private int Target(int j)
+    {
+        if (j < _t.Length && _t[j].Is(Kw.Only))
+            j++;
+        var end = DottedName(j, out var name);
+        if (name is { } n)
+            _s.Add(_s.Writes, n);
+        return SkipStar(end);
+    }
+
+    private int CteDecl(int j, bool recursive)
+    {
+        if (j < _t.Length && _t[j].Is(Kw.Recursive))
+        {
+            recursive = true;
+            j++;
+        }
+        if (j >= _t.Length || !_t[j].IsName || (_t[j].Flags & KwFlags.AliasStop) != 0)
+        {
+            _s.Fail("CTE name expected");
+            return _t.Length;
+        }
+        var name = Names.Normalize(_text, _t[j]);
+        if (name is null || _s.Ctes.Count >= MaxCtes)
+        {
+            _s.Fail("invalid or too many CTE names");
+            return _t.Length;
+        }
+        j++;
+        if (j < _t.Length && _t[j].Kind == TokenKind.LParen)
+            j = SkipParens(j);
+        j = Expect(j, Kw.As);
+        if (j < _t.Length && _t[j].Is(Kw.Not))
+            j++;
+        if (j < _t.Length && _t[j].Is(Kw.Materialized))
+            j++;
+        if (j >= _t.Length || _t[j].Kind != TokenKind.LParen)
+        {
+            _s.Fail("CTE body expected");
+            return _t.Length;
+        }
+        if (recursive)
+            _s.Ctes.Add(name);
+        _cteName = name;
+        _cteRecursive = recursive;
+        _cteParen = j;
+        return j;
+    }
+
+    /// <summary>A FROM item: [LATERAL] [ONLY] name [*] [alias] | function(…) [alias] | ( … ) [alias] | ROWS FROM ( … ).</summary>
+    private int Relation(int i)
+    {
+        var j = i;
+        while (j < _t.Length && (_t[j].Is(Kw.Lateral) || _t[j].Is(Kw.Only)))
+            j++;
+        if (j >= _t.Length)
+        {
+            _s.Fail("relation expected");
+            return j;
+        }
+        ref readonly var tok = ref _t[j];
+        if (tok.Kind == TokenKind.LParen)
+        {
+            _relParen = j;
+            return j;
+        }
+        if (tok.Is(Kw.Rows) && j + 2 < _t.Length && _t[j + 1].Is(Kw.From) && _t[j + 2].Kind == TokenKind.LParen)
+        {
+            _relParen = j + 2;
+            return j + 2;
+        }
+        if (tok.Keyword is Kw.Select or Kw.Values or Kw.With or Kw.Table)
+            return j;   // a subquery's head, reached through "(": not a relation
+        if (!tok.IsName || (tok.Flags & KwFlags.AliasStop) != 0)
+        {
+            _s.Fail("unexpected token where a relation was expected");
+            return j;
+        }
+        var end = DottedName(j, out var name);
+        if (name is not { } n)
+            return end;
+        if (end < _t.Length && _t[end].Kind == TokenKind.LParen)
+        {
+            _s.Add(_s.Functions, n);
+            _funcParen = end;
+            _relParen = end;
+            return end;
+        }
+        _s.AddRead(n);
+        return Alias(SkipStar(end), bare: true);
+    }
+
+    /// <summary>[AS] alias [(columns)] or AS (column definitions).</summary>
+    private int Alias(int j, bool bare)
+    {
+        if (j >= _t.Length)
+            return j;
+        ref readonly var tok = ref _t[j];
+        if (tok.Is(Kw.As))
+        {
+            j++;
+            if (j < _t.Length && _t[j].Kind == TokenKind.LParen)
+                return SkipParens(j);
+            j = Expect(j, Kw.None);
+        }
+        else if (bare && (tok.Kind is TokenKind.QuotedIdent or TokenKind.UnicodeIdent
+                 || (tok.Kind == TokenKind.Word && (tok.Flags & KwFlags.AliasStop) == 0)))
+        {
+            j++;
+        }
+        else
+        {
+            return j;
+        }
+        return j < _t.Length && _t[j].Kind == TokenKind.LParen ? SkipParens(j) : j;
+    }
+
+    private int WordToken(int i)
+    {
+        ref readonly var tok = ref _t[i];
+        ref var top = ref Top;
+        var inFunc = top.Kind == FrameKind.Func;
+        switch (tok.Keyword)
+        {
+            case Kw.Case:
+                _s.Frames.Add(new Frame { Kind = FrameKind.Case, CteMark = _s.Ctes.Count });
+                return i + 1;
+            case Kw.End:
+                if (top.Kind == FrameKind.Case)
+                    _s.Frames.RemoveAt(_s.Frames.Count - 1);
+                return i + 1;
+            case Kw.From when Query && !inFunc && top.Kind != FrameKind.Case:
+                if (!(i >= 2 && _t[i - 1].Is(Kw.Distinct) && (_t[i - 2].Is(Kw.Is) || _t[i - 2].Is(Kw.Not))))
+                {
+                    top.InFrom = true;
+                    _relPos = i + 1;
+                }
+                return i + 1;
+            case Kw.Join when Query && !inFunc:
+                top.InFrom = true;
+                _relPos = i + 1;
+                return i + 1;
+            case Kw.Table when Query && !inFunc:
+                var j = i + 1 < _t.Length && _t[i + 1].Is(Kw.Only) ? i + 2 : i + 1;
+                var end = DottedName(j, out var name);
+                if (name is { } n)
+                    _s.AddRead(n);
+                return SkipStar(end);
+            case Kw.Into when Query && !inFunc:
+                return SelectInto(i);
+            case Kw.For when Query && !inFunc && i + 1 < _t.Length && _t[i + 1].Keyword is Kw.Update or Kw.Share or Kw.No or Kw.Key:
+                _s.Locking = true;
+                top.InFrom = false;
+                return i + 2;
+            case Kw.Insert or Kw.Update or Kw.Delete or Kw.Merge when Query:
+                if (i == 0 || _t[i - 1].Keyword is not (Kw.For or Kw.Do or Kw.Then or Kw.Key or Kw.No))
+                    _s.Fail($"'{_text.Slice(tok.Start, tok.Length)}' where no statement can start");
+                return i + 1;
+            case Kw.References when !Query:
+                return DottedNameEnd(i + 1);
+            case Kw.Union or Kw.Intersect or Kw.Except:
+                top.InFrom = false;
+                _headPos = i + 1 < _t.Length && _t[i + 1].Keyword is Kw.All or Kw.Distinct ? i + 2 : i + 1;
+                return i + 1;
+            case Kw.Where or Kw.Group or Kw.Having or Kw.Window or Kw.Order or Kw.Limit or Kw.Offset or Kw.Fetch
+                or Kw.Returning or Kw.Select or Kw.Values or Kw.Set or Kw.Do or Kw.Conflict or Kw.When or Kw.Then:
+                if (top.Kind != FrameKind.Case)
+                    top.InFrom = false;
+                return i + 1;
+        }
+        return NameToken(i);
+    }
+
+    private int SelectInto(int i)
+    {
+        if (_s.Frames.Count != 1 || _s.MainHead != Kw.Select)
+        {
+            _s.Fail("INTO outside a top-level SELECT");
+            return i + 1;
+        }
+        var j = i + 1;
+        while (j < _t.Length && _t[j].Keyword is Kw.Temp or Kw.Temporary or Kw.Unlogged or Kw.Global or Kw.Local or Kw.Table)
+            j++;
+        var end = DottedName(j, out var name);
+        if (name is { } n)
+            _s.Add(_s.Writes, n);
+        _s.SelectInto = true;
+        return end;
+    }
+
+    /// <summary>A name not in a relation position: a function when "(" follows and the word is not syntax.</summary>
+    private int NameToken(int i)
+    {
+        if (i > 0 && _t[i - 1].Kind == TokenKind.Dot)
+            return i + 1;   // field selection: (row).name
+        var end = DottedNameEnd(i);
+        if (end >= _t.Length || _t[end].Kind != TokenKind.LParen || !IsCall(i, end))
+            return end;
+        DottedName(i, out var name);
+        if (name is { } n)
+            _s.Add(_s.Functions, n);
+        _funcParen = end;
+        return end;
+    }
+
+    private readonly bool IsCall(int i, int end)
+    {
+        ref readonly var first = ref _t[i];
+        if (end == i + 1 && first.Kind == TokenKind.Word && (first.Flags & KwFlags.NotFunction) != 0)
+            return false;
+        if (i == 0)
+            return true;
+        ref readonly var prev = ref _t[i - 1];
+        if (prev.Kind == TokenKind.TypeCast || prev.Is(Kw.As))
+            return false;   // a type with modifiers: x::numeric(10,2), CAST(x AS varchar(3))
+        return Query || !(prev.Keyword is Kw.Using or Kw.On or Kw.Of || prev.IsName && prev.Keyword == Kw.None);
+    }
+
+    /// <summary>name(.name)*: index after the name; 1–3 parts (catalog.schema.name keeps schema.name).</summary>
+    private readonly int DottedNameEnd(int j)
+    {
+        if (j >= _t.Length || !_t[j].IsName)
+            return j;
+        j++;
+        while (j + 1 < _t.Length && _t[j].Kind == TokenKind.Dot && _t[j + 1].IsName)
+            j += 2;
+        return j;
+    }
+
+    private readonly int DottedName(int j, out QualifiedName? name)
+    {
+        name = null;
+        var end = DottedNameEnd(j);
+        var parts = (end - j + 1) / 2;
+        if (parts is < 1 or > 3)
+        {
+            _s.Fail(parts < 1 ? "name expected" : "improper qualified name (too many dotted names)");
+            return Math.Max(end, j + 1);
+        }
+        var last = Names.Normalize(_text, _t[end - 1]);
+        var schema = parts > 1 ? Names.Normalize(_text, _t[end - 3]) : null;
+        if (last is null || (parts > 1 && schema is null))
+        {
+            _s.Fail("invalid identifier");
+            return end;
+        }
+        name = new QualifiedName(schema, last);
+        return end;
+    }
+
+    private readonly int SkipStar(int j) =>
+        j < _t.Length && _t[j].Kind == TokenKind.Operator && _t[j].Length == 1 && _text[_t[j].Start] == '*' ? j + 1 : j;
+
+    /// <summary>Skips a balanced ( … ) that holds names only (column lists, type modifiers).</summary>
+    private readonly int SkipParens(int j)
+    {
+        var depth = 0;
+        for (; j < _t.Length; j++)
+        {
+            if (_t[j].Kind == TokenKind.LParen) depth++;
+            else if (_t[j].Kind == TokenKind.RParen && --depth == 0) return j + 1;
+            else if (_t[j].Kind == TokenKind.Error) break;
+        }
+        _s.Fail("unbalanced parentheses");
+        return _t.Length;
+    }
+
+    private readonly int SkipPast(int j, Kw kw)
+    {
+        while (j < _t.Length && !_t[j].Is(kw))
+            j++;
+        return j + 1;
+    }
+
+    /// <summary>Expects keyword <paramref name="kw"/> (or, for <see cref="Kw.None"/>, any name) at j.</summary>
+    private readonly int Expect(int j, Kw kw)
+    {
+        if (j < _t.Length && (kw == Kw.None ? _t[j].IsName : _t[j].Is(kw)))
+            return j + 1;
+        _s.Fail(kw == Kw.None ? "name expected" : $"{kw.ToString().ToUpperInvariant()} expected");
+        return _t.Length;
+    }
+}

@@ -1,0 +1,83 @@
+namespace Gatehouse.Sql;
+
+internal enum FrameKind : byte { Plain, Func, CteBody, Case }
+
+/// <summary>One parenthesis (or CASE … END) level while walking a statement.</summary>
+internal struct Frame
+{
+    public FrameKind Kind;
+    public bool InFrom;      // ',' at this level starts another FROM item
+    public bool FromItem;    // this paren is a FROM item: an alias may follow its ')'
+    public int CteMark;      // CTE names declared inside are dropped when the level closes
+    public string? CteName;  // CteBody of a non-recursive CTE: the name becomes visible after ')'
+    public bool Recursive;
+}
+
+/// <summary>Per-statement working state, reused per thread and nesting depth so analysis allocates little.</summary>
+internal sealed class Scratch
+{
+    private const int MaxNames = 4096;
+
+    [ThreadStatic]
+    private static Scratch?[]? s_pool;
+
+    public readonly List<QualifiedName> Reads = [];
+    public readonly List<QualifiedName> Writes = [];
+    public readonly List<QualifiedName> Functions = [];
+    public readonly List<Frame> Frames = [];
+    public readonly List<string> Ctes = [];
+    public bool Locking;
+    public bool SelectInto;
+    public bool Dml;
+    public Kw MainHead;
+    public string? Unknown;
+    /// <summary>standard_conforming_strings after this statement runs (SET/RESET), if it changes it.</summary>
+    public bool? Scs;
+
+    public static Scratch Rent(int depth)
+    {
+        var pool = s_pool ??= new Scratch?[8];
+        var s = pool[depth] ??= new Scratch();
+        s.Reset();
+        return s;
+    }
+
+    public void Reset()
+    {
+        Reads.Clear();
+        Writes.Clear();
+        Functions.Clear();
+        Frames.Clear();
+        Ctes.Clear();
+        Locking = SelectInto = Dml = false;
+        MainHead = Kw.None;
+        Unknown = null;
+        Scs = null;
+    }
+
+    public void Fail(string reason) => Unknown ??= reason;
+
+    public void Add(List<QualifiedName> list, QualifiedName name)
+    {
+        if (list.Contains(name))
+            return;
+        if (list.Count >= MaxNames)
+            Fail("too many distinct names in one statement");
+        else
+            list.Add(name);
+    }
+
+    public void AddRead(QualifiedName name)
+    {
+        if (name.Schema is null && Ctes.Contains(name.Name))
+            return;
+        Add(Reads, name);
+    }
+
+    public void Merge(StatementFacts inner)
+    {
+        foreach (var r in inner.ReadRelations) Add(Reads, r);
+        foreach (var w in inner.WrittenRelations) Add(Writes, w);
+        foreach (var fn in inner.Functions) Add(Functions, fn);
+    }
+}

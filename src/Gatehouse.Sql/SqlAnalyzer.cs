@@ -1,0 +1,104 @@
+namespace Gatehouse.Sql;
+
+/// <summary>Analyzes PostgreSQL query strings. Implementations must fail closed: what they cannot
+/// analyze with certainty is <see cref="StatementClass.Unknown"/>. A libpg_query-backed analyzer can
+/// replace <see cref="SqlAnalyzer"/> behind this interface.</summary>
+public interface ISqlAnalyzer
+{
+    SqlAnalysis Analyze(string sql, SqlSessionState session);
+}
+
+/// <summary>The facts of every statement of one query string, in order; empty for an empty query.</summary>
+public sealed class SqlAnalysis
+{
+    internal SqlAnalysis(IReadOnlyList<StatementFacts> statements) => Statements = statements;
+
+    public IReadOnlyList<StatementFacts> Statements { get; }
+}
+
+/// <summary>What the analyzer must remember about one client connection. Not thread-safe.</summary>
+public sealed class SqlSessionState
+{
+    private readonly Dictionary<string, StatementFacts> _prepared = new(StringComparer.Ordinal);
+
+    /// <summary>Lexing mode for '…' literals. The proxy should also set it from the server's
+    /// ParameterStatus messages (this covers set_config() and failed SETs).</summary>
+    public bool StandardConformingStrings { get; set; } = true;
+
+    /// <summary>Registers a prepared statement (SQL PREPARE or a protocol-level named Parse).</summary>
+    public void RegisterPrepared(string name, StatementFacts facts)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(facts);
+        _prepared[name] = facts;
+    }
+
+    public bool TryGetPrepared(string name, out StatementFacts facts)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return _prepared.TryGetValue(name, out facts!);
+    }
+
+    /// <summary>Removes one prepared statement, or all of them when <paramref name="name"/> is null.</summary>
+    public void RemovePrepared(string? name)
+    {
+        if (name is null)
+            _prepared.Clear();
+        else
+            _prepared.Remove(name);
+    }
+}
+
+/// <summary>The built-in analyzer: a hand-written lexer, splitter and token walker for PostgreSQL's dialect.</summary>
+public sealed class SqlAnalyzer : ISqlAnalyzer
+{
+    private static readonly IReadOnlyList<StatementFacts> None = [];
+
+    private SqlAnalyzer()
+    {
+    }
+
+    public static SqlAnalyzer Instance { get; } = new();
+
+    /// <summary>Analyzes every statement of <paramref name="sql"/>. The whole string is lexed with the
+    /// session's standard_conforming_strings, as the server does; PREPARE/DEALLOCATE/DISCARD ALL and
+    /// SET/RESET standard_conforming_strings update <paramref name="session"/> as the statements are read,
+    /// on the assumption they will run (a caller that refuses them should undo that).</summary>
+    public SqlAnalysis Analyze(string sql, SqlSessionState session)
+    {
+        ArgumentNullException.ThrowIfNull(sql);
+        ArgumentNullException.ThrowIfNull(session);
+        var tokens = TokenBuffer.Rent();
+        var ranges = RangeList.Rent();
+        SqlSplitter.Tokenize(sql, session.StandardConformingStrings, tokens, ranges);
+        if (ranges.Count == 0)
+            return new SqlAnalysis(None);
+        var result = new StatementFacts[ranges.Count];
+        bool? scs = null;
+        for (var i = 0; i < result.Length; i++)
+        {
+            var (first, count) = ranges[i];
+            var statement = new StatementAnalyzer(sql, tokens.Slice(first, count), session, 0);
+            result[i] = statement.Analyze(out var scsAfter);
+            scs = scsAfter ?? scs;
+        }
+        if (scs is { } value)
+            session.StandardConformingStrings = value;
+        return new SqlAnalysis(result);
+    }
+}
+
+internal static class RangeList
+{
+    [ThreadStatic]
+    private static List<(int First, int Count)>? s_cached;
+
+    public static List<(int First, int Count)> Rent()
+    {
+        var list = s_cached ??= [];
+        list.Clear();
+        if (list.Capacity > 1 << 16)
+            list.Capacity = 16;
+        return list;
+    }
+}
