@@ -111,7 +111,10 @@ internal sealed partial class PolicyReader
                 ids.Add(rule.Id, map.Find("id")!);
             }
 
-            if (catchAll is not null)
+            // A catch-all allow skips statements not understood, so later rules can still see those.
+            var reachable = catchAll?.Then == PolicyVerdict.Allow
+                && rule.When.Classes?.Contains(Gatehouse.Sql.StatementClass.Unknown) != false;
+            if (catchAll is not null && !reachable)
             {
                 Error(map, $"rule '{rule.Id}' can never match: rule '{catchAll.Id}' (line {catchAll.Line}) matches every statement");
                 ok = false;
