@@ -1,3 +1,4 @@
+using Gatehouse.Pipeline;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Security.Authentication;

@@ -1,3 +1,4 @@
+using Gatehouse.Pipeline;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
@@ -93,7 +94,8 @@ internal sealed class ServerToClientPump(PipeReader input, PipeWriter output, IS
     public TransactionStatus Status { get; private set; } = TransactionStatus.Idle;
 
     protected override bool Inspects(byte code) =>
-        code is (byte)BackendMessageCode.ReadyForQuery or (byte)BackendMessageCode.ErrorResponse;
+        code is (byte)BackendMessageCode.ReadyForQuery or (byte)BackendMessageCode.ErrorResponse
+            || (code == (byte)BackendMessageCode.ParameterStatus && gate is not null);
 
     protected override ValueTask<bool> OnFrameAsync(byte code, ReadOnlySequence<byte> frame, CancellationToken ct)
     {
@@ -102,7 +104,20 @@ internal sealed class ServerToClientPump(PipeReader input, PipeWriter output, IS
             Span<byte> body = stackalloc byte[6];
             frame.Slice(0, 6).CopyTo(body);
             Status = (TransactionStatus)body[5];
-            gate?.OnReadyForQuery(Status);
+            gate?.OnReadyForQuery((char)Status);
+            Write(frame);
+            return ValueTask.FromResult(true);
+        }
+
+        if (code == (byte)BackendMessageCode.ParameterStatus)
+        {
+            var payload = frame.Slice(FrameHeader.Size);
+            var reader = new PayloadReader(payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray());
+            if (reader.TryReadCString(out var name) && reader.TryReadCString(out var value))
+            {
+                gate!.OnParameterStatus(name, value);
+            }
+
             Write(frame);
             return ValueTask.FromResult(true);
         }

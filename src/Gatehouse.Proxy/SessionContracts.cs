@@ -1,3 +1,4 @@
+using Gatehouse.Pipeline;
 using System.Text.Json;
 using Gatehouse.Proxy.Configuration;
 
@@ -43,26 +44,3 @@ public interface ISessionAdmission
     ValueTask<(Admission? Admission, AdmissionRefusal? Refusal)> AdmitAsync(ClientIdentity identity, TargetConfig target, string sessionId, CancellationToken ct);
 }
 
-/// <summary>What the gate says about a statement: forward it, or refuse it with an error the client sees.</summary>
-public readonly record struct GateVerdict(bool Forward, string SqlState, string Message)
-{
-    public static GateVerdict Allow => new(true, string.Empty, string.Empty);
-
-    public static GateVerdict Refuse(string sqlState, string message) => new(false, sqlState, message);
-}
-
-/// <summary>
-/// The per-session hook the statement pipeline implements: every SQL text a client sends passes here
-/// before it reaches the server. Implementations may await (a review held for approval).
-/// </summary>
-public interface IStatementGate
-{
-    /// <summary>A simple-protocol Query message (possibly several statements).</summary>
-    ValueTask<GateVerdict> OnQueryAsync(string sql, CancellationToken ct);
-
-    /// <summary>An extended-protocol Parse message.</summary>
-    ValueTask<GateVerdict> OnParseAsync(string statementName, string sql, CancellationToken ct);
-
-    /// <summary>The server reported the session's transaction state (ReadyForQuery).</summary>
-    void OnReadyForQuery(Protocol.TransactionStatus status);
-}

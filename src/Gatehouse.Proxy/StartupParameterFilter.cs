@@ -1,3 +1,4 @@
+using Gatehouse.Pipeline;
 using Gatehouse.Protocol;
 
 namespace Gatehouse.Proxy;
@@ -14,7 +15,7 @@ public static class StartupParameterFilter
         "application_name", "client_encoding", "datestyle", "timezone", "intervalstyle", "search_path",
         "extra_float_digits", "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
         "idle_session_timeout", "default_transaction_isolation", "default_transaction_read_only",
-        "default_transaction_deferrable", "bytea_output", "standard_conforming_strings", "client_min_messages",
+        "default_transaction_deferrable", "bytea_output", "client_min_messages",
         "lc_messages", "lc_monetary", "lc_numeric", "lc_time", "work_mem", "geqo", "jit", "enable_seqscan",
         "enable_indexscan", "enable_bitmapscan", "enable_hashjoin", "enable_mergejoin", "enable_nestloop",
         "random_page_cost", "cursor_tuple_fraction", "default_statistics_target", "timezone_abbreviations",
@@ -68,6 +69,11 @@ public static class StartupParameterFilter
             if (!AllowedSettings.Contains(key))
             {
                 return (null, $"startup parameter \"{key}\" is not allowed");
+            }
+
+            if (key == "client_encoding" && SettingGuard.IsUnsafeEncoding(value))
+            {
+                return (null, $"client encoding {value} is not supported through Gatehouse; use UTF8");
             }
 
             forward.Add(new(key, value));

@@ -79,7 +79,7 @@ public sealed class GatewayHost : IAsyncDisposable
             Config = config,
             Certificate = ServerCertificate.Load(config.Tls, config.StateDirectory, loggerFactory.CreateLogger("Gatehouse.Tls")),
             Authenticator = new OidcAuthenticator(validator),
-            Admission = new PolicyAdmission(policy, (_, _) => null),
+            Admission = new PolicyAdmission(policy, loggerFactory),
             LoggerFactory = loggerFactory,
             Time = time,
         };

@@ -1,7 +1,9 @@
+using Gatehouse.Pipeline;
 using Gatehouse.Policy;
 using Gatehouse.Protocol;
 using Gatehouse.Proxy;
 using Gatehouse.Proxy.Configuration;
+using Gatehouse.Sql;
 
 namespace Gatehouse.Hosting;
 
@@ -9,7 +11,7 @@ namespace Gatehouse.Hosting;
 /// Admits a session when the current policy grants the identity the target, then picks the upstream login.
 /// Until short-lived credentials land, the upstream login is the target's provisioner credential.
 /// </summary>
-internal sealed class PolicyAdmission(PolicyStore policy, Func<PolicySnapshot, Grant, IStatementGate?> gateFactory) : ISessionAdmission
+internal sealed class PolicyAdmission(PolicyStore policy, ILoggerFactory loggers) : ISessionAdmission
 {
     public ValueTask<(Admission? Admission, AdmissionRefusal? Refusal)> AdmitAsync(ClientIdentity identity, TargetConfig target, string sessionId, CancellationToken ct)
     {
@@ -36,7 +38,7 @@ internal sealed class PolicyAdmission(PolicyStore policy, Func<PolicySnapshot, G
         {
             UpstreamUser = target.Provisioner.User,
             UpstreamPassword = password,
-            Gate = gateFactory(snapshot, grant),
+            Gate = new PolicyStatementGate(policy, identity.Claims, identity.Subject, target.Name, SqlAnalyzer.Instance, loggers.CreateLogger<PolicyStatementGate>()),
         };
         return ValueTask.FromResult<(Admission?, AdmissionRefusal?)>((admission, null));
     }
