@@ -408,7 +408,7 @@ internal ref struct QueryWalker
         if (i == 0)
             return true;
         ref readonly var prev = ref _t[i - 1];
-        if (prev.Kind == TokenKind.TypeCast || prev.Is(Kw.As))
+        if (prev.Kind == TokenKind.TypeCast || prev.Is(Kw.As) || prev.Is(Kw.Tablesample))
             return false;   // a type with modifiers: x::numeric(10,2), CAST(x AS varchar(3))
         return Query || !(prev.Keyword is Kw.Using or Kw.On or Kw.Of || prev.IsName && prev.Keyword == Kw.None);
     }

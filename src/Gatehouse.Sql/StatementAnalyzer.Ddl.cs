@@ -82,7 +82,8 @@ internal ref partial struct StatementAnalyzer
             return Unknown("", "not a valid statement");
         if (tag is "OWNED" && verb == Kw.Drop)
             return Simple("DROP OWNED", StatementClass.Dcl);
-        if (cls != StatementClass.Ddl || !relation && tag is "SCHEMA" or "DATABASE" or "TABLESPACE" or "RULE" or "EXTENSION" or "LARGE OBJECT")
+        // Only these kinds hold expressions worth walking (defaults, checks, index expressions, trigger functions).
+        if (cls != StatementClass.Ddl || !relation && tag is not ("TRIGGER" or "EVENT TRIGGER" or "POLICY" or "DOMAIN" or "FUNCTION" or "PROCEDURE"))
             return Build(command, cls, s);
         if (At(j, Kw.Concurrently))
             j++;
