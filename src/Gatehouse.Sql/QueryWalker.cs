@@ -88,6 +88,8 @@ internal ref struct QueryWalker
                 _ => i + 1,
             };
         }
+        if (_relPos == t.Length)
+            _s.Fail("relation expected at end of statement");
         if (_s.Unknown is null && _s.Frames.Count != 1)
             _s.Fail("unbalanced parentheses or CASE without END");
     }
@@ -189,6 +191,12 @@ internal ref struct QueryWalker
                 if (kw == Kw.Merge)
                     _s.Fail("MERGE without USING");
                 return j;
+            case Kw.Table:
+                var k = i + 1 < _t.Length && _t[i + 1].Is(Kw.Only) ? i + 2 : i + 1;
+                var end = DottedName(k, out var name);
+                if (name is { } n)
+                    _s.AddRead(n);
+                return SkipStar(end);
             default:
                 return i;
         }
@@ -337,12 +345,9 @@ internal ref struct QueryWalker
                 top.InFrom = true;
                 _relPos = i + 1;
                 return i + 1;
-            case Kw.Table when Query && !inFunc:
-                var j = i + 1 < _t.Length && _t[i + 1].Is(Kw.Only) ? i + 2 : i + 1;
-                var end = DottedName(j, out var name);
-                if (name is { } n)
-                    _s.AddRead(n);
-                return SkipStar(end);
+            case Kw.Table when Query:
+                _s.Fail("TABLE where no statement can start");
+                return i + 1;
             case Kw.Into when Query && !inFunc:
                 return SelectInto(i);
             case Kw.For when Query && !inFunc && i + 1 < _t.Length && _t[i + 1].Keyword is Kw.Update or Kw.Share or Kw.No or Kw.Key:
@@ -370,7 +375,7 @@ internal ref struct QueryWalker
 
     private int SelectInto(int i)
     {
-        if (_s.Frames.Count != 1 || _s.MainHead != Kw.Select)
+        if (_s.Frames.Count != 1 || _s.MainHead != Kw.Select || _s.SelectInto)
         {
             _s.Fail("INTO outside a top-level SELECT");
             return i + 1;

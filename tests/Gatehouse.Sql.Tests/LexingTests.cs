@@ -1,0 +1,129 @@
+namespace Gatehouse.Sql.Tests;
+
+/// <summary>Statement splitting and the lexing cases that decide it, plus obfuscated statements.</summary>
+public sealed class LexingTests
+{
+    private static string[] Split(string sql, bool scs = true) =>
+        SqlSplitter.Split(sql, scs).Select(s => sql.Substring(s.Start, s.Length)).ToArray();
+
+    public static TheoryData<string, string[]> Splits => new()
+    {
+        { "", [] },
+        { " ;; -- only a comment\n /* and /* nested */ one */ ;", [] },
+        { "select 1; select 2", ["select 1", "select 2"] },
+        { "select ';'; select 2;", ["select ';'", "select 2"] },
+        { "select 'it''s;'; x", ["select 'it''s;'", "x"] },
+        { "select E'\\';' ; x", ["select E'\\';'", "x"] },
+        { "select e'a\\\\'; x", ["select e'a\\\\'", "x"] },
+        { "select $$;$$; x", ["select $$;$$", "x"] },
+        { "select $fn$ $$ ; $x$ $fn$; x", ["select $fn$ $$ ; $x$ $fn$", "x"] },
+        { "select a$$b; x", ["select a$$b", "x"] },
+        { "select $1; x", ["select $1", "x"] },
+        { "select \"a;b\"\"c\"; x", ["select \"a;b\"\"c\"", "x"] },
+        { "select U&'\\0041;'; x", ["select U&'\\0041;'", "x"] },
+        { "select U&\"a;\" UESCAPE '!' ; x", ["select U&\"a;\" UESCAPE '!'", "x"] },
+        { "select /* ; /* ; */ ; */ 1; x", ["select /* ; /* ; */ ; */ 1", "x"] },
+        { "select 1 -- ; x\n; y", ["select 1", "y"] },
+        { "select 1 +-- ;\n 2; x", ["select 1 +-- ;\n 2", "x"] },
+        { "select 1 */* ; */ 2; x", ["select 1 */* ; */ 2", "x"] },
+        { "select B'01'; select X'1F'; select N'n;'", ["select B'01'", "select X'1F'", "select N'n;'"] },
+        { "create rule r as on insert to t do also (insert into a values (1); insert into b values (2)); x", ["create rule r as on insert to t do also (insert into a values (1); insert into b values (2))", "x"] },
+        { "create function f() returns int begin atomic select 1; select case when true then 2 end; end; x", ["create function f() returns int begin atomic select 1; select case when true then 2 end; end", "x"] },
+        { "begin; select 1; end; x", ["begin", "select 1", "end", "x"] },
+        { "select 'unterminated; x", ["select 'unterminated; x"] },
+        { "select /* unterminated ; x", ["select /* unterminated ; x"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Splits))]
+    public void Splits_like_the_server(string sql, string[] expected) => Assert.Equal(expected, Split(sql));
+
+    [Fact]
+    public void Backslash_quotes_only_without_standard_conforming_strings()
+    {
+        const string sql = @"select 'a\'; drop table t; --'";
+        Assert.Equal(2, Split(sql, scs: true).Length);
+        Assert.Single(Split(sql, scs: false));
+        var session = new SqlSessionState { StandardConformingStrings = false };
+        var a = SqlAnalyzer.Instance.Analyze(sql, session);
+        Assert.Equal("read SELECT", Render.Facts(a.Statements[0]));
+        var on = SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState());
+        Assert.Equal("ddl DROP TABLE w=t", Render.Facts(on.Statements[1]));
+    }
+
+    [Fact]
+    public void Set_standard_conforming_strings_applies_to_the_next_query_string_only()
+    {
+        var session = new SqlSessionState();
+        var a = SqlAnalyzer.Instance.Analyze(@"set standard_conforming_strings = off; select 'a\'; select 1", session);
+        Assert.Equal(3, a.Statements.Count);   // the server lexes the whole string before running the SET
+        Assert.False(session.StandardConformingStrings);
+        Assert.Single(SqlAnalyzer.Instance.Analyze(@"select 'a\'; select 1'", session).Statements);
+        SqlAnalyzer.Instance.Analyze("RESET ALL", session);
+        Assert.True(session.StandardConformingStrings);
+    }
+
+    [Fact]
+    public void Unicode_strings_are_refused_without_standard_conforming_strings()
+    {
+        var a = SqlAnalyzer.Instance.Analyze("select U&'x'", new SqlSessionState { StandardConformingStrings = false });
+        Assert.Equal(StatementClass.Unknown, a.Statements[0].Class);
+    }
+
+    [Fact]
+    public void Spans_exclude_trivia_and_terminator()
+    {
+        var spans = SqlSplitter.Split("  /*c*/ select 1 ; \n select 2 -- t");
+        Assert.Equal([new SqlStatementSpan(8, 8), new SqlStatementSpan(21, 8)], spans);
+    }
+
+    public static TheoryData<string, string> Obfuscated => new()
+    {
+        { "SeLeCt * FrOm Orders", "read SELECT r=orders" },
+        { "select/**/*/**/from/* x */\"Orders\"", "read SELECT r=Orders" },
+        { "select * from \"select\"", "read SELECT r=select" },
+        { "\"select\" 1", "unknown" },
+        { "select\t*\r\nfrom\fpublic . orders", "read SELECT r=public.orders" },
+        { "select * from U&\"d\\0061t\\+000061\"", "read SELECT r=data" },
+        { "select * from U&\"d!0061ta\" UESCAPE '!'", "read SELECT r=data" },
+        { "select * from U&\"\\d800\"", "unknown SELECT" },
+        { "delete/*x*/from--y\npayments", "write DELETE w=payments" },
+        { "DELETE FROM \"Payments\" WHERE 1=1", "write DELETE w=Payments" },
+        { "select * from PUBLIC.\"MixedCase\"", "read SELECT r=public.MixedCase" },
+        { "select * from t where x = $$'; delete from payments; --$$", "read SELECT r=t" },
+        { "select 1 as \"from\", 2 \"join\" from t", "read SELECT r=t" },
+        { "select \"lower\"(x) from t", "read SELECT r=t f=lower" },
+        { "sElEcT \"PG_TERMINATE_BACKEND\"(1)", "read SELECT f=PG_TERMINATE_BACKEND" },
+        { "select PG_TERMINATE_BACKEND(1)", "admin SELECT f=pg_terminate_backend" },
+        { "select * from aaaaaaaaaabbbbbbbbbbccccccccccddddddddddeeeeeeeeeeffffffffffgggggggggg", "read SELECT r=aaaaaaaaaabbbbbbbbbbccccccccccddddddddddeeeeeeeeeeffffffffffggg" },
+        { "select * from t where a = 'x' 'y'", "read SELECT r=t" },
+        { "select (1", "unknown SELECT" },
+        { "select 1)", "unknown SELECT" },
+        { "selec 1", "unknown" },
+        { "drop foo bar", "unknown" },
+        { "update", "unknown UPDATE" },
+        { "select * from t where update = 1", "unknown SELECT" },
+        { "with x as (select 1)", "unknown" },
+        { "select * from", "unknown SELECT" },
+        { "select * from 'x'", "unknown SELECT" },
+        { "select 1 into x from y into z", "unknown SELECT INTO" },
+        { "select * from (select * into x from y) s", "unknown SELECT" },
+        { "explain vacuum", "unknown EXPLAIN" },
+        { "prepare p as vacuum", "unknown PREPARE" },
+        { "select $x", "unknown SELECT" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Obfuscated))]
+    public void Obfuscation_does_not_change_the_facts(string sql, string expected) => Assert.Equal(expected, Render.One(sql));
+
+    [Fact]
+    public void Statement_hidden_after_a_line_comment_is_found()
+    {
+        var a = SqlAnalyzer.Instance.Analyze("select 1 -- harmless;\r drop table payments", new SqlSessionState());
+        // "\r" ends a line comment too: the server sees "select 1 drop table payments", a syntax error.
+        Assert.Equal(StatementClass.Unknown, Assert.Single(a.Statements).Class);
+        var b = SqlAnalyzer.Instance.Analyze("select 1; -- c\n drop table payments", new SqlSessionState());
+        Assert.Equal(["read SELECT", "ddl DROP TABLE w=payments"], b.Statements.Select(Render.Facts));
+    }
+}
