@@ -25,6 +25,7 @@ internal sealed class Scratch
     public readonly List<QualifiedName> Writes = [];
     public readonly List<QualifiedName> Functions = [];
     public readonly List<Frame> Frames = [];
+    private readonly HashSet<QualifiedName> _seen = [];
     public readonly List<string> Ctes = [];
     public bool Locking;
     public bool SelectInto;
@@ -49,6 +50,7 @@ internal sealed class Scratch
         Functions.Clear();
         Frames.Clear();
         Ctes.Clear();
+        _seen.Clear();
         Locking = SelectInto = Dml = false;
         MainHead = Kw.None;
         Unknown = null;
@@ -59,12 +61,22 @@ internal sealed class Scratch
 
     public void Add(List<QualifiedName> list, QualifiedName name)
     {
-        if (list.Contains(name))
+        // Small lists: a linear scan. Long ones: a set (keyed by list) keeps adversarial input linear.
+        if (list.Count < 16 ? list.Contains(name) : !SeenAdd(list, name))
             return;
         if (list.Count >= MaxNames)
             Fail("too many distinct names in one statement");
         else
             list.Add(name);
+    }
+
+    private bool SeenAdd(List<QualifiedName> list, QualifiedName name)
+    {
+        var tag = ReferenceEquals(list, Reads) ? "\u0001r" : ReferenceEquals(list, Writes) ? "\u0001w" : "\u0001f";
+        if (list.Count == 16)
+            foreach (var existing in list)
+                _seen.Add(existing with { Schema = tag + existing.Schema });
+        return _seen.Add(name with { Schema = tag + name.Schema });
     }
 
     public void AddRead(QualifiedName name)

@@ -42,6 +42,8 @@ internal ref partial struct StatementAnalyzer
     public StatementFacts Analyze(out bool? scsAfter)
     {
         scsAfter = null;
+        if (_t.Length == 0)
+            return new StatementFacts { Start = 0, Length = 0, Command = "", Class = StatementClass.Unknown, UnknownReason = "statement expected" };
         if (_depth >= MaxDepth)
             return Unknown("", "statement nested too deeply");
         var first = _t[0];
@@ -250,6 +252,8 @@ internal ref partial struct StatementAnalyzer
         if (At(1, TokenKind.LParen))
         {
             j = SkipParens(1);
+            if (j - 1 <= 2 || _t[j - 1].Kind != TokenKind.RParen)
+                return Unknown("COPY", "query expected");
             inner = new StatementAnalyzer(_text, _t[2..(j - 1)], _session, _depth + 1).Analyze(out _);
             if (inner.Class == StatementClass.Unknown)
                 return Unknown("COPY", inner.UnknownReason ?? "query not understood");

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Gatehouse.Sql.Tests;
+
+/// <summary>Bounded property tests: arbitrary and mutated input never throws, never hangs, splits losslessly,
+/// and costs time linear in its length.</summary>
+public sealed class FuzzTests
+{
+    private static readonly string[] Seeds = CorpusTests.Queries.Concat(CorpusTests.Utility).Concat(CorpusTests.Ddl)
+        .Select(row => (string)row[0]).Concat(LexingTests.Splits.Select(row => (string)row[0])).ToArray();
+
+    // GATEHOUSE_FUZZ_SECONDS / GATEHOUSE_FUZZ_SEED allow a longer local run; CI keeps the 2 s default.
+    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(int.TryParse(Environment.GetEnvironmentVariable("GATEHOUSE_FUZZ_SECONDS"), out var s) ? s : 2);
+    private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("GATEHOUSE_FUZZ_SEED"), out var v) ? v : 1234;
+
+    private static readonly string[] Pieces =
+        ["'", "''", "\"", "$$", "$a$", "$1", "E'", "U&'", "U&\"", " UESCAPE '!'", "\\", "/*", "*/", "--", "\n", "\r", ";", "(", ")",
+         " select ", " from ", " with ", " begin atomic ", " end ", " case ", "::", ".", ",", "*", "\0", "\u00e9", "\ud800"];
+
+    [Fact]
+    public void Random_text_never_throws_and_splits_losslessly()
+    {
+        var rng = new Random(Seed);
+        var budget = Stopwatch.StartNew();
+        var sb = new StringBuilder();
+        for (var n = 0; (n < 20_000 || Budget > TimeSpan.FromSeconds(2)) && budget.Elapsed < Budget; n++)
+        {
+            sb.Clear();
+            var len = rng.Next(0, 80);
+            for (var i = 0; i < len; i++)
+            {
+                if (rng.Next(3) == 0) sb.Append(Pieces[rng.Next(Pieces.Length)]);
+                else sb.Append((char)(rng.Next(4) == 0 ? rng.Next(0, 0x3000) : rng.Next(32, 127)));
+            }
+            Check(sb.ToString(), rng.Next(2) == 0);
+        }
+    }
+
+    [Fact]
+    public void Mutated_sql_never_throws_and_splits_losslessly()
+    {
+        var rng = new Random(Seed + 1);
+        var budget = Stopwatch.StartNew();
+        for (var n = 0; (n < 20_000 || Budget > TimeSpan.FromSeconds(2)) && budget.Elapsed < Budget; n++)
+        {
+            var sb = new StringBuilder(Seeds[rng.Next(Seeds.Length)]);
+            for (var m = rng.Next(1, 4); m > 0; m--)
+            {
+                var at = rng.Next(sb.Length + 1);
+                switch (rng.Next(3))
+                {
+                    case 0: sb.Insert(at, Pieces[rng.Next(Pieces.Length)]); break;
+                    case 1 when at < sb.Length: sb.Remove(at, Math.Min(rng.Next(1, 6), sb.Length - at)); break;
+                    default: sb.Insert(at, Seeds[rng.Next(Seeds.Length)]); break;
+                }
+            }
+            Check(sb.ToString(), true);
+        }
+    }
+
+    private static void Check(string sql, bool scs)
+    {
+        var spans = SqlSplitter.Split(sql, scs);
+        var analysis = SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState { StandardConformingStrings = scs });
+        Assert.Equal(spans.Count, analysis.Statements.Count);
+        var rejoined = new StringBuilder();
+        var pos = 0;
+        for (var i = 0; i < spans.Count; i++)
+        {
+            var (start, length) = (spans[i].Start, spans[i].Length);
+            Assert.True(start >= pos && length > 0 && start + length <= sql.Length, $"bad span in {sql}");
+            Assert.Equal(start, analysis.Statements[i].Start);
+            Assert.Equal(length, analysis.Statements[i].Length);
+            var gap = sql[pos..start];
+            Assert.Empty(SqlSplitter.Split(gap, scs));   // only whitespace, comments and ';' between statements
+            var text = sql.Substring(start, length);
+            Assert.Equal([new SqlStatementSpan(0, length)], SqlSplitter.Split(text, scs));
+            rejoined.Append(gap).Append(text);
+            pos = start + length;
+        }
+        Assert.Empty(SqlSplitter.Split(sql[pos..], scs));
+        Assert.Equal(sql, rejoined.Append(sql[pos..]).ToString());
+        foreach (var f in analysis.Statements)
+            Assert.True(f.Class != StatementClass.Unknown || f.UnknownReason is not null);
+    }
+
+    public static TheoryData<string, string> Adversarial => new()
+    {
+        { "nested parens", "select " },
+        { "paren", "(" },
+        { "many relations", "select * from a" },
+        { "comments", "/* /* */" },
+        { "dollar tags", "$a" },
+        { "statements", "select 1;" },
+        { "ctes", "with " },
+        { "case", "select case when " },
+    };
+
+    [Theory]
+    [MemberData(nameof(Adversarial))]
+    public void Analysis_time_is_linear(string name, string pattern)
+    {
+        string Build(int n) => name switch
+        {
+            "nested parens" => pattern + new string('(', n) + "1" + new string(')', n),
+            "many relations" => pattern + string.Concat(Enumerable.Range(0, n).Select(i => $", t{i}")),
+            "dollar tags" => string.Concat(Enumerable.Range(0, n).Select(i => $"$a{i}$ ")),
+            "ctes" => pattern + string.Concat(Enumerable.Range(0, n).Select(i => $"c{i} as (select * from c{i - 1}),")) + " x as (select 1) select * from x",
+            "case" => "select " + string.Concat(Enumerable.Range(0, n).Select(_ => "case when a then ")) + "1" + string.Concat(Enumerable.Range(0, n).Select(_ => " end")),
+            _ => string.Concat(Enumerable.Repeat(pattern, n)),
+        };
+        double Time(string sql)
+        {
+            var best = double.MaxValue;
+            for (var i = 0; i < 3; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState());
+                best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
+            }
+            return best;
+        }
+        var small = Build(5_000);
+        var large = Build(40_000);
+        Time(small);
+        var (ts, tl) = (Time(small), Time(large));
+        Assert.True(tl < 30 * Math.Max(ts, 0.5), $"{name}: {small.Length} chars {ts:F2} ms, {large.Length} chars {tl:F2} ms");
+        Assert.True(tl < 2_000, $"{name}: {tl:F0} ms");
+    }
+}
