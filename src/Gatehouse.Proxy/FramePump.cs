@@ -59,22 +59,25 @@ internal abstract class FramePump(PipeReader input, PipeWriter output, int maxIn
 
     private async ValueTask<(bool KeepGoing, SequencePosition Consumed)> ProcessAsync(ReadOnlySequence<byte> buffer, CancellationToken ct)
     {
-        while (!buffer.IsEmpty)
+        // Frames that pass untouched are copied as one run, not one by one.
+        var run = buffer;
+        long runLength = 0;
+        while (buffer.Length > runLength)
         {
+            var rest = buffer.Slice(runLength);
             if (_passThroughRemaining > 0)
             {
-                long take = Math.Min(_passThroughRemaining, buffer.Length);
-                Write(buffer.Slice(0, take));
-                buffer = buffer.Slice(take);
+                long take = Math.Min(_passThroughRemaining, rest.Length);
+                runLength += take;
                 _passThroughRemaining -= take;
                 continue;
             }
 
-            if (!FrameReader.TryReadHeader(buffer, int.MaxValue - FrameHeader.Size, out var header, out var error))
+            if (!FrameReader.TryReadHeader(rest, int.MaxValue - FrameHeader.Size, out var header, out var error))
             {
                 if (error != FrameError.None)
                 {
-                    throw new ProtocolException($"invalid length in message of type '{StreamReads.Printable(buffer.FirstSpan[0])}'");
+                    throw new ProtocolException($"invalid length in message of type '{StreamReads.Printable(rest.FirstSpan[0])}'");
                 }
 
                 break;
@@ -83,15 +86,14 @@ internal abstract class FramePump(PipeReader input, PipeWriter output, int maxIn
             CheckCode(header.Code);
             if (!Inspects(header.Code))
             {
-                if (buffer.Length < header.TotalLength && buffer.Length < StreamThreshold)
+                if (rest.Length < header.TotalLength && rest.Length < StreamThreshold)
                 {
                     break;
                 }
 
-                long take = Math.Min(header.TotalLength, buffer.Length);
-                Write(buffer.Slice(0, take));
+                long take = Math.Min(header.TotalLength, rest.Length);
+                runLength += take;
                 _passThroughRemaining = header.TotalLength - take;
-                buffer = buffer.Slice(take);
                 continue;
             }
 
@@ -100,24 +102,34 @@ internal abstract class FramePump(PipeReader input, PipeWriter output, int maxIn
                 throw new ProtocolException($"message of type '{StreamReads.Printable(header.Code)}' is {header.PayloadLength} bytes, above the limit of {maxInspectedPayload}");
             }
 
-            if (buffer.Length < header.TotalLength)
+            if (rest.Length < header.TotalLength)
             {
                 break;
             }
 
-            var frame = buffer.Slice(0, header.TotalLength);
-            buffer = buffer.Slice(header.TotalLength);
+            Write(run.Slice(0, runLength));
+            var frame = rest.Slice(0, header.TotalLength);
+            buffer = rest.Slice(header.TotalLength);
+            run = buffer;
+            runLength = 0;
             if (!await OnFrameAsync(header.Code, frame, ct))
             {
                 return (false, buffer.Start);
             }
         }
 
-        return (true, buffer.Start);
+        Write(run.Slice(0, runLength));
+        return (true, buffer.GetPosition(runLength));
     }
 
     protected void Write(in ReadOnlySequence<byte> bytes)
     {
+        if (bytes.IsSingleSegment)
+        {
+            Output.Write(bytes.FirstSpan);
+            return;
+        }
+
         foreach (var segment in bytes)
         {
             Output.Write(segment.Span);

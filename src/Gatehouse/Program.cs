@@ -1,6 +1,14 @@
 using System.CommandLine;
 using Gatehouse.Commands;
 
+// Socket continuations run on the epoll thread instead of hopping to the thread pool: the relay does
+// little work per message, so the hop costs more than the work. Must be set before the first socket.
+// See docs/design/performance.md. An explicit setting by the operator wins.
+if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
+{
+    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+}
+
 var root = new RootCommand("Gatehouse: a least-privilege PostgreSQL gateway for AI agents and other non-human identities.")
 {
     ServeCommand.Create(),

@@ -8,11 +8,26 @@ using Npgsql;
 
 namespace Gatehouse.IntegrationTests;
 
+/// <summary>How a test gateway is set up: its PostgreSQL, its policy, its target's TLS, extra identity settings.</summary>
+public sealed record TestGatewayOptions
+{
+    public PostgresServerOptions Postgres { get; init; } = new() { Settings = new Dictionary<string, string> { ["log_statement"] = "all" } };
+
+    public string Policy { get; init; } = TestData.DefaultPolicy;
+
+    public bool RequireTls { get; init; }
+
+    /// <summary>YAML lines appended under the target (e.g. tls mode, root_certificate); {cert} stands for the server certificate.</summary>
+    public string TargetTls { get; init; } = "tls: disable";
+
+    /// <summary>YAML lines appended under identity (e.g. an external issuer).</summary>
+    public string? ExtraIdentity { get; init; }
+}
+
 /// <summary>
 /// A real PostgreSQL with a small shop schema, and a Gatehouse in front of it with the development issuer on.
-/// Shared by the tests of a collection; each test makes its own connections.
 /// </summary>
-public sealed class GatewayFixture : IAsyncLifetime
+public class TestGateway : IAsyncDisposable
 {
     public const string Target = "shop";
 
@@ -30,48 +45,53 @@ public sealed class GatewayFixture : IAsyncLifetime
 
     public int Port => Gateway.PostgresEndPoint.Port;
 
-    public async Task InitializeAsync()
+    public static async Task<TestGateway> StartAsync(TestGatewayOptions? options = null)
     {
-        Postgres = await PostgresServer.StartAsync(new PostgresServerOptions
-        {
-            Settings = new Dictionary<string, string> { ["log_statement"] = "all" },
-        });
+        var gateway = new TestGateway();
+        await gateway.InitializeAsync(options ?? new TestGatewayOptions());
+        return gateway;
+    }
+
+    protected async Task InitializeAsync(TestGatewayOptions options)
+    {
+        Postgres = await PostgresServer.StartAsync(options.Postgres);
         await Postgres.ExecuteAsync("CREATE DATABASE shop");
         await Postgres.ExecuteAsync(TestData.ShopSchema, "shop");
-        await File.WriteAllTextAsync(PolicyPath, TestData.DefaultPolicy);
+        await File.WriteAllTextAsync(PolicyPath, options.Policy);
         await File.WriteAllTextAsync(Path.Combine(Directory, "provisioner.secret"), Postgres.SuperUserPassword);
-        await File.WriteAllTextAsync(ConfigPath, ConfigYaml(FreePort(), FreePort(), requireTls: false, extraIdentity: ExtraIdentityYaml));
+        await File.WriteAllTextAsync(ConfigPath, ConfigYaml(options));
         Config = GatewayConfigLoader.Load(ConfigPath, out var errors) ?? throw new InvalidOperationException(string.Join("\n", errors));
         Gateway = GatewayHost.Create(Config, Console.Error, logging => logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning))
             ?? throw new InvalidOperationException("gateway did not build");
         await Gateway.StartAsync(CancellationToken.None);
     }
 
-    /// <summary>Identity settings tests may add before start (e.g. a real OIDC issuer).</summary>
-    public static string? ExtraIdentityYaml { get; set; }
-
-    public string ConfigYaml(int pgPort, int adminPort, bool requireTls, string? extraIdentity = null) => $"""
+    private string ConfigYaml(TestGatewayOptions options) => $"""
         listen:
-          postgres: 127.0.0.1:{pgPort}
-          admin: 127.0.0.1:{adminPort}
+          postgres: 127.0.0.1:{FreePort()}
+          admin: 127.0.0.1:{FreePort()}
         tls:
-          require: {(requireTls ? "true" : "false")}
+          require: {(options.RequireTls ? "true" : "false")}
         identity:
           audiences: [gatehouse]
           dev_issuer: true
-          clock_skew: 5s{extraIdentity}
+          clock_skew: 5s
+        {Indent(options.ExtraIdentity, 2)}
         state: sqlite:{Path.Combine(Directory, "state.db")}
         targets:
           shop:
             host: 127.0.0.1
             port: {Postgres.Port}
             database: shop
-            tls: disable
             provisioner:
               user: postgres
               password_file: provisioner.secret
+        {Indent(options.TargetTls.Replace("{cert}", Postgres.CertificatePath ?? "", StringComparison.Ordinal), 4)}
         policy: policy.yaml
         """;
+
+    private static string Indent(string? lines, int spaces) =>
+        lines is null ? string.Empty : string.Join('\n', lines.Split('\n').Select(l => new string(' ', spaces) + l));
 
     /// <summary>A development token the gateway accepts, for a member of the ai-agents group by default.</summary>
     public string Token(string subject = "agent-1", params (string Key, string Value)[] claims)
@@ -108,7 +128,7 @@ public sealed class GatewayFixture : IAsyncLifetime
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await Gateway.DisposeAsync();
         await Postgres.DisposeAsync();
@@ -120,7 +140,17 @@ public sealed class GatewayFixture : IAsyncLifetime
         {
             // Best effort: a temp directory.
         }
+
+        GC.SuppressFinalize(this);
     }
+}
+
+/// <summary>The gateway most tests share (default policy, plaintext allowed from loopback).</summary>
+public sealed class GatewayFixture : TestGateway, IAsyncLifetime
+{
+    public Task InitializeAsync() => InitializeAsync(new TestGatewayOptions());
+
+    Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
 }
 
 [CollectionDefinition(Name)]

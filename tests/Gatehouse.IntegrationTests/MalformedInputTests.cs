@@ -18,7 +18,7 @@ public sealed class MalformedInputTests(GatewayFixture fixture)
         return client.GetStream();
     }
 
-    private static byte[] Startup(string user = "agent", string database = GatewayFixture.Target, int version = StartupCodes.ProtocolVersion3)
+    private static byte[] Startup(string user = "agent", string database = TestGateway.Target, int version = StartupCodes.ProtocolVersion3)
     {
         using var writer = new MessageWriter();
         writer.StartUntypedMessage().WriteInt32(version).WriteCString("user").WriteCString(user).WriteCString("database").WriteCString(database).WriteByte(0).EndMessage();

@@ -10,7 +10,7 @@ public sealed class RealClientTests(GatewayFixture fixture)
     {
         ["PGHOST"] = "127.0.0.1",
         ["PGPORT"] = fixture.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["PGDATABASE"] = GatewayFixture.Target,
+        ["PGDATABASE"] = TestGateway.Target,
         ["PGUSER"] = "agent",
         ["PGPASSWORD"] = token ?? fixture.Token(),
         ["PGSSLMODE"] = "require",

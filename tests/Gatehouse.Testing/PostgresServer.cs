@@ -117,6 +117,10 @@ public sealed class PostgresServer : IAsyncDisposable
         return value is null or DBNull ? default : (T)value;
     }
 
+    /// <summary>Stops the server at once (pg_ctl -m immediate), as a crash would; DisposeAsync still cleans up.</summary>
+    public Task StopImmediatelyAsync(CancellationToken ct = default) =>
+        RunAsync(Tool("pg_ctl"), ["stop", "-D", DataDirectory, "-m", "immediate", "-w", "-t", "30"], TimeSpan.FromSeconds(40), ct);
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
