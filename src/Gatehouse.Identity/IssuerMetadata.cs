@@ -19,7 +19,8 @@ internal sealed class IssuerMetadata
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile Snapshot? _current;
-    private DateTimeOffset _lastAttempt = DateTimeOffset.MinValue;
+    private DateTimeOffset _lastForcedRefresh = DateTimeOffset.MinValue;
+    private int _attempts; // completed fetches, good or bad: lets waiters see that someone fetched for them
     private long _lastFailureTicks = DateTimeOffset.MinValue.UtcTicks; // read outside the gate: Interlocked
     private string? _lastError;
 
@@ -73,26 +74,30 @@ internal sealed class IssuerMetadata
 
     private async ValueTask<Snapshot?> RefreshAsync(bool force, CancellationToken ct)
     {
-        var requestedAt = _time.GetUtcNow();
+        int seen = Volatile.Read(ref _attempts);
         await _gate.WaitAsync(ct);
         try
         {
             var current = _current;
             var now = _time.GetUtcNow();
             // Someone else fetched, or failed to, while we waited: take their result.
-            if ((current is not null && current.FetchedAt >= requestedAt) || LastFailure >= requestedAt)
+            if (Volatile.Read(ref _attempts) != seen)
             {
                 return current;
             }
 
             bool fresh = current is not null && now - current.FetchedAt < AutomaticRefreshInterval;
             bool backingOff = now - LastFailure < FailureBackoff;
-            if (force ? now - _lastAttempt < MinimumRefreshInterval : fresh || backingOff)
+            if (force ? now - _lastForcedRefresh < MinimumRefreshInterval : fresh || backingOff)
             {
                 return current;
             }
 
-            _lastAttempt = now;
+            if (force)
+            {
+                _lastForcedRefresh = now;
+            }
+
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(FetchTimeout);
             try
@@ -106,12 +111,14 @@ internal sealed class IssuerMetadata
                 var snapshot = new Snapshot(_time.GetUtcNow(), [.. configuration.SigningKeys]);
                 _current = snapshot;
                 _lastError = null;
+                Interlocked.Increment(ref _attempts);
                 return snapshot;
             }
             catch (Exception ex) when (!ct.IsCancellationRequested)
             {
                 Interlocked.Exchange(ref _lastFailureTicks, _time.GetUtcNow().UtcTicks);
                 _lastError = Describe(ex, timeout.IsCancellationRequested);
+                Interlocked.Increment(ref _attempts);
                 // A stale key set beats none: tokens signed with known keys keep working while the IdP is down.
                 return current;
             }
