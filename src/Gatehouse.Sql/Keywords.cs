@@ -36,8 +36,22 @@ internal static class Keywords
     private static readonly FrozenDictionary<string, (Kw, KwFlags)>.AlternateLookup<ReadOnlySpan<char>> Lookup =
         Table.GetAlternateLookup<ReadOnlySpan<char>>();
 
-    public static (Kw Keyword, KwFlags Flags) Find(ReadOnlySpan<char> word) =>
-        word.Length <= 17 && Lookup.TryGetValue(word, out var hit) ? hit : (Kw.None, KwFlags.None);
+    public static (Kw Keyword, KwFlags Flags) Find(ReadOnlySpan<char> word)
+    {
+        if (word.Length > 17)
+            return default;
+        Span<char> lower = stackalloc char[17];
+        for (var i = 0; i < word.Length; i++)
+        {
+            var c = word[i];
+            if (char.IsAsciiLetterUpper(c))
+                c = (char)(c | 0x20);
+            else if (!char.IsAsciiLetterLower(c) && c != '_')
+                return default;   // keywords are ASCII letters and '_' only
+            lower[i] = c;
+        }
+        return Lookup.TryGetValue(lower[..word.Length], out var hit) ? hit : default;
+    }
 
     private static FrozenDictionary<string, (Kw, KwFlags)> Build()
     {
@@ -58,6 +72,6 @@ internal static class Keywords
             var w = kw.ToString().ToLowerInvariant();
             d[w] = (kw, d.TryGetValue(w, out var e) ? e.Item2 : KwFlags.None);
         }
-        return d.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        return d.ToFrozenDictionary(StringComparer.Ordinal);
     }
 }

@@ -69,36 +69,22 @@ public sealed class SqlAnalyzer : ISqlAnalyzer
         ArgumentNullException.ThrowIfNull(sql);
         ArgumentNullException.ThrowIfNull(session);
         var tokens = TokenBuffer.Rent();
-        var ranges = RangeList.Rent();
-        SqlSplitter.Tokenize(sql, session.StandardConformingStrings, tokens, ranges);
-        if (ranges.Count == 0)
-            return new SqlAnalysis(None);
-        var result = new StatementFacts[ranges.Count];
+        var reader = new StatementReader(sql, session.StandardConformingStrings);
+        StatementFacts? single = null;
+        List<StatementFacts>? many = null;
         bool? scs = null;
-        for (var i = 0; i < result.Length; i++)
+        while (reader.Next(tokens))
         {
-            var (first, count) = ranges[i];
-            var statement = new StatementAnalyzer(sql, tokens.Slice(first, count), session, 0);
-            result[i] = statement.Analyze(out var scsAfter);
+            var statement = new StatementAnalyzer(sql, tokens.Slice(0, tokens.Count), session, 0);
+            var facts = statement.Analyze(out var scsAfter);
             scs = scsAfter ?? scs;
+            if (single is null)
+                single = facts;
+            else
+                (many ??= [single]).Add(facts);
         }
         if (scs is { } value)
             session.StandardConformingStrings = value;
-        return new SqlAnalysis(result);
-    }
-}
-
-internal static class RangeList
-{
-    [ThreadStatic]
-    private static List<(int First, int Count)>? s_cached;
-
-    public static List<(int First, int Count)> Rent()
-    {
-        var list = s_cached ??= [];
-        list.Clear();
-        if (list.Capacity > 1 << 16)
-            list.Capacity = 16;
-        return list;
+        return new SqlAnalysis(many is not null ? many : single is not null ? [single] : None);
     }
 }

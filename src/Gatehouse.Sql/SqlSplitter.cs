@@ -14,38 +14,41 @@ public static class SqlSplitter
     {
         ArgumentNullException.ThrowIfNull(sql);
         var tokens = TokenBuffer.Rent();
-        var ranges = new List<(int First, int Count)>();
-        Tokenize(sql, standardConformingStrings, tokens, ranges);
-        var result = new SqlStatementSpan[ranges.Count];
-        for (var i = 0; i < result.Length; i++)
+        var reader = new StatementReader(sql, standardConformingStrings);
+        List<SqlStatementSpan>? result = null;
+        while (reader.Next(tokens))
         {
-            var (first, count) = ranges[i];
-            var start = tokens[first].Start;
-            result[i] = new SqlStatementSpan(start, tokens[first + count - 1].End - start);
+            var start = tokens[0].Start;
+            (result ??= []).Add(new SqlStatementSpan(start, tokens[tokens.Count - 1].End - start));
         }
-        return result;
+        return result is null ? [] : result;
     }
+}
 
-    /// <summary>Lexes the whole text into <paramref name="tokens"/> (semicolons that end statements excluded)
-    /// and records each statement's token range.</summary>
-    internal static void Tokenize(ReadOnlySpan<char> text, bool scs, TokenBuffer tokens, List<(int First, int Count)> statements)
+/// <summary>Reads one statement's tokens at a time (terminating ';' excluded), so memory is bounded by
+/// the longest statement rather than the whole script.</summary>
+internal ref struct StatementReader
+{
+    private SqlLexer _lexer;
+
+    public StatementReader(ReadOnlySpan<char> text, bool standardConformingStrings) =>
+        _lexer = new SqlLexer(text, standardConformingStrings);
+
+    /// <summary>Fills <paramref name="tokens"/> with the next non-empty statement; false at the end of the text.</summary>
+    public bool Next(TokenBuffer tokens)
     {
         tokens.Clear();
-        var lexer = new SqlLexer(text, scs);
-        var first = 0;
         var parens = 0;
         var atomic = 0;
         var routine = false;
-        while (lexer.Next(out var t))
+        while (_lexer.Next(out var t))
         {
-            var inStatement = tokens.Count - first;
+            var inStatement = tokens.Count;
             switch (t.Kind)
             {
                 case TokenKind.Semicolon when parens == 0 && atomic == 0:
                     if (inStatement > 0)
-                        statements.Add((first, inStatement));
-                    first = tokens.Count;
-                    routine = false;
+                        return true;
                     continue;
                 case TokenKind.LParen:
                     parens++;
@@ -55,11 +58,9 @@ public static class SqlSplitter
                         parens--;
                     break;
                 case TokenKind.Word:
-                    if (inStatement == 0)
-                        routine = false;
-                    else if (inStatement <= 3 && t.Keyword is Kw.Function or Kw.Procedure && tokens[first].Is(Kw.Create))
+                    if (inStatement > 0 && inStatement <= 3 && t.Keyword is Kw.Function or Kw.Procedure && tokens[0].Is(Kw.Create))
                         routine = true;
-                    else if (routine && atomic == 0 && t.Is(Kw.Atomic) && tokens[tokens.Count - 1].Is(Kw.Begin))
+                    else if (routine && atomic == 0 && t.Is(Kw.Atomic) && tokens[inStatement - 1].Is(Kw.Begin))
                         atomic = 1;
                     else if (atomic > 0 && t.Is(Kw.Case))
                         atomic++;
@@ -69,8 +70,7 @@ public static class SqlSplitter
             }
             tokens.Add(t);
         }
-        if (tokens.Count > first)
-            statements.Add((first, tokens.Count - first));
+        return tokens.Count > 0;
     }
 }
 
