@@ -135,7 +135,12 @@ public sealed class TokenValidator
         IReadOnlyList<SecurityKey> keys;
         if (_devIssuer is not null && string.Equals(jwt.Issuer, _devIssuer.IssuerUrl, StringComparison.Ordinal))
         {
-            keys = [_devIssuer.ValidationKey];
+            keys = SelectKeys([_devIssuer.ValidationKey], jwt.KeyId);
+            if (keys.Count == 0)
+            {
+                return TokenValidationOutcome.Fail(AuthFailure.UnknownSigningKey,
+                    $"signing key '{Printable(jwt.KeyId!)}' is not the dev issuer's key (minted with another state directory?)");
+            }
         }
         else if (_issuer is not null && string.Equals(jwt.Issuer.TrimEnd('/'), _issuer.Issuer.TrimEnd('/'), StringComparison.Ordinal))
         {
