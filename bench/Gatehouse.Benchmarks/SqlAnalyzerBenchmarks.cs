@@ -22,6 +22,7 @@ public class SqlAnalyzerBenchmarks
 
     public int ScriptBytes => _script.Length;
 
+
     [GlobalSetup]
     public void Setup()
     {
