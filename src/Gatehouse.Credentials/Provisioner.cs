@@ -63,8 +63,8 @@ internal sealed class Provisioner : IAsyncDisposable
             $"CREATE ROLE {r} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT " +
             $"CONNECTION LIMIT {Target.ConnectionLimit} VALID UNTIL {TimestampLiteral(validUntil)} PASSWORD {QuoteLiteral(verifier)}"));
         batch.BatchCommands.Add(new NpgsqlBatchCommand($"COMMENT ON ROLE {r} IS {QuoteLiteral(Marker)}"));
-        foreach (var dbRole in dbRoles)
-            batch.BatchCommands.Add(new NpgsqlBatchCommand($"GRANT {QuoteIdentifier(dbRole)} TO {r}"));
+        if (dbRoles.Count > 0)
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"GRANT {string.Join(", ", dbRoles.Select(QuoteIdentifier))} TO {r}"));
         try
         {
             await using var conn = await _dataSource.OpenConnectionAsync(ct);
@@ -72,17 +72,16 @@ internal sealed class Provisioner : IAsyncDisposable
             await batch.ExecuteNonQueryAsync(ct);
             return null;
         }
-        catch (PostgresException ex) when (ex.BatchCommand is not null)
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DuplicateObject)
         {
-            var index = batch.BatchCommands.IndexOf(ex.BatchCommand);
-            return (index, ex.SqlState) switch
-            {
-                (0, PostgresErrorCodes.DuplicateObject) => new ProvisionerFailure(ex.SqlState, $"role name {role} is already taken") { Collision = true },
-                (0, PostgresErrorCodes.InsufficientPrivilege) => new ProvisionerFailure(ex.SqlState, $"provisioner {User} lacks CREATEROLE"),
-                ( >= 2, PostgresErrorCodes.UndefinedObject) => new ProvisionerFailure(ex.SqlState, $"role {dbRoles[index - 2]} does not exist"),
-                ( >= 2, PostgresErrorCodes.InsufficientPrivilege) => new ProvisionerFailure(ex.SqlState, $"provisioner {User} lacks ADMIN OPTION on role {dbRoles[index - 2]} ({ex.MessageText})"),
-                _ => Classify(ex),
-            };
+            // Only CREATE ROLE raises this here (a repeated membership is a notice).
+            return new ProvisionerFailure(ex.SqlState, $"role name {role} is already taken") { Collision = true };
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.UndefinedObject)
+        {
+            // The batch was rolled back; find out which privilege or role is missing, by name.
+            var problems = await CheckAsync(dbRoles, ct);
+            return new ProvisionerFailure(ex.SqlState, problems.Count > 0 ? string.Join("; ", problems) : $"provisioner {User} got {ex.SqlState}: {ex.MessageText}");
         }
         catch (Exception ex) when (IsExpected(ex, ct))
         {
