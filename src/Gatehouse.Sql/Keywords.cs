@@ -33,8 +33,10 @@ internal static class Keywords
 
     private static readonly FrozenDictionary<string, (Kw, KwFlags)> Table = Build();
 
-    private static readonly FrozenDictionary<string, (Kw, KwFlags)>.AlternateLookup<ReadOnlySpan<char>> Lookup =
-        Table.GetAlternateLookup<ReadOnlySpan<char>>();
+    // Open addressing over a cheap hash of (length, first, second, last char): cheaper per word than a
+    // general dictionary probe, and every identifier in a statement is looked up once.
+    private const int Slots = 2048;
+    private static readonly (string? Word, Kw Keyword, KwFlags Flags)[] Probe = BuildProbe();
 
     public static (Kw Keyword, KwFlags Flags) Find(ReadOnlySpan<char> word)
     {
@@ -50,7 +52,31 @@ internal static class Keywords
                 return default;   // keywords are ASCII letters and '_' only
             lower[i] = c;
         }
-        return Lookup.TryGetValue(lower[..word.Length], out var hit) ? hit : default;
+        var key = lower[..word.Length];
+        for (var slot = Hash(key); ; slot = (slot + 1) & (Slots - 1))
+        {
+            ref readonly var entry = ref Probe[slot];
+            if (entry.Word is null)
+                return default;
+            if (key.SequenceEqual(entry.Word))
+                return (entry.Keyword, entry.Flags);
+        }
+    }
+
+    private static int Hash(ReadOnlySpan<char> w) =>
+        (w.Length * 7919 + w[0] * 31 + w[^1] * 131 + (w.Length > 1 ? w[1] * 17 : 0) + (w.Length > 3 ? w[3] * 3 : 0)) & (Slots - 1);
+
+    private static (string?, Kw, KwFlags)[] BuildProbe()
+    {
+        var probe = new (string?, Kw, KwFlags)[Slots];
+        foreach (var (word, value) in Table)
+        {
+            var slot = Hash(word);
+            while (probe[slot].Item1 is not null)
+                slot = (slot + 1) & (Slots - 1);
+            probe[slot] = (word, value.Item1, value.Item2);
+        }
+        return probe;
     }
 
     private static FrozenDictionary<string, (Kw, KwFlags)> Build()
