@@ -67,11 +67,13 @@ internal static class ClientHandshake
             switch (code)
             {
                 case StartupCodes.SslRequest when !encrypted && length == 8:
-                    await stream.WriteAsync(BackendMessages.SslAccepted.ToArray(), ct);
+                    // Bytes sent along with the request would be read as if they had come encrypted.
                     if (socket.Available > 0)
                     {
                         throw new ProtocolException("received unencrypted data after SSL request");
                     }
+
+                    await stream.WriteAsync(BackendMessages.SslAccepted.ToArray(), ct);
 
                     stream = await StartTlsAsync(stream, certificate, requireAlpn: false, ct);
                     encrypted = true;

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Net;
 using System.Net.Sockets;
 using Gatehouse.Hosting;
@@ -61,7 +62,7 @@ public class TestGateway : IAsyncDisposable
         await File.WriteAllTextAsync(Path.Combine(Directory, "provisioner.secret"), Postgres.SuperUserPassword);
         await File.WriteAllTextAsync(ConfigPath, ConfigYaml(options));
         Config = GatewayConfigLoader.Load(ConfigPath, out var errors) ?? throw new InvalidOperationException(string.Join("\n", errors));
-        Gateway = GatewayHost.Create(Config, Console.Error, logging => logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning))
+        Gateway = GatewayHost.Create(Config, Console.Error, logging => logging.SetMinimumLevel(LogLevel.Warning))
             ?? throw new InvalidOperationException("gateway did not build");
         await Gateway.StartAsync(CancellationToken.None);
     }

@@ -94,9 +94,7 @@ public sealed class MalformedInputTests(GatewayFixture fixture)
     {
         await using var stream = await ConnectAsync();
         await stream.WriteAsync(FrontendMessages.SslRequest.ToArray().Concat(Startup()).ToArray());
-        var response = await ReadUntilClosedAsync(stream);
-        Assert.Equal((byte)'S', response[0]);
-        var error = SingleError(response[1..]);
+        var error = SingleError(await ReadUntilClosedAsync(stream));
         Assert.Contains("unencrypted data after SSL request", error.Message, StringComparison.Ordinal);
         await AssertGatewayStillServesAsync();
     }
@@ -140,7 +138,10 @@ public sealed class MalformedInputTests(GatewayFixture fixture)
         {
             TargetHost = "localhost",
             ApplicationProtocols = [new SslApplicationProtocol("postgresql")],
+            // The gateway's self-signed certificate: this test is about the handshake, not trust.
+#pragma warning disable CA5359
             RemoteCertificateValidationCallback = (_, _, _, _) => true,
+#pragma warning restore CA5359
         });
         await tls.WriteAsync(Startup());
         var request = new byte[9];
