@@ -116,7 +116,8 @@ public sealed class CredentialBroker : IAsyncDisposable
                 else
                     await ReapTargetAsync(provisioner, target, ct);
             }
-            catch (Exception ex) when (ex is DbException or IOException or TimeoutException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
+            catch (Exception ex) when (ex is DbException or IOException or TimeoutException or ProvisionerPasswordException
+                                       || (ex is OperationCanceledException && !ct.IsCancellationRequested))
             {
                 Log.ReaperFailed(_logger, ex, target.Name);
             }
@@ -384,7 +385,17 @@ public sealed class CredentialBroker : IAsyncDisposable
             try
             {
                 while (await timer.WaitForNextTickAsync(cts.Token))
-                    await ReapAsync(targets, cts.Token);
+                {
+                    try
+                    {
+                        await ReapAsync(targets, cts.Token);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        // A bug in one pass must not stop the reaper for good.
+                        Log.ReaperFailed(_logger, ex, "*");
+                    }
+                }
             }
             catch (OperationCanceledException) when (cts.IsCancellationRequested)
             {

@@ -132,6 +132,26 @@ public sealed class ReaperTests(PostgresFixture pg) : IAsyncDisposable
         await Assert.ThrowsAnyAsync<NpgsqlException>(() => cmd.ExecuteScalarAsync());
     }
 
+    [Fact]
+    public async Task The_background_reaper_keeps_passing_until_disposed()
+    {
+        var target = pg.Target(change: t => t with { Ttl = TimeSpan.FromSeconds(4) });
+        var broker = _harness.Broker();
+        using var stop = new CancellationTokenSource();
+        await broker.StartReaperAsync([target], stop.Token);
+        var login = (await broker.AcquireAsync(target, "background", ["app_read"], default)).Login!;
+        await login.DisposeAsync();
+
+        _harness.Time.Advance(TimeSpan.FromSeconds(5));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (await pg.RoleExistsAsync(login.User) && DateTime.UtcNow < deadline)
+            await Task.Delay(200);
+
+        Assert.False(await pg.RoleExistsAsync(login.User));
+        await stop.CancelAsync();
+        await broker.DisposeAsync();
+    }
+
     private Task CreateMarkedRoleAsync(string name, DateTimeOffset validUntil, bool marked) =>
         pg.Server.ExecuteAsync(
             $"CREATE ROLE {name} LOGIN VALID UNTIL {RoleNames.TimestampLiteral(validUntil)};" +
