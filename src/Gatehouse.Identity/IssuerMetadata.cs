@@ -138,6 +138,11 @@ internal sealed class IssuerMetadata
 
         for (var inner = ex; inner is not null; inner = inner.InnerException)
         {
+            if (inner.Data[HttpDocumentRetriever.StatusCode] is System.Net.HttpStatusCode code)
+            {
+                return $"the issuer's metadata endpoint answered HTTP {(int)code}";
+            }
+
             switch (inner)
             {
                 case InvalidDataException:

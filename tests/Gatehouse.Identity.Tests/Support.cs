@@ -152,6 +152,9 @@ internal sealed class JwksServer : IDisposable
 
     public int JwksRequests => Volatile.Read(ref _jwksRequests);
 
+    /// <summary>Answer every request with 500 while true (503 would be retried once by HttpDocumentRetriever).</summary>
+    public bool Unavailable { get; set; }
+
     /// <summary>Holds JWKS answers until released, to make concurrent refreshes overlap.</summary>
     public TaskCompletionSource? JwksGate { get; set; }
 
@@ -196,6 +199,14 @@ internal sealed class JwksServer : IDisposable
     {
         string path = context.Request.Url!.AbsolutePath;
         string? body = null;
+        if (Unavailable)
+        {
+            Interlocked.Increment(ref path.EndsWith("/keys", StringComparison.Ordinal) ? ref _jwksRequests : ref _discoveryRequests);
+            context.Response.StatusCode = 500;
+            context.Response.Close();
+            return;
+        }
+
         if (path == "/realms/test/.well-known/openid-configuration")
         {
             Interlocked.Increment(ref _discoveryRequests);

@@ -262,7 +262,29 @@ public sealed class TokenValidatorTests : IDisposable
     }
 
     [Fact]
-    public async Task An_unreachable_issuer_is_refused_with_28000_then_retried_after_a_backoff()
+    public async Task A_failing_issuer_is_retried_only_after_a_backoff()
+    {
+        _server.Unavailable = true;
+        var validator = Validator();
+        string token = Jwt.Sign(_key, Payload(TimeSpan.FromHours(1)));
+
+        var outcome = await Refused(validator, token, AuthFailure.IssuerUnreachable);
+        Assert.Equal("28000", outcome.SqlState);
+        Assert.Contains("HTTP 500", outcome.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, _server.DiscoveryRequests);
+
+        _server.Unavailable = false;
+        await Refused(validator, token, AuthFailure.IssuerUnreachable);
+        Assert.Equal(1, _server.DiscoveryRequests);
+
+        _time.Advance(TimeSpan.FromSeconds(6));
+        var later = await validator.ValidateAsync(token, CancellationToken.None);
+        Assert.True(later.Succeeded, later.Reason);
+        Assert.Equal(2, _server.DiscoveryRequests);
+    }
+
+    [Fact]
+    public async Task An_unreachable_issuer_is_refused_with_28000()
     {
         int port = JwksServer.FreePort();
         string issuer = $"http://127.0.0.1:{port}/realms/test";
