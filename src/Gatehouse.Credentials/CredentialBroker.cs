@@ -86,7 +86,7 @@ public sealed class CredentialBroker : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
         var provisioner = ProvisionerFor(target);
-        return target.Mode == CredentialMode.Rotate
+        return target.Mode == UpstreamCredentialMode.Rotate
             ? await AcquireRotatedAsync(provisioner, target, subject, ct)
             : await AcquireLeaseAsync(provisioner, target, subject, dbRoles, ct);
     }
@@ -111,7 +111,7 @@ public sealed class CredentialBroker : IAsyncDisposable
             try
             {
                 var provisioner = ProvisionerFor(target);
-                if (target.Mode == CredentialMode.Rotate)
+                if (target.Mode == UpstreamCredentialMode.Rotate)
                     await RotateIfDueAsync(provisioner, target, ct);
                 else
                     await ReapTargetAsync(provisioner, target, ct);
@@ -426,7 +426,7 @@ public sealed class CredentialBroker : IAsyncDisposable
         var interval = ReaperInterval;
         foreach (var target in targets)
         {
-            var period = (target.Mode == CredentialMode.Rotate ? target.Every : target.Ttl) / 4;
+            var period = (target.Mode == UpstreamCredentialMode.Rotate ? target.Every : target.Ttl) / 4;
             if (period < interval)
                 interval = period;
         }

@@ -3,7 +3,7 @@ using Npgsql;
 namespace Gatehouse.Credentials;
 
 /// <summary>How Gatehouse logs in upstream for a target.</summary>
-public enum CredentialMode
+public enum UpstreamCredentialMode
 {
     /// <summary>A fresh login role per (identity, target, grant), leased for a TTL, then dropped.</summary>
     Ephemeral,
@@ -37,7 +37,7 @@ public sealed record CredentialTarget
 
     public required Func<string> ProvisionerPassword { get; init; }
 
-    public CredentialMode Mode { get; init; } = CredentialMode.Ephemeral;
+    public UpstreamCredentialMode Mode { get; init; } = UpstreamCredentialMode.Ephemeral;
 
     /// <summary>Ephemeral: how long a lease lasts without use (renewed while sessions use it).</summary>
     public TimeSpan Ttl { get; init; } = TimeSpan.FromMinutes(15);

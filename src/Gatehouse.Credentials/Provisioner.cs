@@ -247,17 +247,17 @@ internal sealed class Provisioner : IAsyncDisposable
             if (!super && !createRole)
                 problems.Add($"provisioner {User} lacks CREATEROLE");
 
-            List<string> roles = Target.Mode == CredentialMode.Rotate
+            List<string> roles = Target.Mode == UpstreamCredentialMode.Rotate
                 ? (Target.Role is null ? [] : [Target.Role])
                 : [.. dbRoles.Distinct(StringComparer.Ordinal)];
-            if (Target.Mode == CredentialMode.Rotate && Target.Role is null)
+            if (Target.Mode == UpstreamCredentialMode.Rotate && Target.Role is null)
                 problems.Add("credentials.role is not set for mode rotate");
-            if (Target.Mode == CredentialMode.Ephemeral && Target.ReassignOwnedTo is { } owner)
+            if (Target.Mode == UpstreamCredentialMode.Ephemeral && Target.ReassignOwnedTo is { } owner)
                 roles.Add(owner);
 
             foreach (var role in roles)
             {
-                var isOwner = Target.Mode == CredentialMode.Ephemeral && role == Target.ReassignOwnedTo;
+                var isOwner = Target.Mode == UpstreamCredentialMode.Ephemeral && role == Target.ReassignOwnedTo;
                 await using var cmd = new NpgsqlCommand(
                     """
                     SELECT r.rolsuper,
@@ -282,7 +282,7 @@ internal sealed class Provisioner : IAsyncDisposable
                 }
                 else if (roleIsSuper && !super)
                 {
-                    problems.Add($"role {role} is a superuser; Gatehouse will not {(Target.Mode == CredentialMode.Rotate ? "rotate its password" : "grant it")}");
+                    problems.Add($"role {role} is a superuser; Gatehouse will not {(Target.Mode == UpstreamCredentialMode.Rotate ? "rotate its password" : "grant it")}");
                 }
                 else if (version.Major >= Pg16 && !admin)
                 {
@@ -290,7 +290,7 @@ internal sealed class Provisioner : IAsyncDisposable
                 }
             }
 
-            if (Target.Mode == CredentialMode.Ephemeral && Target.TerminateOnExpiry && !super)
+            if (Target.Mode == UpstreamCredentialMode.Ephemeral && Target.TerminateOnExpiry && !super)
             {
                 await using var cmd = new NpgsqlCommand("SELECT pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'USAGE')", conn);
                 if (await cmd.ExecuteScalarAsync(ct) is not true)

@@ -183,7 +183,7 @@ public sealed class EphemeralLeaseTests(PostgresFixture pg) : IAsyncDisposable
         var broker = _harness.Broker();
         var ephemeral = pg.Target(change: t => t with { Ttl = TimeSpan.FromMinutes(1) });
         await pg.Server.ExecuteAsync("CREATE ROLE log_rotated LOGIN");
-        var rotate = pg.Target("rotated", t => t with { Mode = CredentialMode.Rotate, Role = "log_rotated", Every = TimeSpan.FromMinutes(10) });
+        var rotate = pg.Target("rotated", t => t with { Mode = UpstreamCredentialMode.Rotate, Role = "log_rotated", Every = TimeSpan.FromMinutes(10) });
 
         var passwords = new List<string>();
         var lease = (await broker.AcquireAsync(ephemeral, "henry", ["app_read"], default)).Login!;

@@ -109,7 +109,7 @@ public sealed class FaultTests(PostgresFixture pg) : IAsyncDisposable
             await broker.CheckAsync(pg.Target(), ["postgres"], default));
         Assert.Equal(
             ["role nobody_here does not exist"],
-            await broker.CheckAsync(pg.Target("rot", t => t with { Mode = CredentialMode.Rotate, Role = "nobody_here" }), [], default));
+            await broker.CheckAsync(pg.Target("rot", t => t with { Mode = UpstreamCredentialMode.Rotate, Role = "nobody_here" }), [], default));
         var down = await broker.CheckAsync(pg.Target("down", t => t with { Port = ClosedPort() }), ["app_read"], default);
         Assert.StartsWith("cannot reach 127.0.0.1:", Assert.Single(down), StringComparison.Ordinal);
         var wrong = await broker.CheckAsync(pg.Target("wrong", t => t with { ProvisionerPassword = () => "nope" }), ["app_read"], default);

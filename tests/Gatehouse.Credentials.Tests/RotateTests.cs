@@ -11,7 +11,7 @@ public sealed class RotateTests(PostgresFixture pg) : IAsyncDisposable
     public async Task The_password_changes_on_schedule_and_open_sessions_keep_working()
     {
         await pg.Server.ExecuteAsync("CREATE ROLE agent_rw LOGIN; GRANT app_read TO agent_rw");
-        var target = pg.Target("rot", t => t with { Mode = CredentialMode.Rotate, Role = "agent_rw", Every = TimeSpan.FromMinutes(10) });
+        var target = pg.Target("rot", t => t with { Mode = UpstreamCredentialMode.Rotate, Role = "agent_rw", Every = TimeSpan.FromMinutes(10) });
         var broker = _harness.Broker();
         await broker.StartReaperAsync([target], default);
 
@@ -40,7 +40,7 @@ public sealed class RotateTests(PostgresFixture pg) : IAsyncDisposable
     public async Task A_due_rotation_also_happens_on_acquire_without_the_reaper()
     {
         await pg.Server.ExecuteAsync("CREATE ROLE agent_lazy LOGIN");
-        var target = pg.Target("lazy", t => t with { Mode = CredentialMode.Rotate, Role = "agent_lazy", Every = TimeSpan.FromMinutes(1) });
+        var target = pg.Target("lazy", t => t with { Mode = UpstreamCredentialMode.Rotate, Role = "agent_lazy", Every = TimeSpan.FromMinutes(1) });
         var broker = _harness.Broker();
 
         var first = (await broker.AcquireAsync(target, "x", [], default)).Login!;
@@ -54,7 +54,7 @@ public sealed class RotateTests(PostgresFixture pg) : IAsyncDisposable
     [Fact]
     public async Task Rotating_a_missing_role_is_a_clear_error()
     {
-        var target = pg.Target("gone", t => t with { Mode = CredentialMode.Rotate, Role = "no_such_role" });
+        var target = pg.Target("gone", t => t with { Mode = UpstreamCredentialMode.Rotate, Role = "no_such_role" });
 
         var result = await _harness.Broker().AcquireAsync(target, "x", [], default);
 
@@ -69,7 +69,7 @@ public sealed class RotateTests(PostgresFixture pg) : IAsyncDisposable
         await pg.Server.ExecuteAsync("CREATE ROLE agent_locked LOGIN");
         var target = pg.Target("locked", t => t with
         {
-            Mode = CredentialMode.Rotate,
+            Mode = UpstreamCredentialMode.Rotate,
             Role = "agent_locked",
             ProvisionerUser = "weak_provisioner",
             ProvisionerPassword = () => PostgresFixture.WeakPassword,
