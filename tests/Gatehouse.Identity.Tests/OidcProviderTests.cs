@@ -2,12 +2,12 @@ using Gatehouse.Testing;
 
 namespace Gatehouse.Identity.Tests;
 
-/// <summary>Tokens from a real, third-party OpenID provider (node oidc-provider), found through discovery over HTTP.</summary>
-public sealed class OidcProviderTests : IAsyncLifetime
+/// <summary>One oidc-provider process for the tests of <see cref="OidcProviderTests"/>.</summary>
+public sealed class OidcProviderFixture : IAsyncLifetime
 {
     private OidcProviderServer? _provider;
 
-    private OidcProviderServer Provider => _provider ?? throw new InvalidOperationException("not started");
+    public OidcProviderServer Provider => _provider ?? throw new InvalidOperationException("not started");
 
     public async Task InitializeAsync() => _provider = await OidcProviderServer.StartAsync(CancellationToken.None);
 
@@ -18,6 +18,12 @@ public sealed class OidcProviderTests : IAsyncLifetime
             await _provider.DisposeAsync();
         }
     }
+}
+
+/// <summary>Tokens from a real, third-party OpenID provider (node oidc-provider), found through discovery over HTTP.</summary>
+public sealed class OidcProviderTests(OidcProviderFixture fixture) : IClassFixture<OidcProviderFixture>
+{
+    private OidcProviderServer Provider => fixture.Provider;
 
     [Fact]
     public async Task A_client_credentials_access_token_is_accepted()
