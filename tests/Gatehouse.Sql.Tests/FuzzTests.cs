@@ -115,17 +115,19 @@ public sealed class FuzzTests
             var best = double.MaxValue;
             for (var i = 0; i < 3; i++)
             {
-                var sw = Stopwatch.StartNew();
+                // Process CPU time: other work on a shared machine inflates it far less than wall-clock time.
+                var cpu = Process.GetCurrentProcess().TotalProcessorTime;
                 SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState());
-                best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
+                best = Math.Min(best, (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds);
             }
             return best;
         }
         var small = Build(5_000);
         var large = Build(40_000);
         Time(small);
+        Time(large);
         var (ts, tl) = (Time(small), Time(large));
-        Assert.True(tl < 30 * Math.Max(ts, 0.5), $"{name}: {small.Length} chars {ts:F2} ms, {large.Length} chars {tl:F2} ms");
+        Assert.True(tl < 30 * Math.Max(ts, 2), $"{name}: {small.Length} chars {ts:F2} ms, {large.Length} chars {tl:F2} ms");
         Assert.True(tl < 2_000, $"{name}: {tl:F0} ms");
     }
 }
