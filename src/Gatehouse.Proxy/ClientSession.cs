@@ -48,35 +48,35 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
             }
 
             clientStream = startup.Stream;
-            var refusal = await AdmitClientAsync(startup, remote, startupTimeout.Token);
-            if (refusal.Error is not null)
+            var admitted = await AdmitClientAsync(startup, remote, startupTimeout.Token);
+            if (admitted.Error is not null)
             {
-                Log.ConnectionRefused(_logger, remote, refusal.Error.Message);
-                await SendErrorAsync(clientStream, refusal.Error.SqlState, refusal.Error.Message, "FATAL");
+                Log.ConnectionRefused(_logger, remote, admitted.Error.Message);
+                await SendErrorAsync(clientStream, admitted.Error.SqlState, admitted.Error.Message, "FATAL");
                 return;
             }
 
-            if (refusal.Admission is null)
+            if (admitted.Admission is null)
             {
                 return; // the client left during authentication
             }
 
-            admission = refusal.Admission;
+            admission = admitted.Admission;
             (upstream, var failure) = await UpstreamConnector.ConnectAsync(
-                refusal.Target!, admission.UpstreamUser, admission.UpstreamPassword, refusal.Parameters!, startupTimeout.Token);
+                admitted.Target!, admission.UpstreamUser, admission.UpstreamPassword, admitted.Parameters!, startupTimeout.Token);
             if (upstream is null)
             {
-                Log.UpstreamLoginFailed(_logger, refusal.Target!.Name, failure!.Message);
-                await SendErrorAsync(clientStream, failure.SqlState, $"gatehouse: upstream login to target \"{refusal.Target.Name}\" failed: {failure.Message}", "FATAL");
+                Log.UpstreamLoginFailed(_logger, admitted.Target!.Name, failure!.Message);
+                await SendErrorAsync(clientStream, failure.SqlState, $"gatehouse: upstream login to target \"{admitted.Target.Name}\" failed: {failure.Message}", "FATAL");
                 return;
             }
 
-            var target = refusal.Target!;
+            var target = admitted.Target!;
             var (processId, secret) = services.CancelKeys.Register(
                 () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None));
             cancelKey = processId;
             await SendLoginCompleteAsync(clientStream, upstream, processId, secret, stopping);
-            Log.SessionStarted(_logger, _id, remote, refusal.Identity!.Subject, target.Name, admission.UpstreamUser);
+            Log.SessionStarted(_logger, _id, remote, admitted.Identity!.Subject, target.Name, admission.UpstreamUser);
             await RelayAsync(clientStream, upstream, admission.Gate, stopping);
         }
         catch (ProtocolException ex)

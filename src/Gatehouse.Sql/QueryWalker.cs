@@ -276,6 +276,11 @@ internal ref struct QueryWalker
         }
         if (tok.Keyword is Kw.Select or Kw.Values or Kw.With or Kw.Table)
             return j;   // a subquery's head, reached through "(": not a relation
+        if (tok.Keyword is Kw.Insert or Kw.Update or Kw.Delete or Kw.Merge)
+        {
+            _s.Fail("data-modifying statement in FROM");
+            return j;
+        }
         if (!tok.IsName || (tok.Flags & KwFlags.AliasStop) != 0)
         {
             _s.Fail("unexpected token where a relation was expected");

@@ -49,8 +49,16 @@ public class TestGateway : IAsyncDisposable
     public static async Task<TestGateway> StartAsync(TestGatewayOptions? options = null)
     {
         var gateway = new TestGateway();
-        await gateway.InitializeAsync(options ?? new TestGatewayOptions());
-        return gateway;
+        try
+        {
+            await gateway.InitializeAsync(options ?? new TestGatewayOptions());
+            return gateway;
+        }
+        catch
+        {
+            await gateway.DisposeAsync();
+            throw;
+        }
     }
 
     protected async Task InitializeAsync(TestGatewayOptions options)
@@ -131,8 +139,15 @@ public class TestGateway : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Gateway.DisposeAsync();
-        await Postgres.DisposeAsync();
+        if (Gateway is not null)
+        {
+            await Gateway.DisposeAsync();
+        }
+
+        if (Postgres is not null)
+        {
+            await Postgres.DisposeAsync();
+        }
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);

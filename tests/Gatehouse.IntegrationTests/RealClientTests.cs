@@ -54,7 +54,7 @@ public sealed class RealClientTests(GatewayFixture fixture)
     {
         using var process = ProcessRunner.Start(Psql, ["-X", "-c", "SELECT pg_sleep(60)"], Env());
         await Task.Delay(TimeSpan.FromSeconds(1.5));
-        Assert.Equal(0, Interop.kill(process.Id, Interop.SigInt));
+        Assert.Equal(0, Signals.Send(process.Id, Signals.Interrupt));
         var result = await ProcessRunner.CollectAsync(process, TimeSpan.FromSeconds(20));
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("canceling statement due to user request", result.Stderr, StringComparison.Ordinal);
@@ -97,13 +97,5 @@ public sealed class RealClientTests(GatewayFixture fixture)
         Assert.Contains("param: Customer 5", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("denied: 42501 gatehouse: denied by rule no-ddl", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("after denial: 1", result.Stdout, StringComparison.Ordinal);
-    }
-
-    private static class Interop
-    {
-        public const int SigInt = 2;
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int kill(int pid, int sig);
     }
 }

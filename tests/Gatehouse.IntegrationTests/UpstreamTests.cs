@@ -37,12 +37,12 @@ public sealed class UpstreamTests
     }
 
     [Fact]
-    public async Task A_target_without_tls_is_refused_when_tls_is_required()
+    public async Task A_target_without_tls_stops_startup_when_tls_is_required()
     {
-        await using var gateway = await TestGateway.StartAsync(new TestGatewayOptions { TargetTls = "tls: require" });
-        var error = await Assert.ThrowsAsync<PostgresException>(() => gateway.OpenAsync());
-        Assert.StartsWith("gatehouse: upstream login to target \"shop\" failed:", error.MessageText, StringComparison.Ordinal);
-        Assert.Contains("does not accept TLS", error.MessageText, StringComparison.Ordinal);
+        var error = await Assert.ThrowsAsync<Hosting.GatewayStartupException>(() => TestGateway.StartAsync(new TestGatewayOptions { TargetTls = "tls: require" }));
+        var problem = Assert.Single(error.Problems);
+        Assert.StartsWith("target shop: ", problem, StringComparison.Ordinal);
+        Assert.Contains("SSL", problem, StringComparison.Ordinal);
     }
 
     [Fact]

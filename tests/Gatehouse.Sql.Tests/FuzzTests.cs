@@ -84,7 +84,15 @@ public sealed class FuzzTests
         foreach (var f in analysis.Statements)
             Assert.True(f.Class != StatementClass.Unknown || f.UnknownReason is not null);
     }
+}
 
+/// <summary>Runs alone (no parallel test classes), because it measures this process's CPU time.</summary>
+[CollectionDefinition("timing", DisableParallelization = true)]
+public sealed class TimingCollection;
+
+[Collection("timing")]
+public sealed class LinearTimeTests
+{
     public static TheoryData<string, string> Adversarial => new()
     {
         { "nested parens", "select " },
@@ -116,6 +124,7 @@ public sealed class FuzzTests
             for (var i = 0; i < 3; i++)
             {
                 // Process CPU time: other work on a shared machine inflates it far less than wall-clock time.
+                GC.Collect();
                 var cpu = Process.GetCurrentProcess().TotalProcessorTime;
                 SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState());
                 best = Math.Min(best, (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds);
@@ -127,7 +136,7 @@ public sealed class FuzzTests
         Time(small);
         Time(large);
         var (ts, tl) = (Time(small), Time(large));
-        Assert.True(tl < 30 * Math.Max(ts, 2), $"{name}: {small.Length} chars {ts:F2} ms, {large.Length} chars {tl:F2} ms");
+        Assert.True(tl < 30 * Math.Max(ts, 5), $"{name}: {small.Length} chars {ts:F2} ms, {large.Length} chars {tl:F2} ms");
         Assert.True(tl < 2_000, $"{name}: {tl:F0} ms");
     }
 }

@@ -111,6 +111,8 @@ public sealed class LexingTests
         { "explain vacuum", "unknown EXPLAIN" },
         { "prepare p as vacuum", "unknown PREPARE" },
         { "select $x", "unknown SELECT" },
+        { "select * from (delete from t returning *) x", "unknown SELECT" },
+        { "copy binary t from stdin", "unknown COPY" },
     };
 
     [Theory]

@@ -81,7 +81,17 @@ public enum CredentialMode
     Rotate,
 }
 
-public sealed record CredentialsConfig(CredentialMode Mode, TimeSpan Ttl, string? Role, TimeSpan Every);
+public sealed record CredentialsConfig(CredentialMode Mode, TimeSpan Ttl, string? Role, TimeSpan Every)
+{
+    /// <summary>Role that receives objects a leased role created (REASSIGN OWNED); null drops them.</summary>
+    public string? Owner { get; init; }
+
+    /// <summary>CONNECTION LIMIT of a leased role; -1 for none.</summary>
+    public int ConnectionLimit { get; init; } = 20;
+
+    /// <summary>Terminate a lease's backends when it ends, so sessions cannot outlive it.</summary>
+    public bool TerminateOnExpiry { get; init; }
+}
 
 public sealed record LimitsConfig
 {

@@ -54,7 +54,12 @@ internal static class TargetConfigReader
                 parsedMode,
                 credentialsSection.Duration("ttl", TimeSpan.FromMinutes(15)),
                 credentialsSection.String("role"),
-                credentialsSection.Duration("every", TimeSpan.FromHours(1)));
+                credentialsSection.Duration("every", TimeSpan.FromHours(1)))
+            {
+                Owner = credentialsSection.String("owner"),
+                ConnectionLimit = credentialsSection.Int("connection_limit", 20, -1, 10_000),
+                TerminateOnExpiry = credentialsSection.Bool("terminate_on_expiry", false),
+            };
             if (parsedMode == CredentialMode.Rotate && credentials.Role is null)
             {
                 credentialsSection.Error(credentialsSection.Node, "credentials mode 'rotate' needs a 'role'");

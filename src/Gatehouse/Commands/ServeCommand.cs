@@ -27,6 +27,15 @@ internal static class ServeCommand
             {
                 await host.StartAsync(ct);
             }
+            catch (GatewayStartupException ex)
+            {
+                foreach (var problem in ex.Problems)
+                {
+                    Console.Error.WriteLine($"gatehouse: cannot start: {problem}");
+                }
+
+                return CommandSupport.ExitFailure;
+            }
             catch (IOException ex)
             {
                 Console.Error.WriteLine($"gatehouse: cannot start: {ex.Message}");

@@ -59,7 +59,16 @@ internal static class TokenCommand
             }
 
             var issuer = DevIssuer.LoadOrCreate(gatewayConfig.StateDirectory, GatewayHost.DevIssuerUrl(gatewayConfig), TimeProvider.System);
-            Console.WriteLine(issuer.Mint(parse.GetValue(subject)!, pairs, lifetime, gatewayConfig.Identity.Audiences[0]));
+            try
+            {
+                Console.WriteLine(issuer.Mint(parse.GetValue(subject)!, pairs, lifetime, gatewayConfig.Identity.Audiences[0]));
+            }
+            catch (ArgumentException ex)
+            {
+                Console.Error.WriteLine($"gatehouse: token: {ex.Message}");
+                return CommandSupport.ExitUsage;
+            }
+
             return CommandSupport.ExitOk;
         });
         return command;

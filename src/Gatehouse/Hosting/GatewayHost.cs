@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Gatehouse.Credentials;
 using Gatehouse.Identity;
 using Gatehouse.Policy;
 using Gatehouse.Proxy;
@@ -16,12 +17,17 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly PolicyStore _policy;
     private readonly PostgresListener _listener;
+    private readonly CredentialBroker _broker;
+    private readonly IReadOnlyDictionary<string, CredentialTarget> _targets;
+    private readonly CancellationTokenSource _stopping = new();
 
-    private GatewayHost(WebApplication app, PolicyStore policy, PostgresListener listener)
+    private GatewayHost(WebApplication app, PolicyStore policy, PostgresListener listener, CredentialBroker broker, IReadOnlyDictionary<string, CredentialTarget> targets)
     {
         _app = app;
         _policy = policy;
         _listener = listener;
+        _broker = broker;
+        _targets = targets;
     }
 
     public System.Net.IPEndPoint PostgresEndPoint => _listener.LocalEndPoint!;
@@ -72,6 +78,20 @@ public sealed class GatewayHost : IAsyncDisposable
             },
             devIssuer,
             time);
+        LeaseStore store;
+        try
+        {
+            store = LeaseStore.Open(config.State);
+        }
+        catch (NotSupportedException)
+        {
+            errors.WriteLine($"{config.SourcePath}: error: state stores other than sqlite: are not supported yet");
+            policy.Dispose();
+            return null;
+        }
+
+        var broker = new CredentialBroker(store, time, loggerFactory.CreateLogger<CredentialBroker>(), $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}");
+        var targets = CredentialTargets.FromConfig(config);
         var reloadLogger = loggerFactory.CreateLogger("Gatehouse.Policy");
         policy.Reloaded += result => LogReload(reloadLogger, result);
         var services = new ProxyServices
@@ -79,7 +99,7 @@ public sealed class GatewayHost : IAsyncDisposable
             Config = config,
             Certificate = ServerCertificate.Load(config.Tls, config.StateDirectory, loggerFactory.CreateLogger("Gatehouse.Tls")),
             Authenticator = new OidcAuthenticator(validator),
-            Admission = new PolicyAdmission(policy, loggerFactory),
+            Admission = new PolicyAdmission(policy, broker, targets, loggerFactory),
             LoggerFactory = loggerFactory,
             Time = time,
         };
@@ -88,20 +108,40 @@ public sealed class GatewayHost : IAsyncDisposable
 
         var app = builder.Build();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/metrics", () => Results.Text(Metrics(services, policy), "text/plain; version=0.0.4"));
+        app.MapGet("/metrics", () => Results.Text(Metrics(services, policy, broker), "text/plain; version=0.0.4"));
         if (devIssuer is not null)
         {
             app.MapDevIssuer(devIssuer);
         }
 
-        return new GatewayHost(app, policy, listener);
+        return new GatewayHost(app, policy, listener, broker, targets);
     }
 
     /// <summary>The development issuer's URL: http://{listen.admin}/dev-issuer.</summary>
     public static string DevIssuerUrl(GatewayConfig config) => $"http://{config.AdminListen}/dev-issuer";
 
+    /// <summary>
+    /// Checks that every target's provisioner can do its job, starts the lease reaper, then opens the listeners.
+    /// Throws <see cref="GatewayStartupException"/> naming each problem.
+    /// </summary>
     public async Task StartAsync(CancellationToken ct)
     {
+        var problems = new List<string>();
+        foreach (var target in _targets.Values)
+        {
+            var dbRoles = CredentialTargets.DbRolesFor(_policy.Current, target.Name);
+            foreach (var problem in await _broker.CheckAsync(target, dbRoles, ct))
+            {
+                problems.Add($"target {target.Name}: {problem}");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new GatewayStartupException(problems);
+        }
+
+        await _broker.StartReaperAsync(_targets.Values, _stopping.Token);
         await _app.StartAsync(ct);
         await _listener.Bound;
     }
@@ -121,6 +161,9 @@ public sealed class GatewayHost : IAsyncDisposable
         }
 
         await _app.DisposeAsync();
+        await _stopping.CancelAsync();
+        await _broker.DisposeAsync();
+        _stopping.Dispose();
         _policy.Dispose();
     }
 
@@ -136,13 +179,23 @@ public sealed class GatewayHost : IAsyncDisposable
         }
     }
 
-    private static string Metrics(ProxyServices services, PolicyStore policy)
+    private static string Metrics(ProxyServices services, PolicyStore policy, CredentialBroker broker)
     {
         var text = new StringBuilder();
         text.Append("# TYPE gatehouse_client_sessions gauge\n");
         text.Append(CultureInfo.InvariantCulture, $"gatehouse_client_sessions {services.ActiveSessions}\n");
         text.Append("# TYPE gatehouse_policy_rules gauge\n");
         text.Append(CultureInfo.InvariantCulture, $"gatehouse_policy_rules {policy.Current.RuleCount}\n");
+        text.Append("# TYPE gatehouse_credential_leases gauge\n");
+        text.Append(CultureInfo.InvariantCulture, $"gatehouse_credential_leases {broker.LiveLeases}\n");
+        text.Append("# TYPE gatehouse_leased_sessions gauge\n");
+        text.Append(CultureInfo.InvariantCulture, $"gatehouse_leased_sessions {broker.LeasedSessions}\n");
         return text.ToString();
     }
+}
+
+/// <summary>The gateway cannot start; each problem is one line for the operator.</summary>
+public sealed class GatewayStartupException(IReadOnlyList<string> problems) : Exception(string.Join(Environment.NewLine, problems))
+{
+    public IReadOnlyList<string> Problems { get; } = problems;
 }

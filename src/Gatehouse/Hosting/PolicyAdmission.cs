@@ -1,6 +1,6 @@
+using Gatehouse.Credentials;
 using Gatehouse.Pipeline;
 using Gatehouse.Policy;
-using Gatehouse.Protocol;
 using Gatehouse.Proxy;
 using Gatehouse.Proxy.Configuration;
 using Gatehouse.Sql;
@@ -8,38 +8,32 @@ using Gatehouse.Sql;
 namespace Gatehouse.Hosting;
 
 /// <summary>
-/// Admits a session when the current policy grants the identity the target, then picks the upstream login.
-/// Until short-lived credentials land, the upstream login is the target's provisioner credential.
+/// Admits a session when the current policy grants the identity the target, then leases its upstream
+/// login from the credential broker: a short-lived role with exactly the grant's db_roles.
 /// </summary>
-internal sealed class PolicyAdmission(PolicyStore policy, ILoggerFactory loggers) : ISessionAdmission
+internal sealed class PolicyAdmission(
+    PolicyStore policy, CredentialBroker broker, IReadOnlyDictionary<string, CredentialTarget> targets, ILoggerFactory loggers) : ISessionAdmission
 {
-    public ValueTask<(Admission? Admission, AdmissionRefusal? Refusal)> AdmitAsync(ClientIdentity identity, TargetConfig target, string sessionId, CancellationToken ct)
+    public async ValueTask<(Admission? Admission, AdmissionRefusal? Refusal)> AdmitAsync(ClientIdentity identity, TargetConfig target, string sessionId, CancellationToken ct)
     {
-        var snapshot = policy.Current;
-        var grant = snapshot.FindGrant(identity.Claims, target.Name);
+        var grant = policy.Current.FindGrant(identity.Claims, target.Name);
         if (grant is null)
         {
-            return ValueTask.FromResult<(Admission?, AdmissionRefusal?)>(
-                (null, new AdmissionRefusal(SqlStates.InvalidAuthorizationSpecification, $"gatehouse: no grant for \"{identity.Subject}\" on target \"{target.Name}\"")));
+            return (null, new AdmissionRefusal(Protocol.SqlStates.InvalidAuthorizationSpecification, $"gatehouse: no grant for \"{identity.Subject}\" on target \"{target.Name}\""));
         }
 
-        string password;
-        try
+        var lease = await broker.AcquireAsync(targets[target.Name], identity.Subject, grant.DbRoles, ct);
+        if (lease.Login is not { } login)
         {
-            password = target.Provisioner.ReadPassword();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
-        {
-            return ValueTask.FromResult<(Admission?, AdmissionRefusal?)>(
-                (null, new AdmissionRefusal(SqlStates.SqlClientUnableToEstablishConnection, $"gatehouse: the credential for target \"{target.Name}\" cannot be read")));
+            return (null, new AdmissionRefusal(lease.SqlState ?? Protocol.SqlStates.SqlClientUnableToEstablishConnection, "gatehouse: " + lease.Error));
         }
 
-        var admission = new Admission
+        return (new Admission
         {
-            UpstreamUser = target.Provisioner.User,
-            UpstreamPassword = password,
+            UpstreamUser = login.User,
+            UpstreamPassword = login.Password,
+            OnSessionEnd = login.DisposeAsync,
             Gate = new PolicyStatementGate(policy, identity.Claims, identity.Subject, target.Name, SqlAnalyzer.Instance, loggers.CreateLogger<PolicyStatementGate>()),
-        };
-        return ValueTask.FromResult<(Admission?, AdmissionRefusal?)>((admission, null));
+        }, null);
     }
 }

@@ -1,0 +1,154 @@
+using Npgsql;
+
+namespace Gatehouse.IntegrationTests;
+
+/// <summary>The gatehouse executable as users run it: exit codes, one-line errors, tokens that work.</summary>
+[Collection(GatewayCollection.Name)]
+public sealed class CliTests(GatewayFixture fixture)
+{
+    private static readonly string Executable = Path.Combine(AppContext.BaseDirectory, "gatehouse");
+
+    private static Task<ProcessRunner.Result> RunAsync(params string[] arguments) =>
+        ProcessRunner.RunAsync(Executable, arguments, timeout: TimeSpan.FromSeconds(60));
+
+    private string WriteFile(string name, string contents)
+    {
+        string path = Path.Combine(fixture.Directory, $"{Guid.NewGuid():N}-{name}");
+        File.WriteAllText(path, contents);
+        return path;
+    }
+
+    [Fact]
+    public async Task Help_lists_the_verbs()
+    {
+        var result = await RunAsync("--help");
+        Assert.Equal(0, result.ExitCode);
+        foreach (var verb in new[] { "serve", "token", "policy" })
+        {
+            Assert.Contains(verb, result.Stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_missing_required_option_is_one_clear_line_and_exit_2()
+    {
+        var result = await RunAsync("serve");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("gatehouse: Option '--config' is required.", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_config_with_an_unknown_key_is_refused_with_its_position()
+    {
+        string config = WriteFile("gatehouse.yaml", "listen:\n  postgres: 127.0.0.1:1\n  admn: 127.0.0.1:2\n");
+        var result = await RunAsync("serve", "--config", config);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(":3:3: error: unknown key 'admn' in listen", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Token_is_refused_when_the_config_does_not_enable_the_dev_issuer()
+    {
+        string config = WriteFile("gatehouse.yaml", File.ReadAllText(fixture.ConfigPath).Replace("dev_issuer: true", "dev_issuer: false\n  issuer: https://idp.example.com", StringComparison.Ordinal));
+        var result = await RunAsync("token", "--dev", "--sub", "agent", "--config", config);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("does not enable identity.dev_issuer", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, result.Stdout);
+    }
+
+    [Fact]
+    public async Task A_token_minted_by_the_cli_logs_in_through_the_running_gateway()
+    {
+        var result = await RunAsync("token", "--dev", "--sub", "cli-agent", "--claim", "groups=ai-agents", "--ttl", "5m", "--config", fixture.ConfigPath);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        string token = result.Stdout.TrimEnd().Split('\n')[^1];
+        Assert.Equal(3, token.Split('.').Length);
+        await using var connection = await fixture.OpenAsync(token);
+        await using var command = new NpgsqlCommand("SELECT 1", connection);
+        Assert.Equal(1, await command.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task Token_rejects_a_bad_ttl_and_a_bad_claim()
+    {
+        var ttl = await RunAsync("token", "--dev", "--sub", "a", "--ttl", "forever", "--config", fixture.ConfigPath);
+        Assert.Equal(2, ttl.ExitCode);
+        Assert.Contains("--ttl must be a duration", ttl.Stderr, StringComparison.Ordinal);
+        var claim = await RunAsync("token", "--dev", "--sub", "a", "--claim", "novalue", "--config", fixture.ConfigPath);
+        Assert.Equal(2, claim.ExitCode);
+        Assert.Contains("--claim \"novalue\" must be key=value", claim.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Policy_check_accepts_a_good_file_and_lists_every_error_of_a_bad_one()
+    {
+        var good = await RunAsync("policy", "check", fixture.PolicyPath);
+        Assert.Equal(0, good.ExitCode);
+        Assert.StartsWith("ok: ", good.Stdout, StringComparison.Ordinal);
+
+        string bad = WriteFile("policy.yaml", "identities:\n  a: { claims: { g: x } }\ngrants:\n  - to: nobody\n    targets: [shop]\n    db_roles: [r]\n    rules:\n      - { id: x, when: { class: [sometimes] }, then: deny }\n");
+        var result = await RunAsync("policy", "check", bad);
+        Assert.Equal(1, result.ExitCode);
+        var lines = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length >= 2, result.Stderr);
+        Assert.All(lines, line => Assert.Matches(@":\d+:\d+: error: ", line));
+    }
+
+    [Fact]
+    public async Task Policy_explain_prints_the_decision_and_the_rule()
+    {
+        var result = await RunAsync("policy", "explain", "--config", fixture.ConfigPath, "--claims", """{"groups":["ai-agents"]}""", "--target", "shop", "--sql", "SELECT 1; DROP TABLE orders");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("no-ddl", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("decision: deny", result.Stdout, StringComparison.OrdinalIgnoreCase);
+
+        var badClaims = await RunAsync("policy", "explain", "--config", fixture.ConfigPath, "--claims", "{not json", "--target", "shop", "--sql", "SELECT 1");
+        Assert.Equal(2, badClaims.ExitCode);
+        Assert.Single(badClaims.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public async Task Serve_runs_the_gateway_as_a_process_and_stops_on_sigterm()
+    {
+        string directory = Path.Combine(fixture.Directory, $"serve-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(directory);
+        int port = TestGateway.FreePort();
+        string config = File.ReadAllText(fixture.ConfigPath)
+            .Replace($"127.0.0.1:{fixture.Port}", $"127.0.0.1:{port}", StringComparison.Ordinal)
+            .Replace(fixture.Gateway.AdminUrl.Replace("http://", "", StringComparison.Ordinal), $"127.0.0.1:{TestGateway.FreePort()}", StringComparison.Ordinal)
+            .Replace(fixture.Directory, directory, StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(directory, "gatehouse.yaml"), config);
+        File.Copy(fixture.PolicyPath, Path.Combine(directory, "policy.yaml"));
+        File.Copy(Path.Combine(fixture.Directory, "provisioner.secret"), Path.Combine(directory, "provisioner.secret"));
+        using var process = ProcessRunner.Start(Executable, ["serve", "--config", Path.Combine(directory, "gatehouse.yaml")]);
+        try
+        {
+            var token = (await RunAsync("token", "--dev", "--sub", "served", "--claim", "groups=ai-agents", "--config", Path.Combine(directory, "gatehouse.yaml"))).Stdout.Trim();
+            var builder = new NpgsqlConnectionStringBuilder { Host = "127.0.0.1", Port = port, Database = "shop", Username = "a", Password = token, SslMode = SslMode.Require, Pooling = false };
+            await using var connection = new NpgsqlConnection(builder.ConnectionString);
+            for (int attempt = 0; ; attempt++)
+            {
+                try
+                {
+                    await connection.OpenAsync();
+                    break;
+                }
+                catch (NpgsqlException) when (attempt < 100)
+                {
+                    await Task.Delay(100);
+                }
+            }
+
+            await using var command = new NpgsqlCommand("SELECT count(*) FROM customers", connection);
+            Assert.Equal(100L, await command.ExecuteScalarAsync());
+        }
+        finally
+        {
+            Assert.Equal(0, Signals.Send(process.Id, Signals.Terminate));
+        }
+
+        var exited = await ProcessRunner.CollectAsync(process, TimeSpan.FromSeconds(20));
+        Assert.True(exited.ExitCode == 0, exited.Stderr);
+    }
+}
