@@ -62,10 +62,9 @@ internal ref struct StatementReader
                         routine = true;
                     else if (routine && atomic == 0 && t.Is(Kw.Atomic) && tokens[inStatement - 1].Is(Kw.Begin))
                         atomic = 1;
-                    else if (atomic > 0 && t.Is(Kw.Case))
-                        atomic++;
-                    else if (atomic > 0 && t.Is(Kw.End))
-                        atomic--;
+                    else if (atomic > 0 && t.Keyword is Kw.Case or Kw.End
+                             && tokens[inStatement - 1].Kind != TokenKind.Dot && !tokens[inStatement - 1].Is(Kw.As))
+                        atomic += t.Is(Kw.Case) ? 1 : -1;   // "AS end", "x.case" are labels, not CASE … END
                     break;
             }
             tokens.Add(t);

@@ -78,6 +78,7 @@ public sealed class DifferentialTests(DifferentialTests.TrustServer fixture) : I
         "create function f1() returns int begin atomic select 1; select case when true then 2 end; end; select f1(); drop function f1()",
         "create rule r as on insert to u do also (insert into archive values (1, 1); insert into archive values (2, 2)); drop rule r on u",
         "do $$ begin perform 1; end $$",
+        "create function f2() returns int begin atomic select 1 as case; end; drop function f2()",
         "create procedure p0() language sql as $$ select 1 $$; call p0(); drop procedure p0",
         "truncate archive; begin; lock table t in share mode; commit",
         "values (1), (2); table t; (select 1) union (select 2)",

@@ -30,6 +30,7 @@ public sealed class LexingTests
         { "create rule r as on insert to t do also (insert into a values (1); insert into b values (2)); x", ["create rule r as on insert to t do also (insert into a values (1); insert into b values (2))", "x"] },
         { "create function f() returns int begin atomic select 1; select case when true then 2 end; end; x", ["create function f() returns int begin atomic select 1; select case when true then 2 end; end", "x"] },
         { "begin; select 1; end; x", ["begin", "select 1", "end", "x"] },
+        { "create function f() returns int begin atomic select 1 as case, t.end from t; end; drop table p", ["create function f() returns int begin atomic select 1 as case, t.end from t; end", "drop table p"] },
         { "select 'unterminated; x", ["select 'unterminated; x"] },
         { "select /* unterminated ; x", ["select /* unterminated ; x"] },
     };
