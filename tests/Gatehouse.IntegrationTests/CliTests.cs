@@ -6,7 +6,7 @@ namespace Gatehouse.IntegrationTests;
 [Collection(GatewayCollection.Name)]
 public sealed class CliTests(GatewayFixture fixture)
 {
-    private static readonly string Executable = Path.Combine(AppContext.BaseDirectory, "gatehouse");
+    private static readonly string Executable = GatewayProcess.Executable;
 
     private static Task<ProcessRunner.Result> RunAsync(params string[] arguments) =>
         ProcessRunner.RunAsync(Executable, arguments, timeout: TimeSpan.FromSeconds(60));
@@ -111,44 +111,38 @@ public sealed class CliTests(GatewayFixture fixture)
     [Fact]
     public async Task Serve_runs_the_gateway_as_a_process_and_stops_on_sigterm()
     {
-        string directory = Path.Combine(fixture.Directory, $"serve-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(directory);
-        int port = TestGateway.FreePort();
-        string config = File.ReadAllText(fixture.ConfigPath)
-            .Replace($"127.0.0.1:{fixture.Port}", $"127.0.0.1:{port}", StringComparison.Ordinal)
-            .Replace(fixture.Gateway.AdminUrl.Replace("http://", "", StringComparison.Ordinal), $"127.0.0.1:{TestGateway.FreePort()}", StringComparison.Ordinal)
-            .Replace(fixture.Directory, directory, StringComparison.Ordinal);
-        File.WriteAllText(Path.Combine(directory, "gatehouse.yaml"), config);
-        File.Copy(fixture.PolicyPath, Path.Combine(directory, "policy.yaml"));
-        File.Copy(Path.Combine(fixture.Directory, "provisioner.secret"), Path.Combine(directory, "provisioner.secret"));
-        using var process = ProcessRunner.Start(Executable, ["serve", "--config", Path.Combine(directory, "gatehouse.yaml")]);
-        try
+        await using var gateway = GatewayProcess.Prepare(fixture);
+        gateway.Start();
+        await using (var connection = await gateway.OpenAsync(await gateway.TokenAsync("served")))
         {
-            var token = (await RunAsync("token", "--dev", "--sub", "served", "--claim", "groups=ai-agents", "--config", Path.Combine(directory, "gatehouse.yaml"))).Stdout.Trim();
-            var builder = new NpgsqlConnectionStringBuilder { Host = "127.0.0.1", Port = port, Database = "shop", Username = "a", Password = token, SslMode = SslMode.Require, Pooling = false };
-            await using var connection = new NpgsqlConnection(builder.ConnectionString);
-            for (int attempt = 0; ; attempt++)
-            {
-                try
-                {
-                    await connection.OpenAsync();
-                    break;
-                }
-                catch (NpgsqlException) when (attempt < 100)
-                {
-                    await Task.Delay(100);
-                }
-            }
-
             await using var command = new NpgsqlCommand("SELECT count(*) FROM customers", connection);
             Assert.Equal(100L, await command.ExecuteScalarAsync());
         }
-        finally
+
+        var exited = await gateway.StopAsync(Signals.Terminate);
+        Assert.True(exited.ExitCode == 0, exited.Stderr);
+    }
+
+    [Fact]
+    public async Task Leases_left_by_a_killed_gateway_are_reaped_after_restart()
+    {
+        await using var gateway = GatewayProcess.Prepare(fixture, "{ mode: ephemeral, ttl: 4s }");
+        gateway.Start();
+        string role;
+        await using (var connection = await gateway.OpenAsync(await gateway.TokenAsync("crash-victim")))
         {
-            Assert.Equal(0, Signals.Send(process.Id, Signals.Terminate));
+            await using var whoami = new NpgsqlCommand("SELECT current_user", connection);
+            role = (string)(await whoami.ExecuteScalarAsync())!;
+            await gateway.StopAsync(Signals.Kill);
         }
 
-        var exited = await ProcessRunner.CollectAsync(process, TimeSpan.FromSeconds(20));
-        Assert.True(exited.ExitCode == 0, exited.Stderr);
+        Assert.Equal(1L, await fixture.Postgres.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'"));
+        gateway.Start();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (await fixture.Postgres.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'") > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the reaper did not remove {role}");
+            await Task.Delay(250);
+        }
     }
 }

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using Npgsql;
+
+namespace Gatehouse.IntegrationTests;
+
+/// <summary>`gatehouse serve` as a separate process, configured like a test gateway but in its own directory.</summary>
+internal sealed class GatewayProcess : IAsyncDisposable
+{
+    public static readonly string Executable = Path.Combine(AppContext.BaseDirectory, "gatehouse");
+
+    private Process? _process;
+
+    private GatewayProcess(string directory, int port)
+    {
+        Directory = directory;
+        Port = port;
+    }
+
+    public string Directory { get; }
+
+    public int Port { get; }
+
+    public string ConfigPath => Path.Combine(Directory, "gatehouse.yaml");
+
+    public int ProcessId => _process!.Id;
+
+    /// <summary>Copies the fixture's configuration with new ports and directory; <paramref name="credentials"/> replaces the target's credentials.</summary>
+    public static GatewayProcess Prepare(TestGateway fixture, string? credentials = null)
+    {
+        string directory = Path.Combine(fixture.Directory, $"process-{Guid.NewGuid():N}");
+        System.IO.Directory.CreateDirectory(directory);
+        int port = TestGateway.FreePort();
+        string config = File.ReadAllText(fixture.ConfigPath)
+            .Replace($"127.0.0.1:{fixture.Port}", $"127.0.0.1:{port}", StringComparison.Ordinal)
+            .Replace(fixture.Gateway.AdminUrl.Replace("http://", "", StringComparison.Ordinal), $"127.0.0.1:{TestGateway.FreePort()}", StringComparison.Ordinal)
+            .Replace(fixture.Directory, directory, StringComparison.Ordinal);
+        if (credentials is not null)
+        {
+            config = config.Replace("policy: policy.yaml", "", StringComparison.Ordinal).TrimEnd() + $"\n    credentials: {credentials}\npolicy: policy.yaml\n";
+        }
+
+        File.WriteAllText(Path.Combine(directory, "gatehouse.yaml"), config);
+        File.Copy(fixture.PolicyPath, Path.Combine(directory, "policy.yaml"));
+        File.Copy(Path.Combine(fixture.Directory, "provisioner.secret"), Path.Combine(directory, "provisioner.secret"));
+        return new GatewayProcess(directory, port);
+    }
+
+    public void Start() => _process = ProcessRunner.Start(Executable, ["serve", "--config", ConfigPath]);
+
+    public async Task<string> TokenAsync(string subject)
+    {
+        var result = await ProcessRunner.RunAsync(Executable, ["token", "--dev", "--sub", subject, "--claim", "groups=ai-agents", "--config", ConfigPath]);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        return result.Stdout.Trim().Split('\n')[^1];
+    }
+
+    /// <summary>Opens a session, retrying while the process is still starting.</summary>
+    public async Task<NpgsqlConnection> OpenAsync(string token)
+    {
+        var builder = new NpgsqlConnectionStringBuilder { Host = "127.0.0.1", Port = Port, Database = TestGateway.Target, Username = "a", Password = token, SslMode = SslMode.Require, Pooling = false };
+        for (int attempt = 0; ; attempt++)
+        {
+            var connection = new NpgsqlConnection(builder.ConnectionString);
+            try
+            {
+                await connection.OpenAsync();
+                return connection;
+            }
+            catch (NpgsqlException) when (attempt < 150 && _process is { HasExited: false })
+            {
+                await connection.DisposeAsync();
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    public async Task<ProcessRunner.Result> StopAsync(int signal)
+    {
+        Assert.Equal(0, Signals.Send(_process!.Id, signal));
+        var result = await ProcessRunner.CollectAsync(_process, TimeSpan.FromSeconds(20));
+        _process.Dispose();
+        _process = null;
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            await StopAsync(Signals.Kill);
+        }
+
+        _process?.Dispose();
+    }
+}
