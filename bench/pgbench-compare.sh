@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-10}
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# Plaintext on loopback for every contender: libpq would otherwise negotiate TLS with Gatehouse only.
+export PGSSLMODE=disable
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 command -v pgbouncer >/dev/null || { as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
@@ -95,6 +97,12 @@ bench() { # name port password dbname mode clients
   lat[$1/$5/$6]=$(echo "$out" | awk '/^latency average/ { print $4; exit }')
 }
 declare -A lat
+echo "== warming up (JIT, leases, pools)"
+for port_pw_db in "$PG_PORT $PASSWORD postgres" "$BOUNCER_PORT $PASSWORD bench" "$GH_PORT $TOKEN bench" "$GH_RULES_PORT $TOKEN_RULES bench"; do
+  set -- $port_pw_db
+  PGPASSWORD=$2 "$PGBENCH" -n -S -M extended -c 8 -j 8 -T 3 -h 127.0.0.1 -p "$1" -U postgres "$3" >/dev/null 2>&1
+  PGPASSWORD=$2 "$PGBENCH" -n -S -M simple -c 8 -j 8 -T 2 -h 127.0.0.1 -p "$1" -U postgres "$3" >/dev/null 2>&1
+done
 for mode in simple extended; do
   for clients in 1 8; do
     echo "== pgbench -S -M $mode -c $clients (${SECONDS_PER_RUN}s each)"
@@ -115,3 +123,35 @@ for mode in simple extended; do
   done
 done
 echo "(gh-lat-ms: Gatehouse/pgbouncer average latency in ms)"
+
+echo
+echo "== connection set-up: pgbench -S -C -c 1 (a new connection for every transaction, ${SECONDS_PER_RUN}s each)"
+declare -A conn
+connect_bench() { # name port password dbname
+  local out
+  out=$(PGPASSWORD=$3 "$PGBENCH" -n -S -C -M simple -c 1 -T "$SECONDS_PER_RUN" -h 127.0.0.1 -p "$2" -U postgres "$4" 2>&1) || { echo "$out" >&2; return 1; }
+  conn[$1]=$(echo "$out" | awk '/^latency average/ { print $4; exit }')
+}
+connect_bench direct "$PG_PORT" "$PASSWORD" postgres
+connect_bench pgbouncer "$BOUNCER_PORT" "$PASSWORD" bench
+connect_bench gatehouse-warm-lease "$GH_PORT" "$TOKEN" bench
+# Cold leases: every connection is a new identity, so each one creates a role upstream.
+cold_total=0
+for i in $(seq 1 20); do
+  t=$("$GH" token --dev --sub "cold-$i-$RANDOM" --claim groups=ai-agents --ttl 10m --config "$work/gh/gatehouse.yaml" | tail -1)
+  start=$(date +%s%N)
+  PGPASSWORD=$t psql -X -q -h 127.0.0.1 -p "$GH_PORT" -U agent -d bench -c "SELECT 1" >/dev/null
+  cold_total=$(( cold_total + $(date +%s%N) - start ))
+done
+direct_total=0
+for i in $(seq 1 20); do
+  start=$(date +%s%N)
+  psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "SELECT 1" >/dev/null
+  direct_total=$(( direct_total + $(date +%s%N) - start ))
+done
+printf '%-28s %12s %10s\n' "connection + 1 query" "ms each" "vs direct"
+for name in direct pgbouncer gatehouse-warm-lease; do
+  awk -v n="$name" -v v="${conn[$name]}" -v d="${conn[direct]}" 'BEGIN { printf "%-28s %12.3f %10.2f\n", n " (pgbench -C)", v, v/d }'
+done
+awk -v c="$cold_total" -v d="$direct_total" 'BEGIN { printf "%-28s %12.3f %10.2f\n", "gatehouse cold lease (psql)", c/20/1e6, c/d; printf "%-28s %12.3f %10.2f\n", "direct (psql)", d/20/1e6, 1 }'
+

@@ -1,5 +1,4 @@
 using Gatehouse.Pipeline;
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Gatehouse.Protocol;
@@ -183,12 +182,9 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
 
     private async Task RelayAsync(Stream client, UpstreamConnection upstream, IStatementGate? gate, CancellationToken stopping)
     {
-        var readerOptions = new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true);
-        var writerOptions = new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true);
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var toServer = new ClientToServerPump(PipeReader.Create(client, readerOptions), PipeWriter.Create(upstream.Stream, writerOptions),
-            services.Config.Limits.MaxMessageBytes, gate);
-        var toClient = new ServerToClientPump(PipeReader.Create(upstream.Stream, readerOptions), PipeWriter.Create(client, writerOptions), gate);
+        using var toServer = new ClientToServerPump(client, upstream.Stream, services.Config.Limits.MaxMessageBytes, gate);
+        using var toClient = new ServerToClientPump(upstream.Stream, client, gate);
         var clientSide = toServer.RunAsync(done.Token);
         var serverSide = toClient.RunAsync(done.Token);
         var first = await Task.WhenAny(clientSide, serverSide);

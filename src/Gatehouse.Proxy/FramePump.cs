@@ -1,29 +1,33 @@
 using System.Buffers;
-using System.IO.Pipelines;
+using System.Buffers.Binary;
 using Gatehouse.Protocol;
 
 namespace Gatehouse.Proxy;
 
 /// <summary>
 /// Moves protocol frames from one peer to the other. Frames pass as raw bytes; only the frames a subclass
-/// asks for are gathered whole and shown to it. Large frames it does not inspect (DataRow, CopyData) stream
-/// through in pieces, so memory stays flat whatever their size, and every flush is awaited so a slow reader
-/// slows the sender instead of growing a buffer.
+/// asks for are gathered whole and shown to it. Frames it does not inspect (DataRow, CopyData, Bind) stream
+/// through in pieces, so memory stays flat whatever their size. Each read is answered by at most one write,
+/// awaited before the next read, so a slow reader slows the sender instead of growing a buffer.
 /// </summary>
-internal abstract class FramePump(PipeReader input, PipeWriter output, int maxInspectedPayload)
+internal abstract class FramePump(Stream input, Stream output, int maxInspectedPayload) : IDisposable
 {
-    /// <summary>Below this, an incomplete streamable frame is waited for rather than split.</summary>
-    private const int StreamThreshold = 32 * 1024;
+    private const int BufferSize = 64 * 1024;
 
+    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+    private int _start;
+    private int _end;
     private long _passThroughRemaining;
 
-    protected PipeWriter Output { get; } = output;
+    // Bytes to send for this read when the pump rewrote something; otherwise the input is sent as it lies.
+    private readonly ArrayBufferWriter<byte> _rewritten = new(256);
+    private bool _rewriting;
 
     /// <summary>True: the frame must arrive whole and go to <see cref="OnFrameAsync"/>. False: it may stream.</summary>
     protected abstract bool Inspects(byte code);
 
     /// <summary>Handles one whole inspected frame (header included). Returns false to end the pump.</summary>
-    protected abstract ValueTask<bool> OnFrameAsync(byte code, ReadOnlySequence<byte> frame, CancellationToken ct);
+    protected abstract ValueTask<bool> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct);
 
     /// <summary>A frame with an unknown type byte; throw to end the connection.</summary>
     protected virtual void CheckCode(byte code)
@@ -35,106 +39,158 @@ internal abstract class FramePump(PipeReader input, PipeWriter output, int maxIn
     {
         while (true)
         {
-            var result = await input.ReadAsync(ct);
-            var buffer = result.Buffer;
-            var (keepGoing, consumed) = await ProcessAsync(buffer, ct);
-            input.AdvanceTo(consumed, buffer.End);
-            var flush = await Output.FlushAsync(ct);
-            if (!keepGoing || flush.IsCompleted)
+            MakeRoom();
+            int read = await input.ReadAsync(_buffer.AsMemory(_end), ct);
+            if (read == 0)
             {
-                return;
-            }
-
-            if (result.IsCompleted)
-            {
-                if (!buffer.Slice(consumed).IsEmpty || _passThroughRemaining > 0)
+                if (_end > _start || _passThroughRemaining > 0)
                 {
                     throw new EndOfStreamException("the peer closed the connection in the middle of a message");
                 }
 
                 return;
             }
+
+            _end += read;
+            bool keepGoing = await ProcessAsync(ct);
+            if (!keepGoing)
+            {
+                return;
+            }
         }
     }
 
-    private async ValueTask<(bool KeepGoing, SequencePosition Consumed)> ProcessAsync(ReadOnlySequence<byte> buffer, CancellationToken ct)
+    /// <summary>Queues bytes Gatehouse produced itself, in order with the frames around them.</summary>
+    protected void Write(ReadOnlySpan<byte> bytes)
     {
-        // Frames that pass untouched are copied as one run, not one by one.
-        var run = buffer;
-        long runLength = 0;
-        while (buffer.Length > runLength)
+        _rewritten.Write(bytes);
+        _rewriting = true;
+    }
+
+    /// <summary>Passes the frame on unchanged.</summary>
+    protected void Forward(ReadOnlyMemory<byte> frame) => Write(frame.Span);
+
+    private async ValueTask<bool> ProcessAsync(CancellationToken ct)
+    {
+        // [runStart, position) is a run of bytes passing untouched; it is copied only if something is rewritten.
+        int position = _start;
+        int runStart = _start;
+        bool keepGoing = true;
+        while (position < _end)
         {
-            var rest = buffer.Slice(runLength);
             if (_passThroughRemaining > 0)
             {
-                long take = Math.Min(_passThroughRemaining, rest.Length);
-                runLength += take;
+                int take = (int)Math.Min(_passThroughRemaining, _end - position);
+                position += take;
                 _passThroughRemaining -= take;
                 continue;
             }
 
-            if (!FrameReader.TryReadHeader(rest, int.MaxValue - FrameHeader.Size, out var header, out var error))
+            int available = _end - position;
+            if (available < FrameHeader.Size)
             {
-                if (error != FrameError.None)
-                {
-                    throw new ProtocolException($"invalid length in message of type '{StreamReads.Printable(rest.FirstSpan[0])}'");
-                }
-
                 break;
             }
 
-            CheckCode(header.Code);
-            if (!Inspects(header.Code))
+            byte code = _buffer[position];
+            int length = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(position + 1));
+            if (length < 4)
             {
-                if (rest.Length < header.TotalLength && rest.Length < StreamThreshold)
-                {
-                    break;
-                }
+                throw new ProtocolException($"invalid length in message of type '{StreamReads.Printable(code)}'");
+            }
 
-                long take = Math.Min(header.TotalLength, rest.Length);
-                runLength += take;
-                _passThroughRemaining = header.TotalLength - take;
+            CheckCode(code);
+            long total = 1L + length;
+            if (!Inspects(code))
+            {
+                int take = (int)Math.Min(total, available);
+                position += take;
+                _passThroughRemaining = total - take;
                 continue;
             }
 
-            if (header.PayloadLength > maxInspectedPayload)
+            if (length - 4 > maxInspectedPayload)
             {
-                throw new ProtocolException($"message of type '{StreamReads.Printable(header.Code)}' is {header.PayloadLength} bytes, above the limit of {maxInspectedPayload}");
+                throw new ProtocolException($"message of type '{StreamReads.Printable(code)}' is {length - 4} bytes, above the limit of {maxInspectedPayload}");
             }
 
-            if (rest.Length < header.TotalLength)
+            if (available < total)
             {
                 break;
             }
 
-            Write(run.Slice(0, runLength));
-            var frame = rest.Slice(0, header.TotalLength);
-            buffer = rest.Slice(header.TotalLength);
-            run = buffer;
-            runLength = 0;
-            if (!await OnFrameAsync(header.Code, frame, ct))
+            if (!_rewriting)
             {
-                return (false, buffer.Start);
+                _rewriting = true;
+            }
+
+            _rewritten.Write(_buffer.AsSpan(runStart, position - runStart));
+            var frame = _buffer.AsMemory(position, (int)total);
+            position += (int)total;
+            runStart = position;
+            if (!await OnFrameAsync(code, frame, ct))
+            {
+                keepGoing = false;
+                break;
             }
         }
 
-        Write(run.Slice(0, runLength));
-        return (true, buffer.GetPosition(runLength));
+        if (_rewriting)
+        {
+            _rewritten.Write(_buffer.AsSpan(runStart, position - runStart));
+            await output.WriteAsync(_rewritten.WrittenMemory, ct);
+            _rewritten.ResetWrittenCount();
+            _rewriting = false;
+        }
+        else if (position > runStart)
+        {
+            await output.WriteAsync(_buffer.AsMemory(runStart, position - runStart), ct);
+        }
+
+        _start = position;
+        return keepGoing;
     }
 
-    protected void Write(in ReadOnlySequence<byte> bytes)
+    /// <summary>Keeps the unprocessed tail at the front, growing the buffer for an inspected frame larger than it.</summary>
+    private void MakeRoom()
     {
-        if (bytes.IsSingleSegment)
+        if (_start == _end)
         {
-            Output.Write(bytes.FirstSpan);
+            _start = _end = 0;
+        }
+
+        int needed = BufferSize / 4;
+        if (_end - _start >= FrameHeader.Size && _passThroughRemaining == 0)
+        {
+            int length = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_start + 1));
+            needed = Math.Max(needed, length + 1 - (_end - _start));
+        }
+
+        if (_buffer.Length - _end >= needed)
+        {
             return;
         }
 
-        foreach (var segment in bytes)
+        int pending = _end - _start;
+        byte[] target = pending + needed > _buffer.Length ? ArrayPool<byte>.Shared.Rent(pending + needed) : _buffer;
+        Buffer.BlockCopy(_buffer, _start, target, 0, pending);
+        if (!ReferenceEquals(target, _buffer))
         {
-            Output.Write(segment.Span);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = target;
         }
+
+        _start = 0;
+        _end = pending;
     }
 
-    protected void Write(ReadOnlySpan<byte> bytes) => Output.Write(bytes);
+    public void Dispose()
+    {
+        var buffer = _buffer;
+        _buffer = [];
+        if (buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 }

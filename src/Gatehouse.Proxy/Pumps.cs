@@ -1,13 +1,12 @@
 using Gatehouse.Pipeline;
 using System.Buffers;
-using System.IO.Pipelines;
 using System.Text;
 using Gatehouse.Protocol;
 
 namespace Gatehouse.Proxy;
 
 /// <summary>Client → server: statements pass the gate; FunctionCall is refused; Terminate ends the session.</summary>
-internal sealed class ClientToServerPump(PipeReader input, PipeWriter output, int maxMessage, IStatementGate? gate)
+internal sealed class ClientToServerPump(Stream input, Stream output, int maxMessage, IStatementGate? gate)
     : FramePump(input, output, maxMessage)
 {
     public bool ClientTerminated { get; private set; }
@@ -27,12 +26,12 @@ internal sealed class ClientToServerPump(PipeReader input, PipeWriter output, in
         }
     }
 
-    protected override async ValueTask<bool> OnFrameAsync(byte code, ReadOnlySequence<byte> frame, CancellationToken ct)
+    protected override async ValueTask<bool> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct)
     {
         switch ((FrontendMessageCode)code)
         {
             case FrontendMessageCode.Terminate:
-                Write(frame);
+                Forward(frame);
                 ClientTerminated = true;
                 return false;
             case FrontendMessageCode.FunctionCall:
@@ -41,7 +40,7 @@ internal sealed class ClientToServerPump(PipeReader input, PipeWriter output, in
                 return true;
             case FrontendMessageCode.Query:
             {
-                string sql = ReadCString(frame.Slice(FrameHeader.Size), out _);
+                string sql = ReadCString(frame[FrameHeader.Size..], out _);
                 var verdict = await gate!.OnQueryAsync(sql, ct);
                 WriteVerdict(verdict, frame, () => DenialStatement.QueryMessage(verdict.SqlState, verdict.Message));
                 return true;
@@ -49,7 +48,7 @@ internal sealed class ClientToServerPump(PipeReader input, PipeWriter output, in
 
             case FrontendMessageCode.Parse:
             {
-                string name = ReadCString(frame.Slice(FrameHeader.Size), out var rest);
+                string name = ReadCString(frame[FrameHeader.Size..], out var rest);
                 string sql = ReadCString(rest, out _);
                 var verdict = await gate!.OnParseAsync(name, sql, ct);
                 WriteVerdict(verdict, frame, () => DenialStatement.ParseMessage(name, verdict.SqlState, verdict.Message));
@@ -57,16 +56,16 @@ internal sealed class ClientToServerPump(PipeReader input, PipeWriter output, in
             }
 
             default:
-                Write(frame);
+                Forward(frame);
                 return true;
         }
     }
 
-    private void WriteVerdict(GateVerdict verdict, in ReadOnlySequence<byte> frame, Func<byte[]> substitute)
+    private void WriteVerdict(GateVerdict verdict, ReadOnlyMemory<byte> frame, Func<byte[]> substitute)
     {
         if (verdict.Forward)
         {
-            Write(frame);
+            Forward(frame);
         }
         else
         {
@@ -74,18 +73,21 @@ internal sealed class ClientToServerPump(PipeReader input, PipeWriter output, in
         }
     }
 
-    private static string ReadCString(ReadOnlySequence<byte> bytes, out ReadOnlySequence<byte> rest)
+    private static string ReadCString(ReadOnlyMemory<byte> bytes, out ReadOnlyMemory<byte> rest)
     {
-        var terminator = bytes.PositionOf((byte)0)
-            ?? throw new ProtocolException("string in message is not terminated");
-        var text = bytes.Slice(0, terminator);
-        rest = bytes.Slice(bytes.GetPosition(1, terminator));
-        return text.IsSingleSegment ? Encoding.UTF8.GetString(text.FirstSpan) : Encoding.UTF8.GetString(text.ToArray());
+        int terminator = bytes.Span.IndexOf((byte)0);
+        if (terminator < 0)
+        {
+            throw new ProtocolException("string in message is not terminated");
+        }
+
+        rest = bytes[(terminator + 1)..];
+        return Encoding.UTF8.GetString(bytes.Span[..terminator]);
     }
 }
 
 /// <summary>Server → client: everything streams through; ReadyForQuery and errors are looked at.</summary>
-internal sealed class ServerToClientPump(PipeReader input, PipeWriter output, IStatementGate? gate)
+internal sealed class ServerToClientPump(Stream input, Stream output, IStatementGate? gate)
     : FramePump(input, output, 64 * 1024 * 1024)
 {
     /// <summary>The server sent a FATAL error: it is about to close, and the client has been told why.</summary>
@@ -97,32 +99,29 @@ internal sealed class ServerToClientPump(PipeReader input, PipeWriter output, IS
         code is (byte)BackendMessageCode.ReadyForQuery or (byte)BackendMessageCode.ErrorResponse
             || (code == (byte)BackendMessageCode.ParameterStatus && gate is not null);
 
-    protected override ValueTask<bool> OnFrameAsync(byte code, ReadOnlySequence<byte> frame, CancellationToken ct)
+    protected override ValueTask<bool> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct)
     {
         if (code == (byte)BackendMessageCode.ReadyForQuery)
         {
-            Span<byte> body = stackalloc byte[6];
-            frame.Slice(0, 6).CopyTo(body);
-            Status = (TransactionStatus)body[5];
+            Status = (TransactionStatus)frame.Span[5];
             gate?.OnReadyForQuery((char)Status);
-            Write(frame);
+            Forward(frame);
             return ValueTask.FromResult(true);
         }
 
         if (code == (byte)BackendMessageCode.ParameterStatus)
         {
-            var payload = frame.Slice(FrameHeader.Size);
-            var reader = new PayloadReader(payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray());
+            var reader = new PayloadReader(frame.Span[FrameHeader.Size..]);
             if (reader.TryReadCString(out var name) && reader.TryReadCString(out var value))
             {
                 gate!.OnParameterStatus(name, value);
             }
 
-            Write(frame);
+            Forward(frame);
             return ValueTask.FromResult(true);
         }
 
-        var error = ErrorFields.Parse(frame.Slice(FrameHeader.Size));
+        var error = ErrorFields.Parse(new ReadOnlySequence<byte>(frame[FrameHeader.Size..]));
         if (error.Severity is "FATAL" or "PANIC")
         {
             ServerSentFatal = true;
@@ -134,25 +133,25 @@ internal sealed class ServerToClientPump(PipeReader input, PipeWriter output, IS
         }
         else
         {
-            Write(frame);
+            Forward(frame);
         }
 
         return ValueTask.FromResult(true);
     }
 
-    private static bool IsRefusalContext(ReadOnlySequence<byte> frame)
+    private static bool IsRefusalContext(ReadOnlyMemory<byte> frame)
     {
-        var reader = new SequenceReader<byte>(frame.Slice(FrameHeader.Size));
-        while (reader.TryRead(out byte type) && type != 0)
+        var reader = new PayloadReader(frame.Span[FrameHeader.Size..]);
+        while (reader.TryReadByte(out byte type) && type != 0)
         {
-            if (!reader.TryReadTo(out ReadOnlySequence<byte> value, 0))
+            if (!reader.TryReadCStringBytes(out var value))
             {
                 return false;
             }
 
             if (type == (byte)'W')
             {
-                return Encoding.UTF8.GetString(value.ToArray()).StartsWith("PL/pgSQL function inline_code_block", StringComparison.Ordinal);
+                return value.StartsWith("PL/pgSQL function inline_code_block"u8);
             }
         }
 
