@@ -38,6 +38,7 @@ public class GlobAndDurationTests
     [InlineData("1h30m", 5_400_000)]
     [InlineData("500ms", 500)]
     [InlineData("90s", 90_000)]
+    [InlineData("2d", 172_800_000)]
     public void Durations(string text, long ms)
     {
         Assert.True(Duration.TryParse(text, out var value));
@@ -49,7 +50,7 @@ public class GlobAndDurationTests
     [InlineData("10")]
     [InlineData("m")]
     [InlineData("10 m")]
-    [InlineData("1d")]
+    [InlineData("1w")]
     [InlineData("-5s")]
     [InlineData("1.5h")]
     public void Bad_durations(string text)

@@ -1,6 +1,6 @@
 namespace Gatehouse.Policy.Loading;
 
-/// <summary>Durations as written in policy and config files: <c>500ms</c>, <c>30s</c>, <c>10m</c>, <c>1h30m</c>.</summary>
+/// <summary>Durations as written in policy and config files: <c>500ms</c>, <c>30s</c>, <c>10m</c>, <c>1h30m</c>, <c>2d</c>.</summary>
 public static class Duration
 {
     public static bool TryParse(string text, out TimeSpan value)
@@ -33,6 +33,7 @@ public static class Duration
             else if (span.StartsWith("s", StringComparison.Ordinal)) { unitMs = 1000; span = span[1..]; }
             else if (span.StartsWith("m", StringComparison.Ordinal)) { unitMs = 60_000; span = span[1..]; }
             else if (span.StartsWith("h", StringComparison.Ordinal)) { unitMs = 3_600_000; span = span[1..]; }
+            else if (span.StartsWith("d", StringComparison.Ordinal)) { unitMs = 86_400_000; span = span[1..]; }
             else { return false; }
 
             totalMs += number * unitMs;

@@ -93,7 +93,7 @@ internal sealed class YamlSection(string file, YamlMappingNode node, List<string
             return fallback;
         }
 
-        if (value is YamlScalarNode scalar && DurationText.TryParse(scalar.Value, out var duration))
+        if (value is YamlScalarNode { Value: { } text } && Gatehouse.Policy.Loading.Duration.TryParse(text, out var duration))
         {
             return duration;
         }
@@ -160,41 +160,5 @@ internal sealed class YamlSection(string file, YamlMappingNode node, List<string
                 Error(key, $"unknown key '{name}' in {where}");
             }
         }
-    }
-}
-
-/// <summary>Durations written as a number and a unit: 500ms, 30s, 15m, 1h, 2d.</summary>
-public static class DurationText
-{
-    public static bool TryParse(string? text, out TimeSpan value)
-    {
-        value = default;
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return false;
-        }
-
-        text = text.Trim();
-        int split = 0;
-        while (split < text.Length && char.IsAsciiDigit(text[split]))
-        {
-            split++;
-        }
-
-        if (split == 0 || split > 9 || !long.TryParse(text.AsSpan(0, split), out long number))
-        {
-            return false;
-        }
-
-        value = text[split..] switch
-        {
-            "ms" => TimeSpan.FromMilliseconds(number),
-            "s" => TimeSpan.FromSeconds(number),
-            "m" => TimeSpan.FromMinutes(number),
-            "h" => TimeSpan.FromHours(number),
-            "d" => TimeSpan.FromDays(number),
-            _ => TimeSpan.MinValue,
-        };
-        return value != TimeSpan.MinValue;
     }
 }

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Gatehouse.Hosting;
 using Gatehouse.Identity;
-using Gatehouse.Proxy.Configuration;
+using Gatehouse.Policy.Loading;
 
 namespace Gatehouse.Commands;
 
@@ -27,7 +27,7 @@ internal static class TokenCommand
                 return CommandSupport.ExitUsage;
             }
 
-            if (!DurationText.TryParse(parse.GetValue(ttl), out var lifetime) || lifetime <= TimeSpan.Zero || lifetime > TimeSpan.FromDays(1))
+            if (!Duration.TryParse(parse.GetValue(ttl) ?? string.Empty, out var lifetime) || lifetime <= TimeSpan.Zero || lifetime > TimeSpan.FromDays(1))
             {
                 Console.Error.WriteLine("gatehouse: token: --ttl must be a duration from 1s to 1d, such as 15m or 1h");
                 return CommandSupport.ExitUsage;
