@@ -25,12 +25,14 @@ public sealed class UpstreamTests
         Assert.Equal("True", await ScalarTextAsync(connection, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"));
     }
 
-    [Fact]
-    public async Task Md5_authentication_upstream_works()
+    [Theory]
+    [InlineData("md5")]
+    [InlineData("password")]
+    public async Task Md5_and_cleartext_authentication_upstream_work(string method)
     {
         await using var gateway = await TestGateway.StartAsync(new TestGatewayOptions
         {
-            Postgres = new PostgresServerOptions { HostAuthMethod = "md5" },
+            Postgres = new PostgresServerOptions { HostAuthMethod = method },
         });
         await using var connection = await gateway.OpenAsync();
         Assert.Equal("shop", await ScalarTextAsync(connection, "SELECT current_database()"));
