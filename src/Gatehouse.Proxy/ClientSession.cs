@@ -183,8 +183,9 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
     private async Task RelayAsync(Stream client, UpstreamConnection upstream, IStatementGate? gate, CancellationToken stopping)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        using var toServer = new ClientToServerPump(client, upstream.Stream, services.Config.Limits.MaxMessageBytes, gate);
-        using var toClient = new ServerToClientPump(upstream.Stream, client, gate);
+        var refusals = new RefusalTracker();
+        using var toServer = new ClientToServerPump(client, upstream.Stream, services.Config.Limits.MaxMessageBytes, gate, refusals);
+        using var toClient = new ServerToClientPump(upstream.Stream, client, gate, refusals);
         var clientSide = toServer.RunAsync(done.Token);
         var serverSide = toClient.RunAsync(done.Token);
         var first = await Task.WhenAny(clientSide, serverSide);

@@ -40,11 +40,17 @@ public static class DenialStatement
         return writer.ToArray();
     }
 
-    /// <summary>A Parse message carrying the refusal under the client's statement name, so the name stays unprepared.</summary>
-    public static byte[] ParseMessage(string statementName, string sqlState, string message)
+    /// <summary>
+    /// Parse, Bind and Execute of the refusal as the unnamed statement: sent in place of a refused Parse,
+    /// so the error comes from Execute while the client's own messages up to Sync are dropped.
+    /// The ParseComplete and BindComplete they cause are removed on the way back (<see cref="RefusalTracker"/>).
+    /// </summary>
+    public static byte[] ExtendedMessages(string sqlState, string message)
     {
         using var writer = new MessageWriter();
-        writer.StartMessage((byte)FrontendMessageCode.Parse).WriteCString(statementName).WriteCString(Sql(sqlState, message)).WriteInt16(0).EndMessage();
+        writer.StartMessage((byte)FrontendMessageCode.Parse).WriteCString(string.Empty).WriteCString(Sql(sqlState, message)).WriteInt16(0).EndMessage();
+        writer.StartMessage((byte)FrontendMessageCode.Bind).WriteCString(string.Empty).WriteCString(string.Empty).WriteInt16(0).WriteInt16(0).WriteInt16(0).EndMessage();
+        writer.StartMessage((byte)FrontendMessageCode.Execute).WriteCString(string.Empty).WriteInt32(0).EndMessage();
         return writer.ToArray();
     }
 

@@ -18,6 +18,7 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
     private int _start;
     private int _end;
     private long _passThroughRemaining;
+    private bool _passThroughDropped;
 
     // Bytes to send for this read when the pump rewrote something; otherwise the input is sent as it lies.
     private readonly ArrayBufferWriter<byte> _rewritten = new(256);
@@ -28,6 +29,14 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
 
     /// <summary>Handles one whole inspected frame (header included). Returns false to end the pump.</summary>
     protected abstract ValueTask<bool> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct);
+
+    /// <summary>Sees the type of every frame that streams through (or is dropped) without inspection.</summary>
+    protected virtual void OnStreamed(byte code, bool dropped)
+    {
+    }
+
+    /// <summary>True while frames that are not inspected must be dropped instead of forwarded.</summary>
+    protected virtual bool Discarding => false;
 
     /// <summary>A frame with an unknown type byte; throw to end the connection.</summary>
     protected virtual void CheckCode(byte code)
@@ -81,6 +90,12 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
             if (_passThroughRemaining > 0)
             {
                 int take = (int)Math.Min(_passThroughRemaining, _end - position);
+                if (_passThroughDropped)
+                {
+                    CloseRun(runStart, position);
+                    runStart = position + take;
+                }
+
                 position += take;
                 _passThroughRemaining -= take;
                 continue;
@@ -104,6 +119,14 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
             if (!Inspects(code))
             {
                 int take = (int)Math.Min(total, available);
+                _passThroughDropped = Discarding;
+                OnStreamed(code, _passThroughDropped);
+                if (_passThroughDropped)
+                {
+                    CloseRun(runStart, position);
+                    runStart = position + take;
+                }
+
                 position += take;
                 _passThroughRemaining = total - take;
                 continue;
@@ -119,12 +142,7 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
                 break;
             }
 
-            if (!_rewriting)
-            {
-                _rewriting = true;
-            }
-
-            _rewritten.Write(_buffer.AsSpan(runStart, position - runStart));
+            CloseRun(runStart, position);
             var frame = _buffer.AsMemory(position, (int)total);
             position += (int)total;
             runStart = position;
@@ -149,6 +167,13 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
 
         _start = position;
         return keepGoing;
+    }
+
+    /// <summary>Ends a run of untouched bytes before something is rewritten or dropped: from here on, output is assembled.</summary>
+    private void CloseRun(int runStart, int position)
+    {
+        _rewritten.Write(_buffer.AsSpan(runStart, position - runStart));
+        _rewriting = true;
     }
 
     /// <summary>Keeps the unprocessed tail at the front, growing the buffer for an inspected frame larger than it.</summary>

@@ -5,15 +5,28 @@ using Gatehouse.Protocol;
 
 namespace Gatehouse.Proxy;
 
-/// <summary>Client → server: statements pass the gate; FunctionCall is refused; Terminate ends the session.</summary>
-internal sealed class ClientToServerPump(Stream input, Stream output, int maxMessage, IStatementGate? gate)
+/// <summary>
+/// Client → server: statements pass the gate; FunctionCall is refused; Terminate ends the session. A refused
+/// Parse is replaced by the refusal and the client's messages up to Sync are dropped, as the server would skip them.
+/// </summary>
+internal sealed class ClientToServerPump(Stream input, Stream output, int maxMessage, IStatementGate? gate, RefusalTracker refusals)
     : FramePump(input, output, maxMessage)
 {
     public bool ClientTerminated { get; private set; }
 
+    protected override bool Discarding => refusals.DiscardingUntilSync;
+
+    protected override void OnStreamed(byte code, bool dropped)
+    {
+        if (code == (byte)FrontendMessageCode.Bind && !dropped && gate is not null)
+        {
+            refusals.BindSent();
+        }
+    }
+
     protected override bool Inspects(byte code) => (FrontendMessageCode)code switch
     {
-        FrontendMessageCode.Query or FrontendMessageCode.Parse => gate is not null,
+        FrontendMessageCode.Query or FrontendMessageCode.Parse or FrontendMessageCode.Sync => gate is not null,
         FrontendMessageCode.FunctionCall or FrontendMessageCode.Terminate => true,
         _ => false,
     };
@@ -28,21 +41,48 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
 
     protected override async ValueTask<bool> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct)
     {
-        switch ((FrontendMessageCode)code)
+        var type = (FrontendMessageCode)code;
+        if (type == FrontendMessageCode.Terminate)
         {
-            case FrontendMessageCode.Terminate:
-                Forward(frame);
-                ClientTerminated = true;
-                return false;
+            Forward(frame);
+            ClientTerminated = true;
+            return false;
+        }
+
+        if (type == FrontendMessageCode.Sync)
+        {
+            refusals.DiscardingUntilSync = false;
+            refusals.ExpectReady();
+            Forward(frame);
+            return true;
+        }
+
+        if (refusals.DiscardingUntilSync)
+        {
+            return true;
+        }
+
+        switch (type)
+        {
             case FrontendMessageCode.FunctionCall:
                 // The fastpath interface calls functions by OID, around every SQL-level check.
+                refusals.ExpectReady();
                 Write(DenialStatement.QueryMessage(SqlStates.InsufficientPrivilege, "gatehouse: the fastpath function call interface is not allowed"));
                 return true;
             case FrontendMessageCode.Query:
             {
                 string sql = ReadCString(frame[FrameHeader.Size..], out _);
                 var verdict = await gate!.OnQueryAsync(sql, ct);
-                WriteVerdict(verdict, frame, () => DenialStatement.QueryMessage(verdict.SqlState, verdict.Message));
+                refusals.ExpectReady();
+                if (verdict.Forward)
+                {
+                    Forward(frame);
+                }
+                else
+                {
+                    Write(DenialStatement.QueryMessage(verdict.SqlState, verdict.Message));
+                }
+
                 return true;
             }
 
@@ -51,25 +91,24 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
                 string name = ReadCString(frame[FrameHeader.Size..], out var rest);
                 string sql = ReadCString(rest, out _);
                 var verdict = await gate!.OnParseAsync(name, sql, ct);
-                WriteVerdict(verdict, frame, () => DenialStatement.ParseMessage(name, verdict.SqlState, verdict.Message));
+                if (verdict.Forward)
+                {
+                    refusals.ParseSent();
+                    Forward(frame);
+                }
+                else
+                {
+                    Write(DenialStatement.ExtendedMessages(verdict.SqlState, verdict.Message));
+                    refusals.Injected();
+                    refusals.DiscardingUntilSync = true;
+                }
+
                 return true;
             }
 
             default:
                 Forward(frame);
                 return true;
-        }
-    }
-
-    private void WriteVerdict(GateVerdict verdict, ReadOnlyMemory<byte> frame, Func<byte[]> substitute)
-    {
-        if (verdict.Forward)
-        {
-            Forward(frame);
-        }
-        else
-        {
-            Write(substitute());
         }
     }
 
@@ -87,7 +126,7 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
 }
 
 /// <summary>Server → client: everything streams through; ReadyForQuery and errors are looked at.</summary>
-internal sealed class ServerToClientPump(Stream input, Stream output, IStatementGate? gate)
+internal sealed class ServerToClientPump(Stream input, Stream output, IStatementGate? gate, RefusalTracker refusals)
     : FramePump(input, output, 64 * 1024 * 1024)
 {
     /// <summary>The server sent a FATAL error: it is about to close, and the client has been told why.</summary>
@@ -97,15 +136,27 @@ internal sealed class ServerToClientPump(Stream input, Stream output, IStatement
 
     protected override bool Inspects(byte code) =>
         code is (byte)BackendMessageCode.ReadyForQuery or (byte)BackendMessageCode.ErrorResponse
-            || (code == (byte)BackendMessageCode.ParameterStatus && gate is not null);
+            || (code == (byte)BackendMessageCode.ParameterStatus && gate is not null)
+            || (code is (byte)BackendMessageCode.ParseComplete or (byte)BackendMessageCode.BindComplete && gate is not null);
 
     protected override ValueTask<bool> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct)
     {
         if (code == (byte)BackendMessageCode.ReadyForQuery)
         {
             Status = (TransactionStatus)frame.Span[5];
+            refusals.Ready();
             gate?.OnReadyForQuery((char)Status);
             Forward(frame);
+            return ValueTask.FromResult(true);
+        }
+
+        if (code is (byte)BackendMessageCode.ParseComplete or (byte)BackendMessageCode.BindComplete)
+        {
+            if (!refusals.Swallow(code))
+            {
+                Forward(frame);
+            }
+
             return ValueTask.FromResult(true);
         }
 

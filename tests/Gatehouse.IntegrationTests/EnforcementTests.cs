@@ -98,6 +98,27 @@ public sealed class EnforcementTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task A_denied_parameterized_statement_reports_the_rule_and_prepared_ones_stay_refused()
+    {
+        await using var connection = await fixture.OpenAsync();
+        await using var command = new NpgsqlCommand("UPDATE payments SET amount = $1 WHERE id = $2", connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = 0m });
+        command.Parameters.Add(new NpgsqlParameter { Value = 1 });
+        var error = await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteNonQueryAsync());
+        Assert.Equal("42501", error.SqlState);
+        Assert.StartsWith("gatehouse: denied by rule payments-readonly", error.MessageText, StringComparison.Ordinal);
+
+        var prepare = await Assert.ThrowsAsync<PostgresException>(() => command.PrepareAsync());
+        Assert.Equal("42501", prepare.SqlState);
+        Assert.Equal(5, await ScalarAsync(connection, "SELECT 5"));
+
+        await using var allowed = new NpgsqlCommand("SELECT name FROM customers WHERE id = $1", connection);
+        allowed.Parameters.Add(new NpgsqlParameter { Value = 4 });
+        await allowed.PrepareAsync();
+        Assert.Equal("Customer 4", await allowed.ExecuteScalarAsync());
+    }
+
+    [Fact]
     public async Task Unknown_sql_is_refused_as_not_understood()
     {
         await using var connection = await fixture.OpenAsync();

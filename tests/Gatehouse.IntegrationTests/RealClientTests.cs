@@ -96,6 +96,7 @@ public sealed class RealClientTests(GatewayFixture fixture)
         Assert.Contains("rows: 100", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("param: Customer 5", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("denied: 42501 gatehouse: denied by rule no-ddl", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("param denied: 42501 gatehouse: denied by rule payments-readonly", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("after denial: 1", result.Stdout, StringComparison.Ordinal);
     }
 }

@@ -14,6 +14,12 @@ try {
   } catch (error) {
     console.log(`denied: ${error.code} ${error.message}`);
   }
+  try {
+    await client.query('DELETE FROM payments WHERE id = $1', [1]);
+    console.log('param denied: no');
+  } catch (error) {
+    console.log(`param denied: ${error.code} ${error.message}`);
+  }
   const after = await client.query('SELECT 1 AS one');
   console.log(`after denial: ${after.rows[0].one}`);
 } finally {
