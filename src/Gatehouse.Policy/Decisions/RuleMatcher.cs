@@ -86,12 +86,15 @@ internal static class RuleMatcher
     private static IEnumerable<QualifiedName> Relations(StatementFacts facts) => facts.ReadRelations.Concat(facts.WrittenRelations);
 
     /// <summary>Any mode: the first matching name. Strict (allow) mode: all names, when every one matches.</summary>
-    private static string? MatchNames(IReadOnlyList<NamePattern> patterns, IEnumerable<QualifiedName> names, bool strict, string[] defaults)
+    private static string? MatchNames(IReadOnlyList<NamePattern> patterns, IEnumerable<QualifiedName> names, bool strict, string[] defaults) =>
+        MatchEach(names, strict, name => patterns.Any(p => NameMatches(p, name, strict, defaults)));
+
+    private static string? MatchEach(IEnumerable<QualifiedName> names, bool strict, Func<QualifiedName, bool> matches)
     {
         var all = new List<string>();
         foreach (var name in names)
         {
-            var ok = patterns.Any(p => NameMatches(p, name, strict, defaults));
+            var ok = matches(name);
             if (!strict && ok)
             {
                 return name.ToString();
@@ -126,28 +129,6 @@ internal static class RuleMatcher
         return !strict || pattern.Schema is null || defaults.Any(pattern.SchemaMatches);
     }
 
-    private static string? MatchSchemas(IReadOnlyList<Glob> globs, IEnumerable<QualifiedName> names, bool strict)
-    {
-        var all = new List<string>();
-        foreach (var name in names)
-        {
-            var ok = globs.Any(g => g.IsMatch(name.Schema ?? RelationDefaultSchemas[0]));
-            if (!strict && ok)
-            {
-                return name.ToString();
-            }
-
-            if (strict && !ok)
-            {
-                return null;
-            }
-
-            if (strict && !all.Contains(name.ToString()))
-            {
-                all.Add(name.ToString());
-            }
-        }
-
-        return strict && all.Count > 0 ? string.Join(", ", all) : null;
-    }
+    private static string? MatchSchemas(IReadOnlyList<Glob> globs, IEnumerable<QualifiedName> names, bool strict) =>
+        MatchEach(names, strict, name => globs.Any(g => g.IsMatch(name.Schema ?? RelationDefaultSchemas[0])));
 }
