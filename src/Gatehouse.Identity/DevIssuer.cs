@@ -113,23 +113,28 @@ public sealed class DevIssuer
         }
 
         string path = Path.GetFullPath(Path.Combine(stateDirectory, KeyFileName));
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        if (TryPublish(path, key.ExportPkcs8PrivateKeyPem()))
+        {
+            return new DevIssuer(key, issuerUrl, path, time);
+        }
+
+        key.Dispose();
+        return new DevIssuer(LoadWhenComplete(path), issuerUrl, path, time);
+    }
+
+    /// <summary>Another process may still be writing the key it created: an incomplete file is read again.</summary>
+    private static ECDsa LoadWhenComplete(string path)
+    {
         for (int attempt = 0; ; attempt++)
         {
-            if (File.Exists(path))
+            try
             {
-                return new DevIssuer(Load(path), issuerUrl, path, time);
+                return Load(path);
             }
-
-            var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            if (TryPublish(path, key.ExportPkcs8PrivateKeyPem()))
+            catch (Exception ex) when (ex is InvalidDataException or IOException && attempt < 50 && File.GetLastWriteTimeUtc(path) > DateTime.UtcNow.AddSeconds(-5))
             {
-                return new DevIssuer(key, issuerUrl, path, time);
-            }
-
-            key.Dispose();
-            if (attempt >= 3)
-            {
-                throw new IOException($"could not create the dev issuer key {path}");
+                Thread.Sleep(20);
             }
         }
     }
@@ -241,11 +246,13 @@ public sealed class DevIssuer
         }
     }
 
-    /// <summary>Writes <paramref name="pem"/> to <paramref name="path"/> unless it exists; false when another process won.</summary>
+    /// <summary>
+    /// Creates <paramref name="path"/> with <paramref name="pem"/> unless it exists; false when it exists (another
+    /// process won). Creation is exclusive (O_EXCL), so exactly one writer wins; a rename would let a later one replace it.
+    /// </summary>
     private static bool TryPublish(string path, string pem)
     {
-        string temporary = $"{path}.{Convert.ToHexString(RandomNumberGenerator.GetBytes(6))}.tmp";
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.Read };
         if (!OperatingSystem.IsWindows())
         {
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
@@ -253,26 +260,14 @@ public sealed class DevIssuer
 
         try
         {
-            using (var stream = new FileStream(temporary, options))
-            {
-                stream.Write(Encoding.ASCII.GetBytes(pem));
-                stream.Flush(flushToDisk: true);
-            }
-
-            try
-            {
-                // Without overwrite this fails if the target exists (link + unlink on Unix): first writer wins.
-                File.Move(temporary, path, overwrite: false);
-                return true;
-            }
-            catch (IOException) when (File.Exists(path))
-            {
-                return false;
-            }
+            using var stream = new FileStream(path, options);
+            stream.Write(Encoding.ASCII.GetBytes(pem));
+            stream.Flush(flushToDisk: true);
+            return true;
         }
-        finally
+        catch (IOException) when (File.Exists(path))
         {
-            File.Delete(temporary);
+            return false;
         }
     }
 

@@ -16,39 +16,6 @@ public sealed class SqlAnalysis
     public IReadOnlyList<StatementFacts> Statements { get; }
 }
 
-/// <summary>What the analyzer must remember about one client connection. Not thread-safe.</summary>
-public sealed class SqlSessionState
-{
-    private readonly Dictionary<string, StatementFacts> _prepared = new(StringComparer.Ordinal);
-
-    /// <summary>Lexing mode for '…' literals. The proxy should also set it from the server's
-    /// ParameterStatus messages (this covers set_config() and failed SETs).</summary>
-    public bool StandardConformingStrings { get; set; } = true;
-
-    /// <summary>Registers a prepared statement (SQL PREPARE or a protocol-level named Parse).</summary>
-    public void RegisterPrepared(string name, StatementFacts facts)
-    {
-        ArgumentNullException.ThrowIfNull(name);
-        ArgumentNullException.ThrowIfNull(facts);
-        _prepared[name] = facts;
-    }
-
-    public bool TryGetPrepared(string name, out StatementFacts facts)
-    {
-        ArgumentNullException.ThrowIfNull(name);
-        return _prepared.TryGetValue(name, out facts!);
-    }
-
-    /// <summary>Removes one prepared statement, or all of them when <paramref name="name"/> is null.</summary>
-    public void RemovePrepared(string? name)
-    {
-        if (name is null)
-            _prepared.Clear();
-        else
-            _prepared.Remove(name);
-    }
-}
-
 /// <summary>The built-in analyzer: a hand-written lexer, splitter and token walker for PostgreSQL's dialect.</summary>
 public sealed class SqlAnalyzer : ISqlAnalyzer
 {

@@ -44,6 +44,20 @@ public sealed record StatementFacts
     /// <summary>SELECT … FOR UPDATE/SHARE/NO KEY UPDATE/KEY SHARE.</summary>
     public bool IsLockingRead { get; init; }
 
+    /// <summary>The statement also reads relations it does not name (schema_to_xml, database_to_xml…): table
+    /// rules must assume it reads any table.</summary>
+    public bool ReadsUnlistedRelations { get; init; }
+
+    /// <summary>The statement also changes relations it does not name (TRUNCATE … CASCADE, DROP … CASCADE): table
+    /// rules must assume it writes any table.</summary>
+    public bool WritesUnlistedRelations { get; init; }
+
+    /// <summary>Run-time parameters the statement changes, in order.</summary>
+    public IReadOnlyList<SettingChange> Settings { get; init; } = [];
+
+    /// <summary>What the statement changes in the session's prepared statements and cursors once it runs.</summary>
+    public IReadOnlyList<SessionEffect> Effects { get; init; } = [];
+
     /// <summary>Why the statement is <see cref="StatementClass.Unknown"/>; null otherwise.</summary>
     public string? UnknownReason { get; init; }
 }
