@@ -10,6 +10,8 @@ namespace Gatehouse.Pipeline;
 /// One session's statement path: analyze → decide (current policy snapshot) → forward or refuse.
 /// The snapshot is read per statement, so a policy reload reaches sessions that are already open.
 /// All statements of a query string are decided before any is forwarded: one refusal stops them all.
+/// What a statement changes in the session (prepared statements, cursors) is applied only when it is
+/// forwarded, so a refused statement leaves the session as it was.
 /// </summary>
 public sealed class PolicyStatementGate(
     PolicyStore policy, JsonElement claims, string subject, string target, ISqlAnalyzer analyzer, ILogger logger) : IStatementGate
@@ -18,9 +20,38 @@ public sealed class PolicyStatementGate(
     private PolicySnapshot? _grantSnapshot;
     private Grant? _grant;
 
-    public ValueTask<GateVerdict> OnQueryAsync(string sql, CancellationToken ct) => ValueTask.FromResult(Decide(sql));
+    // Set when the server reports a setting under which Gatehouse cannot read SQL safely: every later statement is refused.
+    private string? _unsafeSession;
 
-    public ValueTask<GateVerdict> OnParseAsync(string statementName, string sql, CancellationToken ct) => ValueTask.FromResult(Decide(sql));
+    public ValueTask<GateVerdict> OnQueryAsync(string sql, CancellationToken ct)
+    {
+        var (verdict, statements) = Decide(sql);
+        if (verdict.Forward)
+        {
+            foreach (var statement in statements)
+            {
+                _session.Apply(statement);
+            }
+        }
+
+        return ValueTask.FromResult(verdict);
+    }
+
+    public ValueTask<GateVerdict> OnParseAsync(string statementName, string sql, CancellationToken ct)
+    {
+        var (verdict, statements) = Decide(sql);
+        if (verdict.Forward && statements.Count == 1)
+        {
+            _session.Apply(statements[0]);
+            if (statementName.Length > 0)
+            {
+                // Protocol-level and SQL-level prepared statements share one namespace: SQL EXECUTE can run this one.
+                _session.RegisterPrepared(statementName, statements[0]);
+            }
+        }
+
+        return ValueTask.FromResult(verdict);
+    }
 
     public void OnReadyForQuery(char transactionStatus)
     {
@@ -28,14 +59,21 @@ public sealed class PolicyStatementGate(
 
     public void OnParameterStatus(string name, string value)
     {
-        if (name == "standard_conforming_strings")
+        if (name == "client_encoding" && ClientEncodings.Problem(value) is { } problem)
         {
-            _session.StandardConformingStrings = value == "on";
+            // Every route to an unsafe encoding is refused before it runs; this is the last wall (e.g. a
+            // database default), and it holds the session closed to further statements.
+            _unsafeSession = "the server reports " + problem;
         }
     }
 
-    private GateVerdict Decide(string sql)
+    private (GateVerdict Verdict, IReadOnlyList<StatementFacts> Statements) Decide(string sql)
     {
+        if (_unsafeSession is not null)
+        {
+            return (Refuse("session-guard", "gatehouse: denied: " + _unsafeSession + "; reconnect"), []);
+        }
+
         var snapshot = policy.Current;
         if (!ReferenceEquals(snapshot, _grantSnapshot))
         {
@@ -45,32 +83,33 @@ public sealed class PolicyStatementGate(
 
         if (_grant is null)
         {
-            return Refuse(null, $"gatehouse: no grant for \"{subject}\" on target \"{target}\" under the current policy");
+            return (Refuse(null, $"gatehouse: no grant for \"{subject}\" on target \"{target}\" under the current policy"), []);
         }
 
         var statements = analyzer.Analyze(sql, _session).Statements;
         if (statements.Count == 0)
         {
-            return GateVerdict.Allow;
+            return (GateVerdict.Allow, statements);
         }
 
         foreach (var statement in statements)
         {
-            if (SettingGuard.Check(sql, statement) is { } problem)
+            if (SettingGuard.Check(statement) is { } problem)
             {
-                return Refuse("session-guard", "gatehouse: denied: " + problem);
+                return (Refuse("session-guard", "gatehouse: denied: " + problem), statements);
             }
         }
 
         var decision = snapshot.DecideAll(_grant, statements);
-        return decision.Verdict switch
+        var verdict = decision.Verdict switch
         {
             PolicyVerdict.Allow => GateVerdict.Allow,
             PolicyVerdict.Deny when decision.RuleId == PolicyDecision.UnknownSqlRuleId =>
-                Refuse(decision.RuleId, $"gatehouse: statement not understood: {decision.Reason}"),
+                Refuse(decision.RuleId, $"gatehouse: {decision.Reason}"),
             PolicyVerdict.Deny => Refuse(decision.RuleId, $"gatehouse: denied by rule {decision.RuleId}: {decision.Reason}"),
             _ => Refuse(decision.RuleId, $"gatehouse: denied by rule {decision.RuleId}: the statement needs review, and this gateway has no approval workflow yet ({decision.Reason})"),
         };
+        return (verdict, statements);
     }
 
     private GateVerdict Refuse(string? ruleId, string message)

@@ -1,43 +1,51 @@
-using System.Text.RegularExpressions;
 using Gatehouse.Sql;
 
 namespace Gatehouse.Pipeline;
 
 /// <summary>
-/// Settings that change how the server lexes SQL must stay where the analyzer can follow them. A client
-/// encoding whose multibyte characters may end in an ASCII backslash (SJIS, BIG5, GBK, UHC, GB18030, JOHAB),
-/// or standard_conforming_strings changed through a function the analyzer cannot see, would make the
-/// server split or quote a string differently from the analyzer: those are refused.
+/// Settings that decide how the server reads later SQL must stay where Gatehouse can follow them:
+/// client_encoding (the bytes of a multibyte character may hide a quote or backslash) and search_path
+/// (which function an unqualified name calls). Checked for every route: SET, set_config() with a literal
+/// name (the analyzer reports both as <see cref="StatementFacts.Settings"/>), startup parameters and options.
+/// standard_conforming_strings needs no guard: the analyzer reads text under both of its meanings.
 /// </summary>
-public static partial class SettingGuard
+public static class SettingGuard
 {
-    private static readonly HashSet<string> UnsafeEncodings = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "SJIS", "SHIFT_JIS", "SHIFT_JIS_2004", "BIG5", "GBK", "WIN936", "CP936", "UHC", "WIN949", "GB18030", "JOHAB",
-    };
-
-    public static bool IsUnsafeEncoding(string encoding) => UnsafeEncodings.Contains(encoding.Trim().Trim('\'', '"').Replace("-", "_"));
-
     /// <summary>Returns why the statement is refused, or null.</summary>
-    public static string? Check(string sql, StatementFacts facts)
+    public static string? Check(StatementFacts facts)
     {
-        var text = sql.AsSpan(facts.Start, facts.Length);
-        bool mentionsLexingSetting = text.Contains("standard_conforming_strings", StringComparison.OrdinalIgnoreCase)
-            || text.Contains("client_encoding", StringComparison.OrdinalIgnoreCase);
-        if (mentionsLexingSetting && facts.Functions.Any(f => f.Name == "set_config"))
+        foreach (var setting in facts.Settings)
         {
-            return "set_config() may not change standard_conforming_strings or client_encoding; use SET";
-        }
-
-        if (facts.Command == "SET" && EncodingAssignment().Match(text.ToString()) is { Success: true } match
-            && IsUnsafeEncoding(match.Groups["value"].Value))
-        {
-            return $"client encoding {match.Groups["value"].Value} is not supported through Gatehouse; use UTF8";
+            if (Check(setting) is { } problem)
+            {
+                return problem;
+            }
         }
 
         return null;
     }
 
-    [GeneratedRegex(@"(?:client_encoding\s*(?:=|\bto\b)|\bnames\b)\s*(?<value>'[^']*'|""[^""]*""|[\w-]+)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex EncodingAssignment();
+    public static string? Check(SettingChange setting)
+    {
+        bool guarded = setting.Name is "client_encoding" or "search_path";
+        if (!guarded)
+        {
+            return null;
+        }
+
+        return setting.Kind switch
+        {
+            SettingValueKind.NotLiteral => $"{setting.Name} may only be set to a literal value, which Gatehouse can check",
+            SettingValueKind.Literal => Check(setting.Name, setting.Value ?? string.Empty),
+            _ => null, // DEFAULT / FROM CURRENT: back to a value that was checked at startup
+        };
+    }
+
+    /// <summary>A setting by name and raw value (startup parameter, options -c): null when acceptable.</summary>
+    public static string? Check(string name, string value) => name.ToLowerInvariant() switch
+    {
+        "client_encoding" => ClientEncodings.Problem(value),
+        "search_path" => SearchPaths.Problem(value),
+        _ => null,
+    };
 }

@@ -10,6 +10,7 @@ public static class SqlStates
     public const string InvalidPassword = "28P01";
     public const string InvalidCatalogName = "3D000";
     public const string InsufficientPrivilege = "42501";
+    public const string SyntaxError = "42601";
     public const string FeatureNotSupported = "0A000";
     public const string IoError = "58000";
     public const string QueryCanceled = "57014";

@@ -16,14 +16,6 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
 
     protected override bool Discarding => refusals.DiscardingUntilSync;
 
-    protected override void OnStreamed(byte code, bool dropped)
-    {
-        if (code == (byte)FrontendMessageCode.Bind && !dropped && gate is not null)
-        {
-            refusals.BindSent();
-        }
-    }
-
     protected override bool Inspects(byte code) => (FrontendMessageCode)code switch
     {
         FrontendMessageCode.Query or FrontendMessageCode.Parse or FrontendMessageCode.Sync => gate is not null,
@@ -66,23 +58,25 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
         {
             case FrontendMessageCode.FunctionCall:
                 // The fastpath interface calls functions by OID, around every SQL-level check.
+                refusals.Refused(SqlStates.InsufficientPrivilege, "gatehouse: the fastpath function call interface is not allowed");
                 refusals.ExpectReady();
-                Write(DenialStatement.QueryMessage(SqlStates.InsufficientPrivilege, "gatehouse: the fastpath function call interface is not allowed"));
+                Write(RefusalStatement.QueryMessage.Span);
                 return true;
             case FrontendMessageCode.Query:
             {
                 string sql = ReadCString(frame[FrameHeader.Size..], out _);
                 var verdict = await gate!.OnQueryAsync(sql, ct);
-                refusals.ExpectReady();
                 if (verdict.Forward)
                 {
                     Forward(frame);
                 }
                 else
                 {
-                    Write(DenialStatement.QueryMessage(verdict.SqlState, verdict.Message));
+                    refusals.Refused(verdict.SqlState, verdict.Message);
+                    Write(RefusalStatement.QueryMessage.Span);
                 }
 
+                refusals.ExpectReady();
                 return true;
             }
 
@@ -93,13 +87,12 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
                 var verdict = await gate!.OnParseAsync(name, sql, ct);
                 if (verdict.Forward)
                 {
-                    refusals.ParseSent();
                     Forward(frame);
                 }
                 else
                 {
-                    Write(DenialStatement.ExtendedMessages(verdict.SqlState, verdict.Message));
-                    refusals.Injected();
+                    refusals.Refused(verdict.SqlState, verdict.Message);
+                    Write(RefusalStatement.ParseMessage.Span);
                     refusals.DiscardingUntilSync = true;
                 }
 
@@ -125,7 +118,7 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
     }
 }
 
-/// <summary>Server → client: everything streams through; ReadyForQuery and errors are looked at.</summary>
+/// <summary>Server → client: everything streams through; ReadyForQuery, errors and (with a gate) ParameterStatus are looked at.</summary>
 internal sealed class ServerToClientPump(Stream input, Stream output, IStatementGate? gate, RefusalTracker refusals)
     : FramePump(input, output, 64 * 1024 * 1024)
 {
@@ -136,8 +129,7 @@ internal sealed class ServerToClientPump(Stream input, Stream output, IStatement
 
     protected override bool Inspects(byte code) =>
         code is (byte)BackendMessageCode.ReadyForQuery or (byte)BackendMessageCode.ErrorResponse
-            || (code == (byte)BackendMessageCode.ParameterStatus && gate is not null)
-            || (code is (byte)BackendMessageCode.ParseComplete or (byte)BackendMessageCode.BindComplete && gate is not null);
+            || (code == (byte)BackendMessageCode.ParameterStatus && gate is not null);
 
     protected override ValueTask<bool> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct)
     {
@@ -147,16 +139,6 @@ internal sealed class ServerToClientPump(Stream input, Stream output, IStatement
             refusals.Ready();
             gate?.OnReadyForQuery((char)Status);
             Forward(frame);
-            return ValueTask.FromResult(true);
-        }
-
-        if (code is (byte)BackendMessageCode.ParseComplete or (byte)BackendMessageCode.BindComplete)
-        {
-            if (!refusals.Swallow(code))
-            {
-                Forward(frame);
-            }
-
             return ValueTask.FromResult(true);
         }
 
@@ -178,9 +160,9 @@ internal sealed class ServerToClientPump(Stream input, Stream output, IStatement
             ServerSentFatal = true;
         }
 
-        if (error.Message.StartsWith("gatehouse: ", StringComparison.Ordinal) && IsRefusalContext(frame))
+        if (refusals.Replace(error) is { } refusal)
         {
-            Write(DenialStatement.CleanError(error));
+            Write(refusal);
         }
         else
         {
@@ -188,24 +170,5 @@ internal sealed class ServerToClientPump(Stream input, Stream output, IStatement
         }
 
         return ValueTask.FromResult(true);
-    }
-
-    private static bool IsRefusalContext(ReadOnlyMemory<byte> frame)
-    {
-        var reader = new PayloadReader(frame.Span[FrameHeader.Size..]);
-        while (reader.TryReadByte(out byte type) && type != 0)
-        {
-            if (!reader.TryReadCStringBytes(out var value))
-            {
-                return false;
-            }
-
-            if (type == (byte)'W')
-            {
-                return value.StartsWith("PL/pgSQL function inline_code_block"u8);
-            }
-        }
-
-        return false;
     }
 }

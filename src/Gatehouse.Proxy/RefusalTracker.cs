@@ -4,76 +4,51 @@ using Gatehouse.Protocol;
 namespace Gatehouse.Proxy;
 
 /// <summary>
-/// Keeps the two directions of a session in step when an extended-protocol Parse is refused. The client pump
-/// replaces the Parse with the refusal's Parse/Bind/Execute and drops the client's messages up to Sync; the
-/// server pump then removes the ParseComplete and BindComplete those injected messages cause, so the client
-/// sees what PostgreSQL sends for a failed Parse: the earlier messages' results, ErrorResponse, ReadyForQuery.
-/// Completions are matched to requests by counting Parse and Bind messages; every ReadyForQuery re-anchors
-/// the counts, because after an error the server skips the rest of the batch without answering it.
+/// Pairs each refusal the client pump sent (as <see cref="RefusalStatement"/>) with the server's syntax error for it,
+/// so the server pump can put Gatehouse's error in its place. Refusals are numbered by the batch they belong to:
+/// the count of Sync/Query/FunctionCall messages sent before them, each of which the server answers with one
+/// ReadyForQuery. A refusal whose batch ended without its error (the server skipped it after an earlier error in
+/// the same batch) is dropped at that ReadyForQuery, as the client would never have seen an error for it either.
 /// </summary>
 internal sealed class RefusalTracker
 {
+    private readonly ConcurrentQueue<(long Batch, string SqlState, string Message)> _pending = new();
+
     // Written by the client pump only.
-    private long _parsesSent;
-    private long _bindsSent;
+    private long _readySent;
 
-    // Read and written by the server pump only.
-    private long _parsesCompleted;
-    private long _bindsCompleted;
-
-    private readonly ConcurrentQueue<(long Parses, long Binds)> _readyAnchors = new();
-    private readonly ConcurrentQueue<(long Parse, long Bind)> _injections = new();
+    // Written by the server pump only.
+    private long _readySeen;
 
     /// <summary>Client side: the client's messages up to the next Sync are being dropped.</summary>
     public bool DiscardingUntilSync { get; set; }
 
-    public void ParseSent() => _parsesSent++;
-
-    public void BindSent() => _bindsSent++;
-
     /// <summary>Client side: a Sync, Query or FunctionCall went out; the server will answer with ReadyForQuery.</summary>
-    public void ExpectReady() => _readyAnchors.Enqueue((_parsesSent, _bindsSent));
+    public void ExpectReady() => Interlocked.Increment(ref _readySent);
 
-    /// <summary>Client side: the refusal's Parse and Bind went out in place of the client's Parse.</summary>
-    public void Injected()
-    {
-        _parsesSent++;
-        _bindsSent++;
-        _injections.Enqueue((_parsesSent, _bindsSent));
-    }
+    /// <summary>Client side: the refusal text went out in place of a client message.</summary>
+    public void Refused(string sqlState, string message) => _pending.Enqueue((Volatile.Read(ref _readySent), sqlState, message));
 
-    /// <summary>Server side: true when this ParseComplete/BindComplete answers an injected message.</summary>
-    public bool Swallow(byte code)
+    /// <summary>Server side: the client-facing error when <paramref name="error"/> answers a pending refusal, else null.</summary>
+    public byte[]? Replace(ErrorFields error)
     {
-        bool haveInjection = _injections.TryPeek(out var injection);
-        if (code == (byte)BackendMessageCode.ParseComplete)
+        if (_pending.TryPeek(out var refusal) && refusal.Batch == _readySeen && RefusalStatement.IsAnswer(error))
         {
-            _parsesCompleted++;
-            return haveInjection && injection.Parse == _parsesCompleted;
+            _pending.TryDequeue(out _);
+            return RefusalStatement.ClientError(refusal.SqlState, refusal.Message);
         }
 
-        _bindsCompleted++;
-        if (haveInjection && injection.Bind == _bindsCompleted)
-        {
-            _injections.TryDequeue(out _);
-            return true;
-        }
-
-        return false;
+        return null;
     }
 
-    /// <summary>Server side: a ReadyForQuery passed; everything sent before its Sync is answered or skipped.</summary>
+    /// <summary>Server side: a ReadyForQuery passed; the batch it ends is answered or skipped.</summary>
     public void Ready()
     {
-        if (_readyAnchors.TryDequeue(out var anchor))
+        while (_pending.TryPeek(out var refusal) && refusal.Batch <= _readySeen)
         {
-            _parsesCompleted = anchor.Parses;
-            _bindsCompleted = anchor.Binds;
+            _pending.TryDequeue(out _);
         }
 
-        while (_injections.TryPeek(out var injection) && injection.Bind <= _bindsCompleted)
-        {
-            _injections.TryDequeue(out _);
-        }
+        _readySeen++;
     }
 }

@@ -54,11 +54,16 @@ public static class StartupParameterFilter
                     return (null, optionsError);
                 }
 
-                foreach (var (name, _) in options)
+                foreach (var (name, setting) in options)
                 {
                     if (!AllowedSettings.Contains(name))
                     {
                         return (null, $"setting \"{name}\" may not be chosen in startup options");
+                    }
+
+                    if (SettingGuard.Check(name, setting) is { } problem)
+                    {
+                        return (null, problem);
                     }
                 }
 
@@ -71,9 +76,9 @@ public static class StartupParameterFilter
                 return (null, $"startup parameter \"{key}\" is not allowed");
             }
 
-            if (key == "client_encoding" && SettingGuard.IsUnsafeEncoding(value))
+            if (SettingGuard.Check(key, value) is { } settingProblem)
             {
-                return (null, $"client encoding {value} is not supported through Gatehouse; use UTF8");
+                return (null, settingProblem);
             }
 
             forward.Add(new(key, value));

@@ -47,9 +47,13 @@ internal static class RuleMatcher
             matched.Add("command " + facts.Command);
         }
 
+        // A rule for modifying classes is about the tables modified: UPDATE orders … FROM payments writes orders only.
+        var writtenOnly = when.Classes is { Count: > 0 } classes && classes.All(c => c is StatementClass.Write or StatementClass.Ddl);
+        var relations = writtenOnly ? facts.WrittenRelations : Relations(facts);
+        var unlisted = facts.WritesUnlistedRelations || (!writtenOnly && facts.ReadsUnlistedRelations);
         if (when.Tables is not null)
         {
-            var hit = MatchNames(when.Tables, Relations(facts), strict, RelationDefaultSchemas);
+            var hit = unlisted ? Unlisted(strict) : MatchNames(when.Tables, relations, strict, RelationDefaultSchemas);
             if (hit is null)
             {
                 return null;
@@ -60,7 +64,7 @@ internal static class RuleMatcher
 
         if (when.Schemas is not null)
         {
-            var hit = MatchSchemas(when.Schemas, Relations(facts), strict);
+            var hit = unlisted ? Unlisted(strict) : MatchSchemas(when.Schemas, relations, strict);
             if (hit is null)
             {
                 return null;
@@ -72,6 +76,11 @@ internal static class RuleMatcher
         if (when.Functions is not null)
         {
             var hit = MatchNames(when.Functions, facts.Functions, strict, FunctionDefaultSchemas);
+            if (hit is null && !strict)
+            {
+                hit = FunctionFamilies.Match(when.Functions, facts);
+            }
+
             if (hit is null)
             {
                 return null;
@@ -82,6 +91,10 @@ internal static class RuleMatcher
 
         return matched;
     }
+
+    /// <summary>The statement touches tables it does not name (CASCADE, a whole schema): a deny/review rule must
+    /// assume one of them is its table; an allow rule cannot know that all of them are.</summary>
+    private static string? Unlisted(bool strict) => strict ? null : "(tables the statement reaches without naming them)";
 
     private static IEnumerable<QualifiedName> Relations(StatementFacts facts) => facts.ReadRelations.Concat(facts.WrittenRelations);
 

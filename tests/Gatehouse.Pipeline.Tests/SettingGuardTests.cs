@@ -1,0 +1,88 @@
+using Gatehouse.Sql;
+
+namespace Gatehouse.Pipeline.Tests;
+
+public class SettingGuardTests
+{
+    [Theory]
+    [InlineData("UTF8", "UTF8")]
+    [InlineData("utf-8", "UTF8")]
+    [InlineData("Unicode", "UTF8")]
+    [InlineData("latin1", "LATIN1")]
+    [InlineData("ISO-8859-1", "LATIN1")]
+    [InlineData("mskanji", "SJIS")]
+    [InlineData("S-JIS", "SJIS")]
+    [InlineData("S.J.I.S", "SJIS")]
+    [InlineData("ShiftJIS", "SJIS")]
+    [InlineData("Shift_JIS_2004", "SHIFT_JIS_2004")]
+    [InlineData("WIN932", "SJIS")]
+    [InlineData("windows936", "GBK")]
+    [InlineData("win950", "BIG5")]
+    [InlineData("cp949", null)]
+    [InlineData("", null)]
+    public void Encoding_names_resolve_as_the_server_resolves_them(string name, string? canonical) =>
+        Assert.Equal(canonical, ClientEncodings.Resolve(name));
+
+    [Theory]
+    [InlineData("UTF8")]
+    [InlineData("LATIN1")]
+    [InlineData("EUC_JP")]
+    [InlineData("WIN1252")]
+    [InlineData("SQL_ASCII")]
+    [InlineData("KOI8-R")]
+    public void Encodings_without_ascii_trail_bytes_are_allowed(string name) => Assert.Null(ClientEncodings.Problem(name));
+
+    [Theory]
+    [InlineData("sjis")]
+    [InlineData("mskanji")]
+    [InlineData("WIN932")]
+    [InlineData("windows936")]
+    [InlineData("win950")]
+    [InlineData("S-JIS")]
+    [InlineData("S.J.I.S")]
+    [InlineData("uhc")]
+    [InlineData("gb18030")]
+    [InlineData("johab")]
+    [InlineData("no-such-encoding")]
+    public void Other_encodings_are_refused(string name) => Assert.NotNull(ClientEncodings.Problem(name));
+
+    [Theory]
+    [InlineData("public")]
+    [InlineData("pg_catalog, public")]
+    [InlineData("\"$user\", public")]
+    [InlineData("pg_temp, pg_catalog, public")]
+    [InlineData("\"public, pg_catalog\"")]
+    [InlineData("")]
+    [InlineData("PG_CATALOG2, pg_catalog_x")]
+    public void Search_paths_that_keep_pg_catalog_first_are_allowed(string value) => Assert.Null(SearchPaths.Problem(value));
+
+    [Theory]
+    [InlineData("public, pg_catalog")]
+    [InlineData("public,PG_CATALOG")]
+    [InlineData("public , \"pg_catalog\"")]
+    [InlineData("\"$user\", pg_catalog")]
+    [InlineData("pg_temp, evil, pg_catalog")]
+    [InlineData("public, \"unterminated")]
+    [InlineData("a,,b")]
+    public void Search_paths_that_put_a_schema_before_pg_catalog_or_are_malformed_are_refused(string value) =>
+        Assert.NotNull(SearchPaths.Problem(value));
+
+    [Fact]
+    public void Quoted_elements_keep_case_and_commas()
+    {
+        Assert.Equal(["a, b", "C", "d"], SearchPaths.Split("\"a, b\", \"C\", D"));
+        Assert.Equal(["x\"y"], SearchPaths.Split("\"x\"\"y\""));
+    }
+
+    [Fact]
+    public void A_statement_setting_a_guarded_parameter_to_an_unknown_value_is_refused()
+    {
+        var notLiteral = new SettingChange { Name = "client_encoding", Kind = SettingValueKind.NotLiteral };
+        Assert.NotNull(SettingGuard.Check(notLiteral));
+        Assert.Null(SettingGuard.Check(new SettingChange { Name = "client_encoding", Kind = SettingValueKind.Default }));
+        Assert.Null(SettingGuard.Check(new SettingChange { Name = "application_name", Kind = SettingValueKind.NotLiteral }));
+        Assert.NotNull(SettingGuard.Check(new SettingChange { Name = "search_path", Value = "public, pg_catalog" }));
+        Assert.NotNull(SettingGuard.Check("CLIENT_ENCODING", "mskanji"));
+        Assert.NotNull(SettingGuard.Check("Search_Path", "public,pg_catalog"));
+    }
+}
