@@ -71,6 +71,12 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
             }
 
             var target = admitted.Target!;
+            if (admission.Gate is { } gate)
+            {
+                // Settings the server chose at login (a database or role default) reach the gate like later changes.
+                ReplayParameterStatus(upstream.ParameterStatusFrames, gate);
+            }
+
             var (processId, secret) = services.CancelKeys.Register(
                 () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None));
             cancelKey = processId;
@@ -167,6 +173,27 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
 
         var (admission, refusal) = await services.Admission.AdmitAsync(authentication.Identity, target, _id, ct);
         return new(admission, refusal, target, authentication.Identity, parameters);
+    }
+
+    private static void ReplayParameterStatus(byte[] frames, IStatementGate gate)
+    {
+        var rest = frames.AsSpan();
+        while (rest.Length >= FrameHeader.Size)
+        {
+            int length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(rest[1..]);
+            if (length < 4 || rest.Length < 1 + length)
+            {
+                return;
+            }
+
+            var reader = new PayloadReader(rest[FrameHeader.Size..(1 + length)]);
+            if (reader.TryReadCString(out var name) && reader.TryReadCString(out var value))
+            {
+                gate.OnParameterStatus(name, value);
+            }
+
+            rest = rest[(1 + length)..];
+        }
     }
 
     private static async ValueTask SendLoginCompleteAsync(Stream client, UpstreamConnection upstream, int processId, int secret, CancellationToken ct)
