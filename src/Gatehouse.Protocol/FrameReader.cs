@@ -33,6 +33,19 @@ public static class FrameReader
     /// <summary>Reads the 5-byte header of a typed message, without consuming it.</summary>
     public static bool TryReadHeader(in ReadOnlySequence<byte> buffer, int maxPayload, out FrameHeader header, out FrameError error)
     {
+        if (buffer.FirstSpan.Length >= FrameHeader.Size || buffer.Length < FrameHeader.Size)
+        {
+            return TryReadHeader(buffer.FirstSpan, maxPayload, out header, out error);
+        }
+
+        Span<byte> raw = stackalloc byte[FrameHeader.Size];
+        buffer.Slice(0, FrameHeader.Size).CopyTo(raw);
+        return TryReadHeader(raw, maxPayload, out header, out error);
+    }
+
+    /// <summary>Reads the 5-byte header at the start of <paramref name="buffer"/>; false when fewer than 5 bytes or invalid.</summary>
+    public static bool TryReadHeader(ReadOnlySpan<byte> buffer, int maxPayload, out FrameHeader header, out FrameError error)
+    {
         header = default;
         error = FrameError.None;
         if (buffer.Length < FrameHeader.Size)
@@ -40,16 +53,7 @@ public static class FrameReader
             return false;
         }
 
-        Span<byte> raw = stackalloc byte[FrameHeader.Size];
-        if (buffer.FirstSpan.Length >= FrameHeader.Size)
-        {
-            buffer.FirstSpan[..FrameHeader.Size].CopyTo(raw);
-        }
-        else
-        {
-            buffer.Slice(0, FrameHeader.Size).CopyTo(raw);
-        }
-
+        var raw = buffer[..FrameHeader.Size];
         int length = BinaryPrimitives.ReadInt32BigEndian(raw[1..]);
         if (length < 4)
         {

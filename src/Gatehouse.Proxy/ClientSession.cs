@@ -11,10 +11,14 @@ namespace Gatehouse.Proxy;
 /// One client connection, from its first byte to its last.
 /// <code>
 ///  client ──TLS/startup──► ClientHandshake ──token──► IClientAuthenticator ──identity──► ISessionAdmission
-///                                                                                        │ upstream login, gate
+///                                                                                        │ upstream login, pipeline
 ///  client ◄─AuthOk, ParameterStatus, our BackendKeyData, ReadyForQuery── UpstreamConnector ◄┘
-///  client ══ ClientToServerPump (Query/Parse → IStatementGate; FunctionCall refused) ══► server
-///  client ◄═ ServerToClientPump (raw frames streamed; ReadyForQuery tracked)         ═══ server
+///  client ══ ClientToServerPump (Query/Parse → StatementPipeline → ticket | refusal) ═══► server
+///                    │ entries: one per request the server answers
+///                    ▼
+///               StatementLedger (pairs responses with tickets; commits effects; swaps refusal errors)
+///                    ▲
+///  client ◄═ ServerToClientPump (rows streamed; completions, errors, ReadyForQuery looked at) ═══ server
 /// </code>
 /// Expected failures (bad token, unknown target, upstream down) become ErrorResponses; only bugs throw.
 /// </summary>
@@ -27,7 +31,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
     {
         var remote = socket.RemoteEndPoint;
         Stream? clientStream = null;
-        Admission? admission = null;
+        AdmittedSession? admission = null;
         UpstreamConnection? upstream = null;
         int cancelKey = 0;
         try
@@ -71,18 +75,18 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
             }
 
             var target = admitted.Target!;
-            if (admission.Gate is { } gate)
+            if (admission.Pipeline is { } pipeline)
             {
-                // Settings the server chose at login (a database or role default) reach the gate like later changes.
-                ReplayParameterStatus(upstream.ParameterStatusFrames, gate);
+                // Settings the server chose at login (a database or role default) reach the pipeline like later changes.
+                ReplayParameterStatus(upstream.ParameterStatusFrames, pipeline);
             }
 
             var (processId, secret) = services.CancelKeys.Register(
                 () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None));
             cancelKey = processId;
             await SendLoginCompleteAsync(clientStream, upstream, processId, secret, stopping);
-            Log.SessionStarted(_logger, _id, remote, admitted.Identity!.Subject, target.Name, admission.UpstreamUser);
-            await RelayAsync(clientStream, upstream, admission.Gate, stopping);
+            Log.SessionStarted(_logger, _id, remote, admitted.Principal!.Subject, target.Name, admission.UpstreamUser);
+            await RelayAsync(clientStream, upstream, admission.Pipeline, stopping);
         }
         catch (ProtocolException ex)
         {
@@ -131,7 +135,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
     }
 
     private sealed record ClientAdmission(
-        Admission? Admission, AdmissionRefusal? Error, TargetConfig? Target = null, ClientIdentity? Identity = null,
+        AdmittedSession? Admission, Refusal? Error, TargetConfig? Target = null, Principal? Principal = null,
         List<KeyValuePair<string, string>>? Parameters = null);
 
     private async ValueTask<ClientAdmission> AdmitClientAsync(HandshakeOutcome.Startup startup, System.Net.EndPoint? remote, CancellationToken ct)
@@ -139,24 +143,24 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
         var config = services.Config;
         if (!startup.Encrypted && (config.Tls.Require || !ClientHandshake.IsLoopback(remote)))
         {
-            return new(null, new(SqlStates.InvalidAuthorizationSpecification, "gatehouse: TLS is required: connect with sslmode=require (the password is a token)"));
+            return new(null, new(RefusalKind.AuthenticationFailed, SqlStates.InvalidAuthorizationSpecification, "gatehouse: TLS is required: connect with sslmode=require (the password is a token)"));
         }
 
         var (parameters, parameterRefusal) = StartupParameterFilter.Filter(startup.Parameters);
         if (parameterRefusal is not null)
         {
-            return new(null, new(SqlStates.InsufficientPrivilege, "gatehouse: " + parameterRefusal));
+            return new(null, new(RefusalKind.SessionGuard, SqlStates.InsufficientPrivilege, "gatehouse: " + parameterRefusal));
         }
 
         string? database = startup.Parameters["database"] ?? startup.Parameters["user"];
         if (startup.Parameters["user"] is null)
         {
-            return new(null, new(SqlStates.InvalidAuthorizationSpecification, "gatehouse: no user name given in the startup packet"));
+            return new(null, new(RefusalKind.AuthenticationFailed, SqlStates.InvalidAuthorizationSpecification, "gatehouse: no user name given in the startup packet"));
         }
 
         if (database is null || !config.Targets.TryGetValue(database, out var target))
         {
-            return new(null, new(SqlStates.InvalidCatalogName, $"gatehouse: unknown target \"{database}\"; known targets: {string.Join(", ", config.Targets.Keys)}"));
+            return new(null, Refusals.UnknownTarget(database, config.Targets.Keys));
         }
 
         string? token = await ClientHandshake.ReadPasswordAsync(startup.Stream, ct);
@@ -166,16 +170,16 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
         }
 
         var authentication = await services.Authenticator.AuthenticateAsync(token, ct);
-        if (authentication.Identity is null)
+        if (authentication.Principal is null)
         {
-            return new(null, new(authentication.SqlState, "gatehouse: authentication failed: " + authentication.Reason));
+            return new(null, Refusals.AuthenticationFailed(authentication.SqlState, authentication.Reason));
         }
 
-        var (admission, refusal) = await services.Admission.AdmitAsync(authentication.Identity, target, _id, ct);
-        return new(admission, refusal, target, authentication.Identity, parameters);
+        var (admission, refusal) = await services.Admission.AdmitAsync(authentication.Principal, target.Name, FrontDoor.Wire, _id, ct);
+        return new(admission, refusal, target, authentication.Principal, parameters);
     }
 
-    private static void ReplayParameterStatus(byte[] frames, IStatementGate gate)
+    private static void ReplayParameterStatus(byte[] frames, StatementPipeline pipeline)
     {
         var rest = frames.AsSpan();
         while (rest.Length >= FrameHeader.Size)
@@ -189,7 +193,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
             var reader = new PayloadReader(rest[FrameHeader.Size..(1 + length)]);
             if (reader.TryReadCString(out var name) && reader.TryReadCString(out var value))
             {
-                gate.OnParameterStatus(name, value);
+                pipeline.OnServerSetting(name, value);
             }
 
             rest = rest[(1 + length)..];
@@ -207,12 +211,12 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
         await client.FlushAsync(ct);
     }
 
-    private async Task RelayAsync(Stream client, UpstreamConnection upstream, IStatementGate? gate, CancellationToken stopping)
+    private async Task RelayAsync(Stream client, UpstreamConnection upstream, StatementPipeline? pipeline, CancellationToken stopping)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var refusals = new RefusalTracker();
-        using var toServer = new ClientToServerPump(client, upstream.Stream, services.Config.Limits.MaxMessageBytes, gate, refusals);
-        using var toClient = new ServerToClientPump(upstream.Stream, client, gate, refusals);
+        var ledger = new StatementLedger();
+        using var toServer = new ClientToServerPump(client, upstream.Stream, services.Config.Limits.MaxMessageBytes, pipeline, ledger);
+        using var toClient = new ServerToClientPump(upstream.Stream, client, pipeline, ledger);
         var clientSide = toServer.RunAsync(done.Token);
         var serverSide = toClient.RunAsync(done.Token);
         var first = await Task.WhenAny(clientSide, serverSide);

@@ -1,14 +1,37 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using Gatehouse.Protocol;
 
 namespace Gatehouse.Proxy;
 
+/// <summary>How the pump carries a frame, decided from its type byte before its body has arrived.</summary>
+internal enum FrameHandling : byte
+{
+    /// <summary>Streams through untouched, in pieces if large.</summary>
+    Pass,
+    /// <summary>Streams into the void (the client's messages after a refusal, up to Sync).</summary>
+    Drop,
+    /// <summary>Gathered whole (up to the pump's limit) and shown to <see cref="FramePump.OnFrameAsync"/>.</summary>
+    Inspect,
+}
+
+/// <summary>What a consumer did with an inspected frame.</summary>
+internal enum FrameVerdict : byte
+{
+    /// <summary>Send it on unchanged.</summary>
+    Pass,
+    /// <summary>Send what the consumer wrote with <see cref="FramePump.Replace"/> instead.</summary>
+    Replace,
+    /// <summary>Send nothing for it.</summary>
+    Drop,
+}
+
 /// <summary>
-/// Moves protocol frames from one peer to the other. Frames pass as raw bytes; only the frames a subclass
-/// asks for are gathered whole and shown to it. Frames it does not inspect (DataRow, CopyData, Bind) stream
-/// through in pieces, so memory stays flat whatever their size. Each read is answered by at most one write,
-/// awaited before the next read, so a slow reader slows the sender instead of growing a buffer.
+/// Moves protocol frames from one peer to the other; a subclass per direction is the consumer that decides per frame.
+/// Framing is <see cref="FrameReader"/>'s (the fuzzed one). Frames pass as raw bytes; only the frames a consumer asks
+/// for are gathered whole. Frames it does not inspect (DataRow, CopyData, Bind) stream through in pieces, so memory
+/// stays flat whatever their size; a consumer may still look at the first bytes of one (<see cref="PrefixLength"/>).
+/// Each read is answered by at most one write, awaited before the next read, so a slow reader slows the sender
+/// instead of growing a buffer. Untouched runs of frames are written straight from the read buffer.
 /// </summary>
 internal abstract class FramePump(Stream input, Stream output, int maxInspectedPayload) : IDisposable
 {
@@ -20,30 +43,43 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
     private long _passThroughRemaining;
     private bool _passThroughDropped;
 
-    // Bytes to send for this read when the pump rewrote something; otherwise the input is sent as it lies.
-    private readonly ArrayBufferWriter<byte> _rewritten = new(256);
-    private bool _rewriting;
+    // Bytes of the frame at _start the pump is waiting for (a whole inspected frame, or a streamed frame's prefix).
+    private long _waitFor;
 
-    /// <summary>True: the frame must arrive whole and go to <see cref="OnFrameAsync"/>. False: it may stream.</summary>
-    protected abstract bool Inspects(byte code);
+    // Output for this read when something was replaced or dropped; otherwise the input is sent as it lies.
+    private readonly ArrayBufferWriter<byte> _assembled = new(256);
+    private bool _assembling;
 
-    /// <summary>Handles one whole inspected frame (header included). Returns false to end the pump.</summary>
-    protected abstract ValueTask<bool> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct);
+    // What a consumer wrote in place of the frame it is looking at.
+    private readonly ArrayBufferWriter<byte> _replacement = new(256);
 
-    /// <summary>Sees the type of every frame that streams through (or is dropped) without inspection.</summary>
-    protected virtual void OnStreamed(byte code, bool dropped)
+    private bool _stopRequested;
+
+    protected abstract FrameHandling Classify(byte code);
+
+    /// <summary>Bytes of a streamed frame's start (header included) to show <see cref="OnStreamed"/>; 0 for none.</summary>
+    protected virtual int PrefixLength(byte code) => 0;
+
+    /// <summary>Handles one whole inspected frame (header included).</summary>
+    protected abstract ValueTask<FrameVerdict> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct);
+
+    /// <summary>Sees every frame that streams through (or is dropped): its type, and its first bytes when asked for.</summary>
+    protected virtual void OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped)
     {
     }
-
-    /// <summary>True while frames that are not inspected must be dropped instead of forwarded.</summary>
-    protected virtual bool Discarding => false;
 
     /// <summary>A frame with an unknown type byte; throw to end the connection.</summary>
     protected virtual void CheckCode(byte code)
     {
     }
 
-    /// <summary>Runs until the input ends (returns) or a handler stops it.</summary>
+    /// <summary>From a consumer: the bytes to send in place of the current frame (answer <see cref="FrameVerdict.Replace"/>).</summary>
+    protected void Replace(ReadOnlySpan<byte> bytes) => _replacement.Write(bytes);
+
+    /// <summary>From a consumer: end the pump once the current frame has been handled.</summary>
+    protected void Stop() => _stopRequested = true;
+
+    /// <summary>Runs until the input ends (returns) or a consumer stops it.</summary>
     public async Task RunAsync(CancellationToken ct)
     {
         while (true)
@@ -61,31 +97,21 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
             }
 
             _end += read;
-            bool keepGoing = await ProcessAsync(ct);
-            if (!keepGoing)
+            await ProcessAsync(ct);
+            if (_stopRequested)
             {
                 return;
             }
         }
     }
 
-    /// <summary>Queues bytes Gatehouse produced itself, in order with the frames around them.</summary>
-    protected void Write(ReadOnlySpan<byte> bytes)
+    private async ValueTask ProcessAsync(CancellationToken ct)
     {
-        _rewritten.Write(bytes);
-        _rewriting = true;
-    }
-
-    /// <summary>Passes the frame on unchanged.</summary>
-    protected void Forward(ReadOnlyMemory<byte> frame) => Write(frame.Span);
-
-    private async ValueTask<bool> ProcessAsync(CancellationToken ct)
-    {
-        // [runStart, position) is a run of bytes passing untouched; it is copied only if something is rewritten.
+        // [runStart, position) is a run of bytes passing untouched; it is copied only if something is replaced or dropped.
         int position = _start;
         int runStart = _start;
-        bool keepGoing = true;
-        while (position < _end)
+        _waitFor = 0;
+        while (position < _end && !_stopRequested)
         {
             if (_passThroughRemaining > 0)
             {
@@ -102,25 +128,32 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
             }
 
             int available = _end - position;
-            if (available < FrameHeader.Size)
+            if (!FrameReader.TryReadHeader(_buffer.AsSpan(position, available), int.MaxValue - FrameHeader.Size, out var header, out var error))
             {
+                if (error != FrameError.None)
+                {
+                    throw new ProtocolException($"invalid length in message of type '{StreamReads.Printable(_buffer[position])}'");
+                }
+
                 break;
             }
 
-            byte code = _buffer[position];
-            int length = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(position + 1));
-            if (length < 4)
-            {
-                throw new ProtocolException($"invalid length in message of type '{StreamReads.Printable(code)}'");
-            }
-
+            byte code = header.Code;
             CheckCode(code);
-            long total = 1L + length;
-            if (!Inspects(code))
+            long total = header.TotalLength;
+            var handling = Classify(code);
+            if (handling != FrameHandling.Inspect)
             {
+                int prefix = (int)Math.Min(total, PrefixLength(code));
+                if (available < prefix)
+                {
+                    _waitFor = prefix;
+                    break;
+                }
+
                 int take = (int)Math.Min(total, available);
-                _passThroughDropped = Discarding;
-                OnStreamed(code, _passThroughDropped);
+                _passThroughDropped = handling == FrameHandling.Drop;
+                OnStreamed(code, _buffer.AsSpan(position, prefix), _passThroughDropped);
                 if (_passThroughDropped)
                 {
                     CloseRun(runStart, position);
@@ -132,33 +165,40 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
                 continue;
             }
 
-            if (length - 4 > maxInspectedPayload)
+            if (header.PayloadLength > maxInspectedPayload)
             {
-                throw new ProtocolException($"message of type '{StreamReads.Printable(code)}' is {length - 4} bytes, above the limit of {maxInspectedPayload}");
+                throw new ProtocolException($"message of type '{StreamReads.Printable(code)}' is {header.PayloadLength} bytes, above the limit of {maxInspectedPayload}");
             }
 
             if (available < total)
             {
+                _waitFor = total;
                 break;
             }
 
-            CloseRun(runStart, position);
             var frame = _buffer.AsMemory(position, (int)total);
-            position += (int)total;
-            runStart = position;
-            if (!await OnFrameAsync(code, frame, ct))
+            var verdict = await OnFrameAsync(code, frame, ct);
+            if (verdict != FrameVerdict.Pass)
             {
-                keepGoing = false;
-                break;
+                CloseRun(runStart, position);
+                if (verdict == FrameVerdict.Replace)
+                {
+                    _assembled.Write(_replacement.WrittenSpan);
+                }
+
+                runStart = position + (int)total;
             }
+
+            _replacement.ResetWrittenCount();
+            position += (int)total;
         }
 
-        if (_rewriting)
+        if (_assembling)
         {
-            _rewritten.Write(_buffer.AsSpan(runStart, position - runStart));
-            await output.WriteAsync(_rewritten.WrittenMemory, ct);
-            _rewritten.ResetWrittenCount();
-            _rewriting = false;
+            _assembled.Write(_buffer.AsSpan(runStart, position - runStart));
+            await output.WriteAsync(_assembled.WrittenMemory, ct);
+            _assembled.ResetWrittenCount();
+            _assembling = false;
         }
         else if (position > runStart)
         {
@@ -166,14 +206,13 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
         }
 
         _start = position;
-        return keepGoing;
     }
 
-    /// <summary>Ends a run of untouched bytes before something is rewritten or dropped: from here on, output is assembled.</summary>
+    /// <summary>Ends a run of untouched bytes before something is replaced or dropped: from here on, output is assembled.</summary>
     private void CloseRun(int runStart, int position)
     {
-        _rewritten.Write(_buffer.AsSpan(runStart, position - runStart));
-        _rewriting = true;
+        _assembled.Write(_buffer.AsSpan(runStart, position - runStart));
+        _assembling = true;
     }
 
     /// <summary>Keeps the unprocessed tail at the front, growing the buffer for an inspected frame larger than it.</summary>
@@ -184,19 +223,13 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
             _start = _end = 0;
         }
 
-        int needed = BufferSize / 4;
-        if (_end - _start >= FrameHeader.Size && _passThroughRemaining == 0)
-        {
-            int length = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_start + 1));
-            needed = Math.Max(needed, length + 1 - (_end - _start));
-        }
-
+        int pending = _end - _start;
+        int needed = (int)Math.Max(BufferSize / 4, _waitFor - pending);
         if (_buffer.Length - _end >= needed)
         {
             return;
         }
 
-        int pending = _end - _start;
         byte[] target = pending + needed > _buffer.Length ? ArrayPool<byte>.Shared.Rent(pending + needed) : _buffer;
         Buffer.BlockCopy(_buffer, _start, target, 0, pending);
         if (!ReferenceEquals(target, _buffer))

@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Gatehouse.Pipeline;
 using Gatehouse.Proxy.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -11,7 +12,7 @@ public sealed class ProxyServices
 
     public required X509Certificate2 Certificate { get; init; }
 
-    public required IClientAuthenticator Authenticator { get; init; }
+    public required IAuthenticator Authenticator { get; init; }
 
     public required ISessionAdmission Admission { get; init; }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Gatehouse.Credentials;
 using Gatehouse.Identity;
+using Gatehouse.Pipeline;
 using Gatehouse.Policy;
 using Gatehouse.Proxy;
 using Gatehouse.Proxy.Configuration;

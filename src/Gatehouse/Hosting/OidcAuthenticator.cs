@@ -1,10 +1,10 @@
 using Gatehouse.Identity;
-using Gatehouse.Proxy;
+using Gatehouse.Pipeline;
 
 namespace Gatehouse.Hosting;
 
-/// <summary>Connects the wire proxy's password check to the OIDC token validator.</summary>
-internal sealed class OidcAuthenticator(TokenValidator validator) : IClientAuthenticator
+/// <summary>Connects the front doors' token check to the OIDC token validator.</summary>
+internal sealed class OidcAuthenticator(TokenValidator validator) : IAuthenticator
 {
     public async ValueTask<AuthenticationResult> AuthenticateAsync(string token, CancellationToken ct)
     {
@@ -14,6 +14,6 @@ internal sealed class OidcAuthenticator(TokenValidator validator) : IClientAuthe
             return new AuthenticationResult(null, outcome.SqlState, outcome.Reason ?? "invalid token");
         }
 
-        return AuthenticationResult.Success(new ClientIdentity(identity.Subject, identity.Issuer, identity.Claims, identity.TokenHash, identity.ExpiresAt));
+        return AuthenticationResult.Success(new Principal(identity.Subject, identity.Issuer, identity.Claims, identity.TokenHash, identity.ExpiresAt));
     }
 }

@@ -1,0 +1,55 @@
+namespace Gatehouse.Pipeline;
+
+/// <summary>Why Gatehouse refused something; each kind has one SQLSTATE (SPEC §4).</summary>
+public enum RefusalKind
+{
+    AuthenticationFailed,
+    NoGrant,
+    UnknownTarget,
+    Denied,
+    NotUnderstood,
+    ReviewRequired,
+    SessionGuard,
+    FastPath,
+    CredentialLease,
+}
+
+/// <summary>A refusal as the client sees it: SQLSTATE and a message that starts with "gatehouse: ".</summary>
+public sealed record Refusal(RefusalKind Kind, string SqlState, string Message, string? RuleId = null);
+
+/// <summary>The one catalogue of refusals and their wording, shared by every front door.</summary>
+public static class Refusals
+{
+    public const string InsufficientPrivilege = "42501";
+    public const string InvalidAuthorization = "28000";
+    public const string InvalidCatalogName = "3D000";
+
+    public static Refusal AuthenticationFailed(string sqlState, string reason) =>
+        new(RefusalKind.AuthenticationFailed, sqlState, "gatehouse: authentication failed: " + reason);
+
+    public static Refusal NoGrant(string subject, string target) =>
+        new(RefusalKind.NoGrant, InvalidAuthorization, $"gatehouse: no grant for \"{subject}\" on target \"{target}\"");
+
+    public static Refusal UnknownTarget(string? target, IEnumerable<string> known) =>
+        new(RefusalKind.UnknownTarget, InvalidCatalogName, $"gatehouse: unknown target \"{target}\"; known targets: {string.Join(", ", known)}");
+
+    public static Refusal Denied(string ruleId, string reason) =>
+        new(RefusalKind.Denied, InsufficientPrivilege, $"gatehouse: denied by rule {ruleId}: {reason}", ruleId);
+
+    /// <summary><paramref name="reason"/> starts with "statement not understood".</summary>
+    public static Refusal NotUnderstood(string ruleId, string reason) =>
+        new(RefusalKind.NotUnderstood, InsufficientPrivilege, "gatehouse: " + reason, ruleId);
+
+    public static Refusal ReviewRequired(string ruleId, string reason) =>
+        new(RefusalKind.ReviewRequired, InsufficientPrivilege,
+            $"gatehouse: denied by rule {ruleId}: the statement needs review, and this gateway has no approval workflow yet ({reason})", ruleId);
+
+    public static Refusal SessionGuard(string problem) =>
+        new(RefusalKind.SessionGuard, InsufficientPrivilege, "gatehouse: denied: " + problem, "session-guard");
+
+    public static Refusal FastPath { get; } =
+        new(RefusalKind.FastPath, InsufficientPrivilege, "gatehouse: the fastpath function call interface is not allowed");
+
+    public static Refusal CredentialLease(string? sqlState, string error) =>
+        new(RefusalKind.CredentialLease, sqlState ?? "08001", "gatehouse: " + error);
+}

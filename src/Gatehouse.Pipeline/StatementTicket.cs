@@ -1,0 +1,68 @@
+using Gatehouse.Policy;
+using Gatehouse.Sql;
+
+namespace Gatehouse.Pipeline;
+
+/// <summary>What the client saw for one statement: success with its command tag, or the error.</summary>
+public readonly record struct StatementOutcome(bool Succeeded, string? CommandTag, string? SqlState);
+
+/// <summary>
+/// A statement (or an all-or-nothing batch) the pipeline let through. The front door keeps it until the server has
+/// answered: <see cref="Commit"/> when the server ran statement i, so what it changes in the session (prepared
+/// statements, cursors) takes hold only then; <see cref="Complete"/> with what the client saw. Masks and audit
+/// records hang off the ticket.
+/// </summary>
+public sealed class StatementTicket
+{
+    private readonly SessionContext _session;
+
+    internal StatementTicket(long id, SessionContext session, IReadOnlyList<StatementFacts> statements, PolicyDecision decision, string? preparedName)
+    {
+        Id = id;
+        _session = session;
+        Statements = statements;
+        Decision = decision;
+        PreparedName = preparedName;
+    }
+
+    /// <summary>Increasing within the session.</summary>
+    public long Id { get; }
+
+    public IReadOnlyList<StatementFacts> Statements { get; }
+
+    public PolicyDecision Decision { get; }
+
+    /// <summary>For an extended-protocol Parse: the statement name ("" for the unnamed statement); null for a query.</summary>
+    public string? PreparedName { get; }
+
+    public StatementOutcome? Outcome { get; private set; }
+
+    /// <summary>The server ran statement <paramref name="index"/> (its CommandComplete arrived).</summary>
+    public void Commit(int index)
+    {
+        if ((uint)index < (uint)Statements.Count)
+        {
+            _session.Sql.Apply(Statements[index]);
+        }
+    }
+
+    /// <summary>The server accepted the Parse: the named statement now exists and SQL EXECUTE may run it.</summary>
+    public void CommitPrepared()
+    {
+        if (PreparedName is { Length: > 0 } name && Statements.Count == 1)
+        {
+            _session.Sql.RegisterPrepared(name, Statements[0]);
+        }
+    }
+
+    /// <summary>A Close of this named statement completed.</summary>
+    public void CommitClosed()
+    {
+        if (PreparedName is { Length: > 0 } name)
+        {
+            _session.Sql.RemovePrepared(name);
+        }
+    }
+
+    public void Complete(StatementOutcome outcome) => Outcome = outcome;
+}

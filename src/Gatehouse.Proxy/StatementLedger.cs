@@ -1,0 +1,218 @@
+using System.Collections.Concurrent;
+using Gatehouse.Pipeline;
+using Gatehouse.Protocol;
+
+namespace Gatehouse.Proxy;
+
+/// <summary>
+/// Pairs what the client asked for with what the server answers, in order, so every response can be attributed to
+/// the statement (ticket) that produced it: the client pump appends one entry per request that the server answers
+/// (Query, Parse, Bind, Describe, Execute, Close, Sync, and each refusal); the server pump consumes them.
+/// <code>
+///  Query      → [RowDescription DataRow* | CopyIn/Out …] CommandComplete | EmptyQueryResponse, per statement; ErrorResponse ends it; ReadyForQuery
+///  Parse      → ParseComplete           Bind → BindComplete          Close → CloseComplete
+///  Describe   → [ParameterDescription] RowDescription | NoData
+///  Execute    → DataRow* CommandComplete | EmptyQueryResponse | PortalSuspended
+///  Sync       → ReadyForQuery; after an ErrorResponse the server skips every entry up to the Sync
+///  refusal    → the server's syntax error for <see cref="RefusalStatement"/>, replaced by Gatehouse's error
+/// </code>
+/// A statement's session effects are committed when its CommandComplete arrives, never earlier. If the responses
+/// ever fail to pair (a protocol flow this ledger does not know), it stops attributing (<see cref="OutOfStep"/>),
+/// so nothing more is committed and later statements that depend on session state fail closed.
+/// The client side appends from one thread and the server side consumes from another.
+/// </summary>
+internal sealed class StatementLedger
+{
+    internal enum Kind : byte { Query, QueryRefusal, ParseRefusal, Parse, Bind, Describe, Execute, Close, Sync }
+
+    internal readonly record struct Entry(Kind Kind, StatementTicket? Ticket = null, string? Name = null, string? Portal = null, Refusal? Refusal = null, byte Target = 0);
+
+    private readonly ConcurrentQueue<Entry> _entries = new();
+
+    // Server side only.
+    private readonly Dictionary<string, StatementTicket?> _statements = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, StatementTicket?> _portals = new(StringComparer.Ordinal);
+    private int _statementIndex;
+    private bool _skippingToSync;
+
+    /// <summary>Client side: the client's messages up to the next Sync are being dropped (after a refused Parse).</summary>
+    public bool DiscardingUntilSync { get; set; }
+
+    /// <summary>Responses stopped pairing with requests; nothing more is attributed or committed.</summary>
+    public bool OutOfStep { get; private set; }
+
+    /// <summary>Entries appended and not yet answered (for tests).</summary>
+    public int Pending => _entries.Count;
+
+    public void Expect(in Entry entry) => _entries.Enqueue(entry);
+
+    /// <summary>Server side: one response frame arrived. Returns the bytes to send the client instead, or null to pass it.</summary>
+    public byte[]? OnResponse(byte code, ReadOnlySpan<byte> frame)
+    {
+        if (OutOfStep)
+        {
+            return null;
+        }
+
+        switch ((BackendMessageCode)code)
+        {
+            case BackendMessageCode.ParseComplete:
+                if (Take(Kind.Parse, out var parse))
+                {
+                    _statements[parse.Name!] = parse.Ticket;
+                    parse.Ticket?.CommitPrepared();
+                }
+
+                return null;
+            case BackendMessageCode.BindComplete:
+                if (Take(Kind.Bind, out var bind))
+                {
+                    _portals[bind.Portal!] = _statements.GetValueOrDefault(bind.Name!);
+                }
+
+                return null;
+            case BackendMessageCode.CloseComplete:
+                if (Take(Kind.Close, out var close))
+                {
+                    if (close.Target == (byte)'S' && _statements.Remove(close.Name!, out var closed))
+                    {
+                        closed?.CommitClosed();
+                    }
+                    else if (close.Target == (byte)'P')
+                    {
+                        _portals.Remove(close.Name!);
+                    }
+                }
+
+                return null;
+            case BackendMessageCode.NoData or BackendMessageCode.RowDescription when Head(out var head) && head.Kind == Kind.Describe:
+                _entries.TryDequeue(out _);
+                return null;
+            case BackendMessageCode.CommandComplete or BackendMessageCode.EmptyQueryResponse or BackendMessageCode.PortalSuspended:
+                Completed(code, frame);
+                return null;
+            case BackendMessageCode.ErrorResponse:
+                return Failed(frame);
+            case BackendMessageCode.ReadyForQuery:
+                Ready();
+                return null;
+            default:
+                // DataRow, RowDescription of a query, ParameterDescription, COPY, notices, notifications, ParameterStatus.
+                return null;
+        }
+    }
+
+    private void Completed(byte code, ReadOnlySpan<byte> frame)
+    {
+        if (!Head(out var head))
+        {
+            Lost("a command completed with no request outstanding");
+            return;
+        }
+
+        bool ran = code == (byte)BackendMessageCode.CommandComplete;
+        if (head.Kind == Kind.Query)
+        {
+            if (ran)
+            {
+                head.Ticket?.Commit(_statementIndex);
+            }
+
+            _statementIndex++;
+            if (ran && head.Ticket is { } ticket && _statementIndex == ticket.Statements.Count)
+            {
+                ticket.Complete(new StatementOutcome(true, CommandTag(frame), null));
+            }
+        }
+        else if (head.Kind == Kind.Execute)
+        {
+            _entries.TryDequeue(out _);
+            if (ran && _portals.GetValueOrDefault(head.Portal!) is { } ticket)
+            {
+                ticket.Commit(0);
+                ticket.Complete(new StatementOutcome(true, CommandTag(frame), null));
+            }
+        }
+        else
+        {
+            Lost($"a command completed while the server owed a response to {head.Kind}");
+        }
+    }
+
+    private byte[]? Failed(ReadOnlySpan<byte> frame)
+    {
+        if (!Head(out var head) || head.Kind == Kind.Sync && !_skippingToSync)
+        {
+            return null; // not an answer to a request: e.g. a FATAL before the server closes
+        }
+
+        var error = ErrorFields.Parse(new System.Buffers.ReadOnlySequence<byte>(frame[FrameHeader.Size..].ToArray()));
+        byte[]? replacement = null;
+        if (head.Kind is Kind.QueryRefusal or Kind.ParseRefusal && RefusalStatement.IsAnswer(error))
+        {
+            replacement = RefusalStatement.ClientError(head.Refusal!.SqlState, head.Refusal.Message);
+        }
+        else
+        {
+            var ticket = head.Kind == Kind.Execute ? _portals.GetValueOrDefault(head.Portal!) : head.Ticket;
+            ticket?.Complete(new StatementOutcome(false, null, error.SqlState));
+        }
+
+        // A simple query ends at its ReadyForQuery; in the extended protocol the server now skips to Sync.
+        if (head.Kind is not (Kind.Query or Kind.QueryRefusal))
+        {
+            _skippingToSync = true;
+            while (Head(out var skipped) && skipped.Kind != Kind.Sync)
+            {
+                _entries.TryDequeue(out _);
+            }
+        }
+
+        return replacement;
+    }
+
+    private void Ready()
+    {
+        // Everything up to the Sync or query this ReadyForQuery answers is done (skipped entries included).
+        while (_entries.TryDequeue(out var entry))
+        {
+            if (entry.Kind is Kind.Sync or Kind.Query or Kind.QueryRefusal)
+            {
+                break;
+            }
+        }
+
+        _skippingToSync = false;
+        _statementIndex = 0;
+    }
+
+    private bool Head(out Entry head) => _entries.TryPeek(out head);
+
+    private bool Take(Kind kind, out Entry entry)
+    {
+        if (_entries.TryPeek(out entry) && entry.Kind == kind)
+        {
+            _entries.TryDequeue(out _);
+            return true;
+        }
+
+        Lost($"a {kind} completion arrived out of order");
+        return false;
+    }
+
+    private void Lost(string why)
+    {
+        OutOfStep = true;
+        LostReason = why;
+    }
+
+    /// <summary>Why the ledger stopped pairing, for the log.</summary>
+    public string? LostReason { get; private set; }
+
+    private static string? CommandTag(ReadOnlySpan<byte> frame)
+    {
+        var payload = frame[FrameHeader.Size..];
+        int end = payload.IndexOf((byte)0);
+        return end < 0 ? null : System.Text.Encoding.UTF8.GetString(payload[..end]);
+    }
+}
