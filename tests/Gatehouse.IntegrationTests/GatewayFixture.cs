@@ -23,6 +23,9 @@ public sealed record TestGatewayOptions
 
     /// <summary>YAML lines appended under identity (e.g. an external issuer).</summary>
     public string? ExtraIdentity { get; init; }
+
+    /// <summary>SQL run as superuser in the shop database after the shop schema, before the gateway starts (e.g. roles the policy grants).</summary>
+    public string? ExtraSchema { get; init; }
 }
 
 /// <summary>
@@ -66,6 +69,11 @@ public class TestGateway : IAsyncDisposable
         Postgres = await PostgresServer.StartAsync(options.Postgres);
         await Postgres.ExecuteAsync("CREATE DATABASE shop");
         await Postgres.ExecuteAsync(TestData.ShopSchema, "shop");
+        if (options.ExtraSchema is not null)
+        {
+            await Postgres.ExecuteAsync(options.ExtraSchema, "shop");
+        }
+
         await File.WriteAllTextAsync(PolicyPath, options.Policy);
         await File.WriteAllTextAsync(Path.Combine(Directory, "provisioner.secret"), Postgres.SuperUserPassword);
         await File.WriteAllTextAsync(ConfigPath, ConfigYaml(options));
