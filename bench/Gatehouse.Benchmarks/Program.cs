@@ -12,6 +12,11 @@ if (args is ["--cpu-time"])
     Measure("SplitTypicalStatement", 200_000, () => b.SplitTypicalStatement(), SqlAnalyzerBenchmarks.Typical.Length);
     Measure("Analyze1MBScript", 40, () => b.Analyze1MBScript(), b.ScriptBytes);
     Measure("Split1MBScript", 40, () => b.Split1MBScript(), b.ScriptBytes);
+    var path = new StatementPathBenchmarks();
+    path.Setup();
+    Measure("SubmitTypical", 200_000, () => path.SubmitTypical().AsTask().GetAwaiter().GetResult() ? 1 : 0, 0);
+    Measure("RelayTransaction x1000", 200, () => { path.RelayTransaction().GetAwaiter().GetResult(); return 0; }, 0);
+    path.Cleanup();
     return;
 }
 

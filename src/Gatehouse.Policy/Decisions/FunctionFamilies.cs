@@ -43,11 +43,14 @@ internal static class FunctionFamilies
                 }
             }
 
-            foreach (var relation in facts.ReadRelations.Concat(facts.WrittenRelations))
+            foreach (var relations in (IReadOnlyList<QualifiedName>[])[facts.ReadRelations, facts.WrittenRelations])
             {
-                if (IsCatalog(relation) && family.Relations.Contains(relation.Name))
+                foreach (var relation in relations)
                 {
-                    return $"relation {relation} (holds the data of {family.Name})";
+                    if (IsCatalog(relation) && family.Relations.Contains(relation.Name))
+                    {
+                        return $"relation {relation} (holds the data of {family.Name})";
+                    }
                 }
             }
         }

@@ -20,111 +20,196 @@ internal static class RuleMatcher
     private static readonly string[] RelationDefaultSchemas = ["public"];
     private static readonly string[] FunctionDefaultSchemas = ["pg_catalog", "public"];
 
-    /// <summary>Null when the rule does not match; otherwise what matched, for the decision's reason.</summary>
+    /// <summary>Null when the rule does not match; otherwise what matched, for the decision's reason.
+    /// Nothing is allocated for a rule that does not match (the common case: every rule is tried per statement).</summary>
     public static List<string>? Match(PolicyRule rule, StatementFacts facts)
     {
         var when = rule.When;
         var strict = rule.Then == PolicyVerdict.Allow;
-        var matched = new List<string>(4);
 
-        if (when.Classes is not null)
+        if (when.Classes is not null && !when.Classes.Contains(facts.Class))
         {
-            if (!when.Classes.Contains(facts.Class))
+            return null;
+        }
+
+        if (when.Commands is not null && (facts.Command.Length == 0 || !AnyMatches(when.Commands, facts.Command)))
+        {
+            return null;
+        }
+
+        // A rule for modifying classes is about the tables modified: UPDATE orders … FROM payments writes orders only.
+        var writtenOnly = when.ClassesAreModifyingOnly;
+        var relations = writtenOnly ? new Names(facts.WrittenRelations) : Relations(facts);
+        var unlisted = facts.WritesUnlistedRelations || (!writtenOnly && facts.ReadsUnlistedRelations);
+        string? tableHit = null, schemaHit = null, functionHit = null;
+        if (when.Tables is not null)
+        {
+            tableHit = unlisted ? Unlisted(strict) : MatchNames(when.Tables, relations, strict, RelationDefaultSchemas);
+            if (tableHit is null)
             {
                 return null;
             }
+        }
 
+        if (when.Schemas is not null)
+        {
+            schemaHit = unlisted ? Unlisted(strict) : MatchSchemas(when.Schemas, relations, strict);
+            if (schemaHit is null)
+            {
+                return null;
+            }
+        }
+
+        if (when.Functions is not null)
+        {
+            functionHit = MatchNames(when.Functions, new Names(facts.Functions), strict, FunctionDefaultSchemas);
+            if (functionHit is null && !strict)
+            {
+                functionHit = FunctionFamilies.Match(when.Functions, facts);
+            }
+
+            if (functionHit is null)
+            {
+                return null;
+            }
+        }
+
+        var matched = new List<string>(4);
+        if (when.Classes is not null)
+        {
             matched.Add("class " + StatementClassNames.ToName(facts.Class));
         }
 
         if (when.Commands is not null)
         {
-            if (!when.Commands.Any(c => c.IsMatch(facts.Command)) || facts.Command.Length == 0)
-            {
-                return null;
-            }
-
             matched.Add("command " + facts.Command);
         }
 
-        // A rule for modifying classes is about the tables modified: UPDATE orders … FROM payments writes orders only.
-        var writtenOnly = when.Classes is { Count: > 0 } classes && classes.All(c => c is StatementClass.Write or StatementClass.Ddl);
-        var relations = writtenOnly ? facts.WrittenRelations : Relations(facts);
-        var unlisted = facts.WritesUnlistedRelations || (!writtenOnly && facts.ReadsUnlistedRelations);
-        if (when.Tables is not null)
+        if (tableHit is not null)
         {
-            var hit = unlisted ? Unlisted(strict) : MatchNames(when.Tables, relations, strict, RelationDefaultSchemas);
-            if (hit is null)
-            {
-                return null;
-            }
-
-            matched.Add((strict ? "tables " : "table ") + hit);
+            matched.Add((strict ? "tables " : "table ") + tableHit);
         }
 
-        if (when.Schemas is not null)
+        if (schemaHit is not null)
         {
-            var hit = unlisted ? Unlisted(strict) : MatchSchemas(when.Schemas, relations, strict);
-            if (hit is null)
-            {
-                return null;
-            }
-
-            matched.Add((strict ? "schemas of " : "schema of ") + hit);
+            matched.Add((strict ? "schemas of " : "schema of ") + schemaHit);
         }
 
-        if (when.Functions is not null)
+        if (functionHit is not null)
         {
-            var hit = MatchNames(when.Functions, facts.Functions, strict, FunctionDefaultSchemas);
-            if (hit is null && !strict)
-            {
-                hit = FunctionFamilies.Match(when.Functions, facts);
-            }
-
-            if (hit is null)
-            {
-                return null;
-            }
-
-            matched.Add((strict ? "functions " : "function ") + hit);
+            matched.Add((strict ? "functions " : "function ") + functionHit);
         }
 
         return matched;
+    }
+
+    private static bool AnyMatches(IReadOnlyList<Glob> globs, string value)
+    {
+        foreach (var glob in globs)
+        {
+            if (glob.IsMatch(value))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The statement touches tables it does not name (CASCADE, a whole schema): a deny/review rule must
     /// assume one of them is its table; an allow rule cannot know that all of them are.</summary>
     private static string? Unlisted(bool strict) => strict ? null : "(tables the statement reaches without naming them)";
 
-    private static IEnumerable<QualifiedName> Relations(StatementFacts facts) => facts.ReadRelations.Concat(facts.WrittenRelations);
+    private static Names Relations(StatementFacts facts) => new(facts.ReadRelations, facts.WrittenRelations);
+
+    /// <summary>One or two name lists walked as one, without an enumerator allocation.</summary>
+    private readonly record struct Names(IReadOnlyList<QualifiedName> First, IReadOnlyList<QualifiedName>? Second = null)
+    {
+        public int Count => First.Count + (Second?.Count ?? 0);
+
+        public QualifiedName this[int i] => i < First.Count ? First[i] : Second![i - First.Count];
+    }
 
     /// <summary>Any mode: the first matching name. Strict (allow) mode: all names, when every one matches.</summary>
-    private static string? MatchNames(IReadOnlyList<NamePattern> patterns, IEnumerable<QualifiedName> names, bool strict, string[] defaults) =>
-        MatchEach(names, strict, name => patterns.Any(p => NameMatches(p, name, strict, defaults)));
-
-    private static string? MatchEach(IEnumerable<QualifiedName> names, bool strict, Func<QualifiedName, bool> matches)
+    private static string? MatchNames(IReadOnlyList<NamePattern> patterns, Names names, bool strict, string[] defaults)
     {
-        var all = new List<string>();
-        foreach (var name in names)
+        List<string>? all = null;
+        for (var i = 0; i < names.Count; i++)
         {
-            var ok = matches(name);
-            if (!strict && ok)
+            var name = names[i];
+            var ok = false;
+            foreach (var pattern in patterns)
             {
-                return name.ToString();
+                if (NameMatches(pattern, name, strict, defaults))
+                {
+                    ok = true;
+                    break;
+                }
             }
 
-            if (strict && !ok)
+            if (!Collect(name, ok, strict, ref all, out var done))
             {
-                return null;
-            }
-
-            if (strict && !all.Contains(name.ToString()))
-            {
-                all.Add(name.ToString());
+                return done;
             }
         }
 
-        return strict && all.Count > 0 ? string.Join(", ", all) : null;
+        return strict && all is { Count: > 0 } ? string.Join(", ", all) : null;
+    }
+
+    private static string? MatchSchemas(IReadOnlyList<Glob> globs, Names names, bool strict)
+    {
+        List<string>? all = null;
+        for (var i = 0; i < names.Count; i++)
+        {
+            var name = names[i];
+            var schema = name.Schema ?? RelationDefaultSchemas[0];
+            var ok = false;
+            foreach (var glob in globs)
+            {
+                if (glob.IsMatch(schema))
+                {
+                    ok = true;
+                    break;
+                }
+            }
+
+            if (!Collect(name, ok, strict, ref all, out var done))
+            {
+                return done;
+            }
+        }
+
+        return strict && all is { Count: > 0 } ? string.Join(", ", all) : null;
+    }
+
+    /// <summary>False when the walk is decided: <paramref name="result"/> is then the answer.</summary>
+    private static bool Collect(QualifiedName name, bool ok, bool strict, ref List<string>? all, out string? result)
+    {
+        result = null;
+        if (!strict)
+        {
+            if (ok)
+            {
+                result = name.ToString();
+                return false;
+            }
+
+            return true;
+        }
+
+        if (!ok)
+        {
+            return false;
+        }
+
+        var text = name.ToString();
+        all ??= [];
+        if (!all.Contains(text))
+        {
+            all.Add(text);
+        }
+
+        return true;
     }
 
     private static bool NameMatches(NamePattern pattern, QualifiedName name, bool strict, string[] defaults)
@@ -139,9 +224,19 @@ internal static class RuleMatcher
             return pattern.SchemaMatches(name.Schema);
         }
 
-        return !strict || pattern.Schema is null || defaults.Any(pattern.SchemaMatches);
-    }
+        if (!strict || pattern.Schema is null)
+        {
+            return true;
+        }
 
-    private static string? MatchSchemas(IReadOnlyList<Glob> globs, IEnumerable<QualifiedName> names, bool strict) =>
-        MatchEach(names, strict, name => globs.Any(g => g.IsMatch(name.Schema ?? RelationDefaultSchemas[0])));
+        foreach (var schema in defaults)
+        {
+            if (pattern.SchemaMatches(schema))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

@@ -39,6 +39,22 @@ public sealed class RuleCondition
 
     public IReadOnlyList<Glob>? Commands { get; init; }
 
+    private int _modifyingOnly = -1;
+
+    /// <summary>The class condition lists only modifying classes (write, ddl): table conditions then look at written tables.</summary>
+    internal bool ClassesAreModifyingOnly
+    {
+        get
+        {
+            if (_modifyingOnly < 0)
+            {
+                _modifyingOnly = Classes is { Count: > 0 } classes && classes.All(c => c is StatementClass.Write or StatementClass.Ddl) ? 1 : 0;
+            }
+
+            return _modifyingOnly == 1;
+        }
+    }
+
     /// <summary>No condition at all: the rule matches every statement.</summary>
     public bool IsUnconditional => Classes is null && Tables is null && Schemas is null && Functions is null && Commands is null;
 }
