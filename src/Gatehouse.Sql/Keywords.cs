@@ -25,11 +25,15 @@ internal enum KwFlags : byte
     AliasStop = 1,
     /// <summary>Followed by "(" it is syntax, not a function call.</summary>
     NotFunction = 2,
+    /// <summary>Reserved keyword (PostgreSQL Appendix C): never an identifier unless quoted.</summary>
+    Reserved = 4,
+    /// <summary>Not an unreserved keyword: quote_identifier() quotes it.</summary>
+    Quoted = 8,
 }
 
 internal static class Keywords
 {
-    private const KwFlags S = KwFlags.AliasStop, N = KwFlags.NotFunction;
+    private const KwFlags S = KwFlags.AliasStop, N = KwFlags.NotFunction, R = KwFlags.Reserved, Q = KwFlags.Quoted;
 
     private static readonly FrozenDictionary<string, (Kw, KwFlags)> Table = Build();
 
@@ -84,19 +88,23 @@ internal static class Keywords
         var d = new Dictionary<string, (Kw, KwFlags)>(StringComparer.OrdinalIgnoreCase);
         // Reserved keywords (PostgreSQL Appendix C): never a bare alias, never a function name.
         foreach (var w in "all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral leading limit localtime localtimestamp not null offset on only or order placing primary references returning select session_user some symmetric system_user table then to trailing true union unique user using variadic when where window with".Split(' '))
-            d[w] = (Kw.Other, S | N);
+            d[w] = (Kw.Other, S | N | R | Q);
         // type_func_name keywords: never a bare alias; some (left, right) are function names.
         foreach (var w in "authorization binary collation concurrently cross current_schema freeze full ilike inner is isnull join left like natural notnull outer overlaps right similar tablesample verbose set".Split(' '))
             d[w] = (Kw.Other, S);
+        // Column-name and type/function-name keywords of PostgreSQL 15 (pg_get_keywords() catcode C and T):
+        // identifiers, but quote_identifier() quotes them.
+        foreach (var w in "between bigint bit boolean char character coalesce dec decimal exists extract float greatest grouping inout int integer interval least national nchar none normalize nullif numeric out overlay position precision real row setof smallint substring time timestamp treat trim values varchar xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable authorization binary collation concurrently cross current_schema freeze full ilike inner is isnull join left like natural notnull outer overlaps right similar tablesample verbose".Split(' '))
+            d[w] = d.TryGetValue(w, out var e) ? (e.Item1, e.Item2 | Q) : (Kw.Other, Q);
         // Words that, followed by "(", are syntax rather than a call of a function by that name.
         foreach (var w in "all and any array as case cast check collate constraint create current_time current_timestamp default distinct do else exists from group having in into join lateral localtime localtimestamp not on only or order primary references returning select some table then unique using values when where window with over filter within coalesce greatest least nullif grouping rollup cube sets row interval numeric decimal dec varchar char character varying timestamp time bit float nchar national precision conflict key include partition range list hash materialized rows repeatable tablesample inherits like by is operator set insert xmlconcat xmlexists xmlforest xmlparse xmlpi xmlroot xmlserialize xmlelement xmlattributes xmlnamespaces json_array json_object json_scalar json_serialize json_exists json_query json_value json_objectagg json_arrayagg jsonb_agg_strict treat if".Split(' '))
-            d[w] = d.TryGetValue(w, out var e) ? (e.Item1, e.Item2 | N) : (Kw.Other, N);
+            d[w] = d.TryGetValue(w, out var f) ? (f.Item1, f.Item2 | N) : (Kw.Other, N);
         foreach (var kw in Enum.GetValues<Kw>())
         {
             if (kw is Kw.None or Kw.Other)
                 continue;
             var w = kw.ToString().ToLowerInvariant();
-            d[w] = (kw, d.TryGetValue(w, out var e) ? e.Item2 : KwFlags.None);
+            d[w] = (kw, d.TryGetValue(w, out var g) ? g.Item2 : KwFlags.None);
         }
         return d.ToFrozenDictionary(StringComparer.Ordinal);
     }

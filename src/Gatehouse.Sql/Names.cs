@@ -49,11 +49,7 @@ internal static class Names
         });
     }
 
-    private static string Undouble(ReadOnlySpan<char> body, char quote)
-    {
-        var s = body.ToString();
-        return body.IndexOf(quote) < 0 ? s : s.Replace(new string(quote, 2), quote.ToString(), StringComparison.Ordinal);
-    }
+    private static string Undouble(ReadOnlySpan<char> body, char quote) => Literals.Undouble(body, quote);
 
     /// <summary>Decodes \XXXX and \+XXXXXX (escape char configurable); null on an invalid escape.</summary>
     internal static string? DecodeUnicode(string body, char escape)
@@ -100,7 +96,7 @@ internal static class Names
         return sb.ToString();
     }
 
-    private static string Truncate(string name)
+    internal static string Truncate(string name)
     {
         if (name.Length <= MaxBytes / 3 || Encoding.UTF8.GetByteCount(name) <= MaxBytes)
             return name;

@@ -19,6 +19,7 @@ internal enum WalkMode
 internal ref partial struct QueryWalker
 {
     private const int MaxCtes = 256;
+    private const int MaxFromItems = 64;
 
     private readonly ReadOnlySpan<char> _text;
     private readonly ReadOnlySpan<SqlToken> _t;
@@ -50,7 +51,7 @@ internal ref partial struct QueryWalker
     {
         var t = _t;
         _s.Frames.Clear();
-        _s.Frames.Add(new Frame { Kind = FrameKind.Plain });
+        _s.Frames.Add(new Frame { Kind = FrameKind.Plain, Id = _s.NextFrameId++ });
         _headPos = Query ? 0 : -1;
         for (var i = 0; i < t.Length && _s.Unknown is null;)
         {
@@ -92,6 +93,17 @@ internal ref partial struct QueryWalker
             _s.Fail("relation expected at end of statement");
         if (_s.Unknown is null && _s.Frames.Count != 1)
             _s.Fail("unbalanced parentheses or CASE without END");
+        if (_s.LockAll)
+        {
+            foreach (var r in _s.Reads)
+                _s.Add(_s.Writes, r);
+            _s.Reads.Clear();
+        }
+        else
+        {
+            foreach (var r in _s.Locked)
+                _s.MoveToWrites(r);
+        }
     }
 
     private int Comma(int i)
@@ -106,7 +118,7 @@ internal ref partial struct QueryWalker
     {
         var kind = i == _funcParen ? FrameKind.Func : i == _cteParen ? FrameKind.CteBody : FrameKind.Plain;
         var fromItem = i == _relParen;
-        var frame = new Frame { Kind = kind, FromItem = fromItem, InFrom = fromItem && kind == FrameKind.Plain, CteMark = _s.Ctes.Count };
+        var frame = new Frame { Kind = kind, FromItem = fromItem, InFrom = fromItem && kind == FrameKind.Plain, CteMark = _s.Ctes.Count, Id = _s.NextFrameId++ };
         if (kind == FrameKind.CteBody)
         {
             frame.CteName = _cteName;
@@ -291,18 +303,29 @@ internal ref partial struct QueryWalker
             return end;
         if (end < _t.Length && _t[end].Kind == TokenKind.LParen)
         {
-            _s.Add(_s.Functions, n);
-            _funcParen = end;
+            Called(n, end);
             _relParen = end;
             return end;
         }
+        var next = Alias(SkipStar(end), bare: true, out var alias);
+        if (!(n.Schema is null && _s.Ctes.Contains(n.Name)))
+        {
+            // Only FOR UPDATE OF needs them; past a few, every relation counts as locked instead.
+            if (_s.FromItems.Count < MaxFromItems)
+                _s.FromItems.Add(new FromItem(Top.Id, n, alias));
+            else
+                _s.FromItemsDropped = true;
+        }
         _s.AddRead(n);
-        return Alias(SkipStar(end), bare: true);
+        return next;
     }
 
-    /// <summary>[AS] alias [(columns)] or AS (column definitions).</summary>
-    private int Alias(int j, bool bare)
+    private int Alias(int j, bool bare) => Alias(j, bare, out _);
+
+    /// <summary>[AS] alias [(columns)] or AS (column definitions); <paramref name="alias"/>: the alias token or -1.</summary>
+    private int Alias(int j, bool bare, out int alias)
     {
+        alias = -1;
         if (j >= _t.Length)
             return j;
         ref readonly var tok = ref _t[j];
@@ -311,11 +334,13 @@ internal ref partial struct QueryWalker
             j++;
             if (j < _t.Length && _t[j].Kind == TokenKind.LParen)
                 return SkipParens(j);
+            alias = j;
             j = Expect(j, Kw.None);
         }
         else if (bare && (tok.Kind is TokenKind.QuotedIdent or TokenKind.UnicodeIdent
                  || (tok.Kind == TokenKind.Word && (tok.Flags & KwFlags.AliasStop) == 0)))
         {
+            alias = j;
             j++;
         }
         else
@@ -328,6 +353,8 @@ internal ref partial struct QueryWalker
     private int WordToken(int i)
     {
         ref readonly var tok = ref _t[i];
+        if (i > 0 && (_t[i - 1].Kind == TokenKind.Dot || _t[i - 1].Is(Kw.As)))
+            return NameToken(i);   // a field (t.delete), a column label (AS update) or a type (AS int): any word
         ref var top = ref Top;
         var inFunc = top.Kind == FrameKind.Func;
         switch (tok.Keyword)
@@ -356,13 +383,8 @@ internal ref partial struct QueryWalker
             case Kw.Into when Query && !inFunc:
                 return SelectInto(i);
             case Kw.For when Query && !inFunc && i + 1 < _t.Length && _t[i + 1].Keyword is Kw.Update or Kw.Share or Kw.No or Kw.Key:
-                _s.Locking = true;
                 top.InFrom = false;
-                return i + 2;
-            case Kw.Insert or Kw.Update or Kw.Delete or Kw.Merge when Query:
-                if (i == 0 || _t[i - 1].Keyword is not (Kw.For or Kw.Do or Kw.Then or Kw.Key or Kw.No))
-                    _s.Fail($"'{_text.Slice(tok.Start, tok.Length)}' where no statement can start");
-                return i + 1;
+                return LockingClause(i);
             case Kw.References when !Query:
                 return DottedNameEnd(i + 1);
             case Kw.Union or Kw.Intersect or Kw.Except:
@@ -405,8 +427,9 @@ internal ref partial struct QueryWalker
             return end;
         DottedName(i, out var name);
         if (name is { } n)
-            _s.Add(_s.Functions, n);
-        _funcParen = end;
+            Called(n, end);
+        else
+            _funcParen = end;
         return end;
     }
 }

@@ -11,7 +11,11 @@ internal struct Frame
     public int CteMark;      // CTE names declared inside are dropped when the level closes
     public string? CteName;  // CteBody of a non-recursive CTE: the name becomes visible after ')'
     public bool Recursive;
+    public int Id;           // unique per walk: FROM items remember the level they belong to
 }
+
+/// <summary>A table in a FROM list: the level it belongs to and its alias token (-1: none), for FOR UPDATE OF.</summary>
+internal readonly record struct FromItem(int Frame, QualifiedName Relation, int AliasToken);
 
 /// <summary>Per-statement working state, reused per thread and nesting depth so analysis allocates little.</summary>
 internal sealed class Scratch
@@ -27,13 +31,24 @@ internal sealed class Scratch
     public readonly List<Frame> Frames = [];
     private readonly HashSet<QualifiedName> _seen = [];
     public readonly List<string> Ctes = [];
+    public readonly List<PendingCall> Calls = [];
+    public readonly List<SettingChange> Settings = [];
+    public readonly List<FromItem> FromItems = [];
+    public readonly List<QualifiedName> Locked = [];
     public bool Locking;
+    /// <summary>A locking clause without OF, or with an OF name not resolved to a table: every relation is locked.</summary>
+    public bool LockAll;
+    /// <summary>More FROM items than <see cref="FromItems"/> keeps: FOR UPDATE OF cannot be resolved.</summary>
+    public bool FromItemsDropped;
     public bool SelectInto;
     public bool Dml;
+    public bool ReadsUnlisted;
+    public bool WritesUnlisted;
     public Kw MainHead;
     public string? Unknown;
-    /// <summary>standard_conforming_strings after this statement runs (SET/RESET), if it changes it.</summary>
-    public bool? Scs;
+    /// <summary>How the walked text's plain string literals are read.</summary>
+    public StringMode Strings;
+    public int NextFrameId;
 
     public static Scratch Rent(int depth)
     {
@@ -50,11 +65,16 @@ internal sealed class Scratch
         Functions.Clear();
         Frames.Clear();
         Ctes.Clear();
+        Calls.Clear();
+        Settings.Clear();
+        FromItems.Clear();
+        Locked.Clear();
         _seen.Clear();
-        Locking = SelectInto = Dml = false;
+        Locking = LockAll = FromItemsDropped = SelectInto = Dml = ReadsUnlisted = WritesUnlisted = false;
         MainHead = Kw.None;
         Unknown = null;
-        Scs = null;
+        Strings = StringMode.Standard;
+        NextFrameId = 0;
     }
 
     public void Fail(string reason) => Unknown ??= reason;
@@ -86,10 +106,22 @@ internal sealed class Scratch
         Add(Reads, name);
     }
 
+    /// <summary>A relation a locking clause locks: listed as written only.</summary>
+    public void MoveToWrites(QualifiedName name)
+    {
+        Reads.Remove(name);
+        Add(Writes, name);
+    }
+
+    /// <summary>Adds what a nested statement (EXPLAIN ANALYZE's, EXECUTE's, SQL given as text…) does.</summary>
     public void Merge(StatementFacts inner)
     {
         foreach (var r in inner.ReadRelations) Add(Reads, r);
         foreach (var w in inner.WrittenRelations) Add(Writes, w);
         foreach (var fn in inner.Functions) Add(Functions, fn);
+        Settings.AddRange(inner.Settings);
+        ReadsUnlisted |= inner.ReadsUnlistedRelations;
+        WritesUnlisted |= inner.WritesUnlistedRelations;
+        Locking |= inner.IsLockingRead;
     }
 }

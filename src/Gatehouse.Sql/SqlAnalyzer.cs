@@ -27,31 +27,59 @@ public sealed class SqlAnalyzer : ISqlAnalyzer
 
     public static SqlAnalyzer Instance { get; } = new();
 
-    /// <summary>Analyzes every statement of <paramref name="sql"/>. The whole string is lexed with the
-    /// session's standard_conforming_strings, as the server does; PREPARE/DEALLOCATE/DISCARD ALL and
-    /// SET/RESET standard_conforming_strings update <paramref name="session"/> as the statements are read,
-    /// on the assumption they will run (a caller that refuses them should undo that).</summary>
+    /// <summary>Analyzes every statement of <paramref name="sql"/>. The text is read under both settings of
+    /// standard_conforming_strings when it holds a backslash: where the two readings are different statements,
+    /// every statement is unknown. <paramref name="session"/> is only read: what a statement changes in it
+    /// (PREPARE, DEALLOCATE, DECLARE, CLOSE, DISCARD ALL) is reported in <see cref="StatementFacts.Effects"/>,
+    /// which later statements of the same string already see, and which the caller applies with
+    /// <see cref="SqlSessionState.Apply(StatementFacts)"/> once a statement ran.</summary>
     public SqlAnalysis Analyze(string sql, SqlSessionState session)
     {
         ArgumentNullException.ThrowIfNull(sql);
         ArgumentNullException.ThrowIfNull(session);
+        var mode = Lexing.Choose(sql, out var conflict);
         var tokens = TokenBuffer.Rent();
-        var reader = new StatementReader(sql, session.StandardConformingStrings);
+        var reader = new StatementReader(sql, mode != StringMode.Escape);
         StatementFacts? single = null;
         List<StatementFacts>? many = null;
-        bool? scs = null;
+        SessionOverlay? overlay = null;
         while (reader.Next(tokens))
         {
-            var statement = new StatementAnalyzer(sql, tokens.Slice(0, tokens.Count), session, 0);
-            var facts = statement.Analyze(out var scsAfter);
-            scs = scsAfter ?? scs;
+            var statement = tokens.Slice(0, tokens.Count);
+            var facts = conflict ? Conflict(statement)
+                : new StatementAnalyzer(sql, statement, session, overlay, mode, 0).Analyze();
+            if (facts.Effects.Count > 0)
+                (overlay ??= new SessionOverlay()).Apply(facts.Effects);
             if (single is null)
                 single = facts;
             else
                 (many ??= [single]).Add(facts);
         }
-        if (scs is { } value)
-            session.StandardConformingStrings = value;
         return new SqlAnalysis(many is not null ? many : single is not null ? [single] : None);
     }
+
+    /// <summary>SQL given as text to a function (query_to_xml('select …')): read at <paramref name="depth"/> with
+    /// the same rules as a query string, since the server lexes it with the session's settings when it runs.</summary>
+    internal static List<StatementFacts> AnalyzeNested(string sql, SqlSessionState session, SessionOverlay? overlay, int depth)
+    {
+        var result = new List<StatementFacts>();
+        var mode = Lexing.Choose(sql, out var conflict);
+        var tokens = TokenBuffer.Rent(depth);
+        var reader = new StatementReader(sql, mode != StringMode.Escape);
+        while (reader.Next(tokens))
+        {
+            var statement = tokens.Slice(0, tokens.Count);
+            result.Add(conflict ? Conflict(statement) : new StatementAnalyzer(sql, statement, session, overlay, mode, depth).Analyze());
+        }
+        return result;
+    }
+
+    private static StatementFacts Conflict(ReadOnlySpan<SqlToken> statement) => new()
+    {
+        Start = statement[0].Start,
+        Length = statement[^1].End - statement[0].Start,
+        Command = "",
+        Class = StatementClass.Unknown,
+        UnknownReason = Lexing.ConflictReason,
+    };
 }

@@ -5,6 +5,8 @@ namespace Gatehouse.Sql;
 /// a literal or a comment ends: nested block comments, dollar quoting, E/B/X/N/U&amp; prefixes,
 /// standard_conforming_strings, UESCAPE, and operators that stop at "--" or "/*".
 /// Whitespace and comments are skipped. Never throws; malformed input yields <see cref="TokenKind.Error"/>.
+/// Token kinds do not depend on standard_conforming_strings ('…' and N'…' are <see cref="TokenKind.String"/>
+/// either way), so the token streams of the two readings can be compared (<see cref="Lexing"/>).
 /// </summary>
 internal ref struct SqlLexer
 {
@@ -94,7 +96,7 @@ internal ref struct SqlLexer
             case ']': return Simple(TokenKind.RBracket, p, 1);
             case ',': return Simple(TokenKind.Comma, p, 1);
             case ';': return Simple(TokenKind.Semicolon, p, 1);
-            case '\'': return QuotedString(p, p, _scs ? TokenKind.String : TokenKind.EscapeString);
+            case '\'': return QuotedString(p, p, TokenKind.String, !_scs);
             case '"': return QuotedIdent(p, p, TokenKind.QuotedIdent);
             case '$': return Dollar(p);
             case ':':
@@ -136,15 +138,15 @@ internal ref struct SqlLexer
             {
                 switch (c)
                 {
-                    case 'e': return QuotedString(p, q, TokenKind.EscapeString);
-                    case 'b' or 'x': return QuotedString(p, q, TokenKind.BitString);
-                    case 'n': return QuotedString(p, q, _scs ? TokenKind.String : TokenKind.EscapeString);
+                    case 'e': return QuotedString(p, q, TokenKind.EscapeString, true);
+                    case 'b' or 'x': return QuotedString(p, q, TokenKind.BitString, false);
+                    case 'n': return QuotedString(p, q, TokenKind.String, !_scs);
                 }
             }
             if (c == 'u' && s[q] == '&' && q + 1 < s.Length)
             {
                 if (s[q + 1] == '\'')
-                    return _scs ? Uescape(QuotedString(p, q + 1, TokenKind.UnicodeString)) : Simple(TokenKind.Error, p, s.Length - p);
+                    return _scs ? Uescape(QuotedString(p, q + 1, TokenKind.UnicodeString, false)) : Simple(TokenKind.Error, p, s.Length - p);
                 if (s[q + 1] == '"')
                     return Uescape(QuotedIdent(p, q + 1, TokenKind.UnicodeIdent));
             }
@@ -153,11 +155,11 @@ internal ref struct SqlLexer
         return new SqlToken(TokenKind.Word, p, q - p, kw, flags);
     }
 
-    /// <summary>Quote at <paramref name="quote"/>; doubled quotes continue; backslash escapes for E-strings.</summary>
-    private readonly SqlToken QuotedString(int start, int quote, TokenKind kind)
+    /// <summary>Quote at <paramref name="quote"/>; doubled quotes continue; <paramref name="backslash"/>: backslash
+    /// escapes (E-strings, and '…' or N'…' without standard_conforming_strings).</summary>
+    private readonly SqlToken QuotedString(int start, int quote, TokenKind kind, bool backslash)
     {
         var s = _s;
-        var backslash = kind == TokenKind.EscapeString;
         var q = quote + 1;
         while (true)
         {
@@ -177,7 +179,7 @@ internal ref struct SqlLexer
                 q += 2;
                 continue;
             }
-            return new SqlToken(kind == TokenKind.EscapeString && start == quote ? TokenKind.String : kind, start, q + 1 - start, Kw.None, KwFlags.None);
+            return new SqlToken(kind, start, q + 1 - start, Kw.None, KwFlags.None);
         }
     }
 

@@ -15,7 +15,7 @@ public sealed class SqlSessionState
     private readonly Dictionary<string, StatementFacts> _prepared = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StatementFacts> _cursors = new(StringComparer.Ordinal);
 
-    /// <summary>Kept for callers that set it; analysis no longer depends on it (both lexing modes must agree).</summary>
+    /// <summary>Kept for callers that set it; analysis does not depend on it (text is read under both settings).</summary>
     public bool StandardConformingStrings { get; set; } = true;
 
     public int PreparedCount => _prepared.Count;
@@ -51,7 +51,8 @@ public sealed class SqlSessionState
         return _cursors.TryGetValue(name, out facts!);
     }
 
-    /// <summary>Applies what a statement that ran changed in the session.</summary>
+    /// <summary>Applies what a statement that ran changed in the session. Call it only for statements the server
+    /// completed: a refused or failed PREPARE/DECLARE must not replace what the name means.</summary>
     public void Apply(StatementFacts facts)
     {
         ArgumentNullException.ThrowIfNull(facts);
@@ -63,17 +64,17 @@ public sealed class SqlSessionState
     {
         switch (effect)
         {
+            // A PREPARE or DECLARE that ran found its name free (the server refuses to redefine one), so an entry
+            // of that name here is stale: a cursor the end of its transaction closed, a statement deallocated where
+            // the analyzer could not see it. The new facts replace it.
             case SessionEffect.Prepare p:
-                // The server refuses to redefine an existing name, so an existing entry stays what EXECUTE runs.
-                if (!_prepared.ContainsKey(p.Name))
-                    Put(_prepared, p.Name, p.Facts);
+                Put(_prepared, p.Name, p.Facts);
                 break;
             case SessionEffect.Deallocate d:
                 RemovePrepared(d.Name);
                 break;
             case SessionEffect.DeclareCursor c:
-                if (!_cursors.ContainsKey(c.Name))
-                    Put(_cursors, c.Name, c.Facts);
+                Put(_cursors, c.Name, c.Facts);
                 break;
             case SessionEffect.CloseCursor c:
                 if (c.Name is null)
@@ -87,6 +88,73 @@ public sealed class SqlSessionState
     private static void Put(Dictionary<string, StatementFacts> map, string name, StatementFacts facts)
     {
         if (map.Count < MaxEntries || map.ContainsKey(name))
+            map[name] = facts;
+    }
+}
+
+/// <summary>
+/// The effects of the earlier statements of the query string being analyzed, so later ones see them
+/// (PREPARE p AS …; EXECUTE p) while the session itself stays untouched. Allocated only once a statement has an
+/// effect; bounded like the session (an entry it cannot hold is then not known, so it is not understood).
+/// </summary>
+internal sealed class SessionOverlay
+{
+    private readonly Dictionary<string, StatementFacts?> _prepared = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, StatementFacts?> _cursors = new(StringComparer.Ordinal);
+    private bool _preparedCleared;
+    private bool _cursorsCleared;
+
+    public static bool TryGetPrepared(SqlSessionState session, SessionOverlay? overlay, string name, out StatementFacts facts) =>
+        overlay?.Find(overlay._prepared, overlay._preparedCleared, name, out facts) ?? session.TryGetPrepared(name, out facts);
+
+    public static bool TryGetCursor(SqlSessionState session, SessionOverlay? overlay, string name, out StatementFacts facts) =>
+        overlay?.Find(overlay._cursors, overlay._cursorsCleared, name, out facts) ?? session.TryGetCursor(name, out facts);
+
+    /// <summary>True/false when this query string decided the name; null: ask the session.</summary>
+    private bool? Find(Dictionary<string, StatementFacts?> map, bool cleared, string name, out StatementFacts facts)
+    {
+        if (map.TryGetValue(name, out var f))
+        {
+            facts = f!;
+            return f is not null;
+        }
+        facts = null!;
+        return cleared ? false : null;
+    }
+
+    public void Apply(IReadOnlyList<SessionEffect> effects)
+    {
+        foreach (var effect in effects)
+        {
+            switch (effect)
+            {
+                case SessionEffect.Prepare p:
+                    Put(_prepared, p.Name, p.Facts);
+                    break;
+                case SessionEffect.Deallocate { Name: null }:
+                    _prepared.Clear();
+                    _preparedCleared = true;
+                    break;
+                case SessionEffect.Deallocate d:
+                    Put(_prepared, d.Name!, null);
+                    break;
+                case SessionEffect.DeclareCursor c:
+                    Put(_cursors, c.Name, c.Facts);
+                    break;
+                case SessionEffect.CloseCursor { Name: null }:
+                    _cursors.Clear();
+                    _cursorsCleared = true;
+                    break;
+                case SessionEffect.CloseCursor c:
+                    Put(_cursors, c.Name!, null);
+                    break;
+            }
+        }
+    }
+
+    private static void Put(Dictionary<string, StatementFacts?> map, string name, StatementFacts? facts)
+    {
+        if (map.Count < SqlSessionState.MaxEntries || map.ContainsKey(name))
             map[name] = facts;
     }
 }

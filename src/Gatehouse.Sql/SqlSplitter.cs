@@ -73,11 +73,12 @@ internal ref struct StatementReader
     }
 }
 
-/// <summary>A growable token array reused per thread, so analysis does not allocate per token.</summary>
+/// <summary>A growable token array reused per thread and nesting depth (SQL given as text to query_to_xml() is
+/// read while the statement around it is still being analyzed), so analysis does not allocate per token.</summary>
 internal sealed class TokenBuffer
 {
     [ThreadStatic]
-    private static TokenBuffer? s_cached;
+    private static TokenBuffer?[]? s_cached;
 
     private SqlToken[] _items = new SqlToken[256];
 
@@ -85,9 +86,10 @@ internal sealed class TokenBuffer
 
     public ref readonly SqlToken this[int index] => ref _items[index];
 
-    public static TokenBuffer Rent()
+    public static TokenBuffer Rent(int depth = 0)
     {
-        var b = s_cached ??= new TokenBuffer();
+        var pool = s_cached ??= new TokenBuffer?[8];
+        var b = pool[depth] ??= new TokenBuffer();
         b.Clear();
         return b;
     }

@@ -1,6 +1,6 @@
 namespace Gatehouse.Sql;
 
-/// <summary>CREATE / ALTER / DROP, SET / RESET, and the shared helpers.</summary>
+/// <summary>CREATE / ALTER / DROP, and the shared helpers (facts building, nested text, classes).</summary>
 internal ref partial struct StatementAnalyzer
 {
     private static readonly string[] CreateModifiers =
@@ -77,11 +77,14 @@ internal ref partial struct StatementAnalyzer
         var (_, tag, cls, relation) = Kinds[kindIndex];
         var command = verbText + " " + tag;
         j += words;
-        var s = Scratch.Rent(_depth);
+        var s = Rent();
         if (tag == "SYSTEM" && verb != Kw.Alter || tag == "DEFAULT PRIVILEGES" && verb != Kw.Alter)
             return Unknown("", "not a valid statement");
+        // DROP … CASCADE, ALTER … DROP … CASCADE: dependent objects go too (views, columns, other tables'
+        // constraints, a schema's tables). DROP OWNED drops every table the roles own.
+        s.WritesUnlisted = verb != Kw.Create && HasCascade() || tag is "OWNED" && verb == Kw.Drop;
         if (tag is "OWNED" && verb == Kw.Drop)
-            return Simple("DROP OWNED", StatementClass.Dcl);
+            return Build("DROP OWNED", StatementClass.Dcl, s);
         // Only these kinds hold expressions worth walking (defaults, checks, index expressions, trigger functions).
         if (cls != StatementClass.Ddl || !relation && tag is not ("TRIGGER" or "EVENT TRIGGER" or "POLICY" or "DOMAIN" or "FUNCTION" or "PROCEDURE"))
             return Build(command, cls, s);
@@ -93,8 +96,14 @@ internal ref partial struct StatementAnalyzer
         if (verb == Kw.Drop)
         {
             if (!relation)
-                return Build(command, cls, s);
-            return NameList(command, cls, j);
+                return Build(command, cls, s, escalate: false);
+            if (!RelationList(j, s, out j))
+                return Unknown(command, "object name expected");
+            if (W(j, "cascade") || W(j, "restrict"))
+                j++;
+            if (j != _t.Length)
+                return Unknown(command, "CASCADE or RESTRICT expected");
+            return Build(command, cls, s, escalate: false);
         }
         if (tag == "INDEX" && verb == Kw.Create)
         {
@@ -129,10 +138,10 @@ internal ref partial struct StatementAnalyzer
                 return Unknown(command, inner.UnknownReason ?? "query not understood");
             if (inner.Command is not ("SELECT" or "EXECUTE") || tag == "VIEW" && inner.Command != "SELECT")
                 return Unknown(command, "AS must be followed by a query");
-            s = Scratch.Rent(_depth);
+            s = Rent();
             s.Add(s.Writes, target);
             s.Merge(inner);
-            return Build(tag == "TABLE" ? "CREATE TABLE AS" : command, StatementClass.Ddl, s);
+            return Build(tag == "TABLE" ? "CREATE TABLE AS" : command, Join(StatementClass.Ddl, inner.Class), s);
         }
         if (tag is not ("RULE" or "VIEW" or "MATERIALIZED VIEW") && j < _t.Length)
         {
@@ -143,43 +152,17 @@ internal ref partial struct StatementAnalyzer
         return Build(command, cls, s, escalate: false);
     }
 
-    private StatementFacts Set()
-    {
-        var j = At(1, Kw.Session) || At(1, Kw.Local) ? 2 : 1;
-        if (At(1, Kw.Session) && At(2, Kw.Authorization))
-            return Simple("SET", StatementClass.Dcl);
-        if (At(1, Kw.Session) && W(2, "characteristics") || At(j, Kw.Transaction))
-            return Simple("SET", StatementClass.Transaction);
-        if (At(j, Kw.Constraints))
-            return Simple("SET CONSTRAINTS", StatementClass.Transaction);
-        if (j >= _t.Length || !_t[j].IsName || Names.Normalize(_text, _t[j]) is not { } variable)
-            return Unknown("SET", "parameter name expected");
-        if (variable is "role" or "session_authorization")
-            return Simple("SET", StatementClass.Dcl);
-        if (variable == "standard_conforming_strings" && j + 2 < _t.Length)
-        {
-            var v = _text.Slice(_t[j + 2].Start, _t[j + 2].Length).Trim('\'');
-            _scs = v.Equals("on", StringComparison.OrdinalIgnoreCase) || v.Equals("true", StringComparison.OrdinalIgnoreCase)
-                || v.Equals("default", StringComparison.OrdinalIgnoreCase) || v.Equals("yes", StringComparison.OrdinalIgnoreCase) || v.SequenceEqual("1");
-        }
-        return Simple("SET", StatementClass.Session);
-    }
-
-    private StatementFacts Reset()
-    {
-        if (_t.Length < 2 || !_t[1].IsName || Names.Normalize(_text, _t[1]) is not { } variable)
-            return Unknown("RESET", "parameter name expected");
-        if (variable is "role" or "session_authorization" || variable == "session" && At(2, Kw.Authorization))
-            return Simple("RESET", StatementClass.Dcl);
-        if (variable is "all" or "standard_conforming_strings")
-            _scs = true;
-        return Simple("RESET", StatementClass.Session);
-    }
-
     // ---- helpers ----
 
+    private readonly Scratch Rent()
+    {
+        var s = Scratch.Rent(_depth);
+        s.Strings = _strings;
+        return s;
+    }
+
     private readonly StatementFacts Sub(int from) =>
-        new StatementAnalyzer(_text, _t[from..], _session, _depth + 1).Analyze(out _);
+        new StatementAnalyzer(_text, _t[from..], _session, _overlay, _strings, _depth + 1).Analyze();
 
     private readonly StatementFacts Simple(string command, StatementClass cls) =>
         new() { Start = Start, Length = Length, Command = command, Class = cls };
@@ -187,11 +170,17 @@ internal ref partial struct StatementAnalyzer
     private readonly StatementFacts Unknown(string command, string reason) =>
         new() { Start = Start, Length = Length, Command = command, Class = StatementClass.Unknown, UnknownReason = reason };
 
+    /// <summary>The facts of what <paramref name="s"/> collected. Calls of <see cref="ArgumentFunctions"/> are
+    /// resolved first (their SQL text analyzed, their relations and cursors looked up); then a call of an
+    /// <see cref="AdminFunctions"/> function makes the statement admin, unless <paramref name="escalate"/> is false
+    /// (DDL expressions and plain EXPLAIN run nothing now).</summary>
     private readonly StatementFacts Build(string command, StatementClass cls, Scratch s, bool escalate = true)
     {
+        if (s.Unknown is null && s.Calls.Count > 0)
+            ResolveCalls(s, ref cls);
         if (s.Unknown is not null)
             return Unknown(command, s.Unknown);
-        if (escalate && cls is StatementClass.Read or StatementClass.Write or StatementClass.CopyOut)
+        if (escalate && Rank(cls) < Rank(StatementClass.Admin))
             foreach (var f in s.Functions)
                 if (f.Schema is null or "pg_catalog" && AdminFunctions.Contains(f.Name))
                     cls = StatementClass.Admin;
@@ -205,7 +194,124 @@ internal ref partial struct StatementAnalyzer
             WrittenRelations = s.Writes.Count == 0 ? [] : s.Writes.ToArray(),
             Functions = s.Functions.Count == 0 ? [] : s.Functions.ToArray(),
             IsLockingRead = s.Locking,
+            ReadsUnlistedRelations = s.ReadsUnlisted,
+            WritesUnlistedRelations = s.WritesUnlisted,
+            Settings = s.Settings.Count == 0 ? [] : s.Settings.ToArray(),
         };
+    }
+
+    /// <summary>What the calls of functions that take SQL, relations, cursors or settings as text add.</summary>
+    private readonly void ResolveCalls(Scratch s, ref StatementClass cls)
+    {
+        foreach (var call in s.Calls)
+        {
+            var value = call.Value;
+            switch (call.Rule.Role)
+            {
+                case ArgumentRole.EveryRelation:
+                    s.ReadsUnlisted = true;
+                    break;
+                case ArgumentRole.Sql:
+                    if (value is null)
+                    {
+                        s.Fail($"{call.Function}() of SQL text that is not a literal");
+                        return;
+                    }
+                    if (_depth + 1 >= MaxDepth)
+                    {
+                        s.Fail("statement nested too deeply");
+                        return;
+                    }
+                    foreach (var inner in SqlAnalyzer.AnalyzeNested(value, _session, _overlay, _depth + 1))
+                    {
+                        if (inner.Class == StatementClass.Unknown || inner.Effects.Count > 0)
+                        {
+                            s.Fail($"SQL text of {call.Function}(): {inner.UnknownReason ?? "changes the session's prepared statements or cursors"}");
+                            return;
+                        }
+                        s.Merge(inner);
+                        cls = Join(cls, inner.Class);
+                    }
+                    break;
+                case ArgumentRole.ReadRelation or ArgumentRole.WriteRelation:
+                    if (value is null || !Literals.TryRelation(value, out var relation))
+                    {
+                        s.Fail($"{call.Function}() of a relation not named by a literal");
+                        return;
+                    }
+                    if (call.Rule.Role == ArgumentRole.ReadRelation)
+                    {
+                        if (!s.Writes.Contains(relation))
+                            s.Add(s.Reads, relation);
+                    }
+                    else
+                    {
+                        s.MoveToWrites(relation);
+                        cls = Join(cls, StatementClass.Write);
+                    }
+                    break;
+                case ArgumentRole.Cursor:
+                    if (value is null)
+                    {
+                        s.Fail($"{call.Function}() of a cursor not named by a literal");
+                        return;
+                    }
+                    if (Cursor(value, out var cursor) is { } reason)
+                    {
+                        s.Fail(reason);
+                        return;
+                    }
+                    s.Merge(cursor);
+                    cls = Join(cls, cursor.Class);
+                    break;
+                case ArgumentRole.Setting:
+                    if (value is null)
+                    {
+                        s.Fail("set_config() of a parameter not named by a literal");
+                        return;
+                    }
+                    var change = new SettingChange
+                    {
+                        Name = SettingName(value),
+                        Value = call.SecondLiteral ? call.Second : null,
+                        Kind = call.SecondLiteral ? SettingValueKind.Literal : SettingValueKind.NotLiteral,
+                        IsLocal = call.IsLocal,
+                    };
+                    s.Settings.Add(change);
+                    if (ChangesIdentity(change))
+                        cls = Join(cls, StatementClass.Dcl);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The stronger of two classes, for a statement that does what both do (SQL text run by a function,
+    /// a query run by COPY or CREATE TABLE AS).</summary>
+    internal static StatementClass Join(StatementClass outer, StatementClass inner) => Rank(inner) > Rank(outer) ? inner : outer;
+
+    private static int Rank(StatementClass c) => c switch
+    {
+        StatementClass.CopyOut => 1,
+        StatementClass.Write => 2,
+        StatementClass.Ddl => 3,
+        StatementClass.Dcl => 4,
+        StatementClass.Code => 5,
+        StatementClass.Admin => 6,
+        StatementClass.Unknown => 7,
+        _ => 0,
+    };
+
+    /// <summary>True when a top-level CASCADE (not a foreign key's ON DELETE/UPDATE CASCADE) ends a clause.</summary>
+    private readonly bool HasCascade()
+    {
+        var depth = 0;
+        for (var j = 1; j < _t.Length; j++)
+        {
+            if (_t[j].Kind == TokenKind.LParen) depth++;
+            else if (_t[j].Kind == TokenKind.RParen) depth--;
+            else if (depth == 0 && W(j, "cascade") && !_t[j - 1].Is(Kw.Delete) && !_t[j - 1].Is(Kw.Update)) return true;
+        }
+        return false;
     }
 
     private readonly bool At(int j, Kw kw) => j < _t.Length && _t[j].Is(kw);
