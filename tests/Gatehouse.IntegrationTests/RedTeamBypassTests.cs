@@ -158,13 +158,13 @@ public sealed class RedTeamBypassTests(RedTeamFixture fixture, ITestOutputHelper
         Charset("3 encoding UPDATE pg_settings", Q("UPDATE pg_settings SET setting = 'SJIS' WHERE name = 'client_encoding'")),
         EncodingAtStartup("3 encoding startup client_encoding=ShiftJIS", "client_encoding", "ShiftJIS"),
         EncodingAtStartup("3 encoding startup client_encoding=mskanji", "client_encoding", "mskanji"),
-        EncodingAtStartup("3 encoding startup options -c client_encoding=mskanji", "options", "-c client_encoding=mskanji"),
-        EncodingAtStartup("3 encoding startup options -c client_encoding=SJIS", "options", "-c client_encoding=SJIS"),
-        EncodingAtStartup("3 encoding startup options --client-encoding=SJIS", "options", "--client-encoding=SJIS"),
-        EncodingAtStartup("3 encoding startup options -c client_encoding=S\\ JIS", "options", @"-c client_encoding=S\ JIS"),
+        EncodingAtStartup("3 encoding startup -c client_encoding=mskanji", "options", "-c client_encoding=mskanji"),
+        EncodingAtStartup("3 encoding startup -c client_encoding=SJIS", "options", "-c client_encoding=SJIS"),
+        EncodingAtStartup("3 encoding startup --client-encoding=SJIS", "options", "--client-encoding=SJIS"),
+        EncodingAtStartup("3 encoding startup -c client_encoding=S\\ JIS", "options", @"-c client_encoding=S\ JIS"),
         new("3 encoding psql PGCLIENTENCODING=mskanji", EncodingPayloads.Take(2).ToArray())
             { Protocols = RedTeamProtocol.Psql, MayClose = true, Startup = [new("client_encoding", "mskanji")] },
-        new("3 encoding psql PGOPTIONS -c client_encoding=mskanji", EncodingPayloads.Take(2).ToArray())
+        new("3 encoding psql PGOPTIONS -c client_encoding=…", EncodingPayloads.Take(2).ToArray())
             { Protocols = RedTeamProtocol.Psql, MayClose = true, Startup = [new("options", "-c client_encoding=mskanji")] },
 
         // 4. A refusal must not be built as SQL the client's text can break out of (with scs off, \' ends a '…' literal).
@@ -286,28 +286,14 @@ public sealed class RedTeamBypassTests(RedTeamFixture fixture, ITestOutputHelper
         SearchPath("9 psql PGOPTIONS -csearch_path") with { Startup = [new("options", "-csearch_path=public,pg_catalog")], MayClose = true, Protocols = RedTeamProtocol.Psql },
     ];
 
-    public static TheoryData<string> Cases()
-    {
-        var data = new TheoryData<string>();
-        foreach (var row in Rows)
-        {
-            foreach (var setup in Enum.GetValues<RedTeamSetup>())
-            {
-                foreach (var protocol in row.EachProtocol())
-                {
-                    data.Add(RedTeamRunner.CaseId(row, setup, protocol));
-                }
-            }
-        }
-
-        return data;
-    }
+    public static TheoryData<string, string, RedTeamProtocol> Cases() => RedTeamRunner.Cases(Rows);
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task Bypass_has_no_effect(string caseId)
+    public async Task Bypass_has_no_effect(string id, string setupName, RedTeamProtocol protocol)
     {
-        var (row, setup, protocol) = RedTeamRunner.Find(Rows, caseId);
+        var (row, setup) = RedTeamRunner.Find(Rows, id, setupName);
+        string caseId = RedTeamRunner.CaseId(row, setup, protocol);
         var (problems, transcript) = await RunAsync(fixture, row, setup, protocol);
         output.WriteLine(transcript);
         Assert.True(problems.Count == 0, $"{caseId}: {string.Join("\n", problems)}\ntranscript:\n{transcript}");

@@ -60,6 +60,7 @@ public sealed record Step(StepKind Kind, string[] Sql, string?[]? Parameters = n
     public override string ToString() => Kind switch
     {
         StepKind.Run when Parameters is not null => $"{Sql[0]}  -- with ${string.Join(", $", Parameters.Select((p, i) => $"{i + 1}='{p}'"))}",
+        StepKind.Run when Latin1 => string.Concat(Sql[0].Select(c => c < 0x80 ? c.ToString() : $"\\x{(int)c:X2}")) + "  -- raw bytes",
         StepKind.Run => Sql[0],
         StepKind.Pipeline => "pipelined: " + string.Join("  ||  ", Sql),
         StepKind.ParseOnly => $"Parse \"{Name}\" (never executed): {Sql[0]}",
@@ -139,8 +140,6 @@ public sealed class RawProbe : IProbeSession
 
     public bool Closed { get; private set; }
 
-    public Dictionary<string, string> ParameterStatus { get; } = new(StringComparer.Ordinal);
-
     /// <summary>Connects and authenticates; returns null with the refusal when the gateway refuses the startup.</summary>
     public static async Task<(RawProbe? Probe, string? Refusal)> ConnectAsync(
         int port, string token, IEnumerable<KeyValuePair<string, string>>? parameters = null, bool extended = false, string user = "agent")
@@ -219,9 +218,6 @@ public sealed class RawProbe : IProbeSession
 
         return SendAndCollectAsync(w.Buffer.ToArray(), readyForQuery);
     }
-
-    /// <summary>For the false-positive table: a simple Query right after a named Parse the gateway saw.</summary>
-    public Task<Outcome> QueryAsync(string sql) => RunAsync(Step.Q(sql));
 
     private static void AppendParse(Writer w, string name, byte[] sql) =>
         w.CString(name).Bytes(sql).Byte(0).Int16(0).Message('P');
@@ -323,10 +319,6 @@ public sealed class RawProbe : IProbeSession
                 break;
             case 'N':
                 outcome.Notices.Add(Fields(payload).GetValueOrDefault('M', ""));
-                break;
-            case 'S':
-                var parts = Encoding.UTF8.GetString(payload).Split('\0');
-                ParameterStatus[parts[0]] = parts.Length > 1 ? parts[1] : "";
                 break;
             case 'G':
                 await _stream.WriteAsync(new Writer().CString("red team sends no data").Typed('f'));

@@ -32,7 +32,7 @@ public sealed class RedTeamFalsePositiveTests(RedTeamFixture fixture, ITestOutpu
         Legit("quotes of every kind", """SELECT 'it''s', E'a\\b', $$x$$, $q$y$q$, U&'\0041', "id" FROM orders WHERE id = 1""", "it's,a\\b,x,y,A,1"),
         Legit("reading payments", "SELECT count(*) FROM payments", "10"),
         Legit("lower() with the default search_path", "SELECT lower('X')", "x"),
-        Legit("UPDATE orders … FROM payments (payments only read)", "UPDATE orders SET total = total FROM payments WHERE payments.order_id = orders.id", "affected 10"),
+        Legit("UPDATE orders … FROM payments (only read)", "UPDATE orders SET total = total FROM payments WHERE payments.order_id = orders.id", "affected 10"),
         Steps("SELECT … JOIN payments FOR UPDATE OF o", "7",
             Q("BEGIN"), Q("SELECT o.id FROM orders o JOIN payments p ON p.order_id = o.id WHERE o.id = 7 FOR UPDATE OF o"), Q("COMMIT")),
         Steps("SELECT … JOIN payments FOR UPDATE OF orders", "7",
@@ -41,12 +41,12 @@ public sealed class RedTeamFalsePositiveTests(RedTeamFixture fixture, ITestOutpu
             Q("BEGIN"), Q("SELECT o.id FROM orders o JOIN payments p ON p.order_id = o.id WHERE o.id = 7 FOR NO KEY UPDATE OF o"), Q("COMMIT")),
         Steps("SELECT … JOIN payments FOR SHARE OF orders", "7",
             Q("BEGIN"), Q("SELECT orders.id FROM orders JOIN payments ON payments.order_id = orders.id WHERE orders.id = 7 FOR SHARE OF orders"), Q("COMMIT")),
-        Steps("pg_dump's transaction: isolation, LOCK TABLE … IN ACCESS SHARE MODE", "500",
+        Steps("pg_dump's LOCK TABLE … IN ACCESS SHARE MODE", "500",
             Q("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"), Q("LOCK TABLE public.orders IN ACCESS SHARE MODE"), Q("SELECT count(*) FROM public.orders"), Q("COMMIT")),
         Steps("pg_dump's set_config('search_path', '', false)", "500",
             Q("SELECT pg_catalog.set_config('search_path', '', false)"), Q("SELECT count(*) FROM public.orders")),
         Steps("SQL PREPARE and EXECUTE", "500", Q("PREPARE q AS SELECT count(*) FROM orders"), Q("EXECUTE q"), Q("DEALLOCATE q")),
-        Steps("EXECUTE of a statement prepared with a protocol-level Parse", "500", ParseOnly("s1", "SELECT count(*) FROM orders"), Q("EXECUTE s1"))
+        Steps("EXECUTE s1 of a protocol-level Parse \"s1\"", "500", ParseOnly("s1", "SELECT count(*) FROM orders"), Q("EXECUTE s1"))
             with { Protocols = Raw },
         Steps("a cursor: DECLARE, FETCH, CLOSE", "1,2",
             Q("BEGIN"), Q("DECLARE c CURSOR FOR SELECT id FROM orders ORDER BY id"), Q("FETCH 2 FROM c"), Q("CLOSE c"), Q("COMMIT")),
@@ -76,28 +76,14 @@ public sealed class RedTeamFalsePositiveTests(RedTeamFixture fixture, ITestOutpu
             with { Protocols = RedTeamProtocol.Psql },
     ];
 
-    public static TheoryData<string> Cases()
-    {
-        var data = new TheoryData<string>();
-        foreach (var row in Rows)
-        {
-            foreach (var setup in Enum.GetValues<RedTeamSetup>())
-            {
-                foreach (var protocol in row.EachProtocol())
-                {
-                    data.Add(RedTeamRunner.CaseId(row, setup, protocol));
-                }
-            }
-        }
-
-        return data;
-    }
+    public static TheoryData<string, string, RedTeamProtocol> Cases() => RedTeamRunner.Cases(Rows);
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task Legit_statement_succeeds(string caseId)
+    public async Task Legit_statement_succeeds(string id, string setupName, RedTeamProtocol protocol)
     {
-        var (row, setup, protocol) = RedTeamRunner.Find(Rows, caseId);
+        var (row, setup) = RedTeamRunner.Find(Rows, id, setupName);
+        string caseId = RedTeamRunner.CaseId(row, setup, protocol);
         await fixture.ResetAsync();
         var transcript = new StringBuilder();
         var outcomes = new List<Outcome>();

@@ -20,6 +20,14 @@ public sealed class RedTeamHarnessTests(RedTeamFixture fixture)
         return data;
     }
 
+    [Fact]
+    public void Row_ids_are_unique_and_short_enough_to_show_whole()
+    {
+        var ids = RedTeamBypassTests.Rows.Concat(RedTeamFalsePositiveTests.Rows).Select(r => r.Id).ToList();
+        Assert.Equal(ids.Count, ids.Distinct(StringComparer.Ordinal).Count());
+        Assert.All(ids, id => Assert.True(id.Length <= RedTeamRunner.MaxIdLength, $"row id too long for a test name: {id}"));
+    }
+
     [Theory]
     [MemberData(nameof(Rows))]
     public async Task Without_the_gateway_the_row_has_its_effect(string id)

@@ -39,27 +39,34 @@ public sealed record RedTeamRow(string Id, Step[] Steps)
 /// <summary>Opens sessions, runs a row's steps and gathers what the client saw, for both tables.</summary>
 internal static class RedTeamRunner
 {
-    public static string CaseId(RedTeamRow row, RedTeamSetup setup, RedTeamProtocol protocol) =>
-        $"{row.Id} [{(setup == RedTeamSetup.Default ? "a" : "b")}/{protocol.ToString().ToLowerInvariant()}]";
+    /// <summary>Longest row id: xunit shortens longer theory arguments in test names.</summary>
+    public const int MaxIdLength = 48;
 
-    public static (RedTeamRow Row, RedTeamSetup Setup, RedTeamProtocol Protocol) Find(IEnumerable<RedTeamRow> rows, string caseId)
+    public static string CaseId(RedTeamRow row, RedTeamSetup setup, RedTeamProtocol protocol) =>
+        $"{row.Id} [{SetupName(setup)}/{protocol.ToString().ToLowerInvariant()}]";
+
+    public static string SetupName(RedTeamSetup setup) => setup == RedTeamSetup.Default ? "a" : "b";
+
+    /// <summary>One theory case per row, set-up and protocol: (row id, "a"/"b", protocol).</summary>
+    public static TheoryData<string, string, RedTeamProtocol> Cases(IEnumerable<RedTeamRow> rows)
     {
+        var data = new TheoryData<string, string, RedTeamProtocol>();
         foreach (var row in rows)
         {
             foreach (var setup in Enum.GetValues<RedTeamSetup>())
             {
                 foreach (var protocol in row.EachProtocol())
                 {
-                    if (CaseId(row, setup, protocol) == caseId)
-                    {
-                        return (row, setup, protocol);
-                    }
+                    data.Add(row.Id, SetupName(setup), protocol);
                 }
             }
         }
 
-        throw new ArgumentException("no such case: " + caseId);
+        return data;
     }
+
+    public static (RedTeamRow Row, RedTeamSetup Setup) Find(IEnumerable<RedTeamRow> rows, string id, string setup) =>
+        (rows.Single(r => r.Id == id), setup == "b" ? RedTeamSetup.Power : RedTeamSetup.Default);
 
     public static Step Render(RedTeamFixture fixture, Step step, RedTeamSetup setup) => step with
     {
