@@ -29,6 +29,8 @@ internal enum KwFlags : byte
     Reserved = 4,
     /// <summary>Not an unreserved keyword: quote_identifier() quotes it.</summary>
     Quoted = 8,
+    /// <summary>On a string constant token: continued after a newline ('a'⏎'b' is one literal).</summary>
+    Continued = 16,
 }
 
 internal static class Keywords

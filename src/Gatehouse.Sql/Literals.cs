@@ -74,6 +74,8 @@ internal static class Literals
     public static string? Value(ReadOnlySpan<char> text, in SqlToken t, StringMode mode)
     {
         var raw = text.Slice(t.Start, t.Length);
+        if ((t.Flags & KwFlags.Continued) != 0)
+            return null;   // 'a'⏎'b': not worth decoding; not a literal the analyzer relies on
         switch (t.Kind)
         {
             case TokenKind.String:
@@ -99,9 +101,9 @@ internal static class Literals
         }
     }
 
-    /// <summary>True when the token after a constant is another string constant: the server either joins them
-    /// ('a'⏎'b' is 'ab') or rejects the statement, so the first alone is not the value.</summary>
-    public static bool Continues(ReadOnlySpan<SqlToken> tokens, int j) =>
+    /// <summary>True when the token after a constant is another string constant (on the same line: the lexer joins
+    /// continuations): the server rejects that, so the first alone is not a value to rely on.</summary>
+    public static bool FollowedByString(ReadOnlySpan<SqlToken> tokens, int j) =>
         j + 1 < tokens.Length && tokens[j + 1].Kind is TokenKind.String or TokenKind.EscapeString or TokenKind.UnicodeString or TokenKind.BitString;
 
     internal static string Undouble(ReadOnlySpan<char> body, char quote)

@@ -102,7 +102,7 @@ internal ref partial struct QueryWalker
         if (end - start == 3 && (_t[start + 1].Kind != TokenKind.TypeCast || _t[start + 2].Kind != TokenKind.Word
             || !IsTextType(_text.Slice(_t[start + 2].Start, _t[start + 2].Length))))
             return null;
-        if (Literals.Continues(_t, start))
+        if (Literals.FollowedByString(_t, start))
             return null;
         return Literals.Value(_text, _t[start], _s.Strings);
     }

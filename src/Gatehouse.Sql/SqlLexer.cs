@@ -156,11 +156,13 @@ internal ref struct SqlLexer
     }
 
     /// <summary>Quote at <paramref name="quote"/>; doubled quotes continue; <paramref name="backslash"/>: backslash
-    /// escapes (E-strings, and '…' or N'…' without standard_conforming_strings).</summary>
+    /// escapes (E-strings, and '…' or N'…' without standard_conforming_strings). A quote after whitespace that holds
+    /// a newline continues the same literal in the same mode (scan.l quotecontinue: E'a'⏎'\'' is one E-string).</summary>
     private readonly SqlToken QuotedString(int start, int quote, TokenKind kind, bool backslash)
     {
         var s = _s;
         var q = quote + 1;
+        var flags = KwFlags.None;
         while (true)
         {
             var i = backslash ? s[q..].IndexOfAny('\'', '\\') : s[q..].IndexOf('\'');
@@ -179,8 +181,43 @@ internal ref struct SqlLexer
                 q += 2;
                 continue;
             }
-            return new SqlToken(kind, start, q + 1 - start, Kw.None, KwFlags.None);
+            if (Continuation(q + 1) is var next and > 0)
+            {
+                flags = KwFlags.Continued;
+                q = next + 1;
+                continue;
+            }
+            return new SqlToken(kind, start, q + 1 - start, Kw.None, flags);
         }
+    }
+
+    /// <summary>scan.l's {whitespace_with_newline}{quote} at <paramref name="p"/>: horizontal space or "--" comments,
+    /// a newline, then any space or "--" comments ended by a newline (no block comments); the index of the quote, or -1.</summary>
+    private readonly int Continuation(int p)
+    {
+        var s = _s;
+        while (p < s.Length && (s[p] is ' ' or '\t' or '\f' or '\v' || s[p] == '-' && p + 1 < s.Length && s[p + 1] == '-'))
+            p = s[p] == '-' ? LineEnd(p) : p + 1;
+        if (p >= s.Length || s[p] is not ('\n' or '\r'))
+            return -1;
+        p++;
+        while (p < s.Length)
+        {
+            if (s[p] is ' ' or '\t' or '\n' or '\r' or '\f' or '\v')
+                p++;
+            else if (s[p] == '-' && p + 1 < s.Length && s[p + 1] == '-' && LineEnd(p) is var end && end < s.Length)
+                p = end + 1;
+            else
+                break;
+        }
+        return p < s.Length && s[p] == '\'' ? p : -1;
+    }
+
+    /// <summary>The index of the newline ending the line comment at <paramref name="p"/>, or the text's length.</summary>
+    private readonly int LineEnd(int p)
+    {
+        var nl = _s[p..].IndexOfAny('\n', '\r');
+        return nl < 0 ? _s.Length : p + nl;
     }
 
     private readonly SqlToken QuotedIdent(int start, int quote, TokenKind kind)

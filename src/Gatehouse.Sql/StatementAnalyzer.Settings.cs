@@ -222,5 +222,5 @@ internal ref partial struct StatementAnalyzer
 
     /// <summary>A string constant's value (not followed by another one), or null.</summary>
     private readonly string? Constant(int j) =>
-        j < _t.Length && !Literals.Continues(_t, j) ? Literals.Value(_text, _t[j], _strings) : null;
+        j < _t.Length && !Literals.FollowedByString(_t, j) ? Literals.Value(_text, _t[j], _strings) : null;
 }

@@ -478,7 +478,9 @@ internal ref partial struct StatementAnalyzer
                 j++;
             if (j >= _t.Length || j == from)
                 return Unknown("LOCK TABLE", "IN lockmode MODE expected");
-            mode = _text[_t[from].Start.._t[j - 1].End].ToString().ToLowerInvariant();
+            mode = "";
+            for (var k = from; k < j; k++)
+                mode += (k > from ? " " : "") + (_t[k].Kind == TokenKind.Word ? Lower(k) : "?");
             j++;
         }
         if (W(j, "nowait"))
