@@ -14,6 +14,15 @@ public static class SettingGuard
     /// <summary>Returns why the statement is refused, or null.</summary>
     public static string? Check(StatementFacts facts)
     {
+        foreach (var written in facts.WrittenRelations)
+        {
+            // pg_settings' update rule calls set_config() for every row it touches: a SET the analyzer cannot read.
+            if (written is { Name: "pg_settings", Schema: null or "pg_catalog" })
+            {
+                return "writing pg_settings changes run-time parameters; use SET";
+            }
+        }
+
         foreach (var setting in facts.Settings)
         {
             if (Check(setting) is { } problem)

@@ -86,3 +86,25 @@ public class SettingGuardTests
         Assert.NotNull(SettingGuard.Check("Search_Path", "public,pg_catalog"));
     }
 }
+
+public class SettingGuardStatementTests
+{
+    [Theory]
+    [InlineData("UPDATE pg_settings SET setting = 'public, pg_catalog' WHERE name = 'search_path'")]
+    [InlineData("update pg_catalog.pg_settings set setting = 'sjis' where name = 'client_encoding'")]
+    [InlineData("WITH x AS (UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings' RETURNING 1) SELECT 1")]
+    public void Writing_pg_settings_is_refused(string sql)
+    {
+        var facts = SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements[0];
+        Assert.Contains("pg_settings", SettingGuard.Check(facts) ?? "", StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("SELECT * FROM pg_settings WHERE name = 'search_path'")]
+    [InlineData("UPDATE public.pg_settings SET x = 1")]
+    public void Reading_pg_settings_or_a_user_table_of_that_name_is_not(string sql)
+    {
+        var facts = SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements[0];
+        Assert.Null(SettingGuard.Check(facts));
+    }
+}
