@@ -45,6 +45,9 @@ public sealed class RedTeamFalsePositiveTests(RedTeamFixture fixture, ITestOutpu
             Q("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"), Q("LOCK TABLE public.orders IN ACCESS SHARE MODE"), Q("SELECT count(*) FROM public.orders"), Q("COMMIT")),
         Steps("pg_dump's set_config('search_path', '', false)", "500",
             Q("SELECT pg_catalog.set_config('search_path', '', false)"), Q("SELECT count(*) FROM public.orders")),
+        Legit("pg_dump's set_config(name, …) FROM pg_settings",
+            "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'", "view, foreign-table"),
+        Legit("set_config('search_path', 'public')", "SELECT set_config('search_path', 'public', false)", "public"),
         Steps("SQL PREPARE and EXECUTE", "500", Q("PREPARE q AS SELECT count(*) FROM orders"), Q("EXECUTE q"), Q("DEALLOCATE q")),
         Steps("EXECUTE s1 of a protocol-level Parse \"s1\"", "500", ParseOnly("s1", "SELECT count(*) FROM orders"), Q("EXECUTE s1"))
             with { Protocols = Raw },
@@ -63,6 +66,10 @@ public sealed class RedTeamFalsePositiveTests(RedTeamFixture fixture, ITestOutpu
         Steps("startup client_encoding=LATIN1", "LATIN1", Q("SHOW client_encoding")) with { Protocols = Raw, Startup = [new("client_encoding", "LATIN1")] },
         Steps("startup options -c search_path=public", "x", Q("SELECT lower('X')")) with { Startup = [new("options", "-c search_path=public")] },
         Steps("SET standard_conforming_strings = on", "a\\b", Q("SET standard_conforming_strings = on"), Q("SELECT 'a\\b'")),
+        // A backslash in a plain literal, with standard_conforming_strings on as it always is here.
+        Legit("a regex with a backslash in a plain literal", "SELECT 'a1' ~ '\\d'", "t"),
+        Legit("a Windows path in a plain literal", "SELECT length('C:\\temp\\x')", "9"),
+        Legit("a backslash in an E'' literal", "SELECT E'C:\\\\temp'", "C:\\temp"),
         Steps("SET application_name", "agent-7", Q("SET application_name = 'agent-7'"), Q("SHOW application_name")),
         Legit("set_config('application_name')", "SELECT set_config('application_name', 'agent-8', false)", "agent-8"),
         Steps("SET statement_timeout and TIME ZONE", "UTC", Q("SET statement_timeout = '5s'"), Q("SET TIME ZONE 'UTC'"), Q("SHOW TimeZone")),
