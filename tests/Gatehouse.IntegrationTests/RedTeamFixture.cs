@@ -335,9 +335,9 @@ public sealed class RedTeamFixture : IAsyncLifetime
         {
             Directory.Delete(WorkDirectory, recursive: true);
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // Best effort: a temp directory.
+            // Best effort: a temp directory (the server may have left files of its own in it).
         }
     }
 }
