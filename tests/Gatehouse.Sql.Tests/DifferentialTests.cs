@@ -30,6 +30,8 @@ public sealed class DifferentialTests(DifferentialTests.TrustServer fixture) : I
                 create table archive (id int, amount numeric);
                 create schema s; create table s.t (id int, a int);
                 create table "Mixed" (id int);
+                create table cmd (id int, "delete" int, merge int, "update" int);
+                create sequence sq2; create role app_read;
                 insert into t values (1, 1, 'x'), (2, 2, 'y'); insert into u values (1, 5)
                 """);
             Assert.DoesNotContain(setup, r => r.StartsWith("ERROR", StringComparison.Ordinal));
@@ -115,6 +117,106 @@ public sealed class DifferentialTests(DifferentialTests.TrustServer fixture) : I
                 sb.Append(Trivia(rng)).Append(Generate(rng)).Append(Trivia(rng)).Append(';');
             await CompareAsync(sb.ToString());
         }
+    }
+
+    /// <summary>The red team's bypasses, run by the server: each statement's facts say what the server did.</summary>
+    public static TheoryData<string, string[]> Bypasses => new()
+    {
+        { "EXPLAIN (\"analyze\") DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments"] },
+        { "EXPLAIN (ANALYZE 001) DELETE FROM payments WHERE id = 7; EXPLAIN (ANALYZE \"true\") DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments", "write EXPLAIN w=payments"] },
+        { "EXPLAIN (ANALYZE E'on') DELETE FROM payments WHERE id = 7; EXPLAIN (ANALYZE +1) DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments", "write EXPLAIN w=payments"] },
+        { "EXPLAIN (ANALYZE $$on$$) DELETE FROM payments WHERE id = 7; EXPLAIN (U&\"analyze\") DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments", "write EXPLAIN w=payments"] },
+        { "EXPLAIN (VERBOSE, \"analyze\") DELETE FROM payments WHERE id = 7; EXPLAIN (analyse, analyze off, analyze) DELETE FROM payments", ["write EXPLAIN w=payments", "write EXPLAIN w=payments"] },
+        { "EXPLAIN (ANALYZE 'OFF', COSTS 0, VERBOSE \"false\", FORMAT json) DELETE FROM payments; EXPLAIN (ANALYZE -0) DELETE FROM payments", ["read EXPLAIN r=payments", "read EXPLAIN r=payments"] },
+        { "SET \"ROLE\" = app_read; SET U&\"\\0052OLE\" = app_read; SET SESSION \"ROLE\" TO app_read; RESET \"ROLE\"; SET ROLE NONE",
+            ["dcl SET set[role=app_read]", "dcl SET set[role=app_read]", "dcl SET set[role=app_read]", "session RESET set[role:default]", "session SET set[role=none]"] },
+        { "SET \"SESSION_AUTHORIZATION\" = app_read; RESET SESSION AUTHORIZATION; SET SESSION AUTHORIZATION app_read; SET SESSION AUTHORIZATION DEFAULT",
+            ["dcl SET set[session_authorization=app_read]", "session RESET set[session_authorization:default]", "dcl SET set[session_authorization=app_read]", "session SET set[session_authorization:default]"] },
+        { "SET SESSION AUTHORIZATION DEFAULT;RESET ALL;CLOSE ALL;UNLISTEN *;SELECT pg_advisory_unlock_all();DISCARD SEQUENCES;DISCARD TEMP",
+            ["session SET set[session_authorization:default]", "session RESET set[all:default]", "session CLOSE CURSOR ALL -cursor:*", "session UNLISTEN", "read SELECT f=pg_advisory_unlock_all", "session DISCARD SEQUENCES", "session DISCARD TEMP"] },
+        { "SELECT set_config('ROLE', 'app_read', false); SELECT set_config('role', 'none', false); SELECT pg_catalog.set_config('search_path', 'public, pg_catalog', true)",
+            ["dcl SELECT f=set_config set[role=app_read]", "read SELECT f=set_config set[role=none]", "read SELECT f=pg_catalog.set_config set[local search_path=public, pg_catalog]"] },
+        { "SET search_path = 'A', \"B\", s, 'select', \"$user\", public; SET SCHEMA 'public'; SET NAMES 'UTF8'; SET TIME ZONE 'UTC'; SET XML OPTION CONTENT; RESET search_path",
+            ["session SET set[search_path=\"A\", \"B\", s, \"select\", \"$user\", public]", "session SET set[search_path=public]", "session SET set[client_encoding=UTF8]",
+             "session SET set[timezone=UTC]", "session SET set[xmloption=CONTENT]", "session RESET set[search_path:default]"] },
+        { "SELECT query_to_xml('select pg_read_file(''PG_VERSION'')', true, false, '')", ["admin SELECT f=query_to_xml,pg_read_file"] },
+        { "BEGIN; SELECT query_to_xml('select lo_creat(-1)', true, false, ''); ROLLBACK", ["transaction BEGIN", "read SELECT f=query_to_xml,lo_creat", "transaction ROLLBACK"] },
+        { "SELECT query_to_xml($q$select * from t; select 1 from payments$q$, true, false, ''); SELECT query_to_xmlschema(E'select * from \\\"Mixed\\\"', true, false, '')",
+            ["read SELECT r=t,payments f=query_to_xml", "read SELECT r=Mixed f=query_to_xmlschema"] },
+        { "SELECT table_to_xml('t', true, false, ''); SELECT table_to_xml_and_xmlschema(tbl => ' S . T ', nulls => true, tableforest => false, targetns => '')",
+            ["read SELECT r=t f=table_to_xml", "read SELECT r=s.t f=table_to_xml_and_xmlschema"] },
+        { "SELECT ts_stat('select to_tsvector(b) from t'); SELECT ts_rewrite('a & b'::tsquery, 'select ''a''::tsquery, ''c''::tsquery from u')",
+            ["read SELECT r=t f=ts_stat,to_tsvector", "read SELECT r=u f=ts_rewrite"] },
+        { "SELECT schema_to_xml('s', true, false, ''); SELECT nextval('sq2'), currval('sq2')", ["read SELECT f=schema_to_xml reads-any", "write SELECT w=sq2 f=nextval,currval"] },
+        { "BEGIN; DECLARE c CURSOR FOR SELECT * FROM t; FETCH 1 FROM c; MOVE 1 IN c; SELECT cursor_to_xml('c', 1, true, false, ''); CLOSE c; COMMIT",
+            ["transaction BEGIN", "read DECLARE CURSOR r=t +cursor:c", "read FETCH r=t", "read MOVE r=t", "read SELECT r=t f=cursor_to_xml", "session CLOSE CURSOR -cursor:c", "transaction COMMIT"] },
+        { "PREPARE p AS DELETE FROM payments WHERE id = 7; EXECUTE p; DEALLOCATE p", ["write PREPARE w=payments +prepare:p", "write EXECUTE w=payments", "session DEALLOCATE -prepare:p"] },
+        { "CREATE TABLE tc (id int); CREATE VIEW tv AS SELECT * FROM tc; DROP TABLE tc CASCADE; TRUNCATE archive CASCADE",
+            ["ddl CREATE TABLE w=tc", "ddl CREATE VIEW r=tc w=tv", "ddl DROP TABLE w=tc writes-any", "write TRUNCATE TABLE w=archive writes-any"] },
+        { "BEGIN; SELECT lo_create(4242); SELECT loread(lo_open(4242, 262144), 10); SELECT data FROM pg_largeobject; ROLLBACK",
+            ["transaction BEGIN", "read SELECT f=lo_create", "read SELECT f=loread,lo_open", "read SELECT r=pg_largeobject", "transaction ROLLBACK"] },
+        { "select 1 as insert; SELECT count(*) AS update FROM t; select cmd.delete, merge, cmd.update from cmd; select 1 insert",
+            ["read SELECT", "read SELECT r=t f=count", "read SELECT r=cmd", "read SELECT"] },
+        { "BEGIN; LOCK TABLE public.t IN ACCESS SHARE MODE; LOCK u IN ROW EXCLUSIVE MODE; COMMIT",
+            ["transaction BEGIN", "read LOCK TABLE r=public.t", "write LOCK TABLE w=u", "transaction COMMIT"] },
+        { "SELECT * FROM t o JOIN u p ON o.id = p.id FOR UPDATE OF o; SELECT * FROM t JOIN u ON true FOR SHARE; UPDATE t SET a = u.a FROM u WHERE u.id = t.id",
+            ["write SELECT r=u w=t lock", "write SELECT w=t,u lock", "write UPDATE r=u w=t"] },
+        { "SELECT E'a'\n'\\''; DELETE FROM payments WHERE id = 7; -- '", ["read SELECT", "write DELETE w=payments"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Bypasses))]
+    public async Task Server_runs_bypasses_as_the_analyzer_reports(string sql, string[] expected)
+    {
+        await CompareAsync(sql);
+        Assert.Equal(expected, SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements.Select(Render.Facts));
+    }
+
+    /// <summary>Text whose statements depend on standard_conforming_strings: the server runs different statements
+    /// under its two settings, and the analyzer, which cannot know the setting, calls every statement unknown.</summary>
+    [Theory]
+    [InlineData(@"SELECT 'a\'; DELETE FROM payments WHERE id = 7; --'", 2, 1)]
+    [InlineData(@"SELECT 'x\'' , 1; SELECT 2; --'", 1, 2)]
+    public async Task Server_runs_different_statements_under_each_setting_and_the_analyzer_says_unknown(string sql, int on, int off)
+    {
+        var analysis = SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState());
+        Assert.All(analysis.Statements, f => Assert.Contains("depends on standard_conforming_strings", f.UnknownReason, StringComparison.Ordinal));
+        foreach (var (setting, count) in new[] { ("on", on), ("off", off) })
+        {
+            Assert.Equal(["SET"], await _client.QueryAsync($"set standard_conforming_strings = {setting}"));
+            var results = await _client.QueryAsync(sql);
+            Assert.DoesNotContain(results, r => r.StartsWith("ERROR", StringComparison.Ordinal));
+            Assert.Equal(count, results.Count);
+        }
+        Assert.Equal(["SET"], await _client.QueryAsync("set standard_conforming_strings = on"));
+    }
+
+    /// <summary>One query string per statement, as psql sends with FETCH_COUNT: the caller applies effects between them.</summary>
+    [Fact]
+    public async Task Cursor_facts_follow_the_session_across_query_strings()
+    {
+        var session = new SqlSessionState();
+        (string Sql, string Facts)[] steps =
+        [
+            ("BEGIN", "transaction BEGIN"),
+            ("DECLARE _psql_cursor NO SCROLL CURSOR FOR select * from payments", "read DECLARE CURSOR r=payments +cursor:_psql_cursor"),
+            ("FETCH FORWARD 100 FROM _psql_cursor", "read FETCH r=payments"),
+            ("CLOSE _psql_cursor", "session CLOSE CURSOR -cursor:_psql_cursor"),
+            ("COMMIT", "transaction COMMIT"),
+            ("PREPARE q AS SELECT * FROM u", "read PREPARE r=u +prepare:q"),
+            ("EXECUTE q", "read EXECUTE r=u"),
+            ("DISCARD ALL", "session DISCARD ALL set[session_authorization:default] set[all:default] -prepare:* -cursor:*"),
+        ];
+        foreach (var (sql, expected) in steps)
+        {
+            var facts = SqlAnalyzer.Instance.Analyze(sql, session).Statements;
+            Assert.Equal(expected, Render.Facts(Assert.Single(facts)));
+            var results = await _client.QueryAsync(sql);
+            Assert.DoesNotContain(results, r => r.StartsWith("ERROR", StringComparison.Ordinal));
+            session.Apply(facts[0]);
+        }
+        Assert.Equal("unknown EXECUTE", Render.One("EXECUTE q", session));
+        Assert.StartsWith("ERROR", Assert.Single(await _client.QueryAsync("EXECUTE q")), StringComparison.Ordinal);
     }
 
     private async Task CompareAsync(string sql)

@@ -31,6 +31,10 @@ public sealed class LexingTests
         { "create function f() returns int begin atomic select 1; select case when true then 2 end; end; x", ["create function f() returns int begin atomic select 1; select case when true then 2 end; end", "x"] },
         { "begin; select 1; end; x", ["begin", "select 1", "end", "x"] },
         { "create function f() returns int begin atomic select 1 as case, t.end from t; end; drop table p", ["create function f() returns int begin atomic select 1 as case, t.end from t; end", "drop table p"] },
+        { "select E'a'\n'\\''; delete from payments; -- '", ["select E'a'\n'\\''", "delete from payments"] },
+        { "select E'a' -- c\n\n  -- d\n'\\''; x; -- '", ["select E'a' -- c\n\n  -- d\n'\\''", "x"] },
+        { "select E'a' /* c */\n'\\''; x; -- '", ["select E'a' /* c */\n'\\''; x; -- '"] },
+        { "select 'a'\r'b;'; x", ["select 'a'\r'b;'", "x"] },
         { "select 'unterminated; x", ["select 'unterminated; x"] },
         { "select /* unterminated ; x", ["select /* unterminated ; x"] },
     };
