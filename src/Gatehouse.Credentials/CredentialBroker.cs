@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
 using Gatehouse.Protocol;
+using Gatehouse.State;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -15,7 +16,7 @@ namespace Gatehouse.Credentials;
 ///    ▼ key = (target, subject, sorted db_roles)          ┌─ per-key gate: one creator at a time
 ///  live lease in memory? ── yes ─► renew when &lt; 1/3 TTL left ─► session++ ─► login
 ///    │ no
-///    ▼ row in LeaseStore first (crash ⇒ the reaper finds it)
+///    ▼ row in the lease store first (crash ⇒ the reaper finds it)
 ///  CREATE ROLE gh_&lt;slug&gt;_&lt;rnd&gt; LOGIN VALID UNTIL … PASSWORD 'SCRAM-SHA-256$…'  ┐ one implicit
 ///  COMMENT ON ROLE … 'gatehouse lease'; GRANT db_role TO … (each)                ┘ transaction
 ///    │ fails ─► delete row ─► CredentialResult error (name collision: retry a new name)
@@ -36,7 +37,7 @@ public sealed class CredentialBroker : IAsyncDisposable
     private const int MaxNameAttempts = 3;
     private static readonly TimeSpan MinInterval = TimeSpan.FromSeconds(1);
 
-    private readonly LeaseStore _store;
+    private readonly ILeaseStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger<CredentialBroker> _logger;
     private readonly ConcurrentDictionary<string, Provisioner> _provisioners = new(StringComparer.Ordinal);
@@ -47,7 +48,7 @@ public sealed class CredentialBroker : IAsyncDisposable
     private TimeSpan _interval;
     private Task? _reaper;
 
-    public CredentialBroker(LeaseStore store, TimeProvider time, ILogger<CredentialBroker> logger, string instanceId)
+    public CredentialBroker(ILeaseStore store, TimeProvider time, ILogger<CredentialBroker> logger, string instanceId)
     {
         _store = store;
         _time = time;

@@ -1,3 +1,5 @@
+using Gatehouse.State;
+
 namespace Gatehouse.Credentials;
 
 /// <summary>A lease this instance holds: its row, its password (memory only) and how many sessions use it.</summary>

@@ -209,7 +209,7 @@ internal sealed class Provisioner : IAsyncDisposable
         while (await reader.ReadAsync(ct))
         {
             DateTimeOffset? validUntil = null;
-            if (!reader.IsDBNull(1))
+            if (!await reader.IsDBNullAsync(1, ct))
             {
                 var value = reader.GetDateTime(1);
                 validUntil = value == DateTime.MaxValue ? DateTimeOffset.MaxValue

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Gatehouse.Protocol;
+using Gatehouse.State;
 using Gatehouse.Testing;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -155,14 +156,17 @@ internal sealed class BrokerHarness : IAsyncDisposable
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("gatehouse-leases-").FullName;
         StorePath = Path.Combine(Directory, "state.db");
-        Store = LeaseStore.OpenSqlite(StorePath);
+        var opened = StateStore.Open("sqlite:" + StorePath);
+        State = opened.Store ?? throw new InvalidOperationException(opened.Error);
     }
 
     public string Directory { get; }
 
     public string StorePath { get; }
 
-    public LeaseStore Store { get; }
+    public IStateStore State { get; }
+
+    public ILeaseStore Store => State.Leases;
 
     public ManualTime Time { get; } = new();
 
@@ -179,7 +183,7 @@ internal sealed class BrokerHarness : IAsyncDisposable
     {
         foreach (var broker in _brokers)
             await broker.DisposeAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        await State.DisposeAsync();
         try { System.IO.Directory.Delete(Directory, recursive: true); }
         catch (IOException) { }
     }

@@ -6,6 +6,7 @@ using Gatehouse.Pipeline;
 using Gatehouse.Policy;
 using Gatehouse.Proxy;
 using Gatehouse.Proxy.Configuration;
+using Gatehouse.State;
 
 namespace Gatehouse.Hosting;
 
@@ -19,15 +20,17 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly PolicyStore _policy;
     private readonly PostgresListener _listener;
     private readonly CredentialBroker _broker;
+    private readonly IStateStore _state;
     private readonly IReadOnlyDictionary<string, CredentialTarget> _targets;
     private readonly CancellationTokenSource _stopping = new();
 
-    private GatewayHost(WebApplication app, PolicyStore policy, PostgresListener listener, CredentialBroker broker, IReadOnlyDictionary<string, CredentialTarget> targets)
+    private GatewayHost(WebApplication app, PolicyStore policy, PostgresListener listener, CredentialBroker broker, IStateStore state, IReadOnlyDictionary<string, CredentialTarget> targets)
     {
         _app = app;
         _policy = policy;
         _listener = listener;
         _broker = broker;
+        _state = state;
         _targets = targets;
     }
 
@@ -79,19 +82,16 @@ public sealed class GatewayHost : IAsyncDisposable
             },
             devIssuer,
             time);
-        LeaseStore store;
-        try
+        var opened = StateStore.Open(config.State);
+        if (!opened.Success)
         {
-            store = LeaseStore.Open(config.State);
-        }
-        catch (NotSupportedException)
-        {
-            errors.WriteLine($"{config.SourcePath}: error: state stores other than sqlite: are not supported yet");
+            errors.WriteLine($"{config.SourcePath}: error: {opened.Error}");
             policy.Dispose();
             return null;
         }
 
-        var broker = new CredentialBroker(store, time, loggerFactory.CreateLogger<CredentialBroker>(), $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}");
+        var state = opened.Store;
+        var broker = new CredentialBroker(state.Leases, time, loggerFactory.CreateLogger<CredentialBroker>(), $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}");
         var targets = CredentialTargets.FromConfig(config);
         var reloadLogger = loggerFactory.CreateLogger("Gatehouse.Policy");
         policy.Reloaded += result => LogReload(reloadLogger, result);
@@ -115,7 +115,7 @@ public sealed class GatewayHost : IAsyncDisposable
             app.MapDevIssuer(devIssuer);
         }
 
-        return new GatewayHost(app, policy, listener, broker, targets);
+        return new GatewayHost(app, policy, listener, broker, state, targets);
     }
 
     /// <summary>The development issuer's URL: http://{listen.admin}/dev-issuer.</summary>
@@ -164,6 +164,7 @@ public sealed class GatewayHost : IAsyncDisposable
         await _app.DisposeAsync();
         await _stopping.CancelAsync();
         await _broker.DisposeAsync();
+        await _state.DisposeAsync();
         _stopping.Dispose();
         _policy.Dispose();
     }

@@ -1,0 +1,23 @@
+namespace Gatehouse.State;
+
+/// <summary>
+/// Gatehouse's durable state, behind one seam: credential leases now; audit records, reviews, policy
+/// revisions and notifications later. Each store has one writer that group-commits: writes are queued,
+/// and every write queued while the previous transaction committed lands in the next one. An awaited
+/// write has committed (or failed on its own); reads see every write whose task has completed.
+/// Store failures surface as <see cref="System.Data.Common.DbException"/>.
+/// </summary>
+public interface IStateStore : IAsyncDisposable
+{
+    ILeaseStore Leases { get; }
+
+    /// <summary>What the writer has done since the store was opened (for /metrics and tests).</summary>
+    StateWriterStats WriterStats { get; }
+}
+
+/// <summary>
+/// Counters of a store's writer: writes committed, transactions committed, writes that failed. Fewer
+/// <see cref="Transactions"/> than <see cref="Writes"/> is group commit at work; a batch that failed and was
+/// retried write by write counts one transaction per write that then committed.
+/// </summary>
+public readonly record struct StateWriterStats(long Writes, long Transactions, long FailedWrites);

@@ -1,0 +1,107 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace Gatehouse.State.Sqlite;
+
+/// <summary>One schema change, applied once per file and recorded in <c>schema_migrations</c>.</summary>
+internal sealed record SqliteMigration(int Version, string Name, string Sql);
+
+/// <summary>
+/// The SQLite schema as an ordered list of migrations. Append; never edit or reorder a released one.
+/// Each runs in its own IMMEDIATE transaction together with its <c>schema_migrations</c> row, after
+/// checking the row is not there yet, so two instances opening one file at once apply it exactly once.
+/// </summary>
+internal static class SqliteMigrations
+{
+    public static IReadOnlyList<SqliteMigration> All { get; } =
+    [
+        // The table LeaseStore created before migrations existed. IF NOT EXISTS lets such a file adopt the
+        // scheme with its rows as they are; later migrations run exactly once and need no guards.
+        new(1, "credential leases", """
+            CREATE TABLE IF NOT EXISTS credential_leases (
+                role        TEXT    NOT NULL,
+                target      TEXT    NOT NULL,
+                subject     TEXT    NOT NULL,
+                db_roles    TEXT    NOT NULL,
+                instance_id TEXT    NOT NULL,
+                created     INTEGER NOT NULL,
+                expires     INTEGER NOT NULL,
+                PRIMARY KEY (target, role)
+            );
+            CREATE INDEX IF NOT EXISTS credential_leases_expires ON credential_leases (target, expires);
+            """),
+    ];
+
+    public static int Latest => All[^1].Version;
+
+    /// <summary>
+    /// Puts the file in WAL mode and applies every pending migration, in order. Start-up only: this blocks.
+    /// Returns null, or the error line for the operator.
+    /// </summary>
+    public static string? Apply(SqliteConnection connection, string path, TimeProvider time)
+    {
+        Execute(connection, "PRAGMA journal_mode = WAL");
+        Execute(connection, """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY,
+                name    TEXT    NOT NULL,
+                applied INTEGER NOT NULL
+            )
+            """);
+
+        var newest = Version(connection);
+        if (newest > Latest)
+            return $"state: sqlite:{path} has schema version {newest}, newer than this Gatehouse knows ({Latest}); run a newer Gatehouse or use another file";
+
+        foreach (var migration in All)
+        {
+            if (migration.Version <= newest)
+                continue;
+            try
+            {
+                Execute(connection, "BEGIN IMMEDIATE");
+                if (!IsApplied(connection, migration.Version))
+                {
+                    Execute(connection, migration.Sql);
+                    using var record = connection.CreateCommand();
+                    record.CommandText = "INSERT INTO schema_migrations (version, name, applied) VALUES ($version, $name, $applied)";
+                    record.Parameters.AddWithValue("$version", migration.Version);
+                    record.Parameters.AddWithValue("$name", migration.Name);
+                    record.Parameters.AddWithValue("$applied", time.GetUtcNow().ToUnixTimeMilliseconds());
+                    record.ExecuteNonQuery();
+                }
+                Execute(connection, "COMMIT");
+            }
+            catch (SqliteException ex)
+            {
+                if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0)
+                    Execute(connection, "ROLLBACK");
+                return $"state: sqlite:{path}: migration {migration.Version} ({migration.Name}) failed: {ex.Message}";
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The highest applied migration; 0 for a new file or one from before migrations.</summary>
+    public static int Version(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT coalesce(max(version), 0) FROM schema_migrations";
+        return Convert.ToInt32(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    private static bool IsApplied(SqliteConnection connection, int version)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $version)";
+        command.Parameters.AddWithValue("$version", version);
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) == 1;
+    }
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}
