@@ -21,10 +21,10 @@ if (parsed.Errors.Count > 0)
 {
     foreach (var error in parsed.Errors)
     {
-        Console.Error.WriteLine($"gatehouse: {error.Message}");
+        await Console.Error.WriteLineAsync($"gatehouse: {error.Message}");
     }
 
-    Console.Error.WriteLine("Run 'gatehouse --help' for usage.");
+    await Console.Error.WriteLineAsync("Run 'gatehouse --help' for usage.");
     return 2;
 }
 

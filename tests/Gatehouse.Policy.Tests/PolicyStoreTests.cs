@@ -87,7 +87,7 @@ public sealed class PolicyStoreTests : IDisposable
     [InlineData(false)]
     public async Task Watching_applies_changes_without_a_manual_reload(bool pollOnly)
     {
-        File.WriteAllText(PolicyPath, Policy("deny"));
+        await File.WriteAllTextAsync(PolicyPath, Policy("deny"));
         var options = new PolicyStoreOptions { PollInterval = TimeSpan.FromMilliseconds(pollOnly ? 50 : 60_000), Debounce = TimeSpan.FromMilliseconds(20) };
         using var store = PolicyStore.Open(PolicyPath, options);
         // A reader may catch a file half-written and report it; wait for the outcome of the complete file.

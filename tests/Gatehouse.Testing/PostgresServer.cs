@@ -157,7 +157,7 @@ public sealed class PostgresServer : IAsyncDisposable
         Directory.CreateDirectory(socketDir);
         if (_ssl)
             WriteCertificate();
-        File.WriteAllText(LogFile, "");
+        await File.WriteAllTextAsync(LogFile, "", ct);
         if (_asPostgresUser)
             await RunAsync("chown", ["-R", "postgres:postgres", _root], TimeSpan.FromSeconds(30), ct);
 
@@ -258,7 +258,7 @@ public sealed class PostgresServer : IAsyncDisposable
     private static async Task<string> SafeAsync(Task<string> read)
     {
         var done = await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(2)));
-        return done == read && read.IsCompletedSuccessfully ? read.Result : "";
+        return done == read && read.IsCompletedSuccessfully ? await read : "";
     }
 
     private string LogTail(int lines = 30)

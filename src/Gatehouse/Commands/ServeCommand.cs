@@ -31,23 +31,23 @@ internal static class ServeCommand
             {
                 foreach (var problem in ex.Problems)
                 {
-                    Console.Error.WriteLine($"gatehouse: cannot start: {problem}");
+                    await Console.Error.WriteLineAsync($"gatehouse: cannot start: {problem}");
                 }
 
                 return CommandSupport.ExitFailure;
             }
             catch (IOException ex)
             {
-                Console.Error.WriteLine($"gatehouse: cannot start: {ex.Message}");
+                await Console.Error.WriteLineAsync($"gatehouse: cannot start: {ex.Message}");
                 return CommandSupport.ExitFailure;
             }
             catch (System.Net.Sockets.SocketException ex)
             {
-                Console.Error.WriteLine($"gatehouse: cannot listen: {ex.Message}");
+                await Console.Error.WriteLineAsync($"gatehouse: cannot listen: {ex.Message}");
                 return CommandSupport.ExitFailure;
             }
 
-            Console.Error.WriteLine($"gatehouse: PostgreSQL clients on {host.PostgresEndPoint}, admin on {host.AdminUrl}");
+            await Console.Error.WriteLineAsync($"gatehouse: PostgreSQL clients on {host.PostgresEndPoint}, admin on {host.AdminUrl}");
             await host.WaitForShutdownAsync(ct);
             return CommandSupport.ExitOk;
         });
