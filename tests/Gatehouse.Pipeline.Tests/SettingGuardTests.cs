@@ -108,3 +108,50 @@ public class SettingGuardStatementTests
         Assert.Null(SettingGuard.Check(facts));
     }
 }
+
+public class SettingGuardRoutesTests
+{
+    [Theory]
+    [InlineData("SET client_encoding = 'mskanji'")]
+    [InlineData("SET client_encoding TO 'WIN932'")]
+    [InlineData("SET client_encoding = windows936")]
+    [InlineData("set client_encoding = 'win950'")]
+    [InlineData("SET client_encoding = 'S-JIS'")]
+    [InlineData("SET client_encoding = 'S.J.I.S'")]
+    [InlineData("SET \"CLIENT_ENCODING\" = 'sjis'")]
+    [InlineData("SET U&\"client\\005Fencoding\" = 'sjis'")]
+    [InlineData("SET SESSION client_encoding = 'sjis'")]
+    [InlineData("SET LOCAL client_encoding = 'sjis'")]
+    [InlineData("SET NAMES 'sjis'")]
+    [InlineData("SET NAMES sjis")]
+    [InlineData("SELECT set_config('client_encoding', 'sjis', false)")]
+    [InlineData("SELECT pg_catalog.set_config('CLIENT_ENCODING', 'mskanji', false)")]
+    [InlineData("SELECT set_config('client_encoding', $1, false)")]
+    [InlineData("SET search_path = public, pg_catalog")]
+    [InlineData("SET search_path TO \"$user\", public, pg_catalog")]
+    [InlineData("SET SCHEMA 'public'; SET search_path = x, pg_catalog")]
+    [InlineData("SELECT set_config('search_path', 'public, pg_catalog', false)")]
+    [InlineData("SELECT set_config('search_path', $1, false)")]
+    public void Every_sql_route_to_an_unsafe_setting_is_refused(string sql)
+    {
+        var statements = SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements;
+        Assert.Contains(statements, s => SettingGuard.Check(s) is not null || s.Class == StatementClass.Unknown);
+    }
+
+    [Theory]
+    [InlineData("SET client_encoding = 'UTF8'")]
+    [InlineData("SET NAMES 'LATIN1'")]
+    [InlineData("SET client_encoding TO DEFAULT")]
+    [InlineData("RESET client_encoding")]
+    [InlineData("SET search_path = public")]
+    [InlineData("SET search_path TO pg_catalog, public")]
+    [InlineData("SET SCHEMA 'public'")]
+    [InlineData("SELECT set_config('search_path', '', false)")]
+    [InlineData("SET search_path = 'public, pg_catalog'")]
+    public void Safe_settings_pass(string sql)
+    {
+        var statement = Assert.Single(SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements);
+        Assert.NotEqual(StatementClass.Unknown, statement.Class);
+        Assert.Null(SettingGuard.Check(statement));
+    }
+}
