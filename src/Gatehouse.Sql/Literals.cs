@@ -28,7 +28,9 @@ internal static class Lexing
         "string literal whose meaning depends on standard_conforming_strings; use E'…' for backslashes";
 
     /// <summary>The reading to analyze with; <paramref name="conflict"/> when both readings lex without error
-    /// but to different tokens (the text then means different statements to different sessions).</summary>
+    /// but to different tokens (the text then means different statements to different sessions). The "on"
+    /// reading is lexed once; the "off" one only where it can differ, at a plain '…' or N'…' literal (or an error
+    /// token) holding a backslash: every other token is the same under both, so the "off" lexer skips it.</summary>
     public static StringMode Choose(ReadOnlySpan<char> text, out bool conflict)
     {
         conflict = false;
@@ -36,33 +38,38 @@ internal static class Lexing
             return StringMode.Standard;
         var on = new SqlLexer(text, standardConformingStrings: true);
         var off = new SqlLexer(text, standardConformingStrings: false);
-        bool errorOn = false, errorOff = false, differ = false;
-        while (true)
+        var ambiguous = false;
+        while (on.Next(out var a))
         {
-            var hasOn = on.Next(out var a);
-            var hasOff = off.Next(out var b);
-            if (!hasOn && !hasOff)
-                break;
-            errorOn |= hasOn && a.Kind == TokenKind.Error;
-            errorOff |= hasOff && b.Kind == TokenKind.Error;
-            if (hasOn != hasOff || a.Kind != b.Kind || a.Start != b.Start || a.Length != b.Length)
+            if (a.Kind == TokenKind.UnicodeString)
+                return StringMode.Standard;   // the "off" reading rejects U&'…': only "on" can run
+            if (a.Kind is not (TokenKind.String or TokenKind.Error) || text.Slice(a.Start, a.Length).IndexOf('\\') < 0)
             {
-                differ = true;
-                // The streams are out of step now: only whether each reading has an error still matters.
-                while (on.Next(out a))
-                    errorOn |= a.Kind == TokenKind.Error;
-                while (off.Next(out b))
-                    errorOff |= b.Kind == TokenKind.Error;
-                break;
+                if (a.Kind == TokenKind.Error)
+                    return StringMode.Standard;   // the same error under both readings: nothing runs
+                off.Seek(a.End);
+                continue;
             }
+            off.Seek(a.Start);
+            var hasOff = off.Next(out var b);
+            if (hasOff && b.Kind == a.Kind && b.Start == a.Start && b.Length == a.Length)
+            {
+                if (a.Kind == TokenKind.Error)
+                    return StringMode.Standard;
+                ambiguous = true;
+                continue;
+            }
+            // The readings part here: only whether each of them lexes to the end still matters.
+            var errorOn = a.Kind == TokenKind.Error;
+            var errorOff = hasOff && b.Kind == TokenKind.Error;
+            while (!errorOn && on.Next(out a))
+                errorOn = a.Kind == TokenKind.Error;
+            while (!errorOff && off.Next(out b))
+                errorOff = b.Kind == TokenKind.Error;
+            conflict = !errorOn && !errorOff;
+            return errorOn && !errorOff ? StringMode.Escape : StringMode.Standard;
         }
-        if (errorOn == errorOff)
-        {
-            // Both readings fail: nothing runs, any analysis will do (the error tokens make it unknown).
-            conflict = differ && !errorOn;
-            return errorOn || differ ? StringMode.Standard : StringMode.Ambiguous;
-        }
-        return errorOn ? StringMode.Escape : StringMode.Standard;
+        return ambiguous ? StringMode.Ambiguous : StringMode.Standard;
     }
 }
 

@@ -21,6 +21,9 @@ internal ref struct SqlLexer
         _pos = 0;
     }
 
+    /// <summary>Continues at <paramref name="position"/>, a token boundary of this reading.</summary>
+    public void Seek(int position) => _pos = position;
+
     public bool Next(out SqlToken token)
     {
         if (!SkipTrivia(ref _pos, out var commentError))
