@@ -211,8 +211,8 @@ internal static class Literals
     public static bool TryRelation(string text, out QualifiedName name)
     {
         name = default;
-        if (text.Length == 0 || char.IsAsciiDigit(text[0]) && text.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0)
-            return false;
+        if (text.Length == 0 || text == "-" || char.IsAsciiDigit(text[0]) && text.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0)
+            return false;   // regclassin: digits are an OID, "-" is InvalidOid
         Span<(int Start, int Length, bool Quoted)> parts = stackalloc (int, int, bool)[4];
         var count = 0;
         var i = 0;

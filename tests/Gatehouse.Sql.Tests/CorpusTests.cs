@@ -419,6 +419,8 @@ public sealed class CorpusTests
         { "SELECT table_to_xml('16384', true, false, '')", "unknown SELECT" },
         { "SELECT table_to_xml(oid, true, false, '') FROM pg_class", "unknown SELECT" },
         { "SELECT table_to_xml('a.b.c.d', true, false, '')", "unknown SELECT" },
+        { "SELECT table_to_xml('-', true, false, '')", "unknown SELECT" },
+        { "SELECT table_to_xml('a..b', true, false, '')", "unknown SELECT" },
         { "SELECT schema_to_xml('public', true, false, '')", "read SELECT f=schema_to_xml reads-any" },
         { "SELECT schema_to_xmlschema(nspname, true, false, '') FROM pg_namespace", "read SELECT r=pg_namespace f=schema_to_xmlschema reads-any" },
         { "SELECT database_to_xml(true, false, '')", "read SELECT f=database_to_xml reads-any" },
