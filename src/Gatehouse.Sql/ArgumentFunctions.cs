@@ -76,5 +76,7 @@ internal static class ArgumentFunctions
 
 /// <summary>A call of an <see cref="ArgumentFunctions"/> function found while walking a statement: the literal
 /// values of its interesting arguments (null when not a literal), resolved by the analyzer after the walk.</summary>
+/// <param name="NameColumn">set_config's name is the bare column <c>name</c> (or <c>q.name</c>) in a call at the
+/// statement's top level: pg_dump's <c>set_config(name, …) FROM pg_settings WHERE name = '…'</c>.</param>
 internal readonly record struct PendingCall(string Function, ArgumentFunction Rule, string? Value, string? Second = null,
-    bool SecondLiteral = false, bool IsLocal = false);
+    bool SecondLiteral = false, bool IsLocal = false, string? NameColumn = null);

@@ -59,10 +59,11 @@ internal ref partial struct QueryWalker
             case ArgumentRole.EveryRelation:
                 return new PendingCall(function, rule, null);
             case ArgumentRole.Setting:
+                var name = Argument(args, 0, null, out _);
                 var value = Argument(args, 1, null, out var valueFound);
                 var local = Argument(args, 2, null, out _);
-                return new PendingCall(function, rule, Literal(Argument(args, 0, null, out _)),
-                    Literal(value), valueFound && Literal(value) is not null, Boolean(local) ?? false);
+                return new PendingCall(function, rule, Literal(name), Literal(value), valueFound && Literal(value) is not null,
+                    Boolean(local) ?? false, _s.Frames.Count == 1 ? NameColumn(name) : null);
             default:
                 return new PendingCall(function, rule, Literal(Argument(args, rule.Position, rule.Parameter, out _)));
         }
@@ -105,6 +106,17 @@ internal ref partial struct QueryWalker
         if (Literals.FollowedByString(_t, start))
             return null;
         return Literals.Value(_text, _t[start], _s.Strings);
+    }
+
+    /// <summary>"name" or "q.name" (unquoted or quoted): the qualifier ("" when none); null for anything else.</summary>
+    private readonly string? NameColumn((int Start, int End) arg)
+    {
+        var (start, end) = arg;
+        if (end - start is not (1 or 3) || !_t[end - 1].IsName || Names.Normalize(_text, _t[end - 1]) != "name")
+            return null;
+        if (end - start == 1)
+            return "";
+        return _t[start].IsName && _t[start + 1].Kind == TokenKind.Dot ? Names.Normalize(_text, _t[start]) : null;
     }
 
     private static bool IsTextType(ReadOnlySpan<char> type) =>

@@ -265,6 +265,7 @@ internal ref partial struct StatementAnalyzer
                     cls = Join(cls, cursor.Class);
                     break;
                 case ArgumentRole.Setting:
+                    value ??= call.NameColumn is { } qualifier ? PinnedSettingName(qualifier) : null;
                     if (value is null)
                     {
                         s.Fail("set_config() of a parameter not named by a literal");
@@ -284,6 +285,52 @@ internal ref partial struct StatementAnalyzer
             }
         }
     }
+
+    /// <summary>
+    /// pg_dump's <c>SELECT set_config(name, '…', false) FROM pg_settings WHERE name = 'param'</c>: the statement is
+    /// exactly SELECT … FROM [pg_catalog.]pg_settings [[AS] alias] WHERE [q.]name = 'literal' (either side), so every
+    /// row's name is that literal (pg_settings.name is text, compared exactly) and the call sets that parameter.
+    /// Null for any other shape. (A temporary table named pg_settings would shadow the view, with an equality of
+    /// its own; creating one is ddl.)
+    /// </summary>
+    private readonly string? PinnedSettingName(string qualifier)
+    {
+        if (!At(0, Kw.Select) || FindTopLevel(1, Kw.From) is not (var from and >= 0))
+            return null;
+        var j = DottedName(from + 1, out var relation);
+        if (relation is not { Name: "pg_settings", Schema: null or "pg_catalog" })
+            return null;
+        var alias = relation.Value.Name;
+        if (At(j, Kw.As))
+            j++;
+        if (j < _t.Length && !At(j, Kw.Where))
+        {
+            if (!_t[j].IsName || Names.Normalize(_text, _t[j]) is not { } a)
+                return null;
+            alias = a;
+            j++;
+        }
+        if (!At(j, Kw.Where) || qualifier.Length > 0 && qualifier != alias)
+            return null;
+        j++;
+        // [q.]name = 'literal' or 'literal' = [q.]name, and nothing else.
+        if (NameColumnAt(j, alias) is var left and > 0 && _t.Length == j + left + 2 && IsEquals(j + left))
+            return Literals.Value(_text, _t[j + left + 1], _strings);
+        if (IsEquals(j + 1) && NameColumnAt(j + 2, alias) is var right and > 0 && _t.Length == j + 2 + right)
+            return Literals.Value(_text, _t[j], _strings);
+        return null;
+    }
+
+    /// <summary>The length (1 or 3) of <c>name</c> or <c>alias.name</c> at <paramref name="j"/>, or 0.</summary>
+    private readonly int NameColumnAt(int j, string alias)
+    {
+        if (j < _t.Length && _t[j].IsName && Names.Normalize(_text, _t[j]) == "name" && !At(j + 1, TokenKind.Dot))
+            return 1;
+        return j + 2 < _t.Length && _t[j].IsName && Names.Normalize(_text, _t[j]) == alias && At(j + 1, TokenKind.Dot)
+            && _t[j + 2].IsName && Names.Normalize(_text, _t[j + 2]) == "name" ? 3 : 0;
+    }
+
+    private readonly bool IsEquals(int j) => At(j, TokenKind.Operator) && _t[j].Length == 1 && _text[_t[j].Start] == '=';
 
     /// <summary>The stronger of two classes, for a statement that does what both do (SQL text run by a function,
     /// a query run by COPY or CREATE TABLE AS).</summary>

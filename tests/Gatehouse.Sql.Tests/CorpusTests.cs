@@ -388,6 +388,18 @@ public sealed class CorpusTests
         { "SELECT set_config($1, 'off', false)", "unknown SELECT" },
         { "SELECT set_config(name, 'x', false) FROM pg_settings", "unknown SELECT" },
         { "SELECT public.set_config('role', 'x', false)", "read SELECT f=public.set_config" },
+        // pg_dump's form: the name column of pg_settings, pinned by the whole WHERE to one literal.
+        { "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'",
+            "read SELECT r=pg_settings f=set_config set[restrict_nonsystem_relation_kind=view, foreign-table]" },
+        { "SELECT set_config(s.name, 'x', false) FROM pg_catalog.pg_settings AS s WHERE 'ROLE' = s.name", "dcl SELECT r=pg_catalog.pg_settings f=set_config set[role=x]" },
+        { "SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'work_mem' OR true", "unknown SELECT" },
+        { "SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'work_mem' AND name = 'role'", "unknown SELECT" },
+        { "SELECT set_config(name, 'x', false) FROM pg_settings WHERE name LIKE 'work_mem'", "unknown SELECT" },
+        { "SELECT set_config(name, 'x', false) FROM pg_settings, t WHERE name = 'work_mem'", "unknown SELECT" },
+        { "SELECT set_config(name, 'x', false) FROM my_settings WHERE name = 'work_mem'", "unknown SELECT" },
+        { "SELECT set_config(o.name, 'x', false) FROM pg_settings s WHERE s.name = 'work_mem'", "unknown SELECT" },
+        { "SELECT (SELECT set_config(name, 'x', false) FROM t) FROM pg_settings WHERE name = 'work_mem'", "unknown SELECT" },
+        { "WITH pg_settings AS (SELECT 'role' AS name) SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'work_mem'", "unknown SELECT" },
         { "COPY (SELECT set_config('role', 'x', false)) TO STDOUT", "dcl COPY f=set_config set[role=x]" },
         // 4. SQL and relations passed as text.
         { "SELECT query_to_xml('select pg_read_file(''/etc/passwd'')', true, false, '')", "admin SELECT f=query_to_xml,pg_read_file" },

@@ -136,6 +136,8 @@ public sealed class DifferentialTests(DifferentialTests.TrustServer fixture) : I
             ["session SET set[session_authorization:default]", "session RESET set[all:default]", "session CLOSE CURSOR ALL -cursor:*", "session UNLISTEN", "read SELECT f=pg_advisory_unlock_all", "session DISCARD SEQUENCES", "session DISCARD TEMP"] },
         { "SELECT set_config('ROLE', 'app_read', false); SELECT set_config('role', 'none', false); SELECT pg_catalog.set_config('search_path', 'public, pg_catalog', true)",
             ["dcl SELECT f=set_config set[role=app_read]", "read SELECT f=set_config set[role=none]", "read SELECT f=pg_catalog.set_config set[local search_path=public, pg_catalog]"] },
+        { "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'; RESET restrict_nonsystem_relation_kind",
+            ["read SELECT r=pg_settings f=set_config set[restrict_nonsystem_relation_kind=view, foreign-table]", "session RESET set[restrict_nonsystem_relation_kind:default]"] },
         { "SET search_path = 'A', \"B\", s, 'select', \"$user\", public; SET SCHEMA 'public'; SET NAMES 'UTF8'; SET TIME ZONE 'UTC'; SET XML OPTION CONTENT; RESET search_path",
             ["session SET set[search_path=\"A\", \"B\", s, \"select\", \"$user\", public]", "session SET set[search_path=public]", "session SET set[client_encoding=UTF8]",
              "session SET set[timezone=UTC]", "session SET set[xmloption=CONTENT]", "session RESET set[search_path:default]"] },
