@@ -7,7 +7,7 @@ namespace Gatehouse.Sql.Tests;
 /// and costs time linear in its length.</summary>
 public sealed class FuzzTests
 {
-    private static readonly string[] Seeds = CorpusTests.Queries.Concat(CorpusTests.Utility).Concat(CorpusTests.Ddl)
+    private static readonly string[] Seeds = CorpusTests.Queries.Concat(CorpusTests.Utility).Concat(CorpusTests.Ddl).Concat(CorpusTests.Bypasses)
         .Select(row => (string)row[0]).Concat(LexingTests.Splits.Select(row => (string)row[0])).ToArray();
 
     // GATEHOUSE_FUZZ_SECONDS / GATEHOUSE_FUZZ_SEED allow a longer local run; CI keeps the 2 s default.
@@ -114,6 +114,10 @@ public sealed class LinearTimeTests
         { "statements", "select 1;" },
         { "ctes", "with " },
         { "case", "select case when " },
+        { "backslash literals", "select 'a\\b', " },
+        { "sql text", "select query_to_xml('select * from t', true, false, ''), " },
+        { "lock of", "select * from t0 a for update of " },
+        { "settings", "set search_path = " },
     };
 
     [Theory]
@@ -127,6 +131,9 @@ public sealed class LinearTimeTests
             "dollar tags" => string.Concat(Enumerable.Range(0, n).Select(i => $"$a{i}$ ")),
             "ctes" => pattern + string.Concat(Enumerable.Range(0, n).Select(i => $"c{i} as (select * from c{i - 1}),")) + " x as (select 1) select * from x",
             "case" => "select " + string.Concat(Enumerable.Range(0, n).Select(_ => "case when a then ")) + "1" + string.Concat(Enumerable.Range(0, n).Select(_ => " end")),
+            "backslash literals" or "sql text" => string.Concat(Enumerable.Repeat(pattern, n)) + "1",
+            "lock of" => pattern + string.Join(", ", Enumerable.Repeat("a", n)),
+            "settings" => pattern + string.Join(", ", Enumerable.Range(0, n).Select(i => $"'S{i}'")),
             _ => string.Concat(Enumerable.Repeat(pattern, n)),
         };
         double Time(string sql)
