@@ -1,3 +1,5 @@
+using Gatehouse.Yaml;
+
 namespace Gatehouse.Policy;
 
 /// <summary>What happened when a changed policy file was read again.</summary>
@@ -10,7 +12,7 @@ public sealed class PolicyReloadResult
     public required PolicySnapshot Snapshot { get; init; }
 
     /// <summary>Why the new file was rejected; empty on success.</summary>
-    public required IReadOnlyList<PolicyError> Errors { get; init; }
+    public required IReadOnlyList<YamlError> Errors { get; init; }
 
     public required DateTimeOffset At { get; init; }
 }
@@ -34,8 +36,8 @@ public sealed class PolicyStoreOptions
 }
 
 /// <summary>The initial policy is invalid: startup must fail. <see cref="Errors"/> holds every problem found.</summary>
-public sealed class PolicyLoadException(IReadOnlyList<PolicyError> errors)
+public sealed class PolicyLoadException(IReadOnlyList<YamlError> errors)
     : Exception("invalid policy:" + Environment.NewLine + string.Join(Environment.NewLine, errors))
 {
-    public IReadOnlyList<PolicyError> Errors { get; } = errors;
+    public IReadOnlyList<YamlError> Errors { get; } = errors;
 }

@@ -1,3 +1,5 @@
+using Gatehouse.Yaml;
+
 namespace Gatehouse.Policy;
 
 /// <summary>
@@ -54,7 +56,7 @@ public sealed class PolicyStore : IDisposable
         TryOpen(path, options, out var errors) ?? throw new PolicyLoadException(errors);
 
     /// <summary>Loads <paramref name="path"/>; null with every error when it is invalid.</summary>
-    public static PolicyStore? TryOpen(string path, PolicyStoreOptions? options, out IReadOnlyList<PolicyError> errors)
+    public static PolicyStore? TryOpen(string path, PolicyStoreOptions? options, out IReadOnlyList<YamlError> errors)
     {
         options ??= new PolicyStoreOptions();
         var result = PolicyLoader.LoadFile(path, options.KnownTargets, time: options.Time);

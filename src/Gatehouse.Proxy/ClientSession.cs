@@ -2,7 +2,6 @@ using Gatehouse.Pipeline;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Gatehouse.Protocol;
-using Gatehouse.Proxy.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Proxy;
@@ -37,7 +36,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
         try
         {
             using var startupTimeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-            startupTimeout.CancelAfter(services.Config.Limits.StartupTimeout);
+            startupTimeout.CancelAfter(services.Options.Limits.StartupTimeout);
             var outcome = await ClientHandshake.RunAsync(socket, services.Certificate, startupTimeout.Token);
             if (outcome is HandshakeOutcome.Cancel cancel)
             {
@@ -135,13 +134,13 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
     }
 
     private sealed record ClientAdmission(
-        AdmittedSession? Admission, Refusal? Error, TargetConfig? Target = null, Principal? Principal = null,
+        AdmittedSession? Admission, Refusal? Error, UpstreamTarget? Target = null, Principal? Principal = null,
         List<KeyValuePair<string, string>>? Parameters = null);
 
     private async ValueTask<ClientAdmission> AdmitClientAsync(HandshakeOutcome.Startup startup, System.Net.EndPoint? remote, CancellationToken ct)
     {
-        var config = services.Config;
-        if (!startup.Encrypted && (config.Tls.Require || !ClientHandshake.IsLoopback(remote)))
+        var options = services.Options;
+        if (!startup.Encrypted && (options.Tls.Require || !ClientHandshake.IsLoopback(remote)))
         {
             return new(null, new(RefusalKind.AuthenticationFailed, SqlStates.InvalidAuthorizationSpecification, "gatehouse: TLS is required: connect with sslmode=require (the password is a token)"));
         }
@@ -158,9 +157,9 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
             return new(null, new(RefusalKind.AuthenticationFailed, SqlStates.InvalidAuthorizationSpecification, "gatehouse: no user name given in the startup packet"));
         }
 
-        if (database is null || !config.Targets.TryGetValue(database, out var target))
+        if (database is null || !options.Targets.TryGetValue(database, out var target))
         {
-            return new(null, Refusals.UnknownTarget(database, config.Targets.Keys));
+            return new(null, Refusals.UnknownTarget(database, options.Targets.Keys));
         }
 
         string? token = await ClientHandshake.ReadPasswordAsync(startup.Stream, ct);
@@ -215,7 +214,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var ledger = new StatementLedger();
-        using var toServer = new ClientToServerPump(client, upstream.Stream, services.Config.Limits.MaxMessageBytes, pipeline, ledger);
+        using var toServer = new ClientToServerPump(client, upstream.Stream, services.Options.Limits.MaxMessageBytes, pipeline, ledger);
         using var toClient = new ServerToClientPump(upstream.Stream, client, pipeline, ledger);
         var clientSide = toServer.RunAsync(done.Token);
         var serverSide = toClient.RunAsync(done.Token);

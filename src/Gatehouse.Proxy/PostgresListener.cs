@@ -20,7 +20,7 @@ public sealed class PostgresListener(ProxyServices services) : BackgroundService
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
-        var endPoint = services.Config.PostgresListen;
+        var endPoint = services.Options.Listen;
         _socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         _socket.Bind(endPoint);

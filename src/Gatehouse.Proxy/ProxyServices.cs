@@ -1,14 +1,13 @@
 using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Pipeline;
-using Gatehouse.Proxy.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Proxy;
 
-/// <summary>What every session shares: configuration, TLS identity, authentication, admission, cancel keys.</summary>
+/// <summary>What every session shares: options, TLS identity, authentication, admission, cancel keys.</summary>
 public sealed class ProxyServices
 {
-    public required GatewayConfig Config { get; init; }
+    public required ProxyOptions Options { get; init; }
 
     public required X509Certificate2 Certificate { get; init; }
 
@@ -29,7 +28,7 @@ public sealed class ProxyServices
 
     internal bool TryEnter()
     {
-        if (Interlocked.Increment(ref _activeSessions) <= Config.Limits.MaxClientConnections)
+        if (Interlocked.Increment(ref _activeSessions) <= Options.Limits.MaxClientConnections)
         {
             return true;
         }

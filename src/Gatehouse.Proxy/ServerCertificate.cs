@@ -1,7 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Gatehouse.Proxy.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Proxy;
@@ -9,15 +8,15 @@ namespace Gatehouse.Proxy;
 /// <summary>The certificate clients see: the configured one, or a self-signed one kept in the state directory.</summary>
 public static class ServerCertificate
 {
-    public static X509Certificate2 Load(TlsConfig tls, string stateDirectory, ILogger logger)
+    public static X509Certificate2 Load(ServerTlsOptions tls, ILogger logger)
     {
         if (tls.CertificatePath is not null)
         {
             return Reimport(X509Certificate2.CreateFromPemFile(tls.CertificatePath, tls.KeyPath));
         }
 
-        string certPath = Path.Combine(stateDirectory, "gatehouse-selfsigned.pem");
-        string keyPath = Path.Combine(stateDirectory, "gatehouse-selfsigned-key.pem");
+        string certPath = Path.Combine(tls.SelfSignedDirectory, "gatehouse-selfsigned.pem");
+        string keyPath = Path.Combine(tls.SelfSignedDirectory, "gatehouse-selfsigned-key.pem");
         if (File.Exists(certPath) && File.Exists(keyPath))
         {
             var existing = Reimport(X509Certificate2.CreateFromPemFile(certPath, keyPath));
@@ -27,7 +26,7 @@ public static class ServerCertificate
             }
         }
 
-        Directory.CreateDirectory(stateDirectory);
+        Directory.CreateDirectory(tls.SelfSignedDirectory);
         using var rsa = RSA.Create(2048);
         var request = new CertificateRequest("CN=gatehouse", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         var names = new SubjectAlternativeNameBuilder();

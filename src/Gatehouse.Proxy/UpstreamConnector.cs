@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Protocol;
-using Gatehouse.Proxy.Configuration;
 
 namespace Gatehouse.Proxy;
 
@@ -39,7 +38,7 @@ public static class UpstreamConnector
     private const int MaxStartupMessage = 1024 * 1024;
 
     public static async ValueTask<(UpstreamConnection? Connection, UpstreamFailure? Failure)> ConnectAsync(
-        TargetConfig target, string user, string password, IEnumerable<KeyValuePair<string, string>> parameters, CancellationToken ct)
+        UpstreamTarget target, string user, string password, IEnumerable<KeyValuePair<string, string>> parameters, CancellationToken ct)
     {
         Socket? socket = null;
         Stream? stream = null;
@@ -72,7 +71,7 @@ public static class UpstreamConnector
     }
 
     /// <summary>Sends a CancelRequest with the real upstream key over a fresh connection.</summary>
-    public static async ValueTask CancelAsync(TargetConfig target, int processId, int secretKey, CancellationToken ct)
+    public static async ValueTask CancelAsync(UpstreamTarget target, int processId, int secretKey, CancellationToken ct)
     {
         var (socket, stream, _) = await OpenAsync(target, ct);
         await using (stream)
@@ -87,7 +86,7 @@ public static class UpstreamConnector
         }
     }
 
-    private static async ValueTask<(Socket, Stream, X509Certificate2?)> OpenAsync(TargetConfig target, CancellationToken ct)
+    private static async ValueTask<(Socket, Stream, X509Certificate2?)> OpenAsync(UpstreamTarget target, CancellationToken ct)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try

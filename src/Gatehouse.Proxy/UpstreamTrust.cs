@@ -1,13 +1,12 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using Gatehouse.Proxy.Configuration;
 
 namespace Gatehouse.Proxy;
 
 /// <summary>Certificate checks for the upstream TLS modes, as libpq defines them.</summary>
 internal static class UpstreamTrust
 {
-    public static bool Validate(TargetConfig target, X509Certificate? certificate, SslPolicyErrors errors)
+    public static bool Validate(UpstreamTarget target, X509Certificate? certificate, SslPolicyErrors errors)
     {
         if (target.Tls == UpstreamTlsMode.Require)
         {

@@ -1,9 +1,9 @@
 using Microsoft.Extensions.Logging;
 using System.Net;
 using System.Net.Sockets;
+using Gatehouse.Configuration;
 using Gatehouse.Hosting;
 using Gatehouse.Identity;
-using Gatehouse.Proxy.Configuration;
 using Gatehouse.Testing;
 using Npgsql;
 

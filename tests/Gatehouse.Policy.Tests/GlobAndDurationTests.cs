@@ -1,6 +1,6 @@
-using Gatehouse.Policy.Loading;
 using Gatehouse.Policy.Model;
 using Gatehouse.Sql;
+using Gatehouse.Yaml;
 
 namespace Gatehouse.Policy.Tests;
 

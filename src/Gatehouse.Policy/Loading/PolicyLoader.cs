@@ -1,14 +1,14 @@
 using System.Security.Cryptography;
 using System.Text;
 using Gatehouse.Policy.Loading;
-using Gatehouse.Policy.Yaml;
+using Gatehouse.Yaml;
 
 namespace Gatehouse.Policy;
 
 /// <summary>The outcome of loading a policy: a snapshot, or every error found.</summary>
 public sealed class PolicyLoadResult
 {
-    internal PolicyLoadResult(PolicySnapshot? snapshot, IReadOnlyList<PolicyError> errors, string contentHash)
+    internal PolicyLoadResult(PolicySnapshot? snapshot, IReadOnlyList<YamlError> errors, string contentHash)
     {
         Snapshot = snapshot;
         Errors = errors;
@@ -18,7 +18,7 @@ public sealed class PolicyLoadResult
     public PolicySnapshot? Snapshot { get; }
 
     /// <summary>Sorted by position; empty on success.</summary>
-    public IReadOnlyList<PolicyError> Errors { get; }
+    public IReadOnlyList<YamlError> Errors { get; }
 
     /// <summary>SHA-256 of the bytes read; "" when the file could not be read.</summary>
     public string ContentHash { get; }
@@ -94,8 +94,8 @@ public static class PolicyLoader
             return Failed(file, "file holds NUL characters; it is not a YAML text file", hash);
         }
 
-        var errors = new List<PolicyError>();
-        var root = YamlTreeReader.Read(text, file, errors);
+        var errors = new List<YamlError>();
+        var root = YamlTreeReader.Read(text, file, errors, "a policy file");
         var (identities, grants, reviews) = errors.Count == 0 || root is not null
             ? PolicyReader.Read(root, file, errors, knownTargets)
             : default;
@@ -114,5 +114,5 @@ public static class PolicyLoader
         Parse(Encoding.UTF8.GetBytes(text), file, knownTargets, time);
 
     private static PolicyLoadResult Failed(string file, string message, string hash = "") =>
-        new(null, [new PolicyError(file, 1, 1, message)], hash);
+        new(null, [new YamlError(file, 1, 1, message)], hash);
 }

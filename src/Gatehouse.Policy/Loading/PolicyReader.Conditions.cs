@@ -1,6 +1,6 @@
 using Gatehouse.Policy.Model;
-using Gatehouse.Policy.Yaml;
 using Gatehouse.Sql;
+using Gatehouse.Yaml;
 
 namespace Gatehouse.Policy.Loading;
 

@@ -1,5 +1,5 @@
 using Gatehouse.Policy.Model;
-using Gatehouse.Policy.Yaml;
+using Gatehouse.Yaml;
 
 namespace Gatehouse.Policy.Loading;
 

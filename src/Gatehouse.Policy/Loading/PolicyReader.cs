@@ -1,5 +1,5 @@
 using Gatehouse.Policy.Model;
-using Gatehouse.Policy.Yaml;
+using Gatehouse.Yaml;
 
 namespace Gatehouse.Policy.Loading;
 
@@ -10,11 +10,11 @@ namespace Gatehouse.Policy.Loading;
 internal sealed partial class PolicyReader
 {
     private readonly string _file;
-    private readonly List<PolicyError> _errors;
+    private readonly List<YamlError> _errors;
     private readonly IReadOnlySet<string>? _knownTargets;
     private readonly Dictionary<string, PolicyIdentity> _identities = new(StringComparer.Ordinal);
 
-    private PolicyReader(string file, List<PolicyError> errors, IReadOnlySet<string>? knownTargets)
+    private PolicyReader(string file, List<YamlError> errors, IReadOnlySet<string>? knownTargets)
     {
         _file = file;
         _errors = errors;
@@ -22,7 +22,7 @@ internal sealed partial class PolicyReader
     }
 
     public static (IReadOnlyDictionary<string, PolicyIdentity>, IReadOnlyList<Grant>, ReviewSettings?) Read(
-        YamlNode? root, string file, List<PolicyError> errors, IReadOnlySet<string>? knownTargets)
+        YamlNode? root, string file, List<YamlError> errors, IReadOnlySet<string>? knownTargets)
     {
         var reader = new PolicyReader(file, errors, knownTargets);
         if (root is null)
@@ -51,7 +51,7 @@ internal sealed partial class PolicyReader
         return (reader._identities, grants, reviews);
     }
 
-    private void Error(int line, int column, string message) => _errors.Add(new PolicyError(_file, line, column, message));
+    private void Error(int line, int column, string message) => _errors.Add(new YamlError(_file, line, column, message));
 
     private void Error(YamlNode at, string message) => Error(at.Line, at.Column, message);
 

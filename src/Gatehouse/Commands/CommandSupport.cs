@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Gatehouse.Proxy.Configuration;
+using Gatehouse.Configuration;
 
 namespace Gatehouse.Commands;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Gatehouse.Hosting;
 using Gatehouse.Identity;
-using Gatehouse.Policy.Loading;
+using Gatehouse.Yaml;
 
 namespace Gatehouse.Commands;
 

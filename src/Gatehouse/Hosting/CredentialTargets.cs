@@ -1,6 +1,6 @@
+using Gatehouse.Configuration;
 using Gatehouse.Credentials;
 using Gatehouse.Policy;
-using Gatehouse.Proxy.Configuration;
 using Npgsql;
 
 namespace Gatehouse.Hosting;
@@ -19,9 +19,9 @@ internal static class CredentialTargets
         Database = target.Database,
         SslMode = target.Tls switch
         {
-            UpstreamTlsMode.Disable => SslMode.Disable,
-            UpstreamTlsMode.Require => SslMode.Require,
-            UpstreamTlsMode.VerifyCa => SslMode.VerifyCA,
+            TargetTlsMode.Disable => SslMode.Disable,
+            TargetTlsMode.Require => SslMode.Require,
+            TargetTlsMode.VerifyCa => SslMode.VerifyCA,
             _ => SslMode.VerifyFull,
         },
         RootCertificatePath = target.RootCertificatePath,

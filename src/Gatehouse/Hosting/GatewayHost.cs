@@ -1,11 +1,11 @@
 using System.Globalization;
 using System.Text;
+using Gatehouse.Configuration;
 using Gatehouse.Credentials;
 using Gatehouse.Identity;
 using Gatehouse.Pipeline;
 using Gatehouse.Policy;
 using Gatehouse.Proxy;
-using Gatehouse.Proxy.Configuration;
 using Gatehouse.State;
 
 namespace Gatehouse.Hosting;
@@ -72,16 +72,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var devIssuer = config.Identity.DevIssuer
             ? DevIssuer.LoadOrCreate(config.StateDirectory, DevIssuerUrl(config), time)
             : null;
-        var validator = new TokenValidator(
-            new IdentityOptions
-            {
-                Issuer = config.Identity.Issuer,
-                Audiences = config.Identity.Audiences,
-                ClockSkew = config.Identity.ClockSkew,
-                DevIssuer = config.Identity.DevIssuer,
-            },
-            devIssuer,
-            time);
+        var validator = new TokenValidator(LibraryOptions.Identity(config), devIssuer, time);
         var opened = StateStore.Open(config.State);
         if (!opened.Success)
         {
@@ -95,10 +86,11 @@ public sealed class GatewayHost : IAsyncDisposable
         var targets = CredentialTargets.FromConfig(config);
         var reloadLogger = loggerFactory.CreateLogger("Gatehouse.Policy");
         policy.Reloaded += result => LogReload(reloadLogger, result);
+        var proxyOptions = LibraryOptions.Proxy(config);
         var services = new ProxyServices
         {
-            Config = config,
-            Certificate = ServerCertificate.Load(config.Tls, config.StateDirectory, loggerFactory.CreateLogger("Gatehouse.Tls")),
+            Options = proxyOptions,
+            Certificate = ServerCertificate.Load(proxyOptions.Tls, loggerFactory.CreateLogger("Gatehouse.Tls")),
             Authenticator = new OidcAuthenticator(validator),
             Admission = new PolicyAdmission(policy, broker, targets, loggerFactory),
             LoggerFactory = loggerFactory,

@@ -1,4 +1,6 @@
-namespace Gatehouse.Proxy.Configuration;
+using Gatehouse.Yaml;
+
+namespace Gatehouse.Configuration;
 
 internal static class TargetConfigReader
 {
@@ -8,12 +10,12 @@ internal static class TargetConfigReader
         int port = section.Int("port", 5432, 1, 65535);
         string database = section.String("database", name)!;
         string tlsText = section.String("tls", "verify-full")!;
-        UpstreamTlsMode tls = tlsText switch
+        TargetTlsMode tls = tlsText switch
         {
-            "disable" => UpstreamTlsMode.Disable,
-            "require" => UpstreamTlsMode.Require,
-            "verify-ca" => UpstreamTlsMode.VerifyCa,
-            "verify-full" => UpstreamTlsMode.VerifyFull,
+            "disable" => TargetTlsMode.Disable,
+            "require" => TargetTlsMode.Require,
+            "verify-ca" => TargetTlsMode.VerifyCa,
+            "verify-full" => TargetTlsMode.VerifyFull,
             _ => Invalid(section, "tls", "disable, require, verify-ca or verify-full"),
         };
         string? rootCert = section.String("root_certificate");
@@ -82,8 +84,8 @@ internal static class TargetConfigReader
         };
     }
 
-    private static UpstreamTlsMode Invalid(YamlSection section, string key, string allowed) =>
-        Invalid(section, key, allowed, UpstreamTlsMode.Disable);
+    private static TargetTlsMode Invalid(YamlSection section, string key, string allowed) =>
+        Invalid(section, key, allowed, TargetTlsMode.Disable);
 
     private static T Invalid<T>(YamlSection section, string key, string allowed, T fallback)
     {

@@ -1,8 +1,7 @@
 using System.Net;
-using YamlDotNet.Core;
-using YamlDotNet.RepresentationModel;
+using Gatehouse.Yaml;
 
-namespace Gatehouse.Proxy.Configuration;
+namespace Gatehouse.Configuration;
 
 /// <summary>Reads gatehouse.yaml into a <see cref="GatewayConfig"/>, collecting every error with its position.</summary>
 public static class GatewayConfigLoader
@@ -38,25 +37,20 @@ public static class GatewayConfigLoader
             return null;
         }
 
-        var stream = new YamlStream();
-        try
+        var found = new List<YamlError>();
+        var root = YamlTreeReader.Read(text, path, found, "a configuration file");
+        GatewayConfig? config = null;
+        if (root is YamlMapping mapping)
         {
-            stream.Load(new StringReader(text));
+            config = Build(path, Path.GetDirectoryName(fullPath)!, new YamlSection(path, mapping, found));
         }
-        catch (YamlException ex)
+        else if (root is not null || found.Count == 0)
         {
-            list.Add($"{path}:{ex.Start.Line}:{ex.Start.Column}: error: {ex.Message}");
-            return null;
-        }
-
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
-        {
-            list.Add($"{path}:1:1: error: the configuration must be a YAML mapping");
-            return null;
+            found.Add(new YamlError(path, 1, 1, "the configuration must be a YAML mapping"));
         }
 
-        var config = Build(path, Path.GetDirectoryName(fullPath)!, new YamlSection(path, root, list));
-        return list.Count == 0 ? config with { SourcePath = fullPath } : null;
+        list.AddRange(found.Select(e => e.ToString()));
+        return list.Count == 0 ? config! with { SourcePath = fullPath } : null;
     }
 
     private static GatewayConfig Build(string path, string baseDir, YamlSection root)
@@ -112,12 +106,12 @@ public static class GatewayConfigLoader
         stateDirectory = root.String("state_dir") is { } dir ? Resolve(dir) : stateDirectory;
 
         var targets = new Dictionary<string, TargetConfig>(StringComparer.Ordinal);
-        if (root.Get("targets") is YamlMappingNode targetNodes)
+        if (root.Get("targets") is YamlMapping targetNodes)
         {
-            foreach (var (nameNode, value) in targetNodes.Children)
+            foreach (var (nameNode, value) in targetNodes.Entries)
             {
-                string name = ((YamlScalarNode)nameNode).Value ?? string.Empty;
-                if (value is not YamlMappingNode mapping)
+                string name = nameNode.Value;
+                if (value is not YamlMapping mapping)
                 {
                     root.Error(value, $"target '{name}' must be a mapping");
                     continue;
@@ -133,12 +127,10 @@ public static class GatewayConfigLoader
 
         string? policy = root.String("policy");
         var limitsSection = root.Section("limits");
-        var limits = new LimitsConfig
-        {
-            MaxMessageBytes = limitsSection?.Int("max_message_bytes", 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024) ?? 64 * 1024 * 1024,
-            MaxClientConnections = limitsSection?.Int("max_client_connections", 1000, 1, 1_000_000) ?? 1000,
-            StartupTimeout = limitsSection?.Duration("startup_timeout", TimeSpan.FromSeconds(15)) ?? TimeSpan.FromSeconds(15),
-        };
+        var limits = new LimitsConfig(
+            limitsSection?.Int("max_message_bytes", 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024) ?? 64 * 1024 * 1024,
+            limitsSection?.Int("max_client_connections", 1000, 1, 1_000_000) ?? 1000,
+            limitsSection?.Duration("startup_timeout", TimeSpan.FromSeconds(15)) ?? TimeSpan.FromSeconds(15));
         limitsSection?.RejectUnknownKeys("limits");
         root.RejectUnknownKeys("the configuration");
 

@@ -1,26 +1,23 @@
-using YamlDotNet.RepresentationModel;
-
-namespace Gatehouse.Proxy.Configuration;
+namespace Gatehouse.Yaml;
 
 /// <summary>
 /// Typed access to a YAML mapping that records precise errors (file:line:col) instead of throwing,
-/// and rejects keys nobody read.
+/// and rejects keys nobody read. Every accessor marks its key as read, present or not.
 /// </summary>
-internal sealed class YamlSection(string file, YamlMappingNode node, List<string> errors)
+public sealed class YamlSection(string file, YamlMapping node, List<YamlError> errors)
 {
     private readonly HashSet<string> _read = [];
 
-    public YamlMappingNode Node => node;
+    public YamlMapping Node => node;
 
-    public YamlSection Child(YamlMappingNode mapping) => new(file, mapping, errors);
+    public YamlSection Child(YamlMapping mapping) => new(file, mapping, errors);
 
-    public void Error(YamlNode at, string message) =>
-        errors.Add($"{file}:{at.Start.Line}:{at.Start.Column}: error: {message}");
+    public void Error(YamlNode at, string message) => errors.Add(new YamlError(file, at.Line, at.Column, message));
 
     public YamlNode? Get(string key)
     {
         _read.Add(key);
-        return node.Children.TryGetValue(new YamlScalarNode(key), out var value) ? value : null;
+        return node.Find(key);
     }
 
     public string? String(string key, string? fallback = null)
@@ -31,7 +28,7 @@ internal sealed class YamlSection(string file, YamlMappingNode node, List<string
             return fallback;
         }
 
-        if (value is YamlScalarNode scalar && scalar.Value is { Length: > 0 } text)
+        if (value is YamlScalar { Value: { Length: > 0 } text })
         {
             return text;
         }
@@ -59,7 +56,7 @@ internal sealed class YamlSection(string file, YamlMappingNode node, List<string
             return fallback;
         }
 
-        if (value is YamlScalarNode { Value: "true" or "false" } scalar)
+        if (value is YamlScalar { Value: "true" or "false" } scalar)
         {
             return scalar.Value == "true";
         }
@@ -76,7 +73,7 @@ internal sealed class YamlSection(string file, YamlMappingNode node, List<string
             return fallback;
         }
 
-        if (value is YamlScalarNode scalar && int.TryParse(scalar.Value, out int number) && number >= min && number <= max)
+        if (value is YamlScalar scalar && int.TryParse(scalar.Value, out int number) && number >= min && number <= max)
         {
             return number;
         }
@@ -93,7 +90,7 @@ internal sealed class YamlSection(string file, YamlMappingNode node, List<string
             return fallback;
         }
 
-        if (value is YamlScalarNode { Value: { } text } && Gatehouse.Policy.Loading.Duration.TryParse(text, out var duration))
+        if (value is YamlScalar { Value: var text } && Gatehouse.Yaml.Duration.TryParse(text, out var duration))
         {
             return duration;
         }
@@ -109,13 +106,13 @@ internal sealed class YamlSection(string file, YamlMappingNode node, List<string
         {
             case null:
                 return fallback;
-            case YamlScalarNode { Value: { Length: > 0 } single }:
+            case YamlScalar { Value: { Length: > 0 } single }:
                 return [single];
-            case YamlSequenceNode sequence:
+            case YamlSequence sequence:
                 var items = new List<string>();
-                foreach (var item in sequence)
+                foreach (var item in sequence.Items)
                 {
-                    if (item is YamlScalarNode { Value: { Length: > 0 } text })
+                    if (item is YamlScalar { Value: { Length: > 0 } text })
                     {
                         items.Add(text);
                     }
@@ -140,9 +137,9 @@ internal sealed class YamlSection(string file, YamlMappingNode node, List<string
             return null;
         }
 
-        if (value is YamlMappingNode mapping)
+        if (value is YamlMapping mapping)
         {
-            return new YamlSection(file, mapping, errors);
+            return Child(mapping);
         }
 
         Error(value, $"'{key}' must be a mapping");
@@ -152,12 +149,11 @@ internal sealed class YamlSection(string file, YamlMappingNode node, List<string
     /// <summary>Reports every key that no accessor asked for: typos must not be silently ignored.</summary>
     public void RejectUnknownKeys(string where)
     {
-        foreach (var key in node.Children.Keys)
+        foreach (var (key, _) in node.Entries)
         {
-            string name = (key as YamlScalarNode)?.Value ?? "?";
-            if (!_read.Contains(name))
+            if (!_read.Contains(key.Value))
             {
-                Error(key, $"unknown key '{name}' in {where}");
+                Error(key, $"unknown key '{key.Value}' in {where}");
             }
         }
     }

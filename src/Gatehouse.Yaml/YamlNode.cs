@@ -1,7 +1,7 @@
-namespace Gatehouse.Policy.Yaml;
+namespace Gatehouse.Yaml;
 
-/// <summary>A position-carrying YAML tree: just enough of YAML for a policy file.</summary>
-internal abstract class YamlNode(int line, int column)
+/// <summary>A position-carrying YAML tree (1-based line and column): just enough of YAML for Gatehouse's files.</summary>
+public abstract class YamlNode(int line, int column)
 {
     public int Line { get; } = line;
 
@@ -10,7 +10,7 @@ internal abstract class YamlNode(int line, int column)
     public abstract string KindName { get; }
 }
 
-internal sealed class YamlScalar(int line, int column, string value, bool isPlain) : YamlNode(line, column)
+public sealed class YamlScalar(int line, int column, string value, bool isPlain) : YamlNode(line, column)
 {
     public string Value { get; } = value;
 
@@ -22,14 +22,14 @@ internal sealed class YamlScalar(int line, int column, string value, bool isPlai
     public override string KindName => IsNull ? "null" : "a string";
 }
 
-internal sealed class YamlSequence(int line, int column, IReadOnlyList<YamlNode> items) : YamlNode(line, column)
+public sealed class YamlSequence(int line, int column, IReadOnlyList<YamlNode> items) : YamlNode(line, column)
 {
     public IReadOnlyList<YamlNode> Items { get; } = items;
 
     public override string KindName => "a list";
 }
 
-internal sealed class YamlMapping(int line, int column, IReadOnlyList<KeyValuePair<YamlScalar, YamlNode>> entries)
+public sealed class YamlMapping(int line, int column, IReadOnlyList<KeyValuePair<YamlScalar, YamlNode>> entries)
     : YamlNode(line, column)
 {
     public IReadOnlyList<KeyValuePair<YamlScalar, YamlNode>> Entries { get; } = entries;

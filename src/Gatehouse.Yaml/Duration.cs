@@ -1,4 +1,4 @@
-namespace Gatehouse.Policy.Loading;
+namespace Gatehouse.Yaml;
 
 /// <summary>Durations as written in policy and config files: <c>500ms</c>, <c>30s</c>, <c>10m</c>, <c>1h30m</c>, <c>2d</c>.</summary>
 public static class Duration

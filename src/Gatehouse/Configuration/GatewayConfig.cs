@@ -1,8 +1,11 @@
 using System.Net;
 
-namespace Gatehouse.Proxy.Configuration;
+namespace Gatehouse.Configuration;
 
-/// <summary>The validated, immutable gateway configuration (gatehouse.yaml). Paths are absolute.</summary>
+/// <summary>
+/// The validated, immutable gateway configuration: gatehouse.yaml as written, defaults filled in, paths absolute.
+/// The host maps it onto each library's options (Hosting/LibraryOptions.cs, Hosting/CredentialTargets.cs).
+/// </summary>
 public sealed record GatewayConfig
 {
     public required string SourcePath { get; init; }
@@ -32,7 +35,7 @@ public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool Re
 
 public sealed record IdentityConfig(string? Issuer, IReadOnlyList<string> Audiences, TimeSpan ClockSkew, bool DevIssuer);
 
-public enum UpstreamTlsMode
+public enum TargetTlsMode
 {
     Disable,
     Require,
@@ -50,7 +53,7 @@ public sealed record TargetConfig
 
     public required string Database { get; init; }
 
-    public required UpstreamTlsMode Tls { get; init; }
+    public required TargetTlsMode Tls { get; init; }
 
     /// <summary>PEM bundle of CAs trusted for verify-ca/verify-full; null means the system store.</summary>
     public string? RootCertificatePath { get; init; }
@@ -93,13 +96,4 @@ public sealed record CredentialsConfig(CredentialMode Mode, TimeSpan Ttl, string
     public bool TerminateOnExpiry { get; init; }
 }
 
-public sealed record LimitsConfig
-{
-    /// <summary>Largest Query/Parse/Bind message accepted from a client; COPY data streams and has no limit.</summary>
-    public int MaxMessageBytes { get; init; } = 64 * 1024 * 1024;
-
-    public int MaxClientConnections { get; init; } = 1000;
-
-    /// <summary>How long a client has to finish TLS, startup and authentication.</summary>
-    public TimeSpan StartupTimeout { get; init; } = TimeSpan.FromSeconds(15);
-}
+public sealed record LimitsConfig(int MaxMessageBytes, int MaxClientConnections, TimeSpan StartupTimeout);

@@ -2,37 +2,51 @@ using System.Text.RegularExpressions;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 
-namespace Gatehouse.Policy.Yaml;
+namespace Gatehouse.Yaml;
 
 /// <summary>
 /// Builds a <see cref="YamlNode"/> tree from YamlDotNet parser events, keeping every position.
 /// Duplicate keys, aliases, complex keys and extra documents are reported, not silently resolved.
+/// The one reader of Gatehouse's YAML files: gatehouse.yaml and policies.
 /// </summary>
-internal sealed partial class YamlTreeReader
+public sealed partial class YamlTreeReader
 {
     private const int MaxDepth = 64;
     private readonly IParser _parser;
     private readonly string _file;
-    private readonly List<PolicyError> _errors;
+    private readonly List<YamlError> _errors;
+    private readonly string _fileKind;
 
-    private YamlTreeReader(IParser parser, string file, List<PolicyError> errors)
+    private YamlTreeReader(IParser parser, string file, List<YamlError> errors, string fileKind)
     {
         _parser = parser;
         _file = file;
         _errors = errors;
+        _fileKind = fileKind;
     }
 
     /// <summary>Reads one document; null when the text holds no document (errors say why) or is not YAML.</summary>
-    public static YamlNode? Read(string text, string file, List<PolicyError> errors)
+    /// <param name="text">The file's text.</param>
+    /// <param name="file">Name used in error lines.</param>
+    /// <param name="errors">Receives every problem found, with its position.</param>
+    /// <param name="fileKind">Names the file in the one-document error, e.g. "a policy file".</param>
+    public static YamlNode? Read(string text, string file, List<YamlError> errors, string fileKind)
     {
-        var reader = new YamlTreeReader(new Parser(new StringReader(text)), file, errors);
+        var reader = new YamlTreeReader(new Parser(new StringReader(text)), file, errors, fileKind);
         try
         {
             return reader.ReadStream();
         }
         catch (YamlException ex)
         {
-            errors.Add(new PolicyError(file, (int)ex.Start.Line, (int)ex.Start.Column, "not valid YAML: " + StripMarks(ex.Message)));
+            errors.Add(new YamlError(file, (int)ex.Start.Line, (int)ex.Start.Column, "not valid YAML: " + StripMarks(ex.Message)));
+            return null;
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this on some broken texts (an unclosed '[' before a "key: value" line).
+            var at = reader._parser.Current?.End ?? Mark.Empty;
+            errors.Add(new YamlError(file, Math.Max(1, Line(at)), Math.Max(1, Col(at)), "not valid YAML: the text cannot be read past this point (is a bracket or a quote left open?)"));
             return null;
         }
     }
@@ -50,7 +64,7 @@ internal sealed partial class YamlTreeReader
         Expect<DocumentEnd>();
         if (_parser.Accept<DocumentStart>(out var second))
         {
-            Error(second.Start, "a policy file holds one YAML document; found a second one");
+            Error(second.Start, $"{_fileKind} holds one YAML document; found a second one");
         }
 
         return root;
@@ -143,9 +157,9 @@ internal sealed partial class YamlTreeReader
         }
     }
 
-    private void Error(Mark at, string message) => _errors.Add(new PolicyError(_file, Line(at), Col(at), message));
+    private void Error(Mark at, string message) => _errors.Add(new YamlError(_file, Line(at), Col(at), message));
 
-    private void Error(YamlNode at, string message) => _errors.Add(new PolicyError(_file, at.Line, at.Column, message));
+    private void Error(YamlNode at, string message) => _errors.Add(new YamlError(_file, at.Line, at.Column, message));
 
     private static int Line(Mark mark) => (int)mark.Line;
 
