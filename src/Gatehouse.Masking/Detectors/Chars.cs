@@ -1,0 +1,60 @@
+using System.Runtime.CompilerServices;
+
+namespace Gatehouse.Masking.Detectors;
+
+/// <summary>
+/// Byte classes and boundaries shared by the detectors. A match starts and ends at ASCII bytes, so splicing a
+/// replacement never splits a UTF-8 sequence. A boundary is any byte that is not an ASCII letter or digit (non-ASCII
+/// bytes included), and also a JSON escape letter after a backslash: <c>\n4111…</c> inside a JSON string starts a number.
+/// </summary>
+internal static class Chars
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsDigit(byte b) => (uint)(b - '0') < 10;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsLetter(byte b) => (uint)((b | 0x20) - 'a') < 26;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsAlnum(byte b) => IsDigit(b) || IsLetter(b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsUpperOrDigit(byte b) => IsDigit(b) || (uint)(b - 'A') < 26;
+
+    /// <summary>The base64url alphabet (JWT segments, token bodies).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsBase64Url(byte b) => IsAlnum(b) || b is (byte)'-' or (byte)'_';
+
+    public static bool BoundaryBefore(ReadOnlySpan<byte> t, int start)
+    {
+        if (start == 0 || !IsAlnum(t[start - 1]))
+        {
+            return true;
+        }
+
+        return start >= 2 && t[start - 2] == '\\' && t[start - 1] is (byte)'n' or (byte)'r' or (byte)'t' or (byte)'b' or (byte)'f';
+    }
+
+    /// <summary>A boundary for tokens whose alphabet is base64url: <c>_</c> and <c>-</c> continue the token.</summary>
+    public static bool TokenBoundaryBefore(ReadOnlySpan<byte> t, int start) =>
+        BoundaryBefore(t, start) && (start == 0 || t[start - 1] is not ((byte)'_' or (byte)'-'));
+
+    public static bool BoundaryAfter(ReadOnlySpan<byte> t, int end) => end == t.Length || !IsAlnum(t[end]);
+
+    /// <summary>The byte at <paramref name="index"/> follows an odd run of backslashes: it is escaped in JSON or an
+    /// array/composite literal, so a match may not start there.</summary>
+    public static bool IsEscaped(ReadOnlySpan<byte> t, int index)
+    {
+        var run = 0;
+        while (index - run - 1 >= 0 && t[index - run - 1] == '\\')
+        {
+            run++;
+        }
+
+        return (run & 1) == 1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool At(ReadOnlySpan<byte> t, int index, ReadOnlySpan<byte> literal) =>
+        index >= 0 && index <= t.Length - literal.Length && t.Slice(index, literal.Length).SequenceEqual(literal);
+}
