@@ -176,7 +176,15 @@ public sealed class ContentScanner
             pos = p + 1;
             if (Chars.IsDigit(t[p]))
             {
-                // No detector starts inside a word: skip the rest of this one.
+                // No detector starts inside a word: skip the rest of this one, unless the digits are a \uXXXX escape's,
+                // after which a word can start.
+                var escapeEnd = Chars.UnicodeEscapeEnd(t, p);
+                if (escapeEnd > 0)
+                {
+                    pos = escapeEnd;
+                    continue;
+                }
+
                 while (pos < t.Length && Chars.IsAlnum(t[pos]))
                 {
                     pos++;

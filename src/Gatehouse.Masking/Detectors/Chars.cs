@@ -5,7 +5,7 @@ namespace Gatehouse.Masking.Detectors;
 /// <summary>
 /// Byte classes and boundaries shared by the detectors. A match starts and ends at ASCII bytes, so splicing a
 /// replacement never splits a UTF-8 sequence. A boundary is any byte that is not an ASCII letter or digit (non-ASCII
-/// bytes included), and also a JSON escape letter after a backslash: <c>\n4111…</c> inside a JSON string starts a number.
+/// bytes included), and also a JSON escape (<c>\n</c>, <c>\t</c>…, <c>\uXXXX</c>): <c>\n4111…</c> inside a JSON string starts a number.
 /// </summary>
 internal static class Chars
 {
@@ -32,8 +32,44 @@ internal static class Chars
             return true;
         }
 
-        return start >= 2 && t[start - 2] == '\\' && t[start - 1] is (byte)'n' or (byte)'r' or (byte)'t' or (byte)'b' or (byte)'f';
+        return (start >= 2 && t[start - 2] == '\\' && t[start - 1] is (byte)'n' or (byte)'r' or (byte)'t' or (byte)'b' or (byte)'f')
+            || (start >= 6 && IsUnicodeEscape(t, start - 6));
     }
+
+    /// <summary>A JSON <c>\uXXXX</c> escape starts at <paramref name="index"/> (its backslash not itself escaped).</summary>
+    public static bool IsUnicodeEscape(ReadOnlySpan<byte> t, int index) =>
+        index >= 0 && index + 6 <= t.Length && t[index] == '\\' && t[index + 1] == 'u' && IsHex(t[index + 2]) && IsHex(t[index + 3])
+        && IsHex(t[index + 4]) && IsHex(t[index + 5]) && !IsEscaped(t, index);
+
+    /// <summary>The end of a <c>\uXXXX</c> escape that covers <paramref name="index"/>, or -1.</summary>
+    public static int UnicodeEscapeEnd(ReadOnlySpan<byte> t, int index)
+    {
+        for (var k = Math.Max(0, index - 5); k < index; k++)
+        {
+            if (IsUnicodeEscape(t, k))
+            {
+                return k + 6;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>The character a <c>\uXXXX</c> escape at <paramref name="index"/> stands for (ASCII only, else 0).</summary>
+    public static byte UnicodeEscapeValue(ReadOnlySpan<byte> t, int index)
+    {
+        var value = 0;
+        for (var k = index + 2; k < index + 6; k++)
+        {
+            var b = t[k];
+            value = value * 16 + (IsDigit(b) ? b - '0' : (b | 0x20) - 'a' + 10);
+        }
+
+        return value < 0x80 ? (byte)value : (byte)0;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsHex(byte b) => IsDigit(b) || (uint)((b | 0x20) - 'a') < 6;
 
     /// <summary>A boundary for tokens whose alphabet is base64url: <c>_</c> and <c>-</c> continue the token.</summary>
     public static bool TokenBoundaryBefore(ReadOnlySpan<byte> t, int start) =>

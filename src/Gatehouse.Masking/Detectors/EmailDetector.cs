@@ -14,8 +14,25 @@ internal static class EmailDetector
     {
         end = -1;
         start = at;
-        while (start > floor && at - start < 64 && IsLocal(t[start - 1]))
+        while (start > floor && at - start < 64 * 6)
         {
+            // A JSON escape of a local-part character ("bob\u002Btag@…") is part of the address; of anything else, its end.
+            if (start - 6 >= floor && IsUnicodeEscape(t, start - 6))
+            {
+                if (!IsLocal(UnicodeEscapeValue(t, start - 6)))
+                {
+                    break;
+                }
+
+                start -= 6;
+                continue;
+            }
+
+            if (!IsLocal(t[start - 1]) || at - start >= 64)
+            {
+                break;
+            }
+
             start--;
         }
 
