@@ -14,6 +14,7 @@ var root = new RootCommand("Gatehouse: a least-privilege PostgreSQL gateway for 
     ServeCommand.Create(),
     TokenCommand.Create(),
     PolicyCommands.Create(),
+    DemoCommand.Create(),
 };
 
 var parsed = root.Parse(args);
