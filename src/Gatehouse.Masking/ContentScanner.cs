@@ -209,6 +209,20 @@ public sealed class ContentScanner
                 return true;
             }
 
+            // Cards, SSNs and phones need 13 digits in a row, digits joined by a separator, or a + or ( before:
+            // most numbers in prose ("1042 shipped", "3 items") have none of these.
+            var run = p + 1;
+            while (run < t.Length && run - p < 13 && Chars.IsDigit(t[run]))
+            {
+                run++;
+            }
+
+            if (run - p < 13 && !(run + 1 < t.Length && t[run] is (byte)' ' or (byte)'-' or (byte)'.' && Chars.IsDigit(t[run + 1]))
+                && !(p > floor && t[p - 1] is (byte)'+' or (byte)'('))
+            {
+                return false;
+            }
+
             start = p;
             kind = DetectorKind.Ssn;
             if ((on & DetectorKind.Ssn) != 0 && NumberDetectors.TrySsn(t, p, out end))

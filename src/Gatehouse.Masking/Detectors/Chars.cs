@@ -44,7 +44,13 @@ internal static class Chars
     /// <summary>The end of a <c>\uXXXX</c> escape that covers <paramref name="index"/>, or -1.</summary>
     public static int UnicodeEscapeEnd(ReadOnlySpan<byte> t, int index)
     {
-        for (var k = Math.Max(0, index - 5); k < index; k++)
+        var from = Math.Max(0, index - 5);
+        if (t[from..index].IndexOf((byte)'\\') < 0)
+        {
+            return -1;
+        }
+
+        for (var k = from; k < index; k++)
         {
             if (IsUnicodeEscape(t, k))
             {

@@ -22,20 +22,23 @@ internal static class NumberDetectors
             return false;
         }
 
-        Span<byte> digits = stackalloc byte[19];
-        var count = 0;
+        // Luhn without a buffer: the sum as if the last digit read is the check digit, and as if it is doubled;
+        // each new digit flips every earlier digit's parity, so the two sums swap.
+        int plain = 0, doubled = 0, count = 0;
         var i = p;
         byte separator = 0;
         while (true)
         {
             while (i < t.Length && IsDigit(t[i]))
             {
-                if (count == digits.Length)
+                if (count == 19)
                 {
                     return end > 0;
                 }
 
-                digits[count++] = (byte)(t[i++] - '0');
+                var d = t[i++] - '0';
+                (plain, doubled) = (doubled + d, plain + (d < 5 ? 2 * d : 2 * d - 9));
+                count++;
             }
 
             var joined = i + 1 < t.Length && t[i] is (byte)' ' or (byte)'-' && IsDigit(t[i + 1]);
@@ -44,7 +47,7 @@ internal static class NumberDetectors
                 return end > 0;
             }
 
-            if (count >= 13 && BoundaryAfter(t, i) && !(i + 1 < t.Length && t[i] is (byte)'.' or (byte)',' && IsDigit(t[i + 1])) && Luhn(digits[..count]))
+            if (count >= 13 && plain % 10 == 0 && BoundaryAfter(t, i) && !(i + 1 < t.Length && t[i] is (byte)'.' or (byte)',' && IsDigit(t[i + 1])))
             {
                 end = i;
             }
@@ -56,27 +59,6 @@ internal static class NumberDetectors
 
             separator = t[i++];
         }
-    }
-
-    public static bool Luhn(ReadOnlySpan<byte> digits)
-    {
-        var sum = 0;
-        for (int i = digits.Length - 1, k = 0; i >= 0; i--, k++)
-        {
-            var d = digits[i];
-            if ((k & 1) == 1)
-            {
-                d *= 2;
-                if (d > 9)
-                {
-                    d -= 9;
-                }
-            }
-
-            sum += d;
-        }
-
-        return sum % 10 == 0;
     }
 
     /// <summary>US SSN <c>ddd-dd-dddd</c>: area not 000, 666 or 9xx, group not 00, serial not 0000; not part of a
