@@ -27,6 +27,10 @@ public sealed class ContentScanner
 
     private const int MaxDepth = 8;
 
+    /// <summary>Control bytes other than tab, line feed and carriage return: binary numbers hold them, text does not.</summary>
+    private static readonly SearchValues<byte> ControlBytes =
+        SearchValues.Create([0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 127]);
+
     private readonly MaskKeys _keys;
     private readonly SearchValues<byte> _triggers;
 
@@ -101,7 +105,7 @@ public sealed class ContentScanner
         var json = type is PgTypeClass.Json or PgTypeClass.Jsonb;
         if (value.Length > MaxScanBytes)
         {
-            return TooLarge(json ? PgTypeClass.Json : type is PgTypeClass.Array or PgTypeClass.Record ? type : PgTypeClass.Text, output, versionByte: false);
+            return TooLarge(json ? PgTypeClass.Json : type, output, versionByte: false);
         }
 
         return ScanText(value, 0, json, output, failClosed);
@@ -110,7 +114,7 @@ public sealed class ContentScanner
     /// <summary>
     /// Scans a binary-format value of type <paramref name="typeOid"/>; the output is a valid binary value of the type.
     /// Text types, json and jsonb (version byte kept) as text; arrays and records element by element, rewritten with
-    /// new lengths; a value of an unknown type as text if it is UTF-8 without NUL bytes, else as an array or record
+    /// new lengths; a value of an unknown type as text if it is UTF-8 without control bytes (but tab, CR, LF), else as an array or record
     /// if it parses as one, else not at all (<see cref="ScanNote.Unscannable"/>).
     /// </summary>
     public ScanResult ScanBinary(ReadOnlySpan<byte> value, uint typeOid, IBufferWriter<byte> output)
@@ -307,7 +311,7 @@ public sealed class ContentScanner
             case PgTypeClass.Record:
                 return BinaryContainers.IsRecord(value) ? ScanContainer(value, isArray: false, output, depth) : ScanResult.WriteNull(ScanNote.Malformed);
             case PgTypeClass.Unknown:
-                if (value.IndexOf((byte)0) < 0 && Utf8.IsValid(value))
+                if (value.IndexOfAny(ControlBytes) < 0 && Utf8.IsValid(value))
                 {
                     return ScanText(value, 0, json: false, output, failClosed: false);
                 }

@@ -14,8 +14,8 @@ public enum ScanOutcome : byte
 public enum ScanNote : byte
 {
     None,
-    /// <summary>Longer than <see cref="ContentScanner.MaxScanBytes"/>: fully redacted (or NULL where a marker is not a
-    /// valid value of the type), without looking.</summary>
+    /// <summary>Longer than <see cref="ContentScanner.MaxScanBytes"/>: fully redacted without looking — the marker for
+    /// text and xml, the marker as a JSON string for json/jsonb, NULL for arrays, records and unknown types.</summary>
     TooLarge,
     /// <summary>A type that holds no free text (numbers, times, booleans, bytea, uuid…): not scanned.</summary>
     NotText,

@@ -192,6 +192,8 @@ public sealed class ContainerSafetyTests
         var output = new ArrayBufferWriter<byte>();
         Assert.Equal(ScanNote.NotText, Scanner().ScanBinary([0, 0, 0, 0, 0, 0, 0, 7], 20, output).Note);
         Assert.Equal(ScanNote.Unscannable, Scanner().ScanBinary([0, 1, 2, 3, 0, 9], 16500, output).Note);
+        Assert.Equal(ScanNote.Unscannable, Scanner().ScanBinary("ab@cd.ef"u8.ToArray().Prepend((byte)1).ToArray(), 16502, output).Note); // a binary int8-sized value
+        Assert.Null(Scan(Scanner(max: 4), "hello", oid: 16503).Text); // an unknown type over the limit: NULL, not a marker its parser may refuse
         Assert.True(Scanner().ScanBinary("alice@example.com"u8, 16501, output).Rewritten); // citext, an enum, a domain over text
         Assert.True(Scanner().ScanBinary([0, 0, 0, 9], 1009, new ArrayBufferWriter<byte>()).IsNull); // a malformed text[]
         Assert.Equal(ScanNote.NotText, Scanner().Scan("4111111111111111"u8, 20, output).Note); // numbers are not scanned, in either format
