@@ -1,4 +1,5 @@
 using Gatehouse.Credentials;
+using Gatehouse.Pipeline.Masking;
 using Gatehouse.Policy;
 using Gatehouse.Sql;
 using Microsoft.Extensions.Logging;
@@ -10,7 +11,8 @@ namespace Gatehouse.Pipeline;
 /// the credential broker: a short-lived role with exactly the grant's db_roles.
 /// </summary>
 public sealed class PolicyAdmission(
-    PolicyStore policy, CredentialBroker broker, IReadOnlyDictionary<string, CredentialTarget> targets, ILoggerFactory loggers) : ISessionAdmission
+    PolicyStore policy, CredentialBroker broker, IReadOnlyDictionary<string, CredentialTarget> targets, ILoggerFactory loggers,
+    IReadOnlyDictionary<string, RelationCatalog>? catalogs = null, IValueMasker? masker = null) : ISessionAdmission
 {
     public async ValueTask<(AdmittedSession? Session, Refusal? Refusal)> AdmitAsync(
         Principal principal, string target, FrontDoor frontDoor, string sessionId, CancellationToken ct)
@@ -38,7 +40,8 @@ public sealed class PolicyAdmission(
             UpstreamUser = login.User,
             UpstreamPassword = login.Password,
             OnSessionEnd = login.DisposeAsync,
-            Pipeline = new StatementPipeline(policy, context, SqlAnalyzer.Instance, loggers.CreateLogger<StatementPipeline>()),
+            Pipeline = new StatementPipeline(
+                policy, context, SqlAnalyzer.Instance, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker),
         }, null);
     }
 }

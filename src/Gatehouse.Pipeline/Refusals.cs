@@ -12,6 +12,7 @@ public enum RefusalKind
     SessionGuard,
     FastPath,
     CredentialLease,
+    MaskingUnavailable,
 }
 
 /// <summary>A refusal as the client sees it: SQLSTATE and a message that starts with "gatehouse: ".</summary>
@@ -49,6 +50,10 @@ public static class Refusals
 
     public static Refusal FastPath { get; } =
         new(RefusalKind.FastPath, InsufficientPrivilege, "gatehouse: the fastpath function call interface is not allowed");
+
+    /// <summary>Masking could not decide what to mask (catalog unreachable, result not traceable): nothing is answered unmasked.</summary>
+    public static Refusal MaskingUnavailable(string reason) =>
+        new(RefusalKind.MaskingUnavailable, "58000", "gatehouse: masking unavailable: " + reason);
 
     public static Refusal CredentialLease(string? sqlState, string error) =>
         new(RefusalKind.CredentialLease, sqlState ?? "08001", "gatehouse: " + error);

@@ -1,3 +1,4 @@
+using Gatehouse.Pipeline.Masking;
 using Gatehouse.Policy;
 using Gatehouse.Policy.Model;
 using Gatehouse.Sql;
@@ -29,7 +30,8 @@ public readonly record struct Submission(StatementTicket? Ticket, Refusal? Refus
 /// of a query string are decided before any runs: one refusal stops them all. Reviews, audit records and mask
 /// plans attach here as they land.
 /// </summary>
-public sealed class StatementPipeline(PolicyStore policy, SessionContext session, ISqlAnalyzer analyzer, ILogger logger)
+public sealed class StatementPipeline(
+    PolicyStore policy, SessionContext session, ISqlAnalyzer analyzer, ILogger logger, RelationCatalog? catalog = null, IValueMasker? masker = null)
 {
     private PolicySnapshot? _grantSnapshot;
     private Grant? _grant;
@@ -40,11 +42,64 @@ public sealed class StatementPipeline(PolicyStore policy, SessionContext session
 
     public SessionContext Session => session;
 
-    public ValueTask<Submission> SubmitAsync(StatementRequest request, CancellationToken ct)
+    /// <summary>Masks values and texts for this session's results; null when no masking is wired (then grants with masks are refused).</summary>
+    public IValueMasker? Masker => masker;
+
+    /// <summary>The current grant has masks: notices and notifications are scrubbed too.</summary>
+    public bool HasMasks => _grant is { Masks.Count: > 0 };
+
+    /// <summary>The current grant's masks, for text that belongs to no statement (notifications).</summary>
+    public MaskRules? CurrentMaskRules => _grant is { } grant ? MaskRules.For(grant) : null;
+
+    public async ValueTask<Submission> SubmitAsync(StatementRequest request, CancellationToken ct)
+    {
+        var (ticket, refusal) = Decide(request);
+        if (ticket is null)
+        {
+            return Refused(refusal!);
+        }
+
+        if (MaskRules.For(_grant!) is not { } rules)
+        {
+            return new Submission(ticket, null);
+        }
+
+        if (catalog is null || masker is null)
+        {
+            return Refused(Refusals.MaskingUnavailable("the grant has masks and this gateway has no masking configured"));
+        }
+
+        StatementMasks masks;
+        try
+        {
+            masks = await StatementMasks.ForAsync(rules, catalog, ticket.Statements, ct);
+        }
+        catch (CatalogUnavailableException ex)
+        {
+            return Refused(Refusals.MaskingUnavailable("cannot read the catalog of target \"" + session.Target + "\": " + ex.Message));
+        }
+
+        if (masks.Laundering is { } laundering)
+        {
+            return Refused(Refusals.Denied("masking", laundering));
+        }
+
+        foreach (var statement in ticket.Statements)
+        {
+            if (statement.Class == StatementClass.CopyOut && (masks.Tainted || rules.Detectors.Count > 0))
+            {
+                return Refused(Refusals.Denied("masking", "COPY … TO of data Gatehouse must mask is not supported (" + (masks.TaintReason ?? "content detectors are on") + "); use SELECT"));
+            }
+        }
+
+        return new Submission(new StatementTicket(ticket.Id, session, ticket.Statements, ticket.Decision, ticket.PreparedName, masks, catalog), null);
+    }
+
+    private (StatementTicket? Ticket, Refusal? Refusal) Decide(StatementRequest request)
     {
         if (_unsafeSession is not null)
         {
-            return Refuse(Refusals.SessionGuard(_unsafeSession + "; reconnect"));
+            return (null, Refusals.SessionGuard(_unsafeSession + "; reconnect"));
         }
 
         var snapshot = policy.Current;
@@ -57,7 +112,7 @@ public sealed class StatementPipeline(PolicyStore policy, SessionContext session
         if (_grant is null)
         {
             var noGrant = Refusals.NoGrant(session.Principal.Subject, session.Target);
-            return Refuse(noGrant with { SqlState = Refusals.InsufficientPrivilege, Message = noGrant.Message + " under the current policy" });
+            return (null, noGrant with { SqlState = Refusals.InsufficientPrivilege, Message = noGrant.Message + " under the current policy" });
         }
 
         var statements = analyzer.Analyze(request.Sql, session.Sql).Statements;
@@ -65,7 +120,7 @@ public sealed class StatementPipeline(PolicyStore policy, SessionContext session
         {
             if (SettingGuard.Check(statement) is { } problem)
             {
-                return Refuse(Refusals.SessionGuard(problem));
+                return (null, Refusals.SessionGuard(problem));
             }
         }
 
@@ -73,7 +128,7 @@ public sealed class StatementPipeline(PolicyStore policy, SessionContext session
         if (decision.Verdict != PolicyVerdict.Allow)
         {
             var ruleId = decision.RuleId ?? "-";
-            return Refuse(decision.Verdict switch
+            return (null, decision.Verdict switch
             {
                 PolicyVerdict.Deny when ruleId == PolicyDecision.UnknownSqlRuleId => Refusals.NotUnderstood(ruleId, decision.Reason),
                 PolicyVerdict.Deny => Refusals.Denied(ruleId, decision.Reason),
@@ -81,8 +136,7 @@ public sealed class StatementPipeline(PolicyStore policy, SessionContext session
             });
         }
 
-        var ticket = new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName);
-        return ValueTask.FromResult(new Submission(ticket, null));
+        return (new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName), null);
     }
 
     /// <summary>The server reported a setting (ParameterStatus, at login or after a statement).</summary>
@@ -96,9 +150,9 @@ public sealed class StatementPipeline(PolicyStore policy, SessionContext session
         }
     }
 
-    private ValueTask<Submission> Refuse(Refusal refusal)
+    private Submission Refused(Refusal refusal)
     {
         PipelineLog.Refused(logger, session.Principal.Subject, session.Target, refusal.RuleId ?? "-", refusal.Message);
-        return ValueTask.FromResult(new Submission(null, refusal));
+        return new Submission(null, refusal);
     }
 }

@@ -1,3 +1,4 @@
+using Gatehouse.Pipeline.Masking;
 using Gatehouse.Policy;
 using Gatehouse.Sql;
 
@@ -15,9 +16,13 @@ public readonly record struct StatementOutcome(bool Succeeded, string? CommandTa
 public sealed class StatementTicket
 {
     private readonly SessionContext _session;
+    private readonly RelationCatalog? _catalog;
 
-    internal StatementTicket(long id, SessionContext session, IReadOnlyList<StatementFacts> statements, PolicyDecision decision, string? preparedName)
+    internal StatementTicket(long id, SessionContext session, IReadOnlyList<StatementFacts> statements, PolicyDecision decision, string? preparedName,
+        StatementMasks? masks = null, RelationCatalog? catalog = null)
     {
+        Masks = masks;
+        _catalog = catalog;
         Id = id;
         _session = session;
         Statements = statements;
@@ -37,12 +42,23 @@ public sealed class StatementTicket
 
     public StatementOutcome? Outcome { get; private set; }
 
+    /// <summary>What to mask in this statement's results; null when the grant has no masks.</summary>
+    public StatementMasks? Masks { get; }
+
+    /// <summary>Columns masked in the results, per result set, for the outcome and the audit trail.</summary>
+    public List<string> MaskedColumns { get; } = [];
+
     /// <summary>The server ran statement <paramref name="index"/> (its CommandComplete arrived).</summary>
     public void Commit(int index)
     {
         if ((uint)index < (uint)Statements.Count)
         {
             _session.Sql.Apply(Statements[index]);
+            if (Statements[index].Class is StatementClass.Ddl or StatementClass.Unknown)
+            {
+                // Relations may have changed shape: masking reads the catalog afresh.
+                _catalog?.Invalidate();
+            }
         }
     }
 

@@ -55,7 +55,8 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
 
     private bool _stopRequested;
 
-    protected abstract FrameHandling Classify(byte code);
+    /// <summary>Decided from the header alone: <paramref name="total"/> is the frame's length, header included.</summary>
+    protected abstract FrameHandling Classify(byte code, long total);
 
     /// <summary>Bytes of a streamed frame's start (header included) to show <see cref="OnStreamed"/>; 0 for none.</summary>
     protected virtual int PrefixLength(byte code) => 0;
@@ -63,7 +64,8 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
     /// <summary>Handles one whole inspected frame (header included).</summary>
     protected abstract ValueTask<FrameVerdict> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct);
 
-    /// <summary>Sees every frame that streams through (or is dropped): its type, and its first bytes when asked for.</summary>
+    /// <summary>Sees every frame that streams through (or is dropped): its type, and its first bytes when asked for.
+    /// For a dropped frame the consumer may <see cref="Replace"/> it with bytes of its own.</summary>
     protected virtual void OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped)
     {
     }
@@ -141,7 +143,7 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
             byte code = header.Code;
             CheckCode(code);
             long total = header.TotalLength;
-            var handling = Classify(code);
+            var handling = Classify(code, total);
             if (handling != FrameHandling.Inspect)
             {
                 int prefix = (int)Math.Min(total, PrefixLength(code));
@@ -157,9 +159,11 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
                 if (_passThroughDropped)
                 {
                     CloseRun(runStart, position);
+                    _assembled.Write(_replacement.WrittenSpan);
                     runStart = position + take;
                 }
 
+                _replacement.ResetWrittenCount();
                 position += take;
                 _passThroughRemaining = total - take;
                 continue;

@@ -1,5 +1,6 @@
 using System.Text;
 using Gatehouse.Pipeline;
+using Gatehouse.Pipeline.Masking;
 using Gatehouse.Protocol;
 
 namespace Gatehouse.Proxy;
@@ -16,13 +17,21 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
     // Statement and portal names live at the start of a Bind; the parameters after them stream.
     private const int BindPrefix = 4096;
 
+    // Binds up to this size are read whole on sessions with masks, for their result formats (at the end of the message).
+    private const int InspectedBind = 1 << 20;
+
+    // Client side: which ticket each statement and portal runs, and whether the client described a portal since its Bind.
+    private readonly Dictionary<string, StatementTicket?> _statements = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (StatementTicket? Ticket, bool Described)> _portals = new(StringComparer.Ordinal);
+
     public bool ClientTerminated { get; private set; }
 
-    protected override FrameHandling Classify(byte code) => (FrontendMessageCode)code switch
+    protected override FrameHandling Classify(byte code, long total) => (FrontendMessageCode)code switch
     {
         FrontendMessageCode.FunctionCall or FrontendMessageCode.Terminate => FrameHandling.Inspect,
         FrontendMessageCode.Query or FrontendMessageCode.Parse or FrontendMessageCode.Sync or FrontendMessageCode.Describe
             or FrontendMessageCode.Execute or FrontendMessageCode.Close when pipeline is not null => FrameHandling.Inspect,
+        FrontendMessageCode.Bind when pipeline is { HasMasks: true } && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         _ => ledger.DiscardingUntilSync ? FrameHandling.Drop : FrameHandling.Pass,
     };
 
@@ -41,7 +50,15 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
             throw new ProtocolException($"Bind names are not terminated within the first {BindPrefix} bytes");
         }
 
-        ledger.Expect(new(StatementLedger.Kind.Bind, Name: statement, Portal: portal));
+        // Streamed (large) Bind: its result formats are not read; a masked result on this portal is refused.
+        ExpectBind(portal, statement, null, formatsKnown: pipeline.HasMasks is false);
+    }
+
+    private void ExpectBind(string portal, string statement, short[]? formats, bool formatsKnown)
+    {
+        var ticket = _statements.GetValueOrDefault(statement);
+        _portals[portal] = (ticket, false);
+        ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown));
     }
 
     protected override void CheckCode(byte code)
@@ -106,7 +123,21 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
                     return FrameVerdict.Replace;
                 }
 
+                _statements[name] = submission.Ticket;
                 ledger.Expect(new(StatementLedger.Kind.Parse, submission.Ticket, Name: name));
+                return FrameVerdict.Pass;
+            }
+
+            case FrontendMessageCode.Bind:
+            {
+                var reader = new PayloadReader(body);
+                if (!reader.TryReadCString(out var portal) || !reader.TryReadCString(out var statement))
+                {
+                    throw new ProtocolException("Bind names are not terminated");
+                }
+
+                var formats = ResultMessages.ReadBindResultFormats(body) ?? throw new ProtocolException("malformed Bind message");
+                ExpectBind(portal, statement, formats, formatsKnown: true);
                 return FrameVerdict.Pass;
             }
 
@@ -118,16 +149,44 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
                 }
 
                 string name = ReadCString(body[1..], out _);
-                ledger.Expect(new(type == FrontendMessageCode.Describe ? StatementLedger.Kind.Describe : StatementLedger.Kind.Close, Name: name, Target: body[0]));
+                var ticket = body[0] == (byte)'P' ? _portals.GetValueOrDefault(name).Ticket : _statements.GetValueOrDefault(name);
+                if (type == FrontendMessageCode.Describe && body[0] == (byte)'P' && _portals.ContainsKey(name))
+                {
+                    _portals[name] = (ticket, true);
+                }
+
+                ledger.Expect(new(type == FrontendMessageCode.Describe ? StatementLedger.Kind.Describe : StatementLedger.Kind.Close, ticket, Name: name, Target: body[0]));
                 return FrameVerdict.Pass;
             }
 
             case FrontendMessageCode.Execute:
-                ledger.Expect(new(StatementLedger.Kind.Execute, Portal: ReadCString(body, out _)));
+            {
+                string portal = ReadCString(body, out _);
+                if (_portals.GetValueOrDefault(portal) is { Ticket.Masks: not null, Described: false } undescribed)
+                {
+                    // Execute sends no RowDescription: describe the portal first, so its rows can be masked by column;
+                    // the server's answer to this Describe is not shown to the client.
+                    _portals[portal] = (undescribed.Ticket, true);
+                    ledger.Expect(new(StatementLedger.Kind.Describe, undescribed.Ticket, Name: portal, Target: (byte)'P', Injected: true));
+                    Replace(Describe(portal));
+                    Replace(frame.Span);
+                    ledger.Expect(new(StatementLedger.Kind.Execute, Portal: portal));
+                    return FrameVerdict.Replace;
+                }
+
+                ledger.Expect(new(StatementLedger.Kind.Execute, Portal: portal));
                 return FrameVerdict.Pass;
+            }
             default:
                 return FrameVerdict.Pass;
         }
+    }
+
+    private static byte[] Describe(string portal)
+    {
+        using var writer = new MessageWriter();
+        writer.StartMessage((byte)FrontendMessageCode.Describe).WriteByte((byte)'P').WriteCString(portal).EndMessage();
+        return writer.ToArray();
     }
 
     private FrameVerdict RefuseQuery(Refusal refusal)
@@ -151,56 +210,272 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
 }
 
 /// <summary>
-/// Server → client consumer: rows and COPY data stream through; the responses the ledger pairs, errors,
-/// ReadyForQuery and ParameterStatus are looked at. A refusal's syntax error is replaced by Gatehouse's error.
+/// Server → client consumer: rows and COPY data stream through unless their statement has masks; the responses the
+/// ledger pairs, errors, notices, ReadyForQuery and ParameterStatus are looked at. A refusal's syntax error is
+/// replaced by Gatehouse's error. Rows of a masked result are gathered (up to <see cref="MaxMaskedRow"/>) and
+/// rewritten; a result that cannot be masked is refused: the client gets an error and nothing more of it.
 /// </summary>
 internal sealed class ServerToClientPump(Stream input, Stream output, StatementPipeline? pipeline, StatementLedger ledger)
     : FramePump(input, output, 64 * 1024 * 1024)
 {
+    /// <summary>Largest DataRow Gatehouse gathers to mask; a larger one ends the result with an error (54000).</summary>
+    public const int MaxMaskedRow = 16 * 1024 * 1024;
+
+    private readonly DataRowRewriter? _rewriter = pipeline?.Masker is { } masker ? new DataRowRewriter(masker) : null;
+    private ColumnPlan? _rowPlan;
+
+    // After a result was refused: everything up to ReadyForQuery is dropped.
+    private bool _refusingResult;
+
     /// <summary>The server sent a FATAL error: it is about to close, and the client has been told why.</summary>
     public bool ServerSentFatal { get; private set; }
 
     public TransactionStatus Status { get; private set; } = TransactionStatus.Idle;
 
-    protected override FrameHandling Classify(byte code) => (BackendMessageCode)code switch
+    protected override FrameHandling Classify(byte code, long total)
     {
-        BackendMessageCode.ReadyForQuery or BackendMessageCode.ErrorResponse => FrameHandling.Inspect,
-        BackendMessageCode.ParameterStatus or BackendMessageCode.ParseComplete or BackendMessageCode.BindComplete
-            or BackendMessageCode.CloseComplete or BackendMessageCode.CommandComplete or BackendMessageCode.EmptyQueryResponse
-            or BackendMessageCode.PortalSuspended or BackendMessageCode.NoData or BackendMessageCode.RowDescription
-            when pipeline is not null => FrameHandling.Inspect,
-        _ => FrameHandling.Pass,
-    };
+        if (_refusingResult)
+        {
+            // Withholding the rest of a refused result: rows, COPY data and texts go nowhere; responses the ledger pairs
+            // are still looked at (and dropped) so it stays in step.
+            return code is (byte)BackendMessageCode.DataRow or (byte)BackendMessageCode.CopyData or (byte)BackendMessageCode.NoticeResponse
+                or (byte)BackendMessageCode.NotificationResponse ? FrameHandling.Drop : FrameHandling.Inspect;
+        }
 
-    protected override ValueTask<FrameVerdict> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct)
+        switch ((BackendMessageCode)code)
+        {
+            case BackendMessageCode.ReadyForQuery or BackendMessageCode.ErrorResponse:
+                return FrameHandling.Inspect;
+            case BackendMessageCode.DataRow when pipeline is not null:
+                return ClassifyRow(total);
+            case BackendMessageCode.NoticeResponse or BackendMessageCode.NotificationResponse when pipeline is { HasMasks: true }:
+                return total <= MaxMaskedRow ? FrameHandling.Inspect : FrameHandling.Drop;
+            case BackendMessageCode.ParameterStatus or BackendMessageCode.ParseComplete or BackendMessageCode.BindComplete
+                or BackendMessageCode.CloseComplete or BackendMessageCode.CommandComplete or BackendMessageCode.EmptyQueryResponse
+                or BackendMessageCode.PortalSuspended or BackendMessageCode.NoData or BackendMessageCode.RowDescription
+                when pipeline is not null:
+                return FrameHandling.Inspect;
+            default:
+                return FrameHandling.Pass;
+        }
+    }
+
+    private FrameHandling ClassifyRow(long total)
+    {
+        try
+        {
+            _rowPlan = ledger.RowPlan();
+        }
+        catch (MaskingException ex)
+        {
+            RefuseResult(ex.Message);
+            return FrameHandling.Drop;
+        }
+
+        if (_rowPlan is null)
+        {
+            return FrameHandling.Pass;
+        }
+
+        if (total > MaxMaskedRow || _rewriter is null)
+        {
+            RefuseResult(_rewriter is null ? "no masker is configured" : $"a result row of {total} bytes is larger than masking holds ({MaxMaskedRow} bytes); select fewer or narrower columns");
+            return FrameHandling.Drop;
+        }
+
+        return FrameHandling.Inspect;
+    }
+
+    protected override void OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped)
+    {
+        if (dropped && _pendingRefusal is { } error)
+        {
+            Replace(error);
+            _pendingRefusal = null;
+        }
+    }
+
+    private byte[]? _pendingRefusal;
+
+    private void RefuseResult(string why)
+    {
+        _refusingResult = true;
+        string code = why.Contains("larger than", StringComparison.Ordinal) ? "54000" : "58000";
+        _pendingRefusal = BackendMessages.Error(code, "gatehouse: masking unavailable: " + why + "; the result was withheld");
+    }
+
+    protected override async ValueTask<FrameVerdict> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct)
     {
         var span = frame.Span;
-        if (code == (byte)BackendMessageCode.ReadyForQuery)
+        if (_refusingResult && code is not ((byte)BackendMessageCode.ReadyForQuery or (byte)BackendMessageCode.ParameterStatus))
         {
-            Status = (TransactionStatus)span[5];
-        }
-        else if (code == (byte)BackendMessageCode.ParameterStatus)
-        {
-            var reader = new PayloadReader(span[FrameHeader.Size..]);
-            if (reader.TryReadCString(out var name) && reader.TryReadCString(out var value))
+            if (code == (byte)BackendMessageCode.RowDescription)
             {
-                pipeline!.OnServerSetting(name, value);
+                try
+                {
+                    await ledger.OnRowDescriptionAsync(frame, ct);
+                }
+                catch (MaskingException)
+                {
+                    // Already refusing.
+                }
+            }
+            else if (pipeline is not null)
+            {
+                ledger.OnResponse(code, span);
             }
 
-            return ValueTask.FromResult(FrameVerdict.Pass);
-        }
-        else if (code == (byte)BackendMessageCode.ErrorResponse && IsFatal(span))
-        {
-            ServerSentFatal = true;
+            return FrameVerdict.Drop;
         }
 
+        switch ((BackendMessageCode)code)
+        {
+            case BackendMessageCode.ReadyForQuery:
+                Status = (TransactionStatus)span[5];
+                _refusingResult = false;
+                break;
+            case BackendMessageCode.ParameterStatus:
+            {
+                var reader = new PayloadReader(span[FrameHeader.Size..]);
+                if (reader.TryReadCString(out var name) && reader.TryReadCString(out var value))
+                {
+                    pipeline!.OnServerSetting(name, value);
+                }
+
+                return FrameVerdict.Pass;
+            }
+
+            case BackendMessageCode.DataRow:
+                if (_rewriter!.Rewrite(span, _rowPlan!) is { } row)
+                {
+                    Replace(row.Span);
+                    return FrameVerdict.Replace;
+                }
+
+                RefuseResult("a row did not match its row description");
+                Replace(_pendingRefusal!);
+                _pendingRefusal = null;
+                return FrameVerdict.Replace;
+            case BackendMessageCode.RowDescription:
+                try
+                {
+                    return await ledger.OnRowDescriptionAsync(frame, ct) ? FrameVerdict.Drop : FrameVerdict.Pass;
+                }
+                catch (MaskingException ex)
+                {
+                    RefuseResult(ex.Message);
+                    Replace(_pendingRefusal!);
+                    _pendingRefusal = null;
+                    return FrameVerdict.Replace;
+                }
+
+            case BackendMessageCode.NoticeResponse or BackendMessageCode.NotificationResponse:
+                return Scrub(code, span, ledger.CurrentTicket());
+            case BackendMessageCode.ErrorResponse when IsFatal(span):
+                ServerSentFatal = true;
+                break;
+        }
+
+        // The statement an error belongs to, before the ledger moves past it.
+        var errorTicket = code == (byte)BackendMessageCode.ErrorResponse ? ledger.CurrentTicket() : null;
         if (pipeline is not null && ledger.OnResponse(code, span) is { } replacement)
         {
+            if (replacement.Length == 0)
+            {
+                return FrameVerdict.Drop;
+            }
+
             Replace(replacement);
-            return ValueTask.FromResult(FrameVerdict.Replace);
+            return FrameVerdict.Replace;
         }
 
-        return ValueTask.FromResult(FrameVerdict.Pass);
+        return code == (byte)BackendMessageCode.ErrorResponse && pipeline is { HasMasks: true } ? Scrub(code, span, errorTicket) : FrameVerdict.Pass;
+    }
+
+    /// <summary>Error and notice fields and notification payloads can quote values (a failed cast, a constraint error).</summary>
+    private FrameVerdict Scrub(byte code, ReadOnlySpan<byte> frame, StatementTicket? ticket)
+    {
+        var masker = pipeline?.Masker;
+        var rules = ticket?.Masks?.Rules ?? pipeline?.CurrentMaskRules;
+        if (masker is null || rules is null)
+        {
+            return FrameVerdict.Pass;
+        }
+
+        bool tainted = ticket?.Masks?.Tainted ?? false;
+        var scrubbed = code == (byte)BackendMessageCode.NotificationResponse
+            ? ScrubNotification(frame, masker, rules)
+            : ScrubFields(frame, masker, rules, tainted);
+        if (scrubbed is null)
+        {
+            return FrameVerdict.Pass;
+        }
+
+        Replace(scrubbed);
+        return FrameVerdict.Replace;
+    }
+
+    private static byte[]? ScrubFields(ReadOnlySpan<byte> frame, IValueMasker masker, MaskRules rules, bool tainted)
+    {
+        var reader = new PayloadReader(frame[FrameHeader.Size..]);
+        var fields = new List<(byte Type, string Value)>();
+        bool changed = false;
+        while (reader.TryReadByte(out byte type) && type != 0)
+        {
+            if (!reader.TryReadCString(out var value))
+            {
+                return null;
+            }
+
+            // Fields that carry text from the data: message, detail, hint, context, and the internal query. In a
+            // statement that reads masked data, detail, context and internal query (a failing row, a key, a JSON
+            // token) are withheld whole; the message keeps its words, its quoted values redacted.
+            if (tainted && type is (byte)'D' or (byte)'W' or (byte)'q' or (byte)'P' or (byte)'p')
+            {
+                changed = true;
+                continue;
+            }
+
+            var scrubbed = type is (byte)'M' or (byte)'D' or (byte)'H' or (byte)'W' or (byte)'q' ? masker.Scrub(value, rules, tainted) : value;
+            changed |= !ReferenceEquals(scrubbed, value) && scrubbed != value;
+            fields.Add((type, scrubbed));
+        }
+
+        if (!changed)
+        {
+            return null;
+        }
+
+        using var writer = new MessageWriter();
+        writer.StartMessage(frame[0]);
+        foreach (var (type, value) in fields)
+        {
+            writer.WriteByte(type).WriteCString(value);
+        }
+
+        writer.WriteByte(0).EndMessage();
+        return writer.ToArray();
+    }
+
+    private static byte[]? ScrubNotification(ReadOnlySpan<byte> frame, IValueMasker masker, MaskRules rules)
+    {
+        var reader = new PayloadReader(frame[FrameHeader.Size..]);
+        if (!reader.TryReadInt32(out var pid) || !reader.TryReadCString(out var channel) || !reader.TryReadCString(out var payload))
+        {
+            return null;
+        }
+
+        // A payload can carry any value (pg_notify(ch, email), a trigger): under column masks it cannot be traced, so
+        // it is withheld; with detectors only, the detectors scan it.
+        var scrubbed = rules.HasColumnRules ? (payload.Length == 0 ? payload : "[redacted]") : masker.Scrub(payload, rules, tainted: false);
+        if (scrubbed == payload)
+        {
+            return null;
+        }
+
+        using var writer = new MessageWriter();
+        writer.StartMessage((byte)BackendMessageCode.NotificationResponse).WriteInt32(pid).WriteCString(channel).WriteCString(scrubbed).EndMessage();
+        return writer.ToArray();
     }
 
     private static bool IsFatal(ReadOnlySpan<byte> frame)

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Gatehouse.Pipeline;
+using Gatehouse.Pipeline.Masking;
 using Gatehouse.Protocol;
 
 namespace Gatehouse.Proxy;
@@ -25,15 +26,27 @@ internal sealed class StatementLedger
 {
     internal enum Kind : byte { Query, QueryRefusal, ParseRefusal, Parse, Bind, Describe, Execute, Close, Sync }
 
-    internal readonly record struct Entry(Kind Kind, StatementTicket? Ticket = null, string? Name = null, string? Portal = null, Refusal? Refusal = null, byte Target = 0);
+    internal readonly record struct Entry(
+        Kind Kind, StatementTicket? Ticket = null, string? Name = null, string? Portal = null, Refusal? Refusal = null, byte Target = 0,
+        bool Injected = false, short[]? Formats = null, bool FormatsKnown = true);
+
+    /// <summary>A portal as the server side knows it: its statement's ticket, the result formats Bind chose, and its
+    /// column plan once a Describe of the portal has been answered.</summary>
+    private sealed record PortalState(StatementTicket? Ticket, short[]? Formats, bool FormatsKnown)
+    {
+        public ColumnPlan? Plan { get; set; }
+    }
 
     private readonly ConcurrentQueue<Entry> _entries = new();
 
     // Server side only.
     private readonly Dictionary<string, StatementTicket?> _statements = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, StatementTicket?> _portals = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PortalState> _portals = new(StringComparer.Ordinal);
     private int _statementIndex;
     private bool _skippingToSync;
+
+    // The column plan of the simple-query result set whose rows are arriving.
+    private ColumnPlan? _queryPlan;
 
     /// <summary>Client side: the client's messages up to the next Sync are being dropped (after a refused Parse).</summary>
     public bool DiscardingUntilSync { get; set; }
@@ -46,7 +59,11 @@ internal sealed class StatementLedger
 
     public void Expect(in Entry entry) => _entries.Enqueue(entry);
 
-    /// <summary>Server side: one response frame arrived. Returns the bytes to send the client instead, or null to pass it.</summary>
+    /// <summary>Returned by <see cref="OnResponse"/> for a frame the client must not see (the answer to an injected Describe).</summary>
+    public static readonly byte[] Drop = [];
+
+    /// <summary>Server side: one response frame arrived (RowDescription goes to <see cref="OnRowDescriptionAsync"/>).
+    /// Returns the bytes to send the client instead, <see cref="Drop"/>, or null to pass it.</summary>
     public byte[]? OnResponse(byte code, ReadOnlySpan<byte> frame)
     {
         if (OutOfStep)
@@ -67,7 +84,8 @@ internal sealed class StatementLedger
             case BackendMessageCode.BindComplete:
                 if (Take(Kind.Bind, out var bind))
                 {
-                    _portals[bind.Portal!] = _statements.GetValueOrDefault(bind.Name!);
+                    // The client side resolved the statement's ticket when the Bind went out; it decides the masks.
+                    _portals[bind.Portal!] = new PortalState(bind.Ticket ?? _statements.GetValueOrDefault(bind.Name!), bind.Formats, bind.FormatsKnown);
                 }
 
                 return null;
@@ -85,9 +103,9 @@ internal sealed class StatementLedger
                 }
 
                 return null;
-            case BackendMessageCode.NoData or BackendMessageCode.RowDescription when Head(out var head) && head.Kind == Kind.Describe:
+            case BackendMessageCode.NoData when Head(out var head) && head.Kind == Kind.Describe:
                 _entries.TryDequeue(out _);
-                return null;
+                return head.Injected ? Drop : null;
             case BackendMessageCode.CommandComplete or BackendMessageCode.EmptyQueryResponse or BackendMessageCode.PortalSuspended:
                 Completed(code, frame);
                 return null;
@@ -113,6 +131,7 @@ internal sealed class StatementLedger
         bool ran = code == (byte)BackendMessageCode.CommandComplete;
         if (head.Kind == Kind.Query)
         {
+            _queryPlan = null;
             if (ran)
             {
                 head.Ticket?.Commit(_statementIndex);
@@ -127,7 +146,7 @@ internal sealed class StatementLedger
         else if (head.Kind == Kind.Execute)
         {
             _entries.TryDequeue(out _);
-            if (ran && _portals.GetValueOrDefault(head.Portal!) is { } ticket)
+            if (ran && _portals.GetValueOrDefault(head.Portal!)?.Ticket is { } ticket)
             {
                 ticket.Commit(0);
                 ticket.Complete(new StatementOutcome(true, CommandTag(frame), null));
@@ -154,7 +173,7 @@ internal sealed class StatementLedger
         }
         else
         {
-            var ticket = head.Kind == Kind.Execute ? _portals.GetValueOrDefault(head.Portal!) : head.Ticket;
+            var ticket = head.Kind == Kind.Execute ? _portals.GetValueOrDefault(head.Portal!)?.Ticket : head.Ticket;
             ticket?.Complete(new StatementOutcome(false, null, error.SqlState));
         }
 
@@ -184,7 +203,124 @@ internal sealed class StatementLedger
 
         _skippingToSync = false;
         _statementIndex = 0;
+        _queryPlan = null;
     }
+
+    /// <summary>Server side: the ticket whose response is arriving now (the query, or the executing portal's statement).</summary>
+    public StatementTicket? CurrentTicket()
+    {
+        if (OutOfStep || !Head(out var head))
+        {
+            return null;
+        }
+
+        return head.Kind switch
+        {
+            Kind.Query => head.Ticket,
+            Kind.Execute => _portals.GetValueOrDefault(head.Portal!)?.Ticket,
+            Kind.Describe => head.Ticket,
+            _ => null,
+        };
+    }
+
+    /// <summary>
+    /// Server side: how the DataRows arriving now must be treated. Null: pass them. A plan: rewrite them. Throws
+    /// <see cref="MaskingException"/> when rows of a statement with masks arrive and no plan could be bound (the
+    /// result is then refused rather than passed).
+    /// </summary>
+    public ColumnPlan? RowPlan()
+    {
+        if (!Head(out var head))
+        {
+            return null;
+        }
+
+        if (head.Kind == Kind.Query)
+        {
+            if (_queryPlan is null && head.Ticket?.Masks is not null)
+            {
+                throw new MaskingException("rows arrived without a row description");
+            }
+
+            return _queryPlan is { IsPassThrough: false } plan ? plan : null;
+        }
+
+        if (head.Kind == Kind.Execute && _portals.GetValueOrDefault(head.Portal!) is { } portal)
+        {
+            if (portal.Ticket?.Masks is null)
+            {
+                return null;
+            }
+
+            if (portal.Plan is null || !portal.FormatsKnown)
+            {
+                throw new MaskingException(portal.FormatsKnown ? "the portal's columns were not described" : "the result formats of a Bind above the inspection limit are not known");
+            }
+
+            return portal.Plan.IsPassThrough ? null : portal.Plan;
+        }
+
+        if (OutOfStep && _masked)
+        {
+            throw new MaskingException("responses could not be paired with statements");
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Server side: a RowDescription arrived. Binds the column plan of the statement it describes. Returns true when
+    /// the frame must be dropped (it answers a Describe that Gatehouse injected).
+    /// </summary>
+    public async ValueTask<bool> OnRowDescriptionAsync(ReadOnlyMemory<byte> frame, CancellationToken ct)
+    {
+        if (OutOfStep || !Head(out var head))
+        {
+            return false;
+        }
+
+        var ticket = head.Kind switch
+        {
+            Kind.Query => head.Ticket,
+            Kind.Describe when head.Target == (byte)'P' => _portals.GetValueOrDefault(head.Name!)?.Ticket ?? head.Ticket,
+            _ => null,
+        };
+        if (head.Kind == Kind.Describe)
+        {
+            _entries.TryDequeue(out _);
+        }
+
+        if (ticket?.Masks is not { } masks)
+        {
+            return head.Injected;
+        }
+
+        _masked = true;
+        var columns = ResultMessages.ReadRowDescription(frame.Span[FrameHeader.Size..]) ?? throw new MaskingException("malformed row description");
+        ColumnPlan plan;
+        try
+        {
+            plan = await masks.BindAsync(columns, ct);
+        }
+        catch (CatalogUnavailableException ex)
+        {
+            throw new MaskingException("cannot read the catalog: " + ex.Message);
+        }
+
+        ticket.MaskedColumns.AddRange(plan.Describe(columns));
+        if (head.Kind == Kind.Query)
+        {
+            _queryPlan = plan;
+        }
+        else if (_portals.GetValueOrDefault(head.Name!) is { } portal)
+        {
+            portal.Plan = portal.FormatsKnown ? plan.WithFormats(portal.Formats) : plan;
+        }
+
+        return head.Injected;
+    }
+
+    private bool _masked;
 
     private bool Head(out Entry head) => _entries.TryPeek(out head);
 
@@ -216,3 +352,6 @@ internal sealed class StatementLedger
         return end < 0 ? null : System.Text.Encoding.UTF8.GetString(payload[..end]);
     }
 }
+
+/// <summary>A result that must be masked cannot be: the relay refuses it (the client gets an error, never raw rows).</summary>
+internal sealed class MaskingException(string message) : Exception(message);

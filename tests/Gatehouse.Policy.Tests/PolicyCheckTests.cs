@@ -65,7 +65,7 @@ public class PolicyCheckTests
                 "bad-patterns.yaml:11:15: error: rule id 'unknown-sql' is reserved for the built-in deny of statements not understood",
                 "bad-patterns.yaml:13:21: error: column pattern 'a.b.c.d' has 4 dot-separated parts; write column, table.column or schema.table.column",
                 "bad-patterns.yaml:14:27: error: unknown detector 'passport'; expected one of: email, credit_card, ssn, phone, iban, secret",
-                "bad-patterns.yaml:14:44: error: unknown mask 'scramble'; expected one of: email, last4, hash, redact, null",
+                "bad-patterns.yaml:14:44: error: unknown mask 'scramble'; expected one of: email, last4, hash, redact, null, fake, partial(first,last)",
                 "bad-patterns.yaml:15:9: error: a mask has either 'columns' or 'detect', not both",
                 "bad-patterns.yaml:16:9: error: a mask needs 'columns' or 'detect'",
             ]

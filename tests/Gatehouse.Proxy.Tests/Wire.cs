@@ -109,14 +109,14 @@ internal sealed class TestPipeline : IDisposable
               - { id: pay-writes, when: { class: write, tables: ["public.payments"] }, then: deny }
         """;
 
-    public TestPipeline(string policy = DefaultPolicy)
+    public TestPipeline(string policy = DefaultPolicy, Gatehouse.Pipeline.Masking.RelationCatalog? catalog = null, Gatehouse.Pipeline.Masking.IValueMasker? masker = null)
     {
         var path = Path.Combine(_directory, "policy.yaml");
         File.WriteAllText(path, policy);
         Store = PolicyStore.Open(path);
         var principal = new Principal("agent-1", "https://issuer.test", JsonDocument.Parse("""{"groups":"ai-agents"}""").RootElement.Clone(), "hash", DateTimeOffset.UtcNow.AddHours(1));
         Session = new SessionContext("s1", principal, "shop", FrontDoor.Wire, "gh_agent_1");
-        Pipeline = new StatementPipeline(Store, Session, SqlAnalyzer.Instance, NullLogger.Instance);
+        Pipeline = new StatementPipeline(Store, Session, SqlAnalyzer.Instance, NullLogger.Instance, catalog, masker);
     }
 
     public PolicyStore Store { get; }

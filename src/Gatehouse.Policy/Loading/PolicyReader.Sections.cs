@@ -172,7 +172,7 @@ internal sealed partial class PolicyReader
             if (Required(map, "with", "a mask") is { } withNode && AsString(withNode, "'with'") is { } withText)
             {
                 with = withText;
-                if (!MaskSpec.KnownFunctions.Contains(withText))
+                if (!MaskSpec.IsKnownFunction(withText))
                 {
                     Error(withNode, $"unknown mask '{withText}'; expected one of: {string.Join(", ", MaskSpec.KnownFunctions)}");
                     ok = false;

@@ -7,8 +7,24 @@ namespace Gatehouse.Policy.Model;
 public sealed class MaskSpec
 {
     /// <summary>Masking functions the policy language knows.</summary>
-    public static readonly IReadOnlySet<string> KnownFunctions =
-        new HashSet<string>(StringComparer.Ordinal) { "email", "last4", "hash", "redact", "null" };
+    public static readonly IReadOnlyList<string> KnownFunctions = ["email", "last4", "hash", "redact", "null", "fake", "partial(first,last)"];
+
+    /// <summary>True for a known masking function; <c>partial(first,last)</c> keeps 0–64 characters at each end.</summary>
+    public static bool IsKnownFunction(string with)
+    {
+        if (with is "email" or "last4" or "hash" or "redact" or "null" or "fake")
+        {
+            return true;
+        }
+
+        if (!with.StartsWith("partial(", StringComparison.Ordinal) || !with.EndsWith(')'))
+        {
+            return false;
+        }
+
+        var parts = with["partial(".Length..^1].Split(',');
+        return parts.Length == 2 && parts.All(p => int.TryParse(p.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n <= 64);
+    }
 
     /// <summary>Content detectors the policy language knows.</summary>
     public static readonly IReadOnlySet<string> KnownDetectors =

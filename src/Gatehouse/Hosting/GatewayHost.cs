@@ -4,6 +4,7 @@ using Gatehouse.Configuration;
 using Gatehouse.Credentials;
 using Gatehouse.Identity;
 using Gatehouse.Pipeline;
+using Gatehouse.Pipeline.Masking;
 using Gatehouse.Policy;
 using Gatehouse.Proxy;
 using Gatehouse.State;
@@ -21,6 +22,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly PostgresListener _listener;
     private readonly CredentialBroker _broker;
     private readonly IStateStore _state;
+    private UpstreamCatalogSource[] _catalogSources = [];
     private readonly IReadOnlyDictionary<string, CredentialTarget> _targets;
     private readonly CancellationTokenSource _stopping = new();
 
@@ -84,15 +86,26 @@ public sealed class GatewayHost : IAsyncDisposable
         var state = opened.Store;
         var broker = new CredentialBroker(state.Leases, time, loggerFactory.CreateLogger<CredentialBroker>(), $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}");
         var targets = CredentialTargets.FromConfig(config);
+        var catalogSources = targets.Values.ToDictionary(t => t.Name, t => new UpstreamCatalogSource(t), StringComparer.Ordinal);
+        var catalogs = catalogSources.ToDictionary(s => s.Key, s => new RelationCatalog(s.Value), StringComparer.Ordinal);
+        var masker = PolicyValueMasker.FromKeyFile(Path.Combine(config.StateDirectory, "masking.key"));
         var reloadLogger = loggerFactory.CreateLogger("Gatehouse.Policy");
         policy.Reloaded += result => LogReload(reloadLogger, result);
+        policy.Reloaded += _ =>
+        {
+            // Masks may name other columns now; relations are read afresh.
+            foreach (var catalog in catalogs.Values)
+            {
+                catalog.Invalidate();
+            }
+        };
         var proxyOptions = LibraryOptions.Proxy(config);
         var services = new ProxyServices
         {
             Options = proxyOptions,
             Certificate = ServerCertificate.Load(proxyOptions.Tls, loggerFactory.CreateLogger("Gatehouse.Tls")),
             Authenticator = new OidcAuthenticator(validator),
-            Admission = new PolicyAdmission(policy, broker, targets, loggerFactory),
+            Admission = new PolicyAdmission(policy, broker, targets, loggerFactory, catalogs, masker),
             LoggerFactory = loggerFactory,
             Time = time,
         };
@@ -107,7 +120,7 @@ public sealed class GatewayHost : IAsyncDisposable
             app.MapDevIssuer(devIssuer);
         }
 
-        return new GatewayHost(app, policy, listener, broker, state, targets);
+        return new GatewayHost(app, policy, listener, broker, state, targets) { _catalogSources = [.. catalogSources.Values] };
     }
 
     /// <summary>The development issuer's URL: http://{listen.admin}/dev-issuer.</summary>
@@ -157,6 +170,10 @@ public sealed class GatewayHost : IAsyncDisposable
         await _stopping.CancelAsync();
         await _broker.DisposeAsync();
         await _state.DisposeAsync();
+        foreach (var source in _catalogSources)
+        {
+            await source.DisposeAsync();
+        }
         _stopping.Dispose();
         _policy.Dispose();
     }

@@ -1,0 +1,270 @@
+using System.Collections.Concurrent;
+using Gatehouse.Credentials;
+using Gatehouse.Sql;
+using Npgsql;
+
+namespace Gatehouse.Pipeline.Masking;
+
+/// <summary>What masking needs to know about one relation of a target.</summary>
+public sealed record RelationInfo(uint Oid, string Schema, string Name, char Kind, IReadOnlyDictionary<short, string> Columns)
+{
+    /// <summary>Views and materialized views: for each output column (attnum − 1), the column it comes from; (0, 0) when computed.</summary>
+    public (uint Table, short Column)[]? Origins { get; init; }
+
+    /// <summary>Relations a view or materialized view reads (from pg_depend), for taint.</summary>
+    public IReadOnlyList<uint> DependsOn { get; init; } = [];
+
+    /// <summary>Tables this one inherits from or is a partition of (pg_inherits): their column masks apply to it by column name.</summary>
+    public IReadOnlyList<uint> Parents { get; init; } = [];
+
+    public bool IsView => Kind is 'v' or 'm';
+}
+
+/// <summary>Reads relation metadata from the upstream catalog. An interface so masking can be tested without a server.</summary>
+public interface ICatalogSource
+{
+    ValueTask<IReadOnlyList<RelationInfo>> ByOidAsync(IReadOnlyCollection<uint> oids, CancellationToken ct);
+
+    /// <summary>OIDs of relations with this name (any schema when <see cref="QualifiedName.Schema"/> is null).</summary>
+    ValueTask<IReadOnlyList<uint>> ByNameAsync(QualifiedName name, CancellationToken ct);
+
+    /// <summary>Whether a function of this name exists outside pg_catalog and information_schema (in the given schema, if any).</summary>
+    ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct);
+}
+
+/// <summary>
+/// A per-target cache of relation metadata, filled on a miss over a Gatehouse-owned connection (the provisioner's
+/// login, application_name gatehouse-catalog) and cleared after DDL ran in any session on the target. A failed lookup
+/// throws <see cref="CatalogUnavailableException"/>: masking then refuses the statement rather than answer unmasked.
+/// </summary>
+public sealed class RelationCatalog(ICatalogSource source)
+{
+    private ConcurrentDictionary<uint, RelationInfo> _byOid = new();
+    private ConcurrentDictionary<QualifiedName, IReadOnlyList<uint>> _byName = new();
+    private ConcurrentDictionary<QualifiedName, bool> _userFunctions = new();
+    private long _generation;
+
+    /// <summary>Changes whenever the cache is cleared; results computed from an older generation are stale.</summary>
+    public long Generation => Interlocked.Read(ref _generation);
+
+    /// <summary>DDL ran, or the policy changed: forget everything.</summary>
+    public void Invalidate()
+    {
+        _byOid = new();
+        _byName = new();
+        _userFunctions = new();
+        Interlocked.Increment(ref _generation);
+    }
+
+    public async ValueTask<RelationInfo?> GetAsync(uint oid, CancellationToken ct)
+    {
+        if (oid == 0)
+        {
+            return null;
+        }
+
+        var map = _byOid;
+        if (map.TryGetValue(oid, out var info))
+        {
+            return info;
+        }
+
+        foreach (var found in await Load(() => source.ByOidAsync([oid], ct)))
+        {
+            map[found.Oid] = found;
+        }
+
+        return map.GetValueOrDefault(oid);
+    }
+
+    public async ValueTask<IReadOnlyList<uint>> FindAsync(QualifiedName name, CancellationToken ct)
+    {
+        var map = _byName;
+        if (map.TryGetValue(name, out var oids))
+        {
+            return oids;
+        }
+
+        oids = await Load(() => source.ByNameAsync(name, ct));
+        map[name] = oids;
+        return oids;
+    }
+
+    public async ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct)
+    {
+        var map = _userFunctions;
+        if (map.TryGetValue(name, out var known))
+        {
+            return known;
+        }
+
+        known = await Load(() => source.HasUserFunctionAsync(name, ct));
+        map[name] = known;
+        return known;
+    }
+
+    private static async ValueTask<T> Load<T>(Func<ValueTask<T>> load)
+    {
+        try
+        {
+            return await load();
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException or IOException)
+        {
+            throw new CatalogUnavailableException(ex.Message, ex);
+        }
+    }
+}
+
+/// <summary>The upstream catalog could not be read; the statement that needed it is refused.</summary>
+public sealed class CatalogUnavailableException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>Reads pg_class, pg_attribute, pg_rewrite and pg_depend with the target's provisioner login.</summary>
+public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
+{
+    private readonly NpgsqlDataSource _dataSource;
+
+    public UpstreamCatalogSource(CredentialTarget target)
+    {
+        var builder = new NpgsqlDataSourceBuilder();
+        var cs = builder.ConnectionStringBuilder;
+        cs.Host = target.Host;
+        cs.Port = target.Port;
+        cs.Database = target.Database;
+        cs.Username = target.ProvisionerUser;
+        cs.SslMode = target.SslMode;
+        if (target.RootCertificatePath is not null)
+        {
+            cs.RootCertificate = target.RootCertificatePath;
+        }
+
+        cs.Timeout = 5;
+        cs.CommandTimeout = 10;
+        cs.MaxPoolSize = 2;
+        cs.ApplicationName = "gatehouse-catalog";
+        builder.UsePasswordProvider(_ => target.ProvisionerPassword(), (_, _) => ValueTask.FromResult(target.ProvisionerPassword()));
+        _dataSource = builder.Build();
+    }
+
+    public async ValueTask<IReadOnlyList<RelationInfo>> ByOidAsync(IReadOnlyCollection<uint> oids, CancellationToken ct)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        var relations = new Dictionary<uint, (string Schema, string Name, char Kind, Dictionary<short, string> Columns)>();
+        await using (var cmd = new NpgsqlCommand("""
+            SELECT c.oid, n.nspname, c.relname, c.relkind::text, a.attnum, a.attname
+            FROM pg_catalog.pg_class c
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE c.oid = ANY($1::oid[])
+            """, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = oids.Select(o => (long)o).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint });
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                var oid = await reader.GetFieldValueAsync<uint>(0, ct);
+                if (!relations.TryGetValue(oid, out var relation))
+                {
+                    relation = (reader.GetString(1), reader.GetString(2), reader.GetString(3)[0], new Dictionary<short, string>());
+                    relations[oid] = relation;
+                }
+
+                if (!await reader.IsDBNullAsync(4, ct))
+                {
+                    relation.Columns[reader.GetInt16(4)] = reader.GetString(5);
+                }
+            }
+        }
+
+        var parents = new Dictionary<uint, List<uint>>();
+        await using (var inherits = new NpgsqlCommand("SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits WHERE inhrelid = ANY($1::oid[])", conn))
+        {
+            inherits.Parameters.Add(new NpgsqlParameter { Value = oids.Select(o => (long)o).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint });
+            await using var reader = await inherits.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                var child = await reader.GetFieldValueAsync<uint>(0, ct);
+                (parents.TryGetValue(child, out var list) ? list : parents[child] = []).Add(await reader.GetFieldValueAsync<uint>(1, ct));
+            }
+        }
+
+        var result = new List<RelationInfo>();
+        foreach (var (oid, r) in relations)
+        {
+            var info = new RelationInfo(oid, r.Schema, r.Name, r.Kind, r.Columns) { Parents = parents.GetValueOrDefault(oid) ?? [] };
+            if (info.IsView)
+            {
+                info = info with { Origins = await ViewQueryOriginsAsync(conn, oid, ct), DependsOn = await DependenciesAsync(conn, oid, ct) };
+            }
+
+            result.Add(info);
+        }
+
+        return result;
+    }
+
+    public async ValueTask<IReadOnlyList<uint>> ByNameAsync(QualifiedName name, CancellationToken ct)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(name.Schema is null
+            ? "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = $1"
+            : "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname = $2", conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = name.Name });
+        if (name.Schema is not null)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = name.Schema });
+        }
+
+        var oids = new List<uint>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            oids.Add(await reader.GetFieldValueAsync<uint>(0, ct));
+        }
+
+        return oids;
+    }
+
+    public async ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand("""
+            SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                           WHERE p.proname = $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                             AND ($2::text IS NULL OR n.nspname = $2))
+            """, conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = name.Name });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)name.Schema ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        return await cmd.ExecuteScalarAsync(ct) is true;
+    }
+
+    private static async ValueTask<(uint, short)[]> ViewQueryOriginsAsync(NpgsqlConnection conn, uint view, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT ev_action::text FROM pg_catalog.pg_rewrite WHERE ev_class = $1::oid AND rulename = '_RETURN'", conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (long)view });
+        var text = await cmd.ExecuteScalarAsync(ct) as string;
+        // A stored query Gatehouse cannot read gives no origins: every column of the view is then untraceable.
+        return text is null ? [] : ViewOrigins.Parse(text) ?? [];
+    }
+
+    private static async ValueTask<IReadOnlyList<uint>> DependenciesAsync(NpgsqlConnection conn, uint view, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT DISTINCT d.refobjid FROM pg_catalog.pg_rewrite r
+            JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+                AND d.refclassid = 'pg_catalog.pg_class'::regclass
+            WHERE r.ev_class = $1::oid AND d.refobjid <> $1::oid
+            """, conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (long)view });
+        var result = new List<uint>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            result.Add(await reader.GetFieldValueAsync<uint>(0, ct));
+        }
+
+        return result;
+    }
+
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+}

@@ -1,0 +1,242 @@
+using Gatehouse.Protocol;
+using Gatehouse.Sql;
+
+namespace Gatehouse.Pipeline.Masking;
+
+/// <summary>
+/// Masking for one statement (ticket): whether it reads data a column rule protects (taint), and the column plan of
+/// each result set it produces, bound from RowDescription's table OID and attribute number through the catalog
+/// (views resolved to the columns they come from). In a tainted statement every column Gatehouse cannot trace to
+/// an unmasked source is redacted. Null on a ticket whose grant has no masks.
+/// </summary>
+public sealed class StatementMasks
+{
+    private const int MaxViewDepth = 16;
+
+    private readonly RelationCatalog _catalog;
+
+    private StatementMasks(MaskRules rules, RelationCatalog catalog, bool tainted, string? taintReason)
+    {
+        Rules = rules;
+        _catalog = catalog;
+        Tainted = tainted;
+        TaintReason = taintReason;
+    }
+
+    public MaskRules Rules { get; }
+
+    /// <summary>The statement reads (or may read) a relation with masked columns.</summary>
+    public bool Tainted { get; }
+
+    /// <summary>Why the statement is refused: it reads masked data and writes it somewhere the mask does not follow
+    /// (another table, a run-time setting); null when it may run.</summary>
+    public string? Laundering { get; private init; }
+
+    public string? TaintReason { get; }
+
+    /// <summary>Decides taint from the analyzer's facts: relations read (unqualified names in any schema), relations it
+    /// reaches without naming them, and functions outside pg_catalog (their bodies may read anything).</summary>
+    public static async ValueTask<StatementMasks> ForAsync(MaskRules rules, RelationCatalog catalog, IReadOnlyList<StatementFacts> statements, CancellationToken ct)
+    {
+        string? reason = null;
+        if (rules.HasColumnRules)
+        {
+            foreach (var facts in statements)
+            {
+                reason = await TaintAsync(rules, catalog, facts, ct);
+                if (reason is not null)
+                {
+                    break;
+                }
+            }
+        }
+
+        string? laundering = null;
+        if (reason is not null)
+        {
+            foreach (var facts in statements)
+            {
+                if (facts.Settings.Any(s => s.Kind == SettingValueKind.NotLiteral))
+                {
+                    laundering = "a statement that reads masked columns may not set run-time parameters from them";
+                }
+                else if (await UnmaskedTargetAsync(rules, catalog, facts, ct) is { } target && await ReadsSensitiveAsync(rules, catalog, facts, ct))
+                {
+                    laundering = $"a statement that reads masked columns may not write {target} (the values would leave the mask)";
+                }
+            }
+        }
+
+        return new StatementMasks(rules, catalog, reason is not null, reason) { Laundering = laundering };
+    }
+
+    /// <summary>A relation the statement writes whose reads masking would not cover (not itself sensitive), or null.</summary>
+    private static async ValueTask<QualifiedName?> UnmaskedTargetAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, CancellationToken ct)
+    {
+        if (facts.WritesUnlistedRelations)
+        {
+            return facts.WrittenRelations.Count > 0 ? facts.WrittenRelations[0] : new QualifiedName(null, "(unlisted tables)");
+        }
+
+        foreach (var name in facts.WrittenRelations)
+        {
+            var oids = await catalog.FindAsync(name, ct);
+            if (oids.Count == 0)
+            {
+                return name;
+            }
+
+            foreach (var oid in oids)
+            {
+                if (!await rules.IsSensitiveAsync(catalog, oid, ct))
+                {
+                    return name;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static async ValueTask<bool> ReadsSensitiveAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, CancellationToken ct)
+    {
+        if (facts.ReadsUnlistedRelations)
+        {
+            return true;
+        }
+
+        foreach (var name in facts.ReadRelations)
+        {
+            foreach (var oid in await catalog.FindAsync(name, ct))
+            {
+                if (await rules.IsSensitiveAsync(catalog, oid, ct))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private static async ValueTask<string?> TaintAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, CancellationToken ct)
+    {
+        if (facts.ReadsUnlistedRelations)
+        {
+            return "reads tables it does not name";
+        }
+
+        foreach (var relations in (IReadOnlyList<QualifiedName>[])[facts.ReadRelations, facts.WrittenRelations])
+        {
+            foreach (var name in relations)
+            {
+                if (name.Schema is null or "pg_catalog" && name.Name.StartsWith("pg_stat", StringComparison.Ordinal))
+                {
+                    // Planner statistics (pg_stats, pg_statistic, pg_stats_ext…) hold samples of column values.
+                    return $"reads {name}, which holds samples of column values";
+                }
+
+                foreach (var oid in await catalog.FindAsync(name, ct))
+                {
+                    if (await rules.IsSensitiveAsync(catalog, oid, ct))
+                    {
+                        return $"reads {name}, which has masked columns";
+                    }
+                }
+            }
+        }
+
+        foreach (var function in facts.Functions)
+        {
+            if (function.Schema is not ("pg_catalog" or "information_schema") && await catalog.HasUserFunctionAsync(function, ct))
+            {
+                return $"calls {function}, a function whose body Gatehouse cannot see";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The plan for a result set with these columns (formats as the RowDescription gives them).</summary>
+    public async ValueTask<ColumnPlan> BindAsync(IReadOnlyList<ResultColumn> columns, CancellationToken ct)
+    {
+        var plan = new ColumnMask[columns.Count];
+        var scan = Rules.Detectors.Count > 0;
+        for (int i = 0; i < columns.Count; i++)
+        {
+            var column = columns[i];
+            var (action, with, rule) = await TraceAsync(column.TableOid, column.AttributeNumber, ct);
+            if (action == ColumnAction.Pass && scan)
+            {
+                action = ColumnAction.Scan;
+            }
+
+            plan[i] = new ColumnMask(action, with, rule, column.TypeOid, column.Format);
+        }
+
+        return new ColumnPlan(plan, Rules);
+    }
+
+    /// <summary>The rule for a column of this relation, or of the same-named column of a table it inherits from or partitions.</summary>
+    private async ValueTask<(string With, string Pattern)?> RuleForAsync(RelationInfo relation, string column, int depth, CancellationToken ct)
+    {
+        if (Rules.For(relation.Schema, relation.Name, column) is { } rule)
+        {
+            return rule;
+        }
+
+        foreach (var parentOid in relation.Parents)
+        {
+            if (depth < MaxViewDepth && await _catalog.GetAsync(parentOid, ct) is { } parent && await RuleForAsync(parent, column, depth + 1, ct) is { } inherited)
+            {
+                return inherited;
+            }
+        }
+
+        return null;
+    }
+
+    private async ValueTask<(ColumnAction, string?, string?)> TraceAsync(uint table, short attribute, CancellationToken ct)
+    {
+        var untraceable = Tainted ? (ColumnAction.Redact, (string?)null, (string?)null) : (ColumnAction.Pass, null, null);
+        for (int depth = 0; depth < MaxViewDepth; depth++)
+        {
+            if (table == 0 || attribute <= 0)
+            {
+                return untraceable;
+            }
+
+            var relation = await _catalog.GetAsync(table, ct);
+            if (relation is null || !relation.Columns.TryGetValue(attribute, out var name))
+            {
+                return untraceable;
+            }
+
+            if (await RuleForAsync(relation, name, 0, ct) is { } rule)
+            {
+                return (ColumnAction.Mask, rule.With, rule.Pattern);
+            }
+
+            if (!relation.IsView)
+            {
+                return (ColumnAction.Pass, null, null);
+            }
+
+            // A view's column: follow it to the column it comes from; a computed one is untraceable when the view
+            // reads masked data.
+            var origins = relation.Origins ?? [];
+            if (attribute > origins.Length)
+            {
+                return await Rules.IsSensitiveAsync(_catalog, table, ct) ? (ColumnAction.Redact, null, null) : untraceable;
+            }
+
+            (table, attribute) = origins[attribute - 1];
+            if (table == 0 && await Rules.IsSensitiveAsync(_catalog, relation.Oid, ct))
+            {
+                return (ColumnAction.Redact, null, null);
+            }
+        }
+
+        return (ColumnAction.Redact, null, null);
+    }
+}

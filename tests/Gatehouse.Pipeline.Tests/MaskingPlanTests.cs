@@ -1,0 +1,172 @@
+using Gatehouse.Pipeline.Masking;
+using Gatehouse.Policy;
+using Gatehouse.Protocol;
+using Gatehouse.Sql;
+
+namespace Gatehouse.Pipeline.Tests;
+
+/// <summary>A catalog held in memory, shaped like the server's: tables, a view over a table, a view with a computed column.</summary>
+internal sealed class MemoryCatalog : ICatalogSource
+{
+    public const uint Customers = 16388, Orders = 16390, Contacts = 16395, Lowered = 16396, Nested = 16397;
+
+    private readonly Dictionary<uint, RelationInfo> _relations = new()
+    {
+        [Customers] = new(Customers, "public", "customers", 'r', new Dictionary<short, string> { [1] = "id", [2] = "name", [3] = "email", [4] = "ssn" }),
+        [Orders] = new(Orders, "public", "orders", 'r', new Dictionary<short, string> { [1] = "id", [2] = "total" }),
+        [Contacts] = new(Contacts, "public", "customer_contacts", 'v', new Dictionary<short, string> { [1] = "id", [2] = "mail" })
+        {
+            Origins = [(Customers, 1), (Customers, 3)], DependsOn = [Customers],
+        },
+        [Lowered] = new(Lowered, "public", "lowered", 'v', new Dictionary<short, string> { [1] = "id", [2] = "e" })
+        {
+            Origins = [(Customers, 1), (0, 0)], DependsOn = [Customers],
+        },
+        [Nested] = new(Nested, "reporting", "nested", 'v', new Dictionary<short, string> { [1] = "m" })
+        {
+            Origins = [(Contacts, 2)], DependsOn = [Contacts],
+        },
+    };
+
+    public int Lookups { get; private set; }
+
+    public bool Down { get; set; }
+
+    public ValueTask<IReadOnlyList<RelationInfo>> ByOidAsync(IReadOnlyCollection<uint> oids, CancellationToken ct)
+    {
+        Check();
+        return ValueTask.FromResult<IReadOnlyList<RelationInfo>>(oids.Where(_relations.ContainsKey).Select(o => _relations[o]).ToList());
+    }
+
+    public ValueTask<IReadOnlyList<uint>> ByNameAsync(QualifiedName name, CancellationToken ct)
+    {
+        Check();
+        return ValueTask.FromResult<IReadOnlyList<uint>>(_relations.Values
+            .Where(r => r.Name == name.Name && (name.Schema is null || r.Schema == name.Schema)).Select(r => r.Oid).ToList());
+    }
+
+    public ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct)
+    {
+        Check();
+        return ValueTask.FromResult(name.Name == "get_customers");
+    }
+
+    private void Check()
+    {
+        Lookups++;
+        if (Down)
+        {
+            throw new Npgsql.NpgsqlException("connection refused");
+        }
+    }
+}
+
+public sealed class MaskingPlanTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("gatehouse-mask-").FullName;
+    private readonly MemoryCatalog _source = new();
+    private readonly RelationCatalog _catalog;
+    private readonly MaskRules _rules;
+    private readonly PolicyStore _store;
+
+    public MaskingPlanTests()
+    {
+        var path = Path.Combine(_dir, "policy.yaml");
+        File.WriteAllText(path, """
+            identities:
+              agents: { claims: { groups: ai-agents } }
+            grants:
+              - to: agents
+                targets: [shop]
+                db_roles: [app_read]
+                masks:
+                  - { columns: ["public.customers.email"], with: email }
+                  - { columns: ["*.ssn"], with: last4 }
+            """);
+        _store = PolicyStore.Open(path);
+        _rules = MaskRules.For(_store.Current.Grants[0])!;
+        _catalog = new RelationCatalog(_source);
+    }
+
+    public void Dispose()
+    {
+        _store.Dispose();
+        Directory.Delete(_dir, true);
+    }
+
+    private async Task<StatementMasks> MasksFor(string sql) =>
+        await StatementMasks.ForAsync(_rules, _catalog, SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements, CancellationToken.None);
+
+    private static ResultColumn Col(string name, uint table = 0, short attribute = 0, uint type = 25) => new(name, table, attribute, type, 0);
+
+    [Theory]
+    [InlineData("SELECT * FROM customers", true)]
+    [InlineData("SELECT * FROM public.customers", true)]
+    [InlineData("SELECT * FROM customer_contacts", true)]
+    [InlineData("SELECT * FROM reporting.nested", true)]
+    [InlineData("SELECT * FROM orders", false)]
+    [InlineData("SELECT 1", false)]
+    [InlineData("SELECT * FROM get_customers()", true)]
+    [InlineData("SELECT lower('x')", false)]
+    [InlineData("SELECT * FROM other.customers", false)]
+    [InlineData("SELECT schema_to_xml('public', true, false, '')", true)]
+    public async Task A_statement_is_tainted_when_it_can_read_masked_data(string sql, bool tainted) =>
+        Assert.Equal(tainted, (await MasksFor(sql)).Tainted);
+
+    [Fact]
+    public async Task Columns_are_masked_by_origin_and_untraceable_ones_redacted_in_a_tainted_statement()
+    {
+        var masks = await MasksFor("SELECT id, name, email, ssn, lower(email) FROM customers");
+        var plan = await masks.BindAsync(
+            [Col("id", MemoryCatalog.Customers, 1, 23), Col("n", MemoryCatalog.Customers, 2), Col("e", MemoryCatalog.Customers, 3), Col("ssn", MemoryCatalog.Customers, 4), Col("lower")],
+            CancellationToken.None);
+        Assert.Equal([ColumnAction.Pass, ColumnAction.Pass, ColumnAction.Mask, ColumnAction.Mask, ColumnAction.Redact], plan.Columns.Select(c => c.Action));
+        Assert.Equal("email", plan.Columns[2].With);
+        Assert.Equal("last4", plan.Columns[3].With);
+    }
+
+    [Fact]
+    public async Task View_columns_resolve_to_the_columns_they_come_from()
+    {
+        var masks = await MasksFor("SELECT * FROM reporting.nested, customer_contacts, lowered");
+        var plan = await masks.BindAsync(
+            [Col("m", MemoryCatalog.Nested, 1), Col("id", MemoryCatalog.Contacts, 1, 23), Col("mail", MemoryCatalog.Contacts, 2), Col("id", MemoryCatalog.Lowered, 1, 23), Col("e", MemoryCatalog.Lowered, 2)],
+            CancellationToken.None);
+        Assert.Equal([ColumnAction.Mask, ColumnAction.Pass, ColumnAction.Mask, ColumnAction.Pass, ColumnAction.Redact], plan.Columns.Select(c => c.Action));
+    }
+
+    [Fact]
+    public async Task An_untainted_statement_passes_computed_columns()
+    {
+        var masks = await MasksFor("SELECT count(*) FROM orders");
+        var plan = await masks.BindAsync([Col("count", type: 20)], CancellationToken.None);
+        Assert.True(plan.IsPassThrough);
+    }
+
+    [Fact]
+    public async Task The_catalog_is_read_once_and_again_after_invalidation()
+    {
+        await MasksFor("SELECT * FROM customers");
+        var after = _source.Lookups;
+        await MasksFor("SELECT * FROM customers");
+        Assert.Equal(after, _source.Lookups);
+        _catalog.Invalidate();
+        await MasksFor("SELECT * FROM customers");
+        Assert.True(_source.Lookups > after);
+    }
+
+    [Fact]
+    public async Task A_catalog_that_cannot_be_read_fails_closed()
+    {
+        _source.Down = true;
+        await Assert.ThrowsAsync<CatalogUnavailableException>(() => MasksFor("SELECT * FROM customers"));
+    }
+
+    [Fact]
+    public void View_origins_are_read_from_the_stored_query()
+    {
+        var origins = ViewOrigins.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "view-ev-action.txt")));
+        Assert.Equal([(16388u, (short)1), (16388u, (short)3), (0u, (short)0), (0u, (short)0)], origins!);
+        Assert.Null(ViewOrigins.Parse("not a node tree"));
+    }
+}
