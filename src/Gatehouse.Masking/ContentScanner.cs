@@ -85,22 +85,13 @@ public sealed class ContentScanner
     {
         ArgumentNullException.ThrowIfNull(output);
         var type = PgTypes.Classify(typeOid);
-        var failClosed = false;
-        if (type == PgTypeClass.Array)
-        {
-            var element = PgTypes.Classify(PgTypes.ElementOf(typeOid));
-            if (element is PgTypeClass.NonText or PgTypeClass.Bytea or PgTypeClass.Int8 or PgTypeClass.Uuid)
-            {
-                return ScanResult.Unchanged(ScanNote.NotText);
-            }
-
-            failClosed = element is PgTypeClass.Json or PgTypeClass.Jsonb;
-        }
-
-        if (type is PgTypeClass.NonText or PgTypeClass.Bytea or PgTypeClass.Int8 or PgTypeClass.Uuid)
+        var element = type == PgTypeClass.Array ? PgTypes.Classify(PgTypes.ElementOf(typeOid)) : PgTypeClass.Text;
+        if (IsNotText(type) || IsNotText(element))
         {
             return ScanResult.Unchanged(ScanNote.NotText);
         }
+
+        var failClosed = element is PgTypeClass.Json or PgTypeClass.Jsonb;
 
         var json = type is PgTypeClass.Json or PgTypeClass.Jsonb;
         if (value.Length > MaxScanBytes)
@@ -114,14 +105,19 @@ public sealed class ContentScanner
     /// <summary>
     /// Scans a binary-format value of type <paramref name="typeOid"/>; the output is a valid binary value of the type.
     /// Text types, json and jsonb (version byte kept) as text; arrays and records element by element, rewritten with
-    /// new lengths; a value of an unknown type as text if it is UTF-8 without control bytes (but tab, CR, LF), else as an array or record
-    /// if it parses as one, else not at all (<see cref="ScanNote.Unscannable"/>).
+    /// new lengths; a value of an unknown type as text if it is UTF-8 without control bytes (tab, CR and LF allowed),
+    /// else as an array or record if it parses as one, else not at all (<see cref="ScanNote.Unscannable"/>).
     /// </summary>
     public ScanResult ScanBinary(ReadOnlySpan<byte> value, uint typeOid, IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
         var type = PgTypes.Classify(typeOid);
-        if (value.Length > MaxScanBytes && type is not (PgTypeClass.NonText or PgTypeClass.Bytea or PgTypeClass.Int8 or PgTypeClass.Uuid))
+        if (IsNotText(type) || (type == PgTypeClass.Array && IsNotText(PgTypes.Classify(PgTypes.ElementOf(typeOid)))))
+        {
+            return ScanResult.Unchanged(ScanNote.NotText);
+        }
+
+        if (value.Length > MaxScanBytes)
         {
             return TooLarge(type, output, versionByte: type == PgTypeClass.Jsonb);
         }
@@ -145,6 +141,9 @@ public sealed class ContentScanner
         var result = Run(ref emitter, failClosed: false);
         return result.Rewritten ? Encoding.UTF8.GetString(output.WrittenSpan) : text;
     }
+
+    /// <summary>Types whose values hold no free text: not scanned, in either format.</summary>
+    private static bool IsNotText(PgTypeClass type) => type is PgTypeClass.NonText or PgTypeClass.Bytea or PgTypeClass.Int8 or PgTypeClass.Uuid;
 
     private ScanResult ScanText(ReadOnlySpan<byte> text, int from, bool json, IBufferWriter<byte> output, bool failClosed)
     {

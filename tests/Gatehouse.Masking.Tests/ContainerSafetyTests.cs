@@ -198,6 +198,7 @@ public sealed class ContainerSafetyTests
         Assert.True(Scanner().ScanBinary([0, 0, 0, 9], 1009, new ArrayBufferWriter<byte>()).IsNull); // a malformed text[]
         Assert.Equal(ScanNote.NotText, Scanner().Scan("4111111111111111"u8, 20, output).Note); // numbers are not scanned, in either format
         Assert.Equal(ScanNote.NotText, Scanner().Scan("{4111111111111111}"u8, 1016, output).Note);
+        Assert.Equal(ScanNote.NotText, Scanner(max: 8).ScanBinary(Literals.BinaryArray(20, new byte[8], new byte[8]), 1016, output).Note); // int8[]: never scanned, at any size
     }
 
     private static void AssertNoSecrets(string text)
