@@ -87,6 +87,24 @@ internal ref struct OutputSink
         }
     }
 
+    /// <summary>
+    /// The next <paramref name="count"/> bytes of output to fill directly (at most <see cref="ChunkBytes"/>; not in
+    /// <see cref="JsonEscape"/> mode, whose bytes need escaping): counted as written at once.
+    /// </summary>
+    public Span<byte> Reserve(int count)
+    {
+        if (count > ChunkBytes || JsonEscape)
+        {
+            throw new InvalidOperationException("reserve at most one chunk, and never while escaping");
+        }
+
+        Ensure(count);
+        var reserved = _span.Slice(_used, count);
+        _used += count;
+        Written += count;
+        return reserved;
+    }
+
     /// <summary>Hands what is written to the writer; returns the total.</summary>
     public int Complete()
     {

@@ -161,6 +161,12 @@ internal static class TextMasks
 
     private static MaskNote Last4(ReadOnlySpan<byte> value, bool byteMode, ref OutputSink sink)
     {
+        if (!byteMode && !sink.JsonEscape && value.Length <= OutputSink.ChunkBytes && Ascii.IsValid(value))
+        {
+            Last4Ascii(value, sink.Reserve(value.Length));
+            return MaskNote.None;
+        }
+
         // The cut: where the fourth letter-or-digit from the end starts. With fewer than five letters or digits,
         // showing four would show all of them: then every character is masked.
         var cut = -1;
@@ -206,6 +212,32 @@ internal static class TextMasks
         }
 
         return MaskNote.None;
+    }
+
+    /// <summary><see cref="Last4"/> for ASCII (one byte, one character), into a span of the value's length.</summary>
+    private static void Last4Ascii(ReadOnlySpan<byte> value, Span<byte> output)
+    {
+        var cut = -1;
+        var seen = 0;
+        for (var i = value.Length - 1; i >= 0 && seen < 5; i--)
+        {
+            if ((TextUnits.OfAscii(value[i]) & UnitFlags.Alnum) != 0 && ++seen == 4)
+            {
+                cut = i;
+            }
+        }
+
+        if (seen < 5)
+        {
+            output.Fill((byte)'*');
+            return;
+        }
+
+        for (var i = 0; i < value.Length; i++)
+        {
+            var flags = TextUnits.OfAscii(value[i]);
+            output[i] = (flags & UnitFlags.Separator) != 0 || (i >= cut && (flags & UnitFlags.Alnum) != 0) ? value[i] : (byte)'*';
+        }
     }
 
     private static MaskNote Partial(ReadOnlySpan<byte> value, MaskStrategy strategy, bool byteMode, ref OutputSink sink)

@@ -82,6 +82,19 @@ public sealed class MaskTextTests
         Assert.Equal("****", Text("abcd\u0301", "last4")); // four characters: all masked, one * each
     }
 
+    [Fact]
+    public void Last4_on_ascii_takes_a_fast_path_that_agrees_with_the_general_one()
+    {
+        var random = new Random(3);
+        const string alphabet = "abcXYZ0123456789 -./()+_:#@!";
+        for (var i = 0; i < 2000; i++)
+        {
+            var value = new string(Enumerable.Range(0, random.Next(0, 30)).Select(_ => alphabet[random.Next(alphabet.Length)]).ToArray());
+            var viaJson = Utf8(Typed(Encoding.UTF8.GetBytes("\"" + value + "\""), 114, "last4", binary: false).Bytes); // JSON output escapes: the general path
+            Assert.Equal("\"" + Text(value, "last4") + "\"", viaJson);
+        }
+    }
+
     [Theory]
     [InlineData("partial(2,4)", "4111111111111111", "41**********1111")]
     [InlineData("partial(2,4)", "abcdef", "******")]
