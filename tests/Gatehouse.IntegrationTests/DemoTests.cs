@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Gatehouse.Demo;
 using Gatehouse.Testing;
 
 namespace Gatehouse.IntegrationTests;
@@ -42,6 +43,13 @@ public sealed class DemoTests : IDisposable
         var select = await demo.PsqlAsync("SELECT count(*) AS orders FROM orders;");
         Assert.True(select.ExitCode == 0 && select.Stderr.Length == 0, select.Stdout + select.Stderr);
         Assert.Contains("200", select.Stdout, StringComparison.Ordinal);
+
+        // The banner says what the demo saw when it read a customer's e-mail through the gateway; psql sees the same.
+        var masked = await demo.PsqlAsync($"SELECT email FROM customers WHERE id = {DemoFiles.ProbeCustomer};");
+        Assert.True(masked.ExitCode == 0, masked.Stdout + masked.Stderr);
+        Assert.Contains(masked.Stdout.Contains(DemoFiles.ProbeEmail, StringComparison.Ordinal)
+            ? $"Masking is not applied yet (coming): the demo read {DemoFiles.ProbeEmail} back unmasked"
+            : $"Masking is on: the demo read {DemoFiles.ProbeEmail} back as", demo.Stdout, StringComparison.Ordinal);
 
         var ddl = await demo.PsqlAsync("DROP TABLE orders;\nSELECT count(*) FROM orders;");
         Assert.Contains("ERROR:  gatehouse: denied by rule no-ddl", ddl.Stderr, StringComparison.Ordinal);
@@ -134,8 +142,8 @@ public sealed class DemoTests : IDisposable
         await demo.WaitUntilReadyAsync();
         Assert.Equal(1L, await server.ScalarAsync<long>("SELECT count(*) FROM pg_database WHERE datname LIKE 'gatehouse\\_demo\\_%'"));
 
-        var psql = await demo.PsqlAsync("SELECT count(*) FROM customers;\nSELECT current_user;\nGRANT ALL ON customers TO PUBLIC;");
-        Assert.Contains("50", psql.Stdout, StringComparison.Ordinal);
+        var psql = await demo.PsqlAsync("SELECT count(*) FROM orders;\nSELECT current_user;\nGRANT ALL ON customers TO PUBLIC;");
+        Assert.Contains("200", psql.Stdout, StringComparison.Ordinal);
         Assert.Contains("gh_demo_agent_", psql.Stdout, StringComparison.Ordinal);
         Assert.Contains("ERROR:  gatehouse: denied by rule no-ddl", psql.Stderr, StringComparison.Ordinal);
 

@@ -141,11 +141,11 @@ public static class DemoFiles
             targets: [{{Target}}]
             db_roles: ["{{readRole}}", "{{writeRole}}"]   # the leased login role gets exactly these
             rules:                               # first match wins; no match: allowed, within db_roles
-              - { id: no-ddl, when: { class: [ddl, dcl, admin] }, then: deny }
-              - { id: no-code, when: { class: code }, then: deny }
               - id: no-files
                 when: { functions: ["pg_read_file", "pg_read_binary_file", "pg_ls_dir", "lo_*", "dblink*"] }
                 then: deny
+              - { id: no-ddl, when: { class: [ddl, dcl, admin] }, then: deny }
+              - { id: no-code, when: { class: code }, then: deny }
               - { id: pay-writes, when: { class: write, tables: ["public.payments"] }, then: review }
             masks:
               - { columns: ["public.customers.email"], with: email }

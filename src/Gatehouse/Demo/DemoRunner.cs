@@ -289,7 +289,7 @@ internal sealed class DemoRunner
         }
 
         return Path.GetFileNameWithoutExtension(path) == "dotnet"
-            ? $"dotnet {Quote(typeof(DemoRunner).Assembly.Location)}"
+            ? $"dotnet {Quote(Path.Combine(AppContext.BaseDirectory, "gatehouse.dll"))}"
             : Quote(path);
     }
 
