@@ -420,11 +420,19 @@ internal sealed class ServerToClientPump(Stream input, Stream output, StatementP
         var reader = new PayloadReader(frame[FrameHeader.Size..]);
         var fields = new List<(byte Type, string Value)>();
         bool changed = false;
+        bool hadContext = false;
+        string? code = null;
         while (reader.TryReadByte(out byte type) && type != 0)
         {
             if (!reader.TryReadCString(out var value))
             {
                 return null;
+            }
+
+            hadContext |= type == (byte)'W';
+            if (type == (byte)'C')
+            {
+                code = value;
             }
 
             // Fields that carry text from the data: message, detail, hint, context, and the internal query. In a
@@ -439,6 +447,22 @@ internal sealed class ServerToClientPump(Stream input, Stream output, StatementP
             var scrubbed = type is (byte)'M' or (byte)'D' or (byte)'H' or (byte)'W' or (byte)'q' ? masker.Scrub(value, rules, tainted) : value;
             changed |= !ReferenceEquals(scrubbed, value) && scrubbed != value;
             fields.Add((type, scrubbed));
+        }
+
+        // A function's own RAISE (a notice, or an error raised in a function: it carries a context) can put any value
+        // in its message, unquoted: in a tainted statement such a message is withheld whole.
+        if (tainted && (frame[0] == (byte)BackendMessageCode.NoticeResponse || hadContext || code is "P0001"))
+        {
+            fields.RemoveAll(f => f.Type == (byte)'H');
+            for (int i = 0; i < fields.Count; i++)
+            {
+                if (fields[i].Type == (byte)'M')
+                {
+                    fields[i] = ((byte)'M', "[redacted: a message raised while reading masked data]");
+                }
+            }
+
+            changed = true;
         }
 
         if (!changed)

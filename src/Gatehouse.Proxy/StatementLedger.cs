@@ -300,7 +300,7 @@ internal sealed class StatementLedger
         ColumnPlan plan;
         try
         {
-            plan = await masks.BindAsync(columns, ct);
+            plan = await masks.BindAsync(columns, ct, head.Kind == Kind.Query ? _statementIndex : -1);
         }
         catch (CatalogUnavailableException ex)
         {

@@ -132,6 +132,7 @@ internal static class NumberDetectors
         end = -1;
         var digits = 0;
         var parens = false;
+        var afterLastDigit = i;
         while (i < t.Length)
         {
             var b = t[i];
@@ -143,6 +144,7 @@ internal static class NumberDetectors
                 }
 
                 i++;
+                afterLastDigit = i;
                 continue;
             }
 
@@ -168,8 +170,10 @@ internal static class NumberDetectors
             break;
         }
 
-        end = i;
-        return digits is >= 8 and <= 15 && IsDigit(t[end - 1]) && BoundaryAfter(t, end) && !(end + 1 < t.Length && t[end] == '.' && IsDigit(t[end + 1]));
+        // A separator consumed before something that turned out not to continue the number ("+1-555-0142 (SSN")
+        // is not part of it.
+        end = afterLastDigit;
+        return digits is >= 8 and <= 15 && end > 0 && IsDigit(t[end - 1]) && BoundaryAfter(t, end) && !(end + 1 < t.Length && t[end] == '.' && IsDigit(t[end + 1]));
     }
 
     /// <summary><c>(d{1,4})</c> at <paramref name="i"/>: its length and the digits inside.</summary>

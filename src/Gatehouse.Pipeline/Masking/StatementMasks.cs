@@ -28,6 +28,12 @@ public sealed class StatementMasks
     /// <summary>The statement reads (or may read) a relation with masked columns.</summary>
     public bool Tainted { get; }
 
+    // Per statement of the query string: the statements of one simple query are traced separately.
+    private bool[] _tainted = [];
+
+    /// <summary>Whether statement <paramref name="index"/> of the ticket reads masked data.</summary>
+    public bool IsTainted(int index) => (uint)index < (uint)_tainted.Length ? _tainted[index] : Tainted;
+
     /// <summary>Why the statement is refused: it reads masked data and writes it somewhere the mask does not follow
     /// (another table, a run-time setting); null when it may run.</summary>
     public string? Laundering { get; private init; }
@@ -39,15 +45,14 @@ public sealed class StatementMasks
     public static async ValueTask<StatementMasks> ForAsync(MaskRules rules, RelationCatalog catalog, IReadOnlyList<StatementFacts> statements, CancellationToken ct)
     {
         string? reason = null;
+        var perStatement = new bool[statements.Count];
         if (rules.HasColumnRules)
         {
-            foreach (var facts in statements)
+            for (int i = 0; i < statements.Count; i++)
             {
-                reason = await TaintAsync(rules, catalog, facts, ct);
-                if (reason is not null)
-                {
-                    break;
-                }
+                var why = await TaintAsync(rules, catalog, statements[i], ct);
+                perStatement[i] = why is not null;
+                reason ??= why;
             }
         }
 
@@ -67,7 +72,7 @@ public sealed class StatementMasks
             }
         }
 
-        return new StatementMasks(rules, catalog, reason is not null, reason) { Laundering = laundering };
+        return new StatementMasks(rules, catalog, reason is not null, reason) { Laundering = laundering, _tainted = perStatement };
     }
 
     /// <summary>A relation the statement writes whose reads masking would not cover (not itself sensitive), or null.</summary>
@@ -158,14 +163,15 @@ public sealed class StatementMasks
     }
 
     /// <summary>The plan for a result set with these columns (formats as the RowDescription gives them).</summary>
-    public async ValueTask<ColumnPlan> BindAsync(IReadOnlyList<ResultColumn> columns, CancellationToken ct)
+    public async ValueTask<ColumnPlan> BindAsync(IReadOnlyList<ResultColumn> columns, CancellationToken ct, int statement = -1)
     {
+        bool tainted = statement < 0 ? Tainted : IsTainted(statement);
         var plan = new ColumnMask[columns.Count];
         var scan = Rules.Detectors.Count > 0;
         for (int i = 0; i < columns.Count; i++)
         {
             var column = columns[i];
-            var (action, with, rule) = await TraceAsync(column.TableOid, column.AttributeNumber, ct);
+            var (action, with, rule) = await TraceAsync(column.TableOid, column.AttributeNumber, tainted, ct);
             if (action == ColumnAction.Pass && scan)
             {
                 action = ColumnAction.Scan;
@@ -196,9 +202,9 @@ public sealed class StatementMasks
         return null;
     }
 
-    private async ValueTask<(ColumnAction, string?, string?)> TraceAsync(uint table, short attribute, CancellationToken ct)
+    private async ValueTask<(ColumnAction, string?, string?)> TraceAsync(uint table, short attribute, bool tainted, CancellationToken ct)
     {
-        var untraceable = Tainted ? (ColumnAction.Redact, (string?)null, (string?)null) : (ColumnAction.Pass, null, null);
+        var untraceable = tainted ? (ColumnAction.Redact, (string?)null, (string?)null) : (ColumnAction.Pass, null, null);
         for (int depth = 0; depth < MaxViewDepth; depth++)
         {
             if (table == 0 || attribute <= 0)
