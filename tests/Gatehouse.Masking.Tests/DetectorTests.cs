@@ -107,6 +107,7 @@ public sealed class DetectorTests
     [InlineData("555.010.0100", "[redacted:phone]")]
     [InlineData("1-555-010-0100", "[redacted:phone]")]
     [InlineData("tel:+33.1.23.45.67.89", "tel:[redacted:phone]")]
+    [InlineData("+1-555-0142 (SSN 078-05-1120)", "[redacted:phone] (SSN 078-05-1120)")]
     public void Phone_numbers_are_found(string text, string expected) => Assert.Equal(expected, Scan(text, detectors: DetectorKind.Phone));
 
     [Theory]
