@@ -19,6 +19,29 @@ public enum UpstreamCredentialMode
 /// </summary>
 public sealed record CredentialTarget
 {
+    /// <summary>A data-source builder for this server logged in as the provisioner (the password provider is the
+    /// caller's to add): shared by the provisioner and by Gatehouse's own catalog reads.</summary>
+    public NpgsqlDataSourceBuilder ProvisionerDataSource(string applicationName, int maxPoolSize, int commandTimeoutSeconds)
+    {
+        var builder = new NpgsqlDataSourceBuilder();
+        var cs = builder.ConnectionStringBuilder;
+        cs.Host = Host;
+        cs.Port = Port;
+        cs.Database = Database;
+        cs.Username = ProvisionerUser;
+        cs.SslMode = SslMode;
+        if (RootCertificatePath is not null)
+        {
+            cs.RootCertificate = RootCertificatePath;
+        }
+
+        cs.Timeout = 5;
+        cs.CommandTimeout = commandTimeoutSeconds;
+        cs.MaxPoolSize = maxPoolSize;
+        cs.ApplicationName = applicationName;
+        return builder;
+    }
+
     public required string Name { get; init; }
 
     public required string Host { get; init; }

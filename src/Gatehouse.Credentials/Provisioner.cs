@@ -31,19 +31,7 @@ internal sealed class Provisioner : IAsyncDisposable
     public Provisioner(CredentialTarget target)
     {
         Target = target;
-        var builder = new NpgsqlDataSourceBuilder();
-        var cs = builder.ConnectionStringBuilder;
-        cs.Host = target.Host;
-        cs.Port = target.Port;
-        cs.Database = target.Database;
-        cs.Username = target.ProvisionerUser;
-        cs.SslMode = target.SslMode;
-        if (target.RootCertificatePath is not null)
-            cs.RootCertificate = target.RootCertificatePath;
-        cs.Timeout = 5;
-        cs.CommandTimeout = 15;
-        cs.MaxPoolSize = 4;
-        cs.ApplicationName = "gatehouse-provisioner";
+        var builder = target.ProvisionerDataSource("gatehouse-provisioner", maxPoolSize: 4, commandTimeoutSeconds: 15);
         builder.UsePasswordProvider(_ => ReadPassword(Target), (_, _) => ValueTask.FromResult(ReadPassword(Target)));
         _dataSource = builder.Build();
     }

@@ -126,22 +126,7 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
 
     public UpstreamCatalogSource(CredentialTarget target)
     {
-        var builder = new NpgsqlDataSourceBuilder();
-        var cs = builder.ConnectionStringBuilder;
-        cs.Host = target.Host;
-        cs.Port = target.Port;
-        cs.Database = target.Database;
-        cs.Username = target.ProvisionerUser;
-        cs.SslMode = target.SslMode;
-        if (target.RootCertificatePath is not null)
-        {
-            cs.RootCertificate = target.RootCertificatePath;
-        }
-
-        cs.Timeout = 5;
-        cs.CommandTimeout = 10;
-        cs.MaxPoolSize = 2;
-        cs.ApplicationName = "gatehouse-catalog";
+        var builder = target.ProvisionerDataSource("gatehouse-catalog", maxPoolSize: 2, commandTimeoutSeconds: 10);
         builder.UsePasswordProvider(_ => target.ProvisionerPassword(), (_, _) => ValueTask.FromResult(target.ProvisionerPassword()));
         _dataSource = builder.Build();
     }
