@@ -45,8 +45,11 @@ public sealed class StatementPipeline(
     /// <summary>Masks values and texts for this session's results; null when no masking is wired (then grants with masks are refused).</summary>
     public IValueMasker? Masker => masker;
 
-    /// <summary>The current grant has masks: notices and notifications are scrubbed too.</summary>
-    public bool HasMasks => _grant is { Masks.Count: > 0 };
+    /// <summary>A grant of this session has had masks: its rows, notices and notifications are looked at. Sticky, so a
+    /// reload that drops the masks cannot unmask rows of statements decided under the old policy.</summary>
+    public bool HasMasks => Volatile.Read(ref _hadMasks);
+
+    private bool _hadMasks;
 
     /// <summary>The current grant's masks, for text that belongs to no statement (notifications).</summary>
     public MaskRules? CurrentMaskRules => _grant is { } grant ? MaskRules.For(grant) : null;
@@ -106,6 +109,10 @@ public sealed class StatementPipeline(
         if (!ReferenceEquals(snapshot, _grantSnapshot))
         {
             _grant = snapshot.FindGrant(session.Principal.Claims, session.Target);
+            if (_grant is { Masks.Count: > 0 })
+            {
+                Volatile.Write(ref _hadMasks, true);
+            }
             _grantSnapshot = snapshot;
         }
 

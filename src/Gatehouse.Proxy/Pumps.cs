@@ -246,7 +246,7 @@ internal sealed class ServerToClientPump(Stream input, Stream output, StatementP
         {
             case BackendMessageCode.ReadyForQuery or BackendMessageCode.ErrorResponse:
                 return FrameHandling.Inspect;
-            case BackendMessageCode.DataRow when pipeline is not null:
+            case BackendMessageCode.DataRow when pipeline is { HasMasks: true }:
                 return ClassifyRow(total);
             case BackendMessageCode.NoticeResponse or BackendMessageCode.NotificationResponse when pipeline is { HasMasks: true }:
                 return total <= MaxMaskedRow ? FrameHandling.Inspect : FrameHandling.Drop;
