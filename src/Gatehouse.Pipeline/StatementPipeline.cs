@@ -30,7 +30,7 @@ public readonly record struct Submission(StatementTicket? Ticket, Refusal? Refus
 /// of a query string are decided before any runs: one refusal stops them all. Reviews, audit records and mask
 /// plans attach here as they land.
 /// </summary>
-public sealed class StatementPipeline(
+public sealed partial class StatementPipeline(
     PolicyStore policy, SessionContext session, ISqlAnalyzer analyzer, ILogger logger, RelationCatalog? catalog = null, IValueMasker? masker = null)
 {
     private PolicySnapshot? _grantSnapshot;
@@ -62,40 +62,7 @@ public sealed class StatementPipeline(
             return Refused(refusal!);
         }
 
-        if (MaskRules.For(_grant!) is not { } rules)
-        {
-            return new Submission(ticket, null);
-        }
-
-        if (catalog is null || masker is null)
-        {
-            return Refused(Refusals.MaskingUnavailable("the grant has masks and this gateway has no masking configured"));
-        }
-
-        StatementMasks masks;
-        try
-        {
-            masks = await StatementMasks.ForAsync(rules, catalog, ticket.Statements, ct);
-        }
-        catch (CatalogUnavailableException ex)
-        {
-            return Refused(Refusals.MaskingUnavailable("cannot read the catalog of target \"" + session.Target + "\": " + ex.Message));
-        }
-
-        if (masks.Laundering is { } laundering)
-        {
-            return Refused(Refusals.Denied("masking", laundering));
-        }
-
-        foreach (var statement in ticket.Statements)
-        {
-            if (statement.Class == StatementClass.CopyOut && (masks.Tainted || rules.Detectors.Count > 0))
-            {
-                return Refused(Refusals.Denied("masking", "COPY … TO of data Gatehouse must mask is not supported (" + (masks.TaintReason ?? "content detectors are on") + "); use SELECT"));
-            }
-        }
-
-        return new Submission(new StatementTicket(ticket.Id, session, ticket.Statements, ticket.Decision, ticket.PreparedName, masks, catalog), null);
+        return await WithMasksAsync(ticket, ct);
     }
 
     private (StatementTicket? Ticket, Refusal? Refusal) Decide(StatementRequest request)

@@ -1,0 +1,46 @@
+using Gatehouse.Pipeline.Masking;
+using Gatehouse.Sql;
+
+namespace Gatehouse.Pipeline;
+
+/// <summary>The masking step of the statement path: binds the grant's masks to an allowed statement, or refuses it.</summary>
+public sealed partial class StatementPipeline
+{
+    private async ValueTask<Submission> WithMasksAsync(StatementTicket ticket, CancellationToken ct)
+    {
+        if (MaskRules.For(_grant!) is not { } rules)
+        {
+            return new Submission(ticket, null);
+        }
+
+        if (catalog is null || masker is null)
+        {
+            return Refused(Refusals.MaskingUnavailable("the grant has masks and this gateway has no masking configured"));
+        }
+
+        StatementMasks masks;
+        try
+        {
+            masks = await StatementMasks.ForAsync(rules, catalog, ticket.Statements, ct);
+        }
+        catch (CatalogUnavailableException ex)
+        {
+            return Refused(Refusals.MaskingUnavailable("cannot read the catalog of target \"" + session.Target + "\": " + ex.Message));
+        }
+
+        if (masks.Laundering is { } laundering)
+        {
+            return Refused(Refusals.Denied("masking", laundering));
+        }
+
+        foreach (var statement in ticket.Statements)
+        {
+            if (statement.Class == StatementClass.CopyOut && (masks.Tainted || rules.Detectors.Count > 0))
+            {
+                return Refused(Refusals.Denied("masking", "COPY … TO of data Gatehouse must mask is not supported (" + (masks.TaintReason ?? "content detectors are on") + "); use SELECT"));
+            }
+        }
+
+        return new Submission(new StatementTicket(ticket.Id, session, ticket.Statements, ticket.Decision, ticket.PreparedName, masks, catalog), null);
+    }
+}
