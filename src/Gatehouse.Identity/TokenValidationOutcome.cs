@@ -7,7 +7,7 @@ public enum AuthFailure
 {
     None = 0,
 
-    /// <summary>Empty, too large, not three base64url JSON parts, JWE, or missing iss/sub/exp.</summary>
+    /// <summary>Empty, too large, not three base64url JSON parts, JWE, missing iss/sub/exp, a repeated member name, or a <c>crit</c> header.</summary>
     Malformed,
 
     /// <summary>The header names an algorithm outside the allow-list (none, HS*, …).</summary>

@@ -274,6 +274,24 @@ public sealed class TokenValidator
             return false;
         }
 
+        if (RepeatedName(header) is { } repeatedHeader)
+        {
+            reason = $"token header repeats \"{Printable(repeatedHeader)}\"";
+            return false;
+        }
+
+        if (RepeatedName(payload) is { } repeatedClaim)
+        {
+            reason = $"token repeats claim \"{Printable(repeatedClaim)}\"";
+            return false;
+        }
+
+        if (CriticalHeaderProblem(header) is { } critical)
+        {
+            reason = critical;
+            return false;
+        }
+
         if (second == token.Length - 1 && !(header.TryGetProperty("alg", out var a) && a.ValueKind == JsonValueKind.String && a.GetString() == "none"))
         {
             reason = "token has no signature";
@@ -329,6 +347,70 @@ public sealed class TokenValidator
         parsed = new ParsedToken(alg.GetString()!, keyId, iss.GetString()!, sub.GetString()!, expiresAt, notBefore, audience, payload);
         reason = string.Empty;
         return true;
+    }
+
+    /// <summary>
+    /// The first member name that occurs twice in one object (at any depth, as a dotted path), or null. Parsers
+    /// disagree on which copy wins (first, last, error), so a repeated claim could mean one thing here and another
+    /// to the issuer or an auditor. Names compare after JSON unescaping: <c>"s\u0075b"</c> repeats <c>"sub"</c>.
+    /// </summary>
+    private static string? RepeatedName(JsonElement element, string path = "")
+    {
+        if (element.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in element.EnumerateArray())
+            {
+                if (RepeatedName(item, path) is { } repeated)
+                {
+                    return repeated;
+                }
+            }
+
+            return null;
+        }
+
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var member in element.EnumerateObject())
+        {
+            string name = path.Length == 0 ? member.Name : path + "." + member.Name;
+            if (!seen.Add(member.Name))
+            {
+                return name;
+            }
+
+            if (RepeatedName(member.Value, name) is { } repeated)
+            {
+                return repeated;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// RFC 7515 §4.1.11: a recipient must reject a token whose <c>crit</c> lists an extension it does not
+    /// understand. Gatehouse understands none, so any <c>crit</c> is refused; a malformed one too.
+    /// </summary>
+    private static string? CriticalHeaderProblem(JsonElement header)
+    {
+        if (!header.TryGetProperty("crit", out var crit))
+        {
+            return null;
+        }
+
+        if (crit.ValueKind != JsonValueKind.Array || crit.GetArrayLength() == 0 || crit.EnumerateArray().Any(v => v.ValueKind != JsonValueKind.String))
+        {
+            return "token header \"crit\" must be a non-empty array of names (RFC 7515 §4.1.11)";
+        }
+
+        var names = string.Join(", ", crit.EnumerateArray().Take(3).Select(v => $"\"{Printable(v.GetString()!)}\""))
+            + (crit.GetArrayLength() > 3 ? ", …" : "");
+        return $"token header marks {names} critical, which Gatehouse does not understand (RFC 7515 §4.1.11)";
     }
 
     private static bool TryDecodeObject(ReadOnlySpan<char> segment, out JsonElement element)

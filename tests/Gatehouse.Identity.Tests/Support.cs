@@ -77,7 +77,14 @@ internal static class Jwt
             header["kid"] = keyId ?? key.KeyId;
         }
 
-        string input = Encode(header) + "." + Encode(payload);
+        return SignRaw(key, header.ToJsonString(), payload.ToJsonString(), algorithm);
+    }
+
+    /// <summary>Signs header and payload JSON exactly as given: for shapes a JSON object model cannot hold (a repeated name).</summary>
+    public static string SignRaw(TestKey key, string headerJson, string payloadJson, string? algorithm = null)
+    {
+        algorithm ??= key.Rsa is not null ? "RS256" : "ES256";
+        string input = EncodeText(headerJson) + "." + EncodeText(payloadJson);
         byte[] data = Encoding.ASCII.GetBytes(input);
         byte[] signature = algorithm switch
         {
@@ -102,7 +109,9 @@ internal static class Jwt
     public static string Unsigned(JsonObject payload) =>
         Encode(new JsonObject { ["alg"] = "none", ["typ"] = "JWT" }) + "." + Encode(payload) + ".";
 
-    public static string Encode(JsonNode node) => Base64UrlEncoder.Encode(Encoding.UTF8.GetBytes(node.ToJsonString()));
+    public static string Encode(JsonNode node) => EncodeText(node.ToJsonString());
+
+    public static string EncodeText(string json) => Base64UrlEncoder.Encode(Encoding.UTF8.GetBytes(json));
 
     public static JsonObject DecodePayload(string token) =>
         JsonNode.Parse(Base64UrlEncoder.DecodeBytes(token.Split('.')[1]))!.AsObject();
