@@ -264,7 +264,8 @@ internal ref partial struct QueryWalker
         return j;
     }
 
-    /// <summary>A FROM item: [LATERAL] [ONLY] name [*] [alias] | function(…) [alias] | ( … ) [alias] | ROWS FROM ( … ).</summary>
+    /// <summary>A FROM item: [LATERAL] [ONLY] name [*] [alias] | function(…) [alias] | ( … ) [alias] | ROWS FROM ( … )
+    /// | an SQL-standard function form (<see cref="StandardFunction"/>).</summary>
     private int Relation(int i)
     {
         var j = i;
@@ -293,6 +294,8 @@ internal ref partial struct QueryWalker
             _s.Fail("data-modifying statement in FROM");
             return j;
         }
+        if (StandardFunction(j) is var standard and >= 0)
+            return standard;
         if (!tok.IsName || (tok.Flags & KwFlags.AliasStop) != 0)
         {
             _s.Fail("unexpected token where a relation was expected");

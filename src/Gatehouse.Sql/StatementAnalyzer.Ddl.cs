@@ -133,10 +133,14 @@ internal ref partial struct StatementAnalyzer
         if (verb == Kw.Create && tag is "TABLE" or "VIEW" or "MATERIALIZED VIEW" && FindTopLevel(j, Kw.As) is var a and >= 0)
         {
             // CREATE TABLE … AS / CREATE [MATERIALIZED] VIEW … AS: the query's reads, the new relation written.
-            var inner = Sub(a + 1);
+            // CREATE TABLE … AS EXECUTE name [(params)] [WITH [NO] DATA]: the prepared statement's facts.
+            var end = _t.Length;
+            if (tag == "TABLE" && At(a + 1, Kw.Execute) && W(end - 1, "data"))
+                end -= At(end - 2, Kw.With) ? 2 : At(end - 2, Kw.No) && At(end - 3, Kw.With) ? 3 : 0;
+            var inner = new StatementAnalyzer(_text, _t[(a + 1)..end], _session, _overlay, _strings, _depth + 1).Analyze();
             if (inner.Class == StatementClass.Unknown)
                 return Unknown(command, inner.UnknownReason ?? "query not understood");
-            if (inner.Command is not ("SELECT" or "EXECUTE") || tag == "VIEW" && inner.Command != "SELECT")
+            if (inner.Command is not ("SELECT" or "EXECUTE") || tag != "TABLE" && inner.Command != "SELECT")
                 return Unknown(command, "AS must be followed by a query");
             s = Rent();
             s.Add(s.Writes, target);

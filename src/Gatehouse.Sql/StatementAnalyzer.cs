@@ -316,7 +316,7 @@ internal ref partial struct StatementAnalyzer
         var s = Rent();
         if (_t.Length > 2)
         {
-            if (!At(2, TokenKind.LParen))
+            if (!At(2, TokenKind.LParen) || SkipParens(2) != _t.Length)
                 return Unknown("EXECUTE", "parameter list expected");
             QueryWalker.Walk(_text, _t[2..], s, WalkMode.Query);
         }
@@ -441,7 +441,7 @@ internal ref partial struct StatementAnalyzer
         if (from && inner is not null)
             return Unknown("COPY", "COPY (query) FROM is not valid");
         j++;
-        var client = At(j, from ? Kw.Stdin : Kw.Stdout);
+        var client = At(j, Kw.Stdin) || At(j, Kw.Stdout);   // either word means the client, in both directions (gram.y copy_file_name)
         if (!client && !At(j, Kw.Program) && !At(j, TokenKind.String) && !At(j, TokenKind.EscapeString) && !At(j, TokenKind.DollarString))
             return Unknown("COPY", "STDIN, STDOUT, a file name or PROGRAM expected");
         if (inner is null)
