@@ -1,18 +1,28 @@
 namespace Gatehouse.State;
 
 /// <summary>
-/// Gatehouse's durable state, behind one seam: credential leases now; audit records, reviews, policy
+/// Gatehouse's durable state, behind one seam: credential leases and the audit trail now; reviews, policy
 /// revisions and notifications later. Each store has one writer that group-commits: writes are queued,
 /// and every write queued while the previous transaction committed lands in the next one. An awaited
 /// write has committed (or failed on its own); reads see every write whose task has completed.
-/// Store failures surface as <see cref="System.Data.Common.DbException"/>.
+/// Store failures surface as <see cref="System.Data.Common.DbException"/> (or <see cref="IOException"/>
+/// when a SQLite file was deleted or replaced while running).
 /// </summary>
 public interface IStateStore : IAsyncDisposable
 {
     ILeaseStore Leases { get; }
 
+    IAuditStore Audit { get; }
+
     /// <summary>What the writer has done since the store was opened (for /metrics and tests).</summary>
     StateWriterStats WriterStats { get; }
+}
+
+/// <summary>How to open a store, beyond what its URI says.</summary>
+public sealed record StateStoreOptions
+{
+    /// <summary>How durable an awaited write is (config <c>audit.durability</c>); it applies to every write of the store.</summary>
+    public AuditDurability Durability { get; init; } = AuditDurability.Process;
 }
 
 /// <summary>

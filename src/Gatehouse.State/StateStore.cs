@@ -14,11 +14,12 @@ public static class StateStore
     /// the writer; this blocks the calling thread, so call it at start-up). <c>postgres://…</c> is refused
     /// for now. Errors are one line starting <c>state: </c>; they never repeat a URI, which may hold a password.
     /// </summary>
-    public static StateStoreResult Open(string uri)
+    public static StateStoreResult Open(string uri, StateStoreOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(uri);
+        options ??= new StateStoreOptions();
         if (uri.StartsWith("sqlite:", StringComparison.OrdinalIgnoreCase))
-            return SqliteStateStore.Open(uri["sqlite:".Length..]);
+            return SqliteStateStore.Open(uri["sqlite:".Length..], options);
         if (uri.StartsWith("postgres:", StringComparison.OrdinalIgnoreCase) || uri.StartsWith("postgresql:", StringComparison.OrdinalIgnoreCase))
             return StateStoreResult.Failure("state: postgres:// is not supported yet; use sqlite:PATH");
         return StateStoreResult.Failure($"state: {Describe(uri)} is not a state store; use {AcceptedForms}");

@@ -6,22 +6,8 @@ namespace Gatehouse.State.Tests;
 /// What every <see cref="ILeaseStore"/> must do, as the credential broker and its reaper rely on it, and what
 /// every store's writer must do (group commit, failures and cancellation that stay with their own write).
 /// </summary>
-public abstract class LeaseStoreContract(IStateStoreFactory factory) : IAsyncLifetime
+public abstract class LeaseStoreContract(IStateStoreFactory factory) : StoreContract(factory)
 {
-    protected static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(1_767_225_600_000);
-
-    private readonly List<IStateStore> _stores = [];
-
-    protected IStateStoreFactory Factory => factory;
-
-    /// <summary>A store on this test's data, disposed after the test.</summary>
-    protected IStateStore Open()
-    {
-        var store = factory.Open();
-        _stores.Add(store);
-        return store;
-    }
-
     protected static LeaseRecord Lease(string role, string target = "orders", DateTimeOffset? expires = null, string subject = "a", string[]? dbRoles = null) =>
         new(role, target, subject, dbRoles ?? [], "i1", Now, expires ?? Now.AddMinutes(1));
 
@@ -149,7 +135,7 @@ public abstract class LeaseStoreContract(IStateStoreFactory factory) : IAsyncLif
         var store = Open();
         var before = store.WriterStats;
         List<Task> writes;
-        using (factory.HoldWriter(store))
+        using (Factory.HoldWriter(store))
             writes = [.. Enumerable.Range(0, 100).Select(i => store.Leases.InsertAsync(Lease($"gh_g{i:000}_0123456789"), default))];
 
         await Task.WhenAll(writes);
@@ -164,7 +150,7 @@ public abstract class LeaseStoreContract(IStateStoreFactory factory) : IAsyncLif
     {
         var store = Open();
         Task insert;
-        using (factory.HoldWriter(store))
+        using (Factory.HoldWriter(store))
         {
             insert = store.Leases.InsertAsync(Lease("gh_a_0123456789"), default);
             Assert.False(await store.Leases.HasRoleAsync("gh_a_0123456789", default));
@@ -182,7 +168,7 @@ public abstract class LeaseStoreContract(IStateStoreFactory factory) : IAsyncLif
         var leases = store.Leases;
         var before = store.WriterStats;
         Task a, b, duplicate, c;
-        using (factory.HoldWriter(store))
+        using (Factory.HoldWriter(store))
         {
             a = leases.InsertAsync(Lease("gh_a_0123456789"), default);
             b = leases.InsertAsync(Lease("gh_b_0123456789"), default);
@@ -206,7 +192,7 @@ public abstract class LeaseStoreContract(IStateStoreFactory factory) : IAsyncLif
         var store = Open();
         using var cts = new CancellationTokenSource();
         Task cancelled, kept;
-        using (factory.HoldWriter(store))
+        using (Factory.HoldWriter(store))
         {
             cancelled = store.Leases.InsertAsync(Lease("gh_a_0123456789"), cts.Token);
             kept = store.Leases.InsertAsync(Lease("gh_b_0123456789"), default);
@@ -231,14 +217,5 @@ public abstract class LeaseStoreContract(IStateStoreFactory factory) : IAsyncLif
         await Assert.ThrowsAsync<ObjectDisposedException>(() => store.Leases.InsertAsync(Lease("gh_late_0123456789"), default));
         await Assert.ThrowsAsync<ObjectDisposedException>(() => store.Leases.ListAsync(default));
         Assert.Equal(50, (await Open().Leases.ListAsync(default)).Count);
-    }
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        foreach (var store in _stores)
-            await store.DisposeAsync();
-        await factory.DisposeAsync();
     }
 }

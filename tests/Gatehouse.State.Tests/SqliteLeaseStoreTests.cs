@@ -3,44 +3,6 @@ using Microsoft.Data.Sqlite;
 
 namespace Gatehouse.State.Tests;
 
-/// <summary>A fresh SQLite file in a temporary folder per test.</summary>
-public sealed class SqliteStoreFactory : IStateStoreFactory
-{
-    public SqliteStoreFactory()
-    {
-        Directory = System.IO.Directory.CreateTempSubdirectory("gatehouse-state-").FullName;
-        Path = System.IO.Path.Combine(Directory, "state.db");
-    }
-
-    public string Directory { get; }
-
-    public string Path { get; }
-
-    public IStateStore Open()
-    {
-        var opened = StateStore.Open("sqlite:" + Path);
-        return opened.Store ?? throw new InvalidOperationException(opened.Error);
-    }
-
-    public IDisposable HoldWriter(IStateStore store) => ((SqliteStateStore)store).HoldWriter();
-
-    /// <summary>A connection of the test's own, to look at or shape the file behind the store's back.</summary>
-    public SqliteConnection Connect()
-    {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString());
-        connection.Open();
-        return connection;
-    }
-
-    public ValueTask DisposeAsync()
-    {
-        SqliteConnection.ClearAllPools();
-        try { System.IO.Directory.Delete(Directory, recursive: true); }
-        catch (IOException) { }
-        return ValueTask.CompletedTask;
-    }
-}
-
 public sealed class SqliteLeaseStoreTests() : LeaseStoreContract(new SqliteStoreFactory())
 {
     /// <summary>The schema LeaseStore created before migrations existed (Gatehouse.Credentials, up to issue #17).</summary>
@@ -72,9 +34,9 @@ public sealed class SqliteLeaseStoreTests() : LeaseStoreContract(new SqliteStore
         Assert.Equal(new StateWriterStats(200, 1, 0), store.WriterStats);
 
         using (Factory.HoldWriter(store))
-            writes = [.. Enumerable.Range(0, 2 * SqliteWriter.MaxBatch + 1).Select(i => store.Leases.DeleteAsync("orders", $"gh_h{i:000}_0123456789", default))];
+            writes = [.. Enumerable.Range(0, 2 * StoreWriter<SqliteCommand>.MaxBatch + 1).Select(i => store.Leases.DeleteAsync("orders", $"gh_h{i:000}_0123456789", default))];
         await Task.WhenAll(writes);
-        Assert.Equal(new StateWriterStats(200 + 2 * SqliteWriter.MaxBatch + 1, 1 + 3, 0), store.WriterStats);
+        Assert.Equal(new StateWriterStats(200 + 2 * StoreWriter<SqliteCommand>.MaxBatch + 1, 1 + 3, 0), store.WriterStats);
         Assert.Empty(await store.Leases.ListAsync(default));
     }
 
@@ -130,7 +92,7 @@ public sealed class SqliteLeaseStoreTests() : LeaseStoreContract(new SqliteStore
         Assert.Equal(("gh_old_0123456789", "alice", "host:1:x"), (row.Role, row.Subject, row.InstanceId));
         Assert.Equal(["app_read", "app_write"], row.DbRoles);
         Assert.Equal(Now.AddMinutes(-1), row.Expires);
-        Assert.Equal([1], Migrations().Select(m => m.Version));
+        Assert.Equal(SqliteMigrations.All.Select(m => m.Version), Migrations().Select(m => m.Version));
         Assert.True(await leases.ClaimAsync("orders", "gh_old_0123456789", row.Expires, default));
         await leases.InsertAsync(Lease("gh_new_0123456789"), default);
         Assert.Equal(["gh_new_0123456789"], (await leases.ListAsync(default)).Select(l => l.Role));

@@ -1,27 +1,28 @@
-using System.Globalization;
+using System.Data.Common;
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
 
-namespace Gatehouse.State.Sqlite;
+namespace Gatehouse.State.Sql;
 
-/// <summary>Leases in <c>credential_leases</c>: writes through the store's writer, reads on their own connections.</summary>
-internal sealed class SqliteLeaseStore(SqliteStateStore store) : ILeaseStore
+/// <summary>Leases in <c>credential_leases</c> (SQLite) or <c>gatehouse_credential_leases</c> (PostgreSQL): writes through the store's writer, reads on their own connections.</summary>
+internal sealed class SqlLeaseStore(ISqlStore store) : ILeaseStore
 {
     private const string Columns = "role, target, subject, db_roles, instance_id, created, expires";
+    private readonly string _table = store.Dialect.Table("credential_leases");
+    private readonly SqlDialect _dialect = store.Dialect;
 
     public Task InsertAsync(LeaseRecord lease, CancellationToken ct)
     {
         var roles = JsonSerializer.Serialize(lease.DbRoles);
         return store.WriteAsync((cmd, token) =>
         {
-            cmd.CommandText = $"INSERT INTO credential_leases ({Columns}) VALUES ($role, $target, $subject, $roles, $instance, $created, $expires)";
-            cmd.Parameters.AddWithValue("$role", lease.Role);
-            cmd.Parameters.AddWithValue("$target", lease.Target);
-            cmd.Parameters.AddWithValue("$subject", lease.Subject);
-            cmd.Parameters.AddWithValue("$roles", roles);
-            cmd.Parameters.AddWithValue("$instance", lease.InstanceId);
-            cmd.Parameters.AddWithValue("$created", lease.Created.ToUnixTimeMilliseconds());
-            cmd.Parameters.AddWithValue("$expires", lease.Expires.ToUnixTimeMilliseconds());
+            cmd.CommandText = $"INSERT INTO {_table} ({Columns}) VALUES (@role, @target, @subject, @roles, @instance, @created, @expires)";
+            SqlDialect.Add(cmd, "@role", lease.Role);
+            SqlDialect.Add(cmd, "@target", lease.Target);
+            SqlDialect.Add(cmd, "@subject", lease.Subject);
+            SqlDialect.Add(cmd, "@roles", roles);
+            SqlDialect.Add(cmd, "@instance", lease.InstanceId);
+            SqlDialect.Add(cmd, "@created", _dialect.Time(lease.Created));
+            SqlDialect.Add(cmd, "@expires", _dialect.Time(lease.Expires));
             return cmd.ExecuteNonQueryAsync(token);
         }, ct);
     }
@@ -29,64 +30,64 @@ internal sealed class SqliteLeaseStore(SqliteStateStore store) : ILeaseStore
     public async Task<bool> RenewAsync(string target, string role, DateTimeOffset expires, CancellationToken ct) =>
         await store.WriteAsync((cmd, token) =>
         {
-            cmd.CommandText = "UPDATE credential_leases SET expires = $expires WHERE target = $target AND role = $role";
-            cmd.Parameters.AddWithValue("$expires", expires.ToUnixTimeMilliseconds());
-            cmd.Parameters.AddWithValue("$target", target);
-            cmd.Parameters.AddWithValue("$role", role);
+            cmd.CommandText = $"UPDATE {_table} SET expires = @expires WHERE target = @target AND role = @role";
+            SqlDialect.Add(cmd, "@expires", _dialect.Time(expires));
+            SqlDialect.Add(cmd, "@target", target);
+            SqlDialect.Add(cmd, "@role", role);
             return cmd.ExecuteNonQueryAsync(token);
         }, ct) == 1;
 
     public async Task<bool> ClaimAsync(string target, string role, DateTimeOffset seenExpires, CancellationToken ct) =>
         await store.WriteAsync((cmd, token) =>
         {
-            cmd.CommandText = "DELETE FROM credential_leases WHERE target = $target AND role = $role AND expires = $expires";
-            cmd.Parameters.AddWithValue("$target", target);
-            cmd.Parameters.AddWithValue("$role", role);
-            cmd.Parameters.AddWithValue("$expires", seenExpires.ToUnixTimeMilliseconds());
+            cmd.CommandText = $"DELETE FROM {_table} WHERE target = @target AND role = @role AND expires = @expires";
+            SqlDialect.Add(cmd, "@target", target);
+            SqlDialect.Add(cmd, "@role", role);
+            SqlDialect.Add(cmd, "@expires", _dialect.Time(seenExpires));
             return cmd.ExecuteNonQueryAsync(token);
         }, ct) == 1;
 
     public Task DeleteAsync(string target, string role, CancellationToken ct) =>
         store.WriteAsync((cmd, token) =>
         {
-            cmd.CommandText = "DELETE FROM credential_leases WHERE target = $target AND role = $role";
-            cmd.Parameters.AddWithValue("$target", target);
-            cmd.Parameters.AddWithValue("$role", role);
+            cmd.CommandText = $"DELETE FROM {_table} WHERE target = @target AND role = @role";
+            SqlDialect.Add(cmd, "@target", target);
+            SqlDialect.Add(cmd, "@role", role);
             return cmd.ExecuteNonQueryAsync(token);
         }, ct);
 
     public Task<IReadOnlyList<LeaseRecord>> ExpiredAsync(string target, DateTimeOffset now, CancellationToken ct) =>
-        QueryAsync("WHERE target = $target AND expires <= $now", ct, ("$target", target), ("$now", now.ToUnixTimeMilliseconds()));
+        QueryAsync("WHERE target = @target AND expires <= @now", ct, ("@target", target), ("@now", _dialect.Time(now)));
 
     public Task<IReadOnlyList<LeaseRecord>> ListAsync(CancellationToken ct) => QueryAsync("", ct);
 
     public Task<bool> HasRoleAsync(string role, CancellationToken ct) =>
         store.ReadAsync(async (cmd, token) =>
         {
-            cmd.CommandText = "SELECT EXISTS (SELECT 1 FROM credential_leases WHERE role = $role)";
-            cmd.Parameters.AddWithValue("$role", role);
-            return Convert.ToInt64(await cmd.ExecuteScalarAsync(token), CultureInfo.InvariantCulture) == 1;
+            cmd.CommandText = $"SELECT 1 FROM {_table} WHERE role = @role LIMIT 1";
+            SqlDialect.Add(cmd, "@role", role);
+            return await cmd.ExecuteScalarAsync(token) is not null;
         }, ct);
 
     private Task<IReadOnlyList<LeaseRecord>> QueryAsync(string where, CancellationToken ct, params (string Name, object Value)[] parameters) =>
         store.ReadAsync<IReadOnlyList<LeaseRecord>>(async (cmd, token) =>
         {
-            cmd.CommandText = $"SELECT {Columns} FROM credential_leases {where} ORDER BY expires, target, role";
+            cmd.CommandText = $"SELECT {Columns} FROM {_table} {where} ORDER BY expires, target, role";
             foreach (var (name, value) in parameters)
-                cmd.Parameters.AddWithValue(name, value);
+                SqlDialect.Add(cmd, name, value);
             var result = new List<LeaseRecord>();
             await using var reader = await cmd.ExecuteReaderAsync(token);
             while (await reader.ReadAsync(token))
-            {
-                result.Add(new LeaseRecord(
-                    reader.GetString(0),
-                    reader.GetString(1),
-                    reader.GetString(2),
-                    JsonSerializer.Deserialize<string[]>(reader.GetString(3)) ?? [],
-                    reader.GetString(4),
-                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)),
-                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6))));
-            }
+                result.Add(Read(reader));
             return result;
         }, ct);
+
+    private LeaseRecord Read(DbDataReader reader) => new(
+        reader.GetString(0),
+        reader.GetString(1),
+        reader.GetString(2),
+        JsonSerializer.Deserialize<string[]>(reader.GetString(3)) ?? [],
+        reader.GetString(4),
+        _dialect.ReadTime(reader, 5),
+        _dialect.ReadTime(reader, 6));
 }

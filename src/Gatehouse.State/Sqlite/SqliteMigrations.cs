@@ -30,6 +30,28 @@ internal static class SqliteMigrations
             );
             CREATE INDEX IF NOT EXISTS credential_leases_expires ON credential_leases (target, expires);
             """),
+        // Times in Unix milliseconds; body and mac stored verbatim (the chain is Gatehouse.Audit's).
+        new(2, "audit records and anchors", """
+            CREATE TABLE audit_records (
+                chain      TEXT    NOT NULL,
+                seq        INTEGER NOT NULL,
+                time       INTEGER NOT NULL,
+                kind       TEXT    NOT NULL,
+                session_id TEXT    NULL,
+                body       TEXT    NOT NULL,
+                mac        BLOB    NOT NULL,
+                PRIMARY KEY (chain, seq)
+            );
+            CREATE INDEX audit_records_time ON audit_records (time, chain, seq);
+            CREATE INDEX audit_records_session ON audit_records (session_id, time);
+            CREATE TABLE audit_anchors (
+                chain     TEXT    NOT NULL PRIMARY KEY,
+                seq       INTEGER NOT NULL,
+                mac       BLOB    NOT NULL,
+                time      INTEGER NOT NULL,
+                signature BLOB    NOT NULL
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -1,3 +1,5 @@
+using System.Data.Common;
+using Gatehouse.State.Sql;
 using Microsoft.Data.Sqlite;
 
 namespace Gatehouse.State.Sqlite;
@@ -6,18 +8,19 @@ namespace Gatehouse.State.Sqlite;
 /// A state store in one SQLite file (WAL mode): one writer connection behind <see cref="SqliteWriter"/>,
 /// reads on pooled connections of their own, which WAL lets run beside the writer.
 /// </summary>
-internal sealed class SqliteStateStore : IStateStore
+internal sealed class SqliteStateStore : IStateStore, ISqlStore
 {
-    private readonly string _connectionString;
+    private readonly string _readerConnectionString;
     private readonly SqliteWriter _writer;
     private int _disposed;
 
-    private SqliteStateStore(string path, string connectionString, SqliteConnection writerConnection)
+    private SqliteStateStore(string path, string readerConnectionString, SqliteWriter writer)
     {
         Path = path;
-        _connectionString = connectionString;
-        _writer = new SqliteWriter(writerConnection, connectionString);
-        Leases = new SqliteLeaseStore(this);
+        _readerConnectionString = readerConnectionString;
+        _writer = writer;
+        Leases = new SqlLeaseStore(this);
+        Audit = new SqlAuditStore(this);
     }
 
     /// <summary>The database file, absolute.</summary>
@@ -25,12 +28,16 @@ internal sealed class SqliteStateStore : IStateStore
 
     public ILeaseStore Leases { get; }
 
+    public IAuditStore Audit { get; }
+
     public StateWriterStats WriterStats => _writer.Stats;
 
-    /// <summary>Opens (creating it if need be) and migrates the file; start-up only, this blocks.</summary>
-    public static StateStoreResult Open(string path) => Open(path, TimeProvider.System);
+    public SqlDialect Dialect => SqlDialect.Sqlite;
 
-    internal static StateStoreResult Open(string path, TimeProvider time)
+    /// <summary>Opens (creating it if need be) and migrates the file; start-up only, this blocks.</summary>
+    public static StateStoreResult Open(string path, StateStoreOptions options) => Open(path, options, TimeProvider.System);
+
+    internal static StateStoreResult Open(string path, StateStoreOptions options, TimeProvider time)
     {
         if (string.IsNullOrWhiteSpace(path))
             return StateStoreResult.Failure("state: sqlite: needs a file path, e.g. sqlite:gatehouse-state.db");
@@ -46,36 +53,30 @@ internal sealed class SqliteStateStore : IStateStore
             return StateStoreResult.Failure($"state: cannot open sqlite:{path}: {ex.Message}");
         }
 
-        var connectionString = new SqliteConnectionStringBuilder
+        // The writer's connection is not pooled, so closing it (the file was deleted) really lets the file go.
+        // Readers never create the file: a read while it is missing fails instead of leaving an empty one behind.
+        var writerConnectionString = new SqliteConnectionStringBuilder
         {
             DataSource = full,
             Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            DefaultTimeout = 30,
+        }.ToString();
+        var readerConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = full,
+            Mode = SqliteOpenMode.ReadWrite,
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
-        var connection = new SqliteConnection(connectionString);
-        string? error;
-        try
-        {
-            connection.Open();
-            error = SqliteMigrations.Apply(connection, full, time);
-        }
-        catch (SqliteException ex)
-        {
-            error = $"state: cannot open sqlite:{full}: {ex.Message}";
-        }
-
-        if (error is not null)
-        {
-            connection.Dispose();
-            SqliteConnection.ClearPool(connection);
-            return StateStoreResult.Failure(error);
-        }
-        return StateStoreResult.Opened(new SqliteStateStore(full, connectionString, connection));
+        var (connection, error) = SqliteWriter.Connect(writerConnectionString, full, options.Durability, time);
+        if (connection is null)
+            return StateStoreResult.Failure(error!);
+        return StateStoreResult.Opened(new SqliteStateStore(full, readerConnectionString, new SqliteWriter(connection, full, readerConnectionString, options.Durability, time)));
     }
 
-    /// <summary>Queues a write for the store's one writer; see <see cref="SqliteWriter.WriteAsync{T}"/>.</summary>
-    internal Task<T> WriteAsync<T>(Func<SqliteCommand, CancellationToken, Task<T>> run, CancellationToken ct)
+    /// <summary>Queues a write for the store's one writer; see <see cref="StoreWriter{TCommand}.WriteAsync{T}"/>.</summary>
+    public Task<T> WriteAsync<T>(Func<DbCommand, CancellationToken, Task<T>> run, CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         return _writer.WriteAsync(run, ct);
@@ -85,19 +86,19 @@ internal sealed class SqliteStateStore : IStateStore
     /// Runs a query on a pooled connection of its own, on the thread pool: Microsoft.Data.Sqlite's async
     /// methods complete synchronously, and the caller's thread may be a socket's.
     /// </summary>
-    internal Task<T> ReadAsync<T>(Func<SqliteCommand, CancellationToken, Task<T>> query, CancellationToken ct)
+    public Task<T> ReadAsync<T>(Func<DbCommand, CancellationToken, Task<T>> query, CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         return Task.Run(async () =>
         {
-            await using var connection = new SqliteConnection(_connectionString);
+            await using var connection = new SqliteConnection(_readerConnectionString);
             await connection.OpenAsync(ct);
             await using var command = connection.CreateCommand();
             return await query(command, ct);
         }, ct);
     }
 
-    /// <summary>Tests: holds the writer so that writes queue up (see <see cref="SqliteWriter.Hold"/>).</summary>
+    /// <summary>Tests: holds the writer so that writes queue up (see <see cref="StoreWriter{TCommand}.Hold"/>).</summary>
     internal IDisposable HoldWriter() => _writer.Hold();
 
     /// <summary>Finishes the writes already queued, then releases the file.</summary>
@@ -106,7 +107,7 @@ internal sealed class SqliteStateStore : IStateStore
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         await _writer.DisposeAsync();
-        using var pool = new SqliteConnection(_connectionString);
+        using var pool = new SqliteConnection(_readerConnectionString);
         SqliteConnection.ClearPool(pool);
     }
 }
