@@ -12,6 +12,8 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
 {
     private readonly string _readerConnectionString;
     private readonly SqliteWriter _writer;
+    private readonly Lock _readersLock = new();
+    private SqliteFileIdentity? _readersFile;
     private int _disposed;
 
     private SqliteStateStore(string path, string readerConnectionString, SqliteWriter writer)
@@ -19,6 +21,7 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
         Path = path;
         _readerConnectionString = readerConnectionString;
         _writer = writer;
+        _readersFile = SqliteFileIdentity.Of(path);
         Leases = new SqlLeaseStore(this);
         Audit = new SqlAuditStore(this);
     }
@@ -72,7 +75,7 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
         var (connection, error) = SqliteWriter.Connect(writerConnectionString, full, options.Durability, time);
         if (connection is null)
             return StateStoreResult.Failure(error!);
-        return StateStoreResult.Opened(new SqliteStateStore(full, readerConnectionString, new SqliteWriter(connection, full, readerConnectionString, options.Durability, time)));
+        return StateStoreResult.Opened(new SqliteStateStore(full, readerConnectionString, new SqliteWriter(connection, full, options.Durability, time)));
     }
 
     /// <summary>Queues a write for the store's one writer; see <see cref="StoreWriter{TCommand}.WriteAsync{T}"/>.</summary>
@@ -91,11 +94,32 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         return Task.Run(async () =>
         {
+            CheckFileForReaders();
             await using var connection = new SqliteConnection(_readerConnectionString);
             await connection.OpenAsync(ct);
             await using var command = connection.CreateCommand();
             return await query(command, ct);
         }, ct);
+    }
+
+    /// <summary>
+    /// Pooled readers keep the file they opened: once the path names another file (or none), they would
+    /// read a deleted one. Drop them, and refuse to read while there is no file.
+    /// </summary>
+    private void CheckFileForReaders()
+    {
+        var file = SqliteFileIdentity.Of(Path);
+        lock (_readersLock)
+        {
+            if (file != _readersFile)
+            {
+                using var pool = new SqliteConnection(_readerConnectionString);
+                SqliteConnection.ClearPool(pool);
+                _readersFile = file;
+            }
+        }
+        if (file is null)
+            throw SqliteWriter.Gone(Path);
     }
 
     /// <summary>Tests: holds the writer so that writes queue up (see <see cref="StoreWriter{TCommand}.Hold"/>).</summary>

@@ -17,20 +17,18 @@ internal sealed class SqliteWriter : StoreWriter<SqliteCommand>
 {
     private readonly string _path;
     private readonly string _connectionString;
-    private readonly string _readerConnectionString;
     private readonly AuditDurability _durability;
     private readonly TimeProvider _time;
     private SqliteConnection? _connection;
     private SqliteFileIdentity? _identity;
 
     /// <summary>Takes over <paramref name="connection"/> (open, migrated, from <see cref="Connect"/>) as the store's only writing connection.</summary>
-    public SqliteWriter(SqliteConnection connection, string path, string readerConnectionString, AuditDurability durability, TimeProvider time)
+    public SqliteWriter(SqliteConnection connection, string path, AuditDurability durability, TimeProvider time)
         : base(nameof(SqliteStateStore))
     {
         _connection = connection;
         _connectionString = connection.ConnectionString;
         _path = path;
-        _readerConnectionString = readerConnectionString;
         _durability = durability;
         _time = time;
         _identity = SqliteFileIdentity.Of(path);
@@ -72,20 +70,17 @@ internal sealed class SqliteWriter : StoreWriter<SqliteCommand>
         if (_connection is not null && SqliteFileIdentity.Of(_path) != _identity)
         {
             await CloseAsync();
-            throw Gone();
+            throw Gone(_path);
         }
         if (_connection is null)
         {
             if (SqliteFileIdentity.Of(_path) is null)
-                throw Gone();
+                throw Gone(_path);
             var (connection, error) = Connect(_connectionString, _path, _durability, _time);
             if (connection is null)
                 throw new IOException(error);
             _connection = connection;
             _identity = SqliteFileIdentity.Of(_path);
-            // Pooled readers may still hold the old file open.
-            using var readers = new SqliteConnection(_readerConnectionString);
-            SqliteConnection.ClearPool(readers);
         }
         await ExecuteAsync("BEGIN IMMEDIATE");
     }
@@ -121,7 +116,7 @@ internal sealed class SqliteWriter : StoreWriter<SqliteCommand>
         _connection = null;
     }
 
-    private IOException Gone() => new($"state: sqlite:{_path} was deleted or replaced while running");
+    public static IOException Gone(string path) => new($"state: sqlite:{path} was deleted or replaced while running");
 
     private async Task ExecuteAsync(string sql)
     {
