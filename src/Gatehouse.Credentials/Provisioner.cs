@@ -45,20 +45,21 @@ internal sealed class Provisioner : IAsyncDisposable
         string role, string verifier, DateTimeOffset validUntil, IReadOnlyList<string> dbRoles, CancellationToken ct)
     {
         var r = QuoteIdentifier(role);
-        // One batch, one round trip, one implicit transaction: a failing GRANT leaves no role behind.
-        await using var batch = new NpgsqlBatch();
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            $"CREATE ROLE {r} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT " +
-            $"CONNECTION LIMIT {Target.ConnectionLimit} VALID UNTIL {TimestampLiteral(validUntil)} PASSWORD {QuoteLiteral(verifier)}"));
-        batch.BatchCommands.Add(new NpgsqlBatchCommand($"COMMENT ON ROLE {r} IS {QuoteLiteral(Marker)}"));
-        if (dbRoles.Count > 0)
-            batch.BatchCommands.Add(new NpgsqlBatchCommand($"GRANT {string.Join(", ", dbRoles.Select(QuoteIdentifier))} TO {r}"));
         try
         {
-            await using var conn = await _dataSource.OpenConnectionAsync(ct);
-            batch.Connection = conn;
-            await batch.ExecuteNonQueryAsync(ct);
-            return null;
+            return await RunAsync<ProvisionerFailure?>(async conn =>
+            {
+                // One batch, one round trip, one implicit transaction: a failing GRANT leaves no role behind.
+                await using var batch = new NpgsqlBatch(conn);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                    $"CREATE ROLE {r} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT " +
+                    $"CONNECTION LIMIT {Target.ConnectionLimit} VALID UNTIL {TimestampLiteral(validUntil)} PASSWORD {QuoteLiteral(verifier)}"));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"COMMENT ON ROLE {r} IS {QuoteLiteral(Marker)}"));
+                if (dbRoles.Count > 0)
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand($"GRANT {string.Join(", ", dbRoles.Select(QuoteIdentifier))} TO {r}"));
+                await batch.ExecuteNonQueryAsync(ct);
+                return null;
+            }, ct);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DuplicateObject)
         {
@@ -81,10 +82,12 @@ internal sealed class Provisioner : IAsyncDisposable
     {
         try
         {
-            await using var conn = await _dataSource.OpenConnectionAsync(ct);
-            await using var cmd = new NpgsqlCommand($"ALTER ROLE {QuoteIdentifier(role)} VALID UNTIL {TimestampLiteral(validUntil)}", conn);
-            await cmd.ExecuteNonQueryAsync(ct);
-            return null;
+            return await RunAsync<ProvisionerFailure?>(async conn =>
+            {
+                await using var cmd = new NpgsqlCommand($"ALTER ROLE {QuoteIdentifier(role)} VALID UNTIL {TimestampLiteral(validUntil)}", conn);
+                await cmd.ExecuteNonQueryAsync(ct);
+                return null;
+            }, ct);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedObject)
         {
@@ -102,11 +105,13 @@ internal sealed class Provisioner : IAsyncDisposable
         var major = 0;
         try
         {
-            await using var conn = await _dataSource.OpenConnectionAsync(ct);
-            major = conn.PostgreSqlVersion.Major;
-            await using var cmd = new NpgsqlCommand($"ALTER ROLE {QuoteIdentifier(role)} PASSWORD {QuoteLiteral(verifier)}", conn);
-            await cmd.ExecuteNonQueryAsync(ct);
-            return null;
+            return await RunAsync<ProvisionerFailure?>(async conn =>
+            {
+                major = conn.PostgreSqlVersion.Major;
+                await using var cmd = new NpgsqlCommand($"ALTER ROLE {QuoteIdentifier(role)} PASSWORD {QuoteLiteral(verifier)}", conn);
+                await cmd.ExecuteNonQueryAsync(ct);
+                return null;
+            }, ct);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedObject)
         {
@@ -131,44 +136,13 @@ internal sealed class Provisioner : IAsyncDisposable
     /// </summary>
     public async ValueTask<ProvisionerFailure?> DropRoleAsync(string role, CancellationToken ct)
     {
-        var r = QuoteIdentifier(role);
         try
         {
-            await using var conn = await _dataSource.OpenConnectionAsync(ct);
-            await using (var batch = new NpgsqlBatch(conn))
+            return await RunAsync<ProvisionerFailure?>(async conn =>
             {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand($"ALTER ROLE {r} NOLOGIN"));
-                if (Target.TerminateOnExpiry)
-                {
-                    var terminate = new NpgsqlBatchCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1");
-                    terminate.Parameters.Add(new NpgsqlParameter { Value = role });
-                    batch.BatchCommands.Add(terminate);
-                }
-                await batch.ExecuteNonQueryAsync(ct);
-            }
-
-            await using var tx = await conn.BeginTransactionAsync(ct);
-            await tx.SaveAsync("plain_drop", ct);
-            try
-            {
-                await using var drop = new NpgsqlCommand($"DROP ROLE {r}", conn, tx);
-                await drop.ExecuteNonQueryAsync(ct);
-            }
-            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DependentObjectsStillExist)
-            {
-                await tx.RollbackAsync("plain_drop", ct);
-                // REASSIGN/DROP OWNED need the privileges of the role: take them for the rest of this transaction.
-                var self = conn.PostgreSqlVersion.Major >= Pg16 ? $"GRANT {r} TO CURRENT_USER WITH INHERIT TRUE" : $"GRANT {r} TO CURRENT_USER";
-                await using var batch = new NpgsqlBatch(conn, tx);
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(self));
-                if (Target.ReassignOwnedTo is { } owner)
-                    batch.BatchCommands.Add(new NpgsqlBatchCommand($"REASSIGN OWNED BY {r} TO {QuoteIdentifier(owner)}"));
-                batch.BatchCommands.Add(new NpgsqlBatchCommand($"DROP OWNED BY {r}"));
-                batch.BatchCommands.Add(new NpgsqlBatchCommand($"DROP ROLE {r}"));
-                await batch.ExecuteNonQueryAsync(ct);
-            }
-            await tx.CommitAsync(ct);
-            return null;
+                await DropAsync(conn, role, ct);
+                return null;
+            }, ct);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedObject && ex.MessageText.Contains(role, StringComparison.Ordinal))
         {
@@ -185,9 +159,11 @@ internal sealed class Provisioner : IAsyncDisposable
     }
 
     /// <summary>gh_ roles carrying the Gatehouse marker, with their VALID UNTIL.</summary>
-    public async ValueTask<IReadOnlyList<ServerRole>> ListLeaseRolesAsync(CancellationToken ct)
+    public ValueTask<IReadOnlyList<ServerRole>> ListLeaseRolesAsync(CancellationToken ct) =>
+        RunAsync<IReadOnlyList<ServerRole>>(conn => ListLeaseRolesAsync(conn, ct), ct);
+
+    private static async ValueTask<IReadOnlyList<ServerRole>> ListLeaseRolesAsync(NpgsqlConnection conn, CancellationToken ct)
     {
-        await using var conn = await _dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(
             @"SELECT rolname, rolvaliduntil FROM pg_catalog.pg_roles WHERE rolname LIKE 'gh\_%' AND pg_catalog.shobj_description(oid, 'pg_authid') = $1",
             conn);
@@ -215,84 +191,152 @@ internal sealed class Provisioner : IAsyncDisposable
     /// </summary>
     public async ValueTask<IReadOnlyList<string>> CheckAsync(IEnumerable<string> dbRoles, CancellationToken ct)
     {
-        var problems = new List<string>();
         try
         {
-            await using var conn = await _dataSource.OpenConnectionAsync(ct);
-            var version = conn.PostgreSqlVersion;
-            if (version.Major < 12)
-                problems.Add($"PostgreSQL {version} is older than 12, which Gatehouse needs");
-
-            bool super, createRole;
-            await using (var cmd = new NpgsqlCommand("SELECT rolsuper, rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user", conn))
-            await using (var reader = await cmd.ExecuteReaderAsync(ct))
-            {
-                await reader.ReadAsync(ct);
-                super = reader.GetBoolean(0);
-                createRole = reader.GetBoolean(1);
-            }
-
-            if (!super && !createRole)
-                problems.Add($"provisioner {User} lacks CREATEROLE");
-
-            List<string> roles = Target.Mode == UpstreamCredentialMode.Rotate
-                ? (Target.Role is null ? [] : [Target.Role])
-                : [.. dbRoles.Distinct(StringComparer.Ordinal)];
-            if (Target.Mode == UpstreamCredentialMode.Rotate && Target.Role is null)
-                problems.Add("credentials.role is not set for mode rotate");
-            if (Target.Mode == UpstreamCredentialMode.Ephemeral && Target.ReassignOwnedTo is { } owner)
-                roles.Add(owner);
-
-            foreach (var role in roles)
-            {
-                var isOwner = Target.Mode == UpstreamCredentialMode.Ephemeral && role == Target.ReassignOwnedTo;
-                await using var cmd = new NpgsqlCommand(
-                    """
-                    SELECT r.rolsuper,
-                           pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION'),
-                           pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')
-                    FROM pg_catalog.pg_roles r WHERE r.rolname = $1
-                    """, conn);
-                cmd.Parameters.Add(new NpgsqlParameter { Value = role });
-                await using var reader = await cmd.ExecuteReaderAsync(ct);
-                if (!await reader.ReadAsync(ct))
-                {
-                    problems.Add($"role {role} does not exist");
-                    continue;
-                }
-                var roleIsSuper = reader.GetBoolean(0);
-                var admin = reader.GetBoolean(1);
-                var usage = reader.GetBoolean(2);
-                if (isOwner)
-                {
-                    if (!usage)
-                        problems.Add($"provisioner {User} lacks the privileges of role {role} (needed by credentials.owner for REASSIGN OWNED)");
-                }
-                else if (roleIsSuper && !super)
-                {
-                    problems.Add($"role {role} is a superuser; Gatehouse will not {(Target.Mode == UpstreamCredentialMode.Rotate ? "rotate its password" : "grant it")}");
-                }
-                else if (version.Major >= Pg16 && !admin)
-                {
-                    problems.Add($"provisioner {User} lacks ADMIN OPTION on role {role}");
-                }
-            }
-
-            if (Target.Mode == UpstreamCredentialMode.Ephemeral && Target.TerminateOnExpiry && !super)
-            {
-                await using var cmd = new NpgsqlCommand("SELECT pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'USAGE')", conn);
-                if (await cmd.ExecuteScalarAsync(ct) is not true)
-                    problems.Add($"provisioner {User} lacks membership in pg_signal_backend (needed by credentials.terminate_on_expiry)");
-            }
+            return await RunAsync(conn => CheckAsync(conn, dbRoles, ct), ct);
         }
         catch (Exception ex) when (IsExpected(ex, ct))
         {
-            problems.Add(Classify(ex).Cause);
+            return [Classify(ex).Cause];
+        }
+    }
+
+    private async ValueTask<IReadOnlyList<string>> CheckAsync(NpgsqlConnection conn, IEnumerable<string> dbRoles, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        var version = conn.PostgreSqlVersion;
+        if (version.Major < 12)
+            problems.Add($"PostgreSQL {version} is older than 12, which Gatehouse needs");
+
+        bool super, createRole;
+        await using (var cmd = new NpgsqlCommand("SELECT rolsuper, rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user", conn))
+        await using (var reader = await cmd.ExecuteReaderAsync(ct))
+        {
+            await reader.ReadAsync(ct);
+            super = reader.GetBoolean(0);
+            createRole = reader.GetBoolean(1);
+        }
+
+        if (!super && !createRole)
+            problems.Add($"provisioner {User} lacks CREATEROLE");
+
+        List<string> roles = Target.Mode == UpstreamCredentialMode.Rotate
+            ? (Target.Role is null ? [] : [Target.Role])
+            : [.. dbRoles.Distinct(StringComparer.Ordinal)];
+        if (Target.Mode == UpstreamCredentialMode.Rotate && Target.Role is null)
+            problems.Add("credentials.role is not set for mode rotate");
+        if (Target.Mode == UpstreamCredentialMode.Ephemeral && Target.ReassignOwnedTo is { } owner)
+            roles.Add(owner);
+
+        foreach (var role in roles)
+        {
+            var isOwner = Target.Mode == UpstreamCredentialMode.Ephemeral && role == Target.ReassignOwnedTo;
+            await using var cmd = new NpgsqlCommand(
+                """
+                SELECT r.rolsuper,
+                       pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION'),
+                       pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')
+                FROM pg_catalog.pg_roles r WHERE r.rolname = $1
+                """, conn);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = role });
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            if (!await reader.ReadAsync(ct))
+            {
+                problems.Add($"role {role} does not exist");
+                continue;
+            }
+            var roleIsSuper = reader.GetBoolean(0);
+            var admin = reader.GetBoolean(1);
+            var usage = reader.GetBoolean(2);
+            if (isOwner)
+            {
+                if (!usage)
+                    problems.Add($"provisioner {User} lacks the privileges of role {role} (needed by credentials.owner for REASSIGN OWNED)");
+            }
+            else if (roleIsSuper && !super)
+            {
+                problems.Add($"role {role} is a superuser; Gatehouse will not {(Target.Mode == UpstreamCredentialMode.Rotate ? "rotate its password" : "grant it")}");
+            }
+            else if (version.Major >= Pg16 && !admin)
+            {
+                problems.Add($"provisioner {User} lacks ADMIN OPTION on role {role}");
+            }
+        }
+
+        if (Target.Mode == UpstreamCredentialMode.Ephemeral && Target.TerminateOnExpiry && !super)
+        {
+            await using var cmd = new NpgsqlCommand("SELECT pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'USAGE')", conn);
+            if (await cmd.ExecuteScalarAsync(ct) is not true)
+                problems.Add($"provisioner {User} lacks membership in pg_signal_backend (needed by credentials.terminate_on_expiry)");
         }
         return problems;
     }
 
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    private async Task DropAsync(NpgsqlConnection conn, string role, CancellationToken ct)
+    {
+        var r = QuoteIdentifier(role);
+        await using (var batch = new NpgsqlBatch(conn))
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"ALTER ROLE {r} NOLOGIN"));
+            if (Target.TerminateOnExpiry)
+            {
+                var terminate = new NpgsqlBatchCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1");
+                terminate.Parameters.Add(new NpgsqlParameter { Value = role });
+                batch.BatchCommands.Add(terminate);
+            }
+            await batch.ExecuteNonQueryAsync(ct);
+        }
+
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await tx.SaveAsync("plain_drop", ct);
+        try
+        {
+            await using var drop = new NpgsqlCommand($"DROP ROLE {r}", conn, tx);
+            await drop.ExecuteNonQueryAsync(ct);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DependentObjectsStillExist)
+        {
+            await tx.RollbackAsync("plain_drop", ct);
+            // REASSIGN/DROP OWNED need the privileges of the role: take them for the rest of this transaction.
+            var self = conn.PostgreSqlVersion.Major >= Pg16 ? $"GRANT {r} TO CURRENT_USER WITH INHERIT TRUE" : $"GRANT {r} TO CURRENT_USER";
+            await using var batch = new NpgsqlBatch(conn, tx);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(self));
+            if (Target.ReassignOwnedTo is { } owner)
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"REASSIGN OWNED BY {r} TO {QuoteIdentifier(owner)}"));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"DROP OWNED BY {r}"));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"DROP ROLE {r}"));
+            await batch.ExecuteNonQueryAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// Runs one action on a pooled connection. A pooled connection may be one the server has already ended
+    /// (pg_terminate_backend, a restart or failover, idle_session_timeout): its first use fails with 57P01/57P02/57P05
+    /// or a broken socket, before the action reached the server. Then the pool is cleared (its other idle connections
+    /// died the same way) and the action runs once more on a fresh connection, so the client never sees it.
+    /// </summary>
+    private async ValueTask<T> RunAsync<T>(Func<NpgsqlConnection, ValueTask<T>> action, CancellationToken ct)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            try
+            {
+                return await action(conn);
+            }
+            catch (NpgsqlException ex) when (attempt == 0 && !ct.IsCancellationRequested && EndedByServer(ex, conn))
+            {
+                _dataSource.Clear();
+            }
+        }
+    }
+
+    private static bool EndedByServer(NpgsqlException ex, NpgsqlConnection conn) => ex is PostgresException pg
+        ? pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or "57P05"
+        : conn.FullState.HasFlag(System.Data.ConnectionState.Broken) && ex.InnerException is IOException or SocketException or EndOfStreamException;
 
     private static string ReadPassword(CredentialTarget target)
     {

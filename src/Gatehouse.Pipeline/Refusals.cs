@@ -55,6 +55,7 @@ public static class Refusals
     public static Refusal MaskingUnavailable(string reason) =>
         new(RefusalKind.MaskingUnavailable, "58000", "gatehouse: masking unavailable: " + reason);
 
+    /// <summary><paramref name="error"/> is the broker's client-facing message, which already starts with "gatehouse: ".</summary>
     public static Refusal CredentialLease(string? sqlState, string error) =>
-        new(RefusalKind.CredentialLease, sqlState ?? "08001", "gatehouse: " + error);
+        new(RefusalKind.CredentialLease, sqlState ?? "08001", error.StartsWith("gatehouse: ", StringComparison.Ordinal) ? error : "gatehouse: " + error);
 }

@@ -121,6 +121,13 @@ public sealed class PostgresServer : IAsyncDisposable
     public Task StopImmediatelyAsync(CancellationToken ct = default) =>
         RunAsync(Tool("pg_ctl"), ["stop", "-D", DataDirectory, "-m", "immediate", "-w", "-t", "30"], TimeSpan.FromSeconds(40), ct);
 
+    /// <summary>Restarts the server (pg_ctl restart -m fast: every session is ended with 57P01) and waits until it accepts connections.</summary>
+    public async Task RestartAsync(CancellationToken ct = default)
+    {
+        await RunAsync(Tool("pg_ctl"), ["restart", "-D", DataDirectory, "-l", LogFile, "-m", "fast", "-w", "-t", "60"], TimeSpan.FromSeconds(70), ct);
+        _dataSource?.Clear();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
