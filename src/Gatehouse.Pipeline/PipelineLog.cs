@@ -7,4 +7,7 @@ internal static partial class PipelineLog
 {
     [LoggerMessage(100, LogLevel.Information, "Refused a statement from {Subject} on {Target} (rule {RuleId}): {Message}")]
     public static partial void Refused(ILogger logger, string subject, string target, string ruleId, string message);
+
+    [LoggerMessage(101, LogLevel.Warning, "Mask check: {Warning}")]
+    public static partial void MaskColumnWarning(ILogger logger, string warning);
 }

@@ -99,6 +99,7 @@ public sealed class GatewayHost : IAsyncDisposable
                 catalog.Invalidate();
             }
         };
+        MaskColumnCheck.Start(policy, catalogs, loggerFactory.CreateLogger("Gatehouse.Masking"));
         var proxyOptions = LibraryOptions.Proxy(config);
         var services = new ProxyServices
         {
