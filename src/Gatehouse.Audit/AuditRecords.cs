@@ -1,0 +1,93 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Gatehouse.Audit;
+
+/// <summary>The kinds of record in a chain, as stored in <c>kind</c>.</summary>
+public static class AuditKinds
+{
+    public const string ChainStarted = "chain.start";
+    public const string ChainEnded = "chain.end";
+    public const string SessionStarted = "session.start";
+    public const string SessionEnded = "session.end";
+    public const string Statement = "statement";
+    public const string Outcome = "outcome";
+}
+
+/// <summary>Who sent a session's statements, from their token: claims worth keeping, and the token's SHA-256, never the token.</summary>
+public sealed record AuditIdentity(
+    string Issuer,
+    string Subject,
+    string? ClientId,
+    string? Name,
+    IReadOnlyList<string> Groups,
+    string? TokenId,
+    string TokenSha256);
+
+/// <summary>A gateway process began writing this chain.</summary>
+public sealed record ChainStartedRecord(string Instance, string Host, int ProcessId, string Version);
+
+/// <summary>The gateway stopped cleanly; a chain without one ended in a crash (or lost its tail).</summary>
+public sealed record ChainEndedRecord(string Instance, long Records);
+
+public sealed record SessionStartedRecord(
+    string Session,
+    string FrontDoor,
+    string? Client,
+    string? Tls,
+    string Target,
+    AuditIdentity Identity,
+    string UpstreamRole);
+
+public sealed record SessionEndedRecord(string Session, long Statements, string? Reason);
+
+/// <summary>One statement as the pipeline decided it: recorded before it is forwarded (or refused).</summary>
+public sealed record StatementRecord(
+    string Session,
+    long Statement,
+    string Sql,
+    string? Prepared,
+    IReadOnlyList<StatementPart> Parts,
+    string Decision,
+    string? Rule,
+    string Reason,
+    string? SqlState,
+    string? Message,
+    string? Review = null,
+    string? Reviewer = null);
+
+/// <summary>The analyzer's facts of one statement of a query string.</summary>
+public sealed record StatementPart(
+    string Command,
+    string Class,
+    IReadOnlyList<string> Reads,
+    IReadOnlyList<string> Writes,
+    IReadOnlyList<string> Functions);
+
+/// <summary>What the client saw for one execution of a recorded statement.</summary>
+public sealed record OutcomeRecord(
+    string Session,
+    long Statement,
+    bool Succeeded,
+    string? CommandTag,
+    long? Rows,
+    double DurationMs,
+    string? SqlState,
+    string? Message,
+    IReadOnlyList<string?>? Parameters,
+    IReadOnlyList<string> MaskedColumns);
+
+/// <summary>Record bodies are compact snake_case JSON, written once; the MAC covers the stored text, so it need not be canonical.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ChainStartedRecord))]
+[JsonSerializable(typeof(ChainEndedRecord))]
+[JsonSerializable(typeof(SessionStartedRecord))]
+[JsonSerializable(typeof(SessionEndedRecord))]
+[JsonSerializable(typeof(StatementRecord))]
+[JsonSerializable(typeof(OutcomeRecord))]
+public sealed partial class AuditJson : JsonSerializerContext
+{
+    public static string Write<T>(T record) => JsonSerializer.Serialize(record, typeof(T), Default);
+
+    public static T Read<T>(string body) => (T)JsonSerializer.Deserialize(body, typeof(T), Default)!;
+}
