@@ -14,6 +14,9 @@ public sealed class PolicyAdmission(
     PolicyStore policy, CredentialBroker broker, IReadOnlyDictionary<string, CredentialTarget> targets, ILoggerFactory loggers,
     IReadOnlyDictionary<string, RelationCatalog>? catalogs = null, IValueMasker? masker = null) : ISessionAdmission
 {
+    /// <summary>Per target: the server's syntax errors for SQL that is not understood (none when absent).</summary>
+    public IReadOnlyDictionary<string, ISyntaxCheck>? SyntaxChecks { get; init; }
+
     public async ValueTask<(AdmittedSession? Session, Refusal? Refusal)> AdmitAsync(
         Principal principal, string target, FrontDoor frontDoor, string sessionId, CancellationToken ct)
     {
@@ -41,7 +44,10 @@ public sealed class PolicyAdmission(
             UpstreamPassword = login.Password,
             OnSessionEnd = login.DisposeAsync,
             Pipeline = new StatementPipeline(
-                policy, context, SqlAnalyzer.Instance, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker),
+                policy, context, SqlAnalyzer.Instance, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker)
+            {
+                SyntaxCheck = SyntaxChecks?.GetValueOrDefault(target),
+            },
         }, null);
     }
 }

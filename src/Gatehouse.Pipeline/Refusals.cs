@@ -13,10 +13,15 @@ public enum RefusalKind
     FastPath,
     CredentialLease,
     MaskingUnavailable,
+    SyntaxError,
 }
 
-/// <summary>A refusal as the client sees it: SQLSTATE and a message that starts with "gatehouse: ".</summary>
-public sealed record Refusal(RefusalKind Kind, string SqlState, string Message, string? RuleId = null);
+/// <summary>A refusal as the client sees it: SQLSTATE and a message that starts with "gatehouse: " (a syntax error
+/// is the server's own, with its 1-based character <see cref="Position"/>).</summary>
+public sealed record Refusal(RefusalKind Kind, string SqlState, string Message, string? RuleId = null)
+{
+    public int? Position { get; init; }
+}
 
 /// <summary>The one catalogue of refusals and their wording, shared by every front door.</summary>
 public static class Refusals
@@ -40,6 +45,10 @@ public static class Refusals
     /// <summary><paramref name="reason"/> starts with "statement not understood".</summary>
     public static Refusal NotUnderstood(string ruleId, string reason) =>
         new(RefusalKind.NotUnderstood, InsufficientPrivilege, "gatehouse: " + reason, ruleId);
+
+    /// <summary>Text Gatehouse did not understand is not valid SQL: PostgreSQL's own error (see <see cref="UpstreamSyntaxCheck"/>).</summary>
+    public static Refusal SyntaxError(string message, int position, string? ruleId) =>
+        new(RefusalKind.SyntaxError, "42601", message, ruleId) { Position = position };
 
     public static Refusal ReviewRequired(string ruleId, string reason) =>
         new(RefusalKind.ReviewRequired, InsufficientPrivilege,

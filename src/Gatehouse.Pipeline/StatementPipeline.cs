@@ -42,6 +42,9 @@ public sealed partial class StatementPipeline(
 
     public SessionContext Session => session;
 
+    /// <summary>Tells a client whose SQL is not understood the server's syntax error, when it is one; null: never.</summary>
+    public ISyntaxCheck? SyntaxCheck { get; init; }
+
     /// <summary>Masks values and texts for this session's results; null when no masking is wired (then grants with masks are refused).</summary>
     public IValueMasker? Masker => masker;
 
@@ -59,7 +62,7 @@ public sealed partial class StatementPipeline(
         var (ticket, refusal) = Decide(request);
         if (ticket is null)
         {
-            return Refused(refusal!);
+            return Refused(await SyntaxChecks.ExplainAsync(SyntaxCheck, refusal!, request.Sql, ct));
         }
 
         return await WithMasksAsync(ticket, ct);
@@ -126,7 +129,9 @@ public sealed partial class StatementPipeline(
 
     private Submission Refused(Refusal refusal)
     {
-        PipelineLog.Refused(logger, session.Principal.Subject, session.Target, refusal.RuleId ?? "-", refusal.Message);
+        // A syntax error quotes the statement's text, which is not logged above Debug.
+        var message = refusal.Kind == RefusalKind.SyntaxError ? $"syntax error at position {refusal.Position}" : refusal.Message;
+        PipelineLog.Refused(logger, session.Principal.Subject, session.Target, refusal.RuleId ?? "-", message);
         return new Submission(null, refusal);
     }
 }

@@ -30,7 +30,19 @@ public static class RefusalStatement
         error.SqlState == SqlStates.SyntaxError && error.Message.Contains("\"" + Sql + "\"", StringComparison.Ordinal);
 
     /// <summary>The error the client sees instead.</summary>
-    public static byte[] ClientError(string sqlState, string message) => BackendMessages.Error(sqlState, message);
+    public static byte[] ClientError(string sqlState, string message, int? position = null)
+    {
+        if (position is not { } p)
+            return BackendMessages.Error(sqlState, message);
+        // A syntax error's position ('P'), so clients point at it (psql's "LINE 1: … ^").
+        using var writer = new MessageWriter();
+        writer.StartMessage((byte)BackendMessageCode.ErrorResponse);
+        writer.WriteByte((byte)'S').WriteCString("ERROR").WriteByte((byte)'V').WriteCString("ERROR");
+        writer.WriteByte((byte)'C').WriteCString(sqlState).WriteByte((byte)'M').WriteCString(message);
+        writer.WriteByte((byte)'P').WriteCString(p.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        writer.WriteByte(0).EndMessage();
+        return writer.ToArray();
+    }
 
     private static byte[] Build(Action<MessageWriter> write)
     {

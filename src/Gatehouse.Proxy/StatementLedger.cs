@@ -169,7 +169,7 @@ internal sealed class StatementLedger
         byte[]? replacement = null;
         if (head.Kind is Kind.QueryRefusal or Kind.ParseRefusal && RefusalStatement.IsAnswer(error))
         {
-            replacement = RefusalStatement.ClientError(head.Refusal!.SqlState, head.Refusal.Message);
+            replacement = RefusalStatement.ClientError(head.Refusal!.SqlState, head.Refusal.Message, head.Refusal.Position);
         }
         else
         {

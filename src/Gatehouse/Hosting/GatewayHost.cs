@@ -23,6 +23,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly CredentialBroker _broker;
     private readonly IStateStore _state;
     private UpstreamCatalogSource[] _catalogSources = [];
+    private UpstreamSyntaxCheck[] _syntaxChecks = [];
     private readonly IReadOnlyDictionary<string, CredentialTarget> _targets;
     private readonly CancellationTokenSource _stopping = new();
 
@@ -88,6 +89,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var targets = CredentialTargets.FromConfig(config);
         var catalogSources = targets.Values.ToDictionary(t => t.Name, t => new UpstreamCatalogSource(t), StringComparer.Ordinal);
         var catalogs = catalogSources.ToDictionary(s => s.Key, s => new RelationCatalog(s.Value), StringComparer.Ordinal);
+        var syntaxChecks = targets.Values.ToDictionary(t => t.Name, t => new UpstreamSyntaxCheck(t), StringComparer.Ordinal);
         var masker = PolicyValueMasker.FromKeyFile(Path.Combine(config.StateDirectory, "masking.key"));
         var reloadLogger = loggerFactory.CreateLogger("Gatehouse.Policy");
         policy.Reloaded += result => LogReload(reloadLogger, result);
@@ -106,7 +108,10 @@ public sealed class GatewayHost : IAsyncDisposable
             Options = proxyOptions,
             Certificate = ServerCertificate.Load(proxyOptions.Tls, loggerFactory.CreateLogger("Gatehouse.Tls")),
             Authenticator = new OidcAuthenticator(validator),
-            Admission = new PolicyAdmission(policy, broker, targets, loggerFactory, catalogs, masker),
+            Admission = new PolicyAdmission(policy, broker, targets, loggerFactory, catalogs, masker)
+            {
+                SyntaxChecks = syntaxChecks.ToDictionary(c => c.Key, ISyntaxCheck (c) => c.Value, StringComparer.Ordinal),
+            },
             LoggerFactory = loggerFactory,
             Time = time,
         };
@@ -121,7 +126,7 @@ public sealed class GatewayHost : IAsyncDisposable
             app.MapDevIssuer(devIssuer);
         }
 
-        return new GatewayHost(app, policy, listener, broker, state, targets) { _catalogSources = [.. catalogSources.Values] };
+        return new GatewayHost(app, policy, listener, broker, state, targets) { _catalogSources = [.. catalogSources.Values], _syntaxChecks = [.. syntaxChecks.Values] };
     }
 
     /// <summary>The development issuer's URL: http://{listen.admin}/dev-issuer.</summary>
@@ -174,6 +179,11 @@ public sealed class GatewayHost : IAsyncDisposable
         foreach (var source in _catalogSources)
         {
             await source.DisposeAsync();
+        }
+
+        foreach (var check in _syntaxChecks)
+        {
+            await check.DisposeAsync();
         }
         _stopping.Dispose();
         _policy.Dispose();
