@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Gatehouse.State.Postgres;
 using Gatehouse.State.Sqlite;
 
 namespace Gatehouse.State;
@@ -10,9 +11,10 @@ public static class StateStore
     public const string AcceptedForms = "sqlite:PATH or postgres://USER@HOST/DATABASE";
 
     /// <summary>
-    /// Opens <c>sqlite:PATH</c> (creating the file and its folder, applying pending migrations and starting
-    /// the writer; this blocks the calling thread, so call it at start-up). <c>postgres://…</c> is refused
-    /// for now. Errors are one line starting <c>state: </c>; they never repeat a URI, which may hold a password.
+    /// Opens <c>sqlite:PATH</c> (creating the file and its folder) or <c>postgres://…</c> / <c>postgresql://…</c>
+    /// (see <see cref="PostgresStoreUri"/>), applying pending migrations and starting the writer; this blocks
+    /// the calling thread, so call it at start-up. Errors are one line starting <c>state: </c>; they never
+    /// repeat a URI, which may hold a password.
     /// </summary>
     public static StateStoreResult Open(string uri, StateStoreOptions? options = null)
     {
@@ -20,8 +22,8 @@ public static class StateStore
         options ??= new StateStoreOptions();
         if (uri.StartsWith("sqlite:", StringComparison.OrdinalIgnoreCase))
             return SqliteStateStore.Open(uri["sqlite:".Length..], options);
-        if (uri.StartsWith("postgres:", StringComparison.OrdinalIgnoreCase) || uri.StartsWith("postgresql:", StringComparison.OrdinalIgnoreCase))
-            return StateStoreResult.Failure("state: postgres:// is not supported yet; use sqlite:PATH");
+        if (uri.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || uri.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase))
+            return PostgresStateStore.Open(uri, options);
         return StateStoreResult.Failure($"state: {Describe(uri)} is not a state store; use {AcceptedForms}");
     }
 

@@ -11,8 +11,9 @@ namespace Gatehouse.State;
 ///                                   │
 ///  writer task: wait for a write ─► take everything queued (≤ MaxBatch; drop writes already cancelled)
 ///    ─► begin (reopen the connection if need be); run each write; commit ─► complete every write's task
-///         │ begin fails, or the connection was lost ─► fault every write of the batch (never retried:
-///         │                                            a lost COMMIT may or may not have happened)
+///         │ the connection was lost before COMMIT ─► run the batch once more (nothing of it committed)
+///         │ begin fails, or the connection was lost again or during COMMIT ─► fault every write of the
+///         │                                    batch, never retried (a lost COMMIT may have happened)
 ///         │ a write or the commit fails
 ///         ▼ roll back; run each write alone, in its own transaction ─► complete or fault each task
 /// </code>
@@ -131,7 +132,13 @@ internal abstract class StoreWriter<TCommand> : IAsyncDisposable where TCommand 
 
     private async Task CommitBatchAsync(List<StoreWrite<TCommand>> batch)
     {
-        var (error, lost) = await TryTransactionAsync(batch);
+        var (error, lost, retry) = await TryTransactionAsync(batch);
+        if (retry)
+        {
+            // The connection was gone before COMMIT was sent (say the server restarted while the writer
+            // was idle): nothing of the batch committed, so it is safe to run it once more on a new one.
+            (error, lost, _) = await TryTransactionAsync(batch);
+        }
         if (error is null)
         {
             foreach (var write in batch)
@@ -149,7 +156,7 @@ internal abstract class StoreWriter<TCommand> : IAsyncDisposable where TCommand 
         // One bad write must not fail the others: the batch was rolled back, so run each on its own.
         foreach (var write in batch)
         {
-            var (alone, _) = await TryTransactionAsync([write]);
+            var (alone, _, _) = await TryTransactionAsync([write]);
             if (alone is null)
                 write.Complete();
             else
@@ -157,8 +164,12 @@ internal abstract class StoreWriter<TCommand> : IAsyncDisposable where TCommand 
         }
     }
 
-    /// <summary>Runs the writes in one transaction: no error when it committed, else the error (rolled back) and whether the store was lost.</summary>
-    private async Task<(Exception? Error, bool Lost)> TryTransactionAsync(IReadOnlyList<StoreWrite<TCommand>> writes)
+    /// <summary>
+    /// Runs the writes in one transaction: no error when it committed, else the error (rolled back), whether
+    /// the store was lost, and whether running them again is safe and worth it: the connection was lost
+    /// after it opened and before COMMIT (a failed COMMIT may have happened; a failed begin would fail again).
+    /// </summary>
+    private async Task<(Exception? Error, bool Lost, bool Retry)> TryTransactionAsync(IReadOnlyList<StoreWrite<TCommand>> writes)
     {
         try
         {
@@ -166,9 +177,10 @@ internal abstract class StoreWriter<TCommand> : IAsyncDisposable where TCommand 
         }
         catch (Exception ex)
         {
-            return (ex, true);
+            return (ex, true, false);
         }
 
+        var committing = false;
         try
         {
             foreach (var write in writes)
@@ -176,17 +188,19 @@ internal abstract class StoreWriter<TCommand> : IAsyncDisposable where TCommand 
                 await using var command = CreateCommand();
                 await write.ExecuteAsync(command);
             }
+            committing = true;
             await CommitAsync();
         }
         catch (Exception ex)
         {
+            var lost = IsLost(ex);
             await RollBackAsync();
-            return (ex, IsLost(ex));
+            return (ex, lost, lost && !committing);
         }
 
         Interlocked.Increment(ref _transactions);
         Interlocked.Add(ref _writes, writes.Count);
-        return (null, false);
+        return (null, false, false);
     }
 
     private void Fail(StoreWrite<TCommand> write, Exception error)

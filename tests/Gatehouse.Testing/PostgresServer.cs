@@ -128,6 +128,13 @@ public sealed class PostgresServer : IAsyncDisposable
         _dataSource?.Clear();
     }
 
+    /// <summary>Starts the server again after <see cref="StopImmediatelyAsync"/> (crash recovery runs) and waits until it accepts connections.</summary>
+    public async Task StartAgainAsync(CancellationToken ct = default)
+    {
+        await RunAsync(Tool("pg_ctl"), ["start", "-D", DataDirectory, "-l", LogFile, "-w", "-t", "60"], TimeSpan.FromSeconds(70), ct);
+        _dataSource?.Clear();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)

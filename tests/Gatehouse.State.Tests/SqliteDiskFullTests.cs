@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using Microsoft.Data.Sqlite;
+
+namespace Gatehouse.State.Tests;
+
+/// <summary>
+/// A SQLite store on a 1 MiB tmpfs that fills up: appends fault with SQLITE_FULL, nothing acknowledged is lost,
+/// and appends succeed again once there is room. Mounting needs root (as the tests run here).
+/// </summary>
+public sealed class SqliteDiskFullTests : IAsyncLifetime
+{
+    private readonly string _mount = Directory.CreateTempSubdirectory("gatehouse-state-full-").FullName;
+
+    private static async Task Run(string tool, params string[] args)
+    {
+        using var process = Process.Start(new ProcessStartInfo(tool, args) { RedirectStandardError = true, UseShellExecute = false })!;
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', args)} failed (this test mounts a tmpfs and needs root): {error}");
+    }
+
+    public Task InitializeAsync() => Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", _mount);
+
+    [Fact]
+    public async Task A_full_disk_faults_appends_and_room_brings_them_back()
+    {
+        var opened = StateStore.Open("sqlite:" + Path.Combine(_mount, "state.db"));
+        Assert.True(opened.Success, opened.Error);
+        await using var store = opened.Store;
+        var body = new string('x', 8_000);
+
+        long acknowledged = 0;
+        SqliteException? full = null;
+        for (var seq = 1; seq <= 1_000 && full is null; seq++)
+        {
+            try
+            {
+                await store.Audit.AppendAsync([new AuditRow("i1", seq, DateTimeOffset.UnixEpoch, "statement", null, body, [1])], default);
+                acknowledged = seq;
+            }
+            catch (SqliteException ex)
+            {
+                full = ex;
+            }
+        }
+
+        Assert.NotNull(full);
+        Assert.Equal(13, full.SqliteErrorCode); // SQLITE_FULL
+        Assert.InRange(acknowledged, 10, 200);
+        await Assert.ThrowsAsync<SqliteException>(() => store.Audit.AppendAsync([new AuditRow("i1", acknowledged + 1, DateTimeOffset.UnixEpoch, "statement", null, body, [1])], default));
+
+        await Run("mount", "-o", "remount,size=16m", _mount);
+
+        await store.Audit.AppendAsync([new AuditRow("i1", acknowledged + 1, DateTimeOffset.UnixEpoch, "statement", null, body, [1])], default);
+        Assert.Equal(Enumerable.Range(1, (int)acknowledged + 1).Select(i => (long)i), (await store.Audit.ReadChainAsync("i1", 0, default).ToListAsync()).Select(r => r.Seq));
+    }
+
+    public async Task DisposeAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        await Run("umount", _mount);
+        Directory.Delete(_mount);
+    }
+}
