@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
-# Compares pgbench throughput through Gatehouse with direct PostgreSQL and pgbouncer (session mode), in one run.
-# Usage: bench/pgbench-compare.sh [seconds-per-run]   (default 10)
+# Compares pgbench throughput, and the relay's CPU per transaction, of Gatehouse with direct PostgreSQL and
+# pgbouncer (session mode), plaintext and TLS (the same certificate for every contender), in one run.
+# Usage: bench/pgbench-compare.sh [seconds-per-cell]   (default 10)
+# Narrow it with BENCH_MODES="simple extended", BENCH_CLIENTS="1 8", BENCH_TLS="plain tls"; BENCH_CONNECT=0
+# skips the connection set-up part. BENCH_PROFILE=strace (syscalls per transaction) or perf (a CPU profile with .NET
+# perf maps) profiles each single-process contender during its cells; the results land in BENCH_OUT
+# (default /tmp/gatehouse-bench-out). A profiled run's TPS and CPU figures include the profiler's cost.
+# BENCH_GH_ENV="NAME=value …" starts both Gatehouse instances with those variables (runtime experiments).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-10}
+MODES=${BENCH_MODES:-simple extended}
+CLIENTS=${BENCH_CLIENTS:-1 8}
+TLS_MODES=${BENCH_TLS:-plain tls}
+PROFILE=${BENCH_PROFILE:-}
+OUT=${BENCH_OUT:-/tmp/gatehouse-bench-out}
+[ -z "$PROFILE" ] || mkdir -p "$OUT"
+[ "$PROFILE" = perf ] && export DOTNET_PerfMapEnabled=1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-# Plaintext on loopback for every contender: libpq would otherwise negotiate TLS with Gatehouse only.
+# Each cell says plaintext or TLS; libpq would otherwise negotiate TLS wherever it is offered.
 export PGSSLMODE=disable
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -24,15 +37,21 @@ PASSWORD=bench-$RANDOM-$RANDOM
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # runuser does not pass the signal on: stop pgbouncer by its own pid.
+  [ -f "$work/pgbouncer.pid" ] && kill "$(cat "$work/pgbouncer.pid")" 2>/dev/null || true
   run_pg "$PGBIN/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+# One self-signed certificate for PostgreSQL, pgbouncer and Gatehouse.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout "$work/key.pem" -out "$work/cert.pem" >/dev/null 2>&1
+chmod 600 "$work/key.pem"; [ "$(id -u)" = 0 ] && chown postgres "$work/key.pem" "$work/cert.pem"
+
 echo "== starting PostgreSQL on $PG_PORT"
 echo "$PASSWORD" > "$work/pwfile"; [ "$(id -u)" = 0 ] && chown postgres "$work/pwfile"
 run_pg "$PGBIN/initdb" -D "$work/data" -U postgres --pwfile="$work/pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
-run_pg "$PGBIN/pg_ctl" -D "$work/data" -l "$work/pg.log" -w -o "-p $PG_PORT -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB" start >/dev/null
+run_pg "$PGBIN/pg_ctl" -D "$work/data" -l "$work/pg.log" -w -o "-p $PG_PORT -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c ssl=on -c ssl_cert_file=$work/cert.pem -c ssl_key_file=$work/key.pem" start >/dev/null
 export PGPASSWORD=$PASSWORD
 "$PGBENCH" -i -s 10 -q -h 127.0.0.1 -p "$PG_PORT" -U postgres postgres >/dev/null 2>&1
 psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE ROLE app_read NOLOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO app_read;" postgres
@@ -52,6 +71,9 @@ max_client_conn = 200
 default_pool_size = 50
 logfile = $work/pgbouncer.log
 pidfile = $work/pgbouncer.pid
+client_tls_sslmode = allow
+client_tls_cert_file = $work/cert.pem
+client_tls_key_file = $work/key.pem
 INI
 echo "\"postgres\" \"$PASSWORD\"" > "$work/userlist.txt"
 [ "$(id -u)" = 0 ] && chown postgres "$work"/pgbouncer.ini "$work"/userlist.txt
@@ -64,11 +86,12 @@ mkdir -p "$work/gh" "$work/gh-rules"
 cp bench/policies/pass-through.yaml "$work/gh/policy.yaml"
 cp bench/policies/ten-rules.yaml "$work/gh-rules/policy.yaml"
 for variant in gh gh-rules; do
+  cp "$work/cert.pem" "$work/key.pem" "$work/$variant/"
   if [ "$variant" = gh ]; then port=$GH_PORT; admin=$GH_ADMIN; else port=$GH_RULES_PORT; admin=$GH_RULES_ADMIN; fi
   echo "$PASSWORD" > "$work/$variant/provisioner.secret"
   cat > "$work/$variant/gatehouse.yaml" <<YAML
 listen: { postgres: 127.0.0.1:$port, admin: 127.0.0.1:$admin }
-tls: { require: false }
+tls: { require: false, certificate: cert.pem, key: key.pem }
 identity: { audiences: [gatehouse], dev_issuer: true }
 state: sqlite:state.db
 targets:
@@ -80,7 +103,8 @@ targets:
     provisioner: { user: postgres, password_file: provisioner.secret }
 policy: policy.yaml
 YAML
-  "$GH" serve --config "$work/$variant/gatehouse.yaml" > "$work/$variant/log" 2>&1 & pids+=($!)
+  env ${BENCH_GH_ENV:-} "$GH" serve --config "$work/$variant/gatehouse.yaml" > "$work/$variant/log" 2>&1 & pids+=($!)
+  if [ "$variant" = gh ]; then GH_PID=$!; else GH_RULES_PID=$!; fi
 done
 for i in $(seq 1 50); do
   if (exec 3<>/dev/tcp/127.0.0.1/$GH_PORT) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$GH_RULES_PORT) 2>/dev/null; then break; fi
@@ -89,40 +113,86 @@ done
 TOKEN=$("$GH" token --dev --sub bench-agent --claim groups=ai-agents --ttl 1h --config "$work/gh/gatehouse.yaml" | tail -1)
 TOKEN_RULES=$("$GH" token --dev --sub bench-agent --claim groups=ai-agents --ttl 1h --config "$work/gh-rules/gatehouse.yaml" | tail -1)
 
-declare -A tps
-bench() { # name port password dbname mode clients
-  local out
-  out=$(PGPASSWORD=$3 "$PGBENCH" -n -S -M "$5" -c "$6" -j "$6" -T "$SECONDS_PER_RUN" -h 127.0.0.1 -p "$2" -U postgres "$4" 2>&1) || { echo "$out" >&2; return 1; }
-  tps[$1/$5/$6]=$(echo "$out" | awk '/^tps/ { print $3; exit }')
-  lat[$1/$5/$6]=$(echo "$out" | awk '/^latency average/ { print $4; exit }')
+# CPU seconds (utime+stime, all threads) a process has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+# Context switches (voluntary + involuntary) of all its threads so far: each is a sleep or a preemption.
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'; }
+declare -A tps lat cpu csw
+# One cell: pgbench against one contender; for a contender that is one process, its CPU per transaction.
+bench() { # name port password dbname mode clients tls pid(or -)
+  local out before after txns sslmode=disable
+  [ "$7" = tls ] && sslmode=require
+  local key=$1/$5/$6/$7 profiler=
+  if [ "$8" != - ] && [ -n "$PROFILE" ]; then
+    case $PROFILE in
+      strace) strace -c -f -q -p "$8" -o "$OUT/strace-${key//\//-}.txt" & profiler=$! ;;
+      perf) perf record -q -e cpu-clock -F 999 -g -p "$8" -o "$OUT/perf-${key//\//-}.data" 2>/dev/null & profiler=$! ;;
+    esac
+    sleep 1
+  fi
+  local sw_before=0
+  [ "$8" != - ] && before=$(cpu_ticks "$8") && sw_before=$(switches "$8")
+  out=$(PGSSLMODE=$sslmode PGPASSWORD=$3 "$PGBENCH" -n -S -M "$5" -c "$6" -j "$6" -T "$SECONDS_PER_RUN" -h 127.0.0.1 -p "$2" -U postgres "$4" 2>&1) || { echo "$out" >&2; return 1; }
+  tps[$key]=$(echo "$out" | awk '/^tps/ { print $3; exit }')
+  lat[$key]=$(echo "$out" | awk '/^latency average/ { print $4; exit }')
+  if [ "$8" != - ]; then
+    after=$(cpu_ticks "$8")
+    txns=$(echo "$out" | awk '/^number of transactions actually processed/ { print $NF; exit }')
+    cpu[$key]=$(awk -v a="$after" -v b="$before" -v t="$txns" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (a - b) / hz * 1e6 / t }')
+    csw[$key]=$(awk -v a="$(switches "$8")" -v b="$sw_before" -v t="$txns" 'BEGIN { printf "%.2f", (a - b) / t }')
+  fi
+  if [ -n "$profiler" ]; then
+    kill -INT "$profiler"; wait "$profiler" 2>/dev/null || true
+    if [ "$PROFILE" = strace ]; then
+      echo "   $key: syscalls per transaction ($txns transactions):"
+      awk -v t="$txns" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { e = NF == 6 ? $5 : 0
+          if ($4 / t >= 0.05) printf "     %-16s %6.2f  (failed %.2f)\n", $NF, $4 / t, e / t; total += $4 }
+        END { printf "     %-16s %6.2f\n", "all", total / t }' "$OUT/strace-${key//\//-}.txt"
+    fi
+  fi
 }
-declare -A lat
 echo "== warming up (JIT, leases, pools)"
 for port_pw_db in "$PG_PORT $PASSWORD postgres" "$BOUNCER_PORT $PASSWORD bench" "$GH_PORT $TOKEN bench" "$GH_RULES_PORT $TOKEN_RULES bench"; do
   set -- $port_pw_db
-  PGPASSWORD=$2 "$PGBENCH" -n -S -M extended -c 8 -j 8 -T 3 -h 127.0.0.1 -p "$1" -U postgres "$3" >/dev/null 2>&1
-  PGPASSWORD=$2 "$PGBENCH" -n -S -M simple -c 8 -j 8 -T 2 -h 127.0.0.1 -p "$1" -U postgres "$3" >/dev/null 2>&1
+  for sslmode in disable require; do
+    PGSSLMODE=$sslmode PGPASSWORD=$2 "$PGBENCH" -n -S -M extended -c 8 -j 8 -T 2 -h 127.0.0.1 -p "$1" -U postgres "$3" >/dev/null 2>&1
+    PGSSLMODE=$sslmode PGPASSWORD=$2 "$PGBENCH" -n -S -M simple -c 8 -j 8 -T 2 -h 127.0.0.1 -p "$1" -U postgres "$3" >/dev/null 2>&1
+  done
 done
-for mode in simple extended; do
-  for clients in 1 8; do
-    echo "== pgbench -S -M $mode -c $clients (${SECONDS_PER_RUN}s each)"
-    bench direct "$PG_PORT" "$PASSWORD" postgres "$mode" "$clients"
-    bench pgbouncer "$BOUNCER_PORT" "$PASSWORD" bench "$mode" "$clients"
-    bench gatehouse "$GH_PORT" "$TOKEN" bench "$mode" "$clients"
-    bench gatehouse-10-rules "$GH_RULES_PORT" "$TOKEN_RULES" bench "$mode" "$clients"
+BOUNCER_PID=$(cat "$work/pgbouncer.pid")
+for tls in $TLS_MODES; do
+  for mode in $MODES; do
+    for clients in $CLIENTS; do
+      echo "== pgbench -S -M $mode -c $clients, $tls (${SECONDS_PER_RUN}s each)"
+      bench direct "$PG_PORT" "$PASSWORD" postgres "$mode" "$clients" "$tls" -
+      bench pgbouncer "$BOUNCER_PORT" "$PASSWORD" bench "$mode" "$clients" "$tls" "$BOUNCER_PID"
+      bench gatehouse "$GH_PORT" "$TOKEN" bench "$mode" "$clients" "$tls" "$GH_PID"
+      bench gatehouse-10-rules "$GH_RULES_PORT" "$TOKEN_RULES" bench "$mode" "$clients" "$tls" "$GH_RULES_PID"
+    done
   done
 done
 
 echo
-printf '%-9s %-7s %10s %10s %10s %10s %8s %8s %8s %9s\n' mode clients direct pgbouncer gatehouse gh-10rules gh/pgb gh/direct rules/gh gh-lat-ms
-for mode in simple extended; do
-  for clients in 1 8; do
-    d=${tps[direct/$mode/$clients]}; b=${tps[pgbouncer/$mode/$clients]}; g=${tps[gatehouse/$mode/$clients]}; r=${tps[gatehouse-10-rules/$mode/$clients]}
-    awk -v m="$mode" -v c="$clients" -v d="$d" -v b="$b" -v g="$g" -v r="$r" -v gl="${lat[gatehouse/$mode/$clients]}" -v bl="${lat[pgbouncer/$mode/$clients]}" \
-      'BEGIN { printf "%-9s %-7s %10.0f %10.0f %10.0f %10.0f %8.2f %8.2f %8.2f %5s/%s\n", m, c, d, b, g, r, g/b, g/d, r/g, gl, bl }'
+echo "TPS, and CPU µs per transaction of the relay process (pgbouncer, Gatehouse; PostgreSQL and pgbench not counted)"
+printf '%-9s %-7s %-5s %8s %8s %8s %8s %7s %8s %8s %8s %8s %9s %6s %6s %13s\n' \
+  mode clients tls direct pgb gh gh-10r gh/pgb pgb-us gh-us gh10-us gh/pgb rules/pgb pgb-cs gh-cs gh-lat-ms
+for tls in $TLS_MODES; do
+  for mode in $MODES; do
+    for clients in $CLIENTS; do
+      k=$mode/$clients/$tls
+      awk -v m="$mode" -v c="$clients" -v t="$tls" -v d="${tps[direct/$k]}" -v b="${tps[pgbouncer/$k]}" -v g="${tps[gatehouse/$k]}" \
+        -v r="${tps[gatehouse-10-rules/$k]}" -v bc="${cpu[pgbouncer/$k]}" -v gc="${cpu[gatehouse/$k]}" -v rc="${cpu[gatehouse-10-rules/$k]}" \
+        -v gl="${lat[gatehouse/$k]}" -v bl="${lat[pgbouncer/$k]}" -v bs="${csw[pgbouncer/$k]}" -v gs="${csw[gatehouse/$k]}" \
+        'BEGIN { printf "%-9s %-7s %-5s %8.0f %8.0f %8.0f %8.0f %7.2f %8.1f %8.1f %8.1f %8.2f %9.2f %6.2f %6.2f %6s/%s\n", m, c, t, d, b, g, r, g/b, bc, gc, rc, gc/bc, rc/bc, bs, gs, gl, bl }'
+    done
   done
 done
-echo "(gh-lat-ms: Gatehouse/pgbouncer average latency in ms)"
+echo "(gh/pgb: TPS ratio, then CPU-per-transaction ratio; -cs: context switches per transaction; gh-lat-ms: Gatehouse/pgbouncer average latency in ms)"
+echo "Gatehouse (no rules) CPU seconds by thread over the whole run:"
+for t in /proc/"$GH_PID"/task/*; do awk -v hz="$CLK_TCK" '{ sub(/^[0-9]+ \(/, ""); split($0, a, ") "); split(a[2], f, " "); printf "%s\t%.2f\n", a[1], (f[12] + f[13]) / hz }' "$t/stat"; done |
+  awk -F'\t' '{ s[$1] += $2 } END { for (n in s) if (s[n] >= 0.05) printf "  %7.2f  %s\n", s[n], n }' | sort -nr
+[ "${BENCH_CONNECT:-1}" = 1 ] || exit 0
 
 echo
 echo "== connection set-up: pgbench -S -C -c 1 (a new connection for every transaction, ${SECONDS_PER_RUN}s each)"

@@ -44,7 +44,7 @@ public sealed class PolicyAdmission(
             UpstreamPassword = login.Password,
             OnSessionEnd = login.DisposeAsync,
             Pipeline = new StatementPipeline(
-                policy, context, SqlAnalyzer.Instance, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker)
+                policy, context, CachingSqlAnalyzer.Shared, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker)
             {
                 SyntaxCheck = SyntaxChecks?.GetValueOrDefault(target),
             },

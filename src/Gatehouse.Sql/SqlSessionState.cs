@@ -18,6 +18,10 @@ public sealed class SqlSessionState
     /// <summary>Kept for callers that set it; analysis does not depend on it (text is read under both settings).</summary>
     public bool StandardConformingStrings { get; set; } = true;
 
+    /// <summary>How often the analyzer asked for a prepared statement or cursor: facts computed while it did not
+    /// change depend on the text alone (<see cref="CachingSqlAnalyzer"/>).</summary>
+    internal int Lookups { get; private set; }
+
     public int PreparedCount => _prepared.Count;
 
     public int CursorCount => _cursors.Count;
@@ -33,6 +37,7 @@ public sealed class SqlSessionState
     public bool TryGetPrepared(string name, out StatementFacts facts)
     {
         ArgumentNullException.ThrowIfNull(name);
+        Lookups++;
         return _prepared.TryGetValue(name, out facts!);
     }
 
@@ -48,6 +53,7 @@ public sealed class SqlSessionState
     public bool TryGetCursor(string name, out StatementFacts facts)
     {
         ArgumentNullException.ThrowIfNull(name);
+        Lookups++;
         return _cursors.TryGetValue(name, out facts!);
     }
 
