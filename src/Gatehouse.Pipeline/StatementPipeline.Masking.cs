@@ -6,7 +6,7 @@ namespace Gatehouse.Pipeline;
 /// <summary>The masking step of the statement path: binds the grant's masks to an allowed statement, or refuses it.</summary>
 public sealed partial class StatementPipeline
 {
-    private async ValueTask<Submission> WithMasksAsync(StatementTicket ticket, CancellationToken ct)
+    private async ValueTask<Submission> WithMasksAsync(StatementTicket ticket, string sql, CancellationToken ct)
     {
         if (MaskRules.For(_grant!) is not { } rules)
         {
@@ -33,14 +33,33 @@ public sealed partial class StatementPipeline
             return Refused(Refusals.Denied("masking", laundering));
         }
 
-        foreach (var statement in ticket.Statements)
+        var copyPlans = new Dictionary<int, CopyOutPlan>();
+        for (int i = 0; i < ticket.Statements.Count; i++)
         {
-            if (statement.Class == StatementClass.CopyOut && (masks.Tainted || rules.Detectors.Count > 0))
+            var statement = ticket.Statements[i];
+            bool tainted = masks.IsTainted(i);
+            if (statement.Class != StatementClass.CopyOut || !tainted && rules.Detectors.Count == 0)
             {
-                return Refused(Refusals.Denied("masking", "COPY … TO of data Gatehouse must mask is not supported (" + (masks.TaintReason ?? "content detectors are on") + "); use SELECT"));
+                continue;
+            }
+
+            try
+            {
+                var (plan, problem) = await CopyOutPlan.ForAsync(masks, catalog, sql, statement, tainted, ct);
+                if (plan is null)
+                {
+                    return Refused(Refusals.Denied("masking", problem!));
+                }
+
+                copyPlans[i] = plan;
+            }
+            catch (CatalogUnavailableException ex)
+            {
+                return Refused(Refusals.MaskingUnavailable("cannot read the catalog of target \"" + session.Target + "\": " + ex.Message));
             }
         }
 
+        masks.CopyPlans = copyPlans;
         return new Submission(new StatementTicket(ticket.Id, session, ticket.Statements, ticket.Decision, ticket.PreparedName, masks, catalog), null);
     }
 }

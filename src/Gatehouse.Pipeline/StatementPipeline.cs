@@ -65,7 +65,7 @@ public sealed partial class StatementPipeline(
             return Refused(await SyntaxChecks.ExplainAsync(SyntaxCheck, refusal!, request.Sql, ct));
         }
 
-        return await WithMasksAsync(ticket, ct);
+        return await WithMasksAsync(ticket, request.Sql, ct);
     }
 
     private (StatementTicket? Ticket, Refusal? Refusal) Decide(StatementRequest request)

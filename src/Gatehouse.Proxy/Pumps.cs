@@ -215,7 +215,7 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
 /// replaced by Gatehouse's error. Rows of a masked result are gathered (up to <see cref="MaxMaskedRow"/>) and
 /// rewritten; a result that cannot be masked is refused: the client gets an error and nothing more of it.
 /// </summary>
-internal sealed class ServerToClientPump(Stream input, Stream output, StatementPipeline? pipeline, StatementLedger ledger)
+internal sealed partial class ServerToClientPump(Stream input, Stream output, StatementPipeline? pipeline, StatementLedger ledger)
     : FramePump(input, output, 64 * 1024 * 1024)
 {
     /// <summary>Largest DataRow Gatehouse gathers to mask; a larger one ends the result with an error (54000).</summary>
@@ -223,6 +223,9 @@ internal sealed class ServerToClientPump(Stream input, Stream output, StatementP
 
     private readonly DataRowRewriter? _rewriter = pipeline?.Masker is { } masker ? new DataRowRewriter(masker) : null;
     private ColumnPlan? _rowPlan;
+
+    // The COPY … TO STDOUT stream being masked, from its CopyOutResponse to its CopyDone.
+    private CopyRewriter? _copy;
 
     // After a result was refused: everything up to ReadyForQuery is dropped.
     private bool _refusingResult;
@@ -248,6 +251,10 @@ internal sealed class ServerToClientPump(Stream input, Stream output, StatementP
                 return FrameHandling.Inspect;
             case BackendMessageCode.DataRow when pipeline is { HasMasks: true }:
                 return ClassifyRow(total);
+            case BackendMessageCode.CopyOutResponse when pipeline is { HasMasks: true }:
+                return FrameHandling.Inspect;
+            case BackendMessageCode.CopyData or BackendMessageCode.CopyDone when _copy is not null:
+                return ClassifyCopy(total);
             case BackendMessageCode.NoticeResponse or BackendMessageCode.NotificationResponse when pipeline is { HasMasks: true }:
                 return total <= MaxMaskedRow ? FrameHandling.Inspect : FrameHandling.Drop;
             case BackendMessageCode.ParameterStatus or BackendMessageCode.ParseComplete or BackendMessageCode.BindComplete
@@ -297,11 +304,11 @@ internal sealed class ServerToClientPump(Stream input, Stream output, StatementP
 
     private byte[]? _pendingRefusal;
 
-    private void RefuseResult(string why)
+    private void RefuseResult(string why, bool denied = false)
     {
         _refusingResult = true;
-        string code = why.Contains("larger than", StringComparison.Ordinal) ? "54000" : "58000";
-        _pendingRefusal = BackendMessages.Error(code, "gatehouse: masking unavailable: " + why + "; the result was withheld");
+        string code = denied ? "42501" : why.Contains("larger than", StringComparison.Ordinal) ? "54000" : "58000";
+        _pendingRefusal = BackendMessages.Error(code, denied ? "gatehouse: denied by rule masking: " + why : "gatehouse: masking unavailable: " + why + "; the result was withheld");
     }
 
     protected override async ValueTask<FrameVerdict> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct)
@@ -333,6 +340,7 @@ internal sealed class ServerToClientPump(Stream input, Stream output, StatementP
             case BackendMessageCode.ReadyForQuery:
                 Status = (TransactionStatus)span[5];
                 _refusingResult = false;
+                _copy = null;
                 break;
             case BackendMessageCode.ParameterStatus:
             {
@@ -345,6 +353,8 @@ internal sealed class ServerToClientPump(Stream input, Stream output, StatementP
                 return FrameVerdict.Pass;
             }
 
+            case BackendMessageCode.CopyOutResponse or BackendMessageCode.CopyData or BackendMessageCode.CopyDone when pipeline is { HasMasks: true }:
+                return OnCopyFrame(code, span);
             case BackendMessageCode.DataRow:
                 if (_rewriter!.Rewrite(span, _rowPlan!) is { } row)
                 {
@@ -363,7 +373,7 @@ internal sealed class ServerToClientPump(Stream input, Stream output, StatementP
                 }
                 catch (MaskingException ex)
                 {
-                    RefuseResult(ex.Message);
+                    RefuseResult(ex.Message, ex.Denied);
                     Replace(_pendingRefusal!);
                     _pendingRefusal = null;
                     return FrameVerdict.Replace;

@@ -269,6 +269,37 @@ internal sealed class StatementLedger
     }
 
     /// <summary>
+    /// Server side: a CopyOutResponse arrived. The plan to rewrite its stream by, or null to pass it (the statement
+    /// needs no masking). Throws <see cref="MaskingException"/> when a statement with masks copies out and no plan was made.
+    /// </summary>
+    public CopyOutPlan? CopyPlan()
+    {
+        if (OutOfStep && _masked)
+        {
+            throw new MaskingException("responses could not be paired with statements");
+        }
+
+        if (OutOfStep || !Head(out var head))
+        {
+            return null;
+        }
+
+        var (ticket, index) = head.Kind switch
+        {
+            Kind.Query => (head.Ticket, _statementIndex),
+            Kind.Execute => (_portals.GetValueOrDefault(head.Portal!)?.Ticket, 0),
+            _ => (null, 0),
+        };
+        if (ticket?.Masks is not { } masks)
+        {
+            return null;
+        }
+
+        _masked = true;
+        return masks.CopyPlans.GetValueOrDefault(index);
+    }
+
+    /// <summary>
     /// Server side: a RowDescription arrived. Binds the column plan of the statement it describes. Returns true when
     /// the frame must be dropped (it answers a Describe that Gatehouse injected).
     /// </summary>
@@ -305,6 +336,11 @@ internal sealed class StatementLedger
         catch (CatalogUnavailableException ex)
         {
             throw new MaskingException("cannot read the catalog: " + ex.Message);
+        }
+
+        if (plan.Denied is { } denied)
+        {
+            throw new MaskingException(denied, denied: true);
         }
 
         ticket.MaskedColumns.AddRange(plan.Describe(columns));
@@ -354,4 +390,8 @@ internal sealed class StatementLedger
 }
 
 /// <summary>A result that must be masked cannot be: the relay refuses it (the client gets an error, never raw rows).</summary>
-internal sealed class MaskingException(string message) : Exception(message);
+internal sealed class MaskingException(string message, bool denied = false) : Exception(message)
+{
+    /// <summary>Refused by the grant's <c>strict_masking: deny</c> (42501), not because masking failed.</summary>
+    public bool Denied { get; } = denied;
+}

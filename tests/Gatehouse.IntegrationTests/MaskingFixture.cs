@@ -16,6 +16,9 @@ public enum MaskGrant
 
     /// <summary>No masks at all: what the client would see without masking (the harness's own check).</summary>
     None,
+
+    /// <summary>The column masks with <c>strict_masking: deny</c>: untraceable columns refuse instead of being redacted.</summary>
+    Strict,
 }
 
 /// <summary>
@@ -50,6 +53,7 @@ public sealed class MaskingFixture : IAsyncLifetime
           mask-columns: { claims: { groups: mask-columns } }
           mask-full: { claims: { groups: mask-full } }
           mask-none: { claims: { groups: mask-none } }
+          mask-strict: { claims: { groups: mask-strict } }
         grants:
           - to: mask-columns
             targets: [shop]
@@ -71,6 +75,14 @@ public sealed class MaskingFixture : IAsyncLifetime
             db_roles: [app_read, app_write]
             rules:
         {{Rules}}
+          - to: mask-strict
+            targets: [shop]
+            db_roles: [app_read, app_write]
+            strict_masking: deny
+            rules:
+        {{Rules}}
+            masks:
+        {{ColumnMasks}}
         """;
 
     private static readonly string[] FirstNames =

@@ -23,6 +23,14 @@ public sealed record MaskCase(string Id, MaskClient Clients, params MaskStep[] S
     /// <summary>Columns (by name) that must equal the direct run's exactly, row for row, when the gateway run succeeded.</summary>
     public string[] Unmasked { get; init; } = [];
 
+    /// <summary>Fields (0-based, split at <see cref="CopyDelimiter"/>) of every COPY output line that must equal the direct run's.</summary>
+    public int[] CopyUnmasked { get; init; } = [];
+
+    public char CopyDelimiter { get; init; } = '\t';
+
+    /// <summary>Every client must be refused with 42501 and a message holding this text.</summary>
+    public string? RefusedWith { get; init; }
+
     /// <summary>The whole output (every result set, every COPY) must equal the direct run's byte for byte.</summary>
     public bool Exact { get; init; }
 
@@ -193,13 +201,19 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
         new("bound-parameter", T | B | N | RT | RB, new MaskStep("SELECT id, email, ssn FROM customers WHERE id = $1", ["5"])) { MustSucceed = true, Unmasked = ["id"] },
 
         // COPY … TO STDOUT: refused, or masked by column.
-        new("copy-table", P | T | RT, "COPY customers TO STDOUT"),
-        new("copy-csv", P | T, "COPY customers TO STDOUT (FORMAT csv, HEADER)"),
-        new("copy-binary", B | RB, "COPY customers TO STDOUT (FORMAT binary)"),
-        new("copy-query", P | T | RT, "COPY (SELECT id, email FROM customers ORDER BY id) TO STDOUT"),
-        new("copy-view", P | T, "COPY (SELECT * FROM customer_contacts) TO STDOUT WITH (FORMAT csv)"),
-        new("copy-query-binary", B, "COPY (SELECT id, ssn, card_number FROM customers ORDER BY id) TO STDOUT (FORMAT binary)"),
-        new("psql-copy", P, @"\copy customers to stdout", @"\copy (select email, ssn from customers) to stdout csv"),
+        new("copy-table", P | T | RT, "COPY customers TO STDOUT") { MustSucceed = true, CopyUnmasked = [0, 1] },
+        new("copy-csv", P | T, "COPY customers TO STDOUT (FORMAT csv, HEADER)") { MustSucceed = true, CopyUnmasked = [0, 1], CopyDelimiter = ',' },
+        new("copy-columns-csv", P | T | RT, "COPY public.customers (ssn, id, email, name) TO STDOUT WITH CSV HEADER DELIMITER ';'") { MustSucceed = true, CopyUnmasked = [1, 3], CopyDelimiter = ';' },
+        new("copy-text-header", P | T, "COPY customers (id, phone, card_number) TO STDOUT (HEADER)") { MustSucceed = true, CopyUnmasked = [0] },
+        new("copy-binary", B | RB, "COPY customers TO STDOUT (FORMAT binary)") { MustSucceed = true, CopyUnmasked = [0, 1] },
+        new("copy-binary-columns", B, "COPY customers (email, id) TO STDOUT (FORMAT binary)") { MustSucceed = true, CopyUnmasked = [1] },
+        new("copy-inheritance-child", P | B, "COPY archived_customers TO STDOUT") { MustSucceed = true, CopyUnmasked = [0, 1] },
+        new("copy-query", P | T | RT, "COPY (SELECT id, email FROM customers ORDER BY id) TO STDOUT") { RefusedWith = "COPY (query) TO STDOUT" },
+        new("copy-view", P | T, "COPY (SELECT * FROM customer_contacts) TO STDOUT WITH (FORMAT csv)") { RefusedWith = "COPY (query) TO STDOUT" },
+        new("copy-query-binary", B, "COPY (SELECT id, ssn, card_number FROM customers ORDER BY id) TO STDOUT (FORMAT binary)") { RefusedWith = "COPY (query) TO STDOUT" },
+        new("copy-null-option", P | T, "COPY customers TO STDOUT (NULL 'alice')") { RefusedWith = "the COPY option NULL" },
+        new("psql-copy", P, @"\copy customers to stdout", @"\copy customers (id, email) to stdout with (format text, header)") { MustSucceed = true, CopyUnmasked = [0] },
+        new("psql-copy-query", P, @"\copy (select email, ssn from customers) to stdout csv") { RefusedWith = "COPY (query) TO STDOUT" },
         new("copy-unmasked-table", P | T | B | RT, "COPY orders TO STDOUT") { MustSucceed = true, Exact = true, LeaksWithoutMasks = false },
 
         // Errors and notices that carry a value.
@@ -288,7 +302,15 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
         new("detect-customers", P | B | N, "SELECT id, name, email, phone, ssn, card_number FROM customers ORDER BY id") { Grant = MaskGrant.Full, MustSucceed = true, Unmasked = ["id", "name"] },
         new("detect-error", P | T, "SELECT body::int FROM notes WHERE id = 4") { Grant = MaskGrant.Full },
         new("detect-notification", P | T, "LISTEN {ch}", "SELECT pg_notify('{ch}', body) FROM notes WHERE id = 1", "SELECT 1 AS after") { Grant = MaskGrant.Full },
-        new("detect-copy", P | T, "COPY notes TO STDOUT") { Grant = MaskGrant.Full },
+        new("detect-copy", P | T | RT, "COPY notes TO STDOUT") { Grant = MaskGrant.Full, MustSucceed = true, CopyUnmasked = [0] },
+        new("detect-copy-binary", B, "COPY notes (id, body) TO STDOUT (FORMAT binary)") { Grant = MaskGrant.Full, MustSucceed = true, CopyUnmasked = [0] },
+
+        // strict_masking: deny refuses what would be redacted, naming the column; traced columns still pass masked.
+        new("strict-expression", P | T | B | N, "SELECT id, lower(email) AS lowered FROM customers ORDER BY id") { Grant = MaskGrant.Strict, RefusedWith = "result column \"lowered\" cannot be traced" },
+        new("strict-count", P | T, "SELECT count(*) FROM customers") { Grant = MaskGrant.Strict, RefusedWith = "result column \"count\" cannot be traced", LeaksWithoutMasks = false },
+        new("strict-prepared", MaskClient.NpgsqlPrepared, "SELECT id, email || '' AS e FROM customers ORDER BY id") { Grant = MaskGrant.Strict, RefusedWith = "result column \"e\" cannot be traced" },
+        new("strict-traced-columns", P | T | B, "SELECT c.id, c.email, c.phone FROM customer_contacts c ORDER BY 1") { Grant = MaskGrant.Strict, MustSucceed = true, Unmasked = ["id"] },
+        new("strict-unmasked-table", P | B, "SELECT count(*), sum(total) FROM orders") { Grant = MaskGrant.Strict, MustSucceed = true, Exact = true, LeaksWithoutMasks = false },
         new("detect-written-to-unmasked-column", P | B, Begin, "UPDATE customers SET name = email WHERE id = 1 RETURNING id, name", Rollback) { Grant = MaskGrant.Full },
         new("detect-trigger-notifies", P | T, "LISTEN order_changed", "UPDATE orders SET total = total WHERE id = 2", "SELECT 1 AS after") { Grant = MaskGrant.Full, Serial = true },
     ];
@@ -335,6 +357,11 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
             if (masked.ClientFailure is not null)
             {
                 found.Add("the client failed: " + masked.ClientFailure);
+            }
+
+            if (row.RefusedWith is { } refusal && !masked.Errors.Any(e => e.Code == "42501" && e.Message.Contains(refusal, StringComparison.Ordinal)))
+            {
+                found.Add($"must be refused with 42501 \"…{refusal}…\", but: {(masked.Errors.Count == 0 ? "no error" : string.Join("; ", masked.Errors))}");
             }
 
             if (row.MustSucceed && !masked.Succeeded)
@@ -508,6 +535,11 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
 
     private static IEnumerable<string> Compare(MaskCase row, Received masked, Received direct)
     {
+        foreach (var problem in CompareCopies(row, masked, direct))
+        {
+            yield return problem;
+        }
+
         if (row.Exact)
         {
             if (masked.Transcript() != direct.Transcript())
@@ -571,6 +603,48 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
                     {
                         yield return $"result {r + 1} row {i + 1} column {name}: {Show(mv)}, directly {Show(dv)}" +
                             (spans ? " (only the secrets' spans may change)" : " (an unmasked column must pass unchanged)");
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Unmasked COPY fields, line by line, against the direct run's (binary COPY as hex fields; raw binary streams are not split).</summary>
+    private static IEnumerable<string> CompareCopies(MaskCase row, Received masked, Received direct)
+    {
+        if (row.CopyUnmasked.Length == 0)
+        {
+            yield break;
+        }
+
+        if (masked.Copies.Count != direct.Copies.Count || masked.Copies.Count == 0)
+        {
+            yield return $"{masked.Copies.Count} COPY output(s), the direct run had {direct.Copies.Count}";
+            yield break;
+        }
+
+        for (int k = 0; k < masked.Copies.Count; k++)
+        {
+            if (!direct.Copies[k].Contains('\n', StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var (m, d) = (masked.Copies[k].Split('\n'), direct.Copies[k].Split('\n'));
+            if (m.Length != d.Length)
+            {
+                yield return $"COPY {k + 1}: {m.Length} lines, the direct run had {d.Length}";
+                continue;
+            }
+
+            for (int line = 0; line < d.Length; line++)
+            {
+                var (mf, df) = (m[line].Split(row.CopyDelimiter), d[line].Split(row.CopyDelimiter));
+                foreach (var field in row.CopyUnmasked.Where(f => f < df.Length))
+                {
+                    if (field >= mf.Length || mf[field] != df[field])
+                    {
+                        yield return $"COPY {k + 1} line {line + 1} field {field}: {Show(field < mf.Length ? mf[field] : null)}, directly {Show(df[field])} (an unmasked column must pass unchanged)";
                     }
                 }
             }

@@ -204,11 +204,50 @@ public sealed class MaskingRelayTests : IDisposable
         Assert.StartsWith("gatehouse: masking unavailable", submission.Refusal.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Copy_out_of_masked_data_is_refused()
+    [Theory]
+    [InlineData("COPY (SELECT email FROM customers) TO STDOUT", "COPY (query) TO STDOUT of data Gatehouse must mask is not supported")]
+    [InlineData("COPY customers TO STDOUT (FORMAT csv, NULL 'x')", "with the COPY option NULL is not supported")]
+    [InlineData("COPY customers (id, phone) TO STDOUT", "no column \"phone\"")]
+    public async Task Copy_out_that_cannot_be_masked_by_column_is_refused(string sql, string why)
     {
-        var submission = await _pipeline.Pipeline.SubmitAsync(StatementRequest.Query("COPY customers TO STDOUT"), CancellationToken.None);
-        Assert.Contains("masking", submission.Refusal!.Message, StringComparison.Ordinal);
+        var submission = await _pipeline.Pipeline.SubmitAsync(StatementRequest.Query(sql), CancellationToken.None);
+        Assert.Equal("42501", submission.Refusal!.SqlState);
+        Assert.StartsWith("gatehouse: denied by rule masking: ", submission.Refusal.Message, StringComparison.Ordinal);
+        Assert.Contains(why, submission.Refusal.Message, StringComparison.Ordinal);
+    }
+
+    private static byte[] CopyOut(byte format, int columns) =>
+        Wire.Concat([(byte)'H'], BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(4 + 1 + 2 + 2 * columns)),
+            [format], [0, (byte)columns], Enumerable.Repeat(new byte[] { 0, format }, columns).SelectMany(b => b).ToArray());
+
+    [Fact]
+    public async Task Copy_out_of_a_masked_table_is_masked_by_column_across_copy_data_messages()
+    {
+        await ToServerAsync(Wire.Query("COPY public.customers (ssn, id, email) TO STDOUT"));
+        var rows = "123-45-6789\t1\talice.jones@example.com\n\\N\t2\tbob@example.org\n"u8.ToArray();
+        var toClient = Wire.Frames(await ToClientAsync(
+            CopyOut(0, 3), Wire.CopyData(rows[..7]), Wire.CopyData(rows[7..30]), Wire.CopyData(rows[30..]), Wire.CopyDone(), Wire.CommandComplete("COPY 2"), Wire.Ready()));
+        Assert.Equal("HdcCZ", new string(toClient.Select(f => f.Code).ToArray()));
+        var text = Encoding.UTF8.GetString(toClient.Where(f => f.Code == 'd').SelectMany(f => f.Payload).ToArray());
+        Assert.Equal("***-**-6789\t1\ta***@example.com\n\\N\t2\tb***@example.org\n", text);
+    }
+
+    [Fact]
+    public async Task A_copy_stream_that_does_not_match_the_planned_columns_is_withheld()
+    {
+        await ToServerAsync(Wire.Query("COPY customers TO STDOUT"));
+        var toClient = Wire.Frames(await ToClientAsync(
+            CopyOut(0, 2), Wire.CopyData("1\talice.jones@example.com\n"u8.ToArray()), Wire.CopyDone(), Wire.CommandComplete("COPY 1"), Wire.Ready()));
+        Assert.Equal("EZ", new string(toClient.Select(f => f.Code).ToArray()));
+        Assert.StartsWith("gatehouse: masking unavailable: the COPY stream", Wire.ErrorOf(toClient[0].Payload).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Copy_out_of_an_unmasked_table_streams_untouched()
+    {
+        await ToServerAsync(Wire.Query("COPY orders TO STDOUT"));
+        var answer = Wire.Concat(CopyOut(0, 2), Wire.CopyData("1\t9.50\n"u8.ToArray()), Wire.CopyDone(), Wire.CommandComplete("COPY 1"), Wire.Ready());
+        Assert.Equal(answer, await ToClientAsync(answer));
     }
 
     [Fact]

@@ -28,9 +28,12 @@ public sealed class ColumnPlan(ColumnMask[] columns, MaskRules rules)
 
     public bool IsPassThrough { get; } = columns.All(c => c.Action == ColumnAction.Pass);
 
+    /// <summary>Under <c>strict_masking: deny</c>, why the result is refused (it names the first untraceable column); else null.</summary>
+    public string? Denied { get; init; }
+
     /// <summary>The same plan with the formats a Bind chose (extended protocol: Execute sends no RowDescription).</summary>
     public ColumnPlan WithFormats(short[]? formats) => new(
-        columns.Select((c, i) => c with { Format = ResultMessages.FormatOf(formats, i) }).ToArray(), Rules);
+        columns.Select((c, i) => c with { Format = ResultMessages.FormatOf(formats, i) }).ToArray(), Rules) { Denied = Denied };
 
     /// <summary>Which columns were masked and by which rule, for the statement's outcome and audit.</summary>
     public IEnumerable<string> Describe(IReadOnlyList<ResultColumn> names) => columns

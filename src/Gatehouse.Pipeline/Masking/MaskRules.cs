@@ -18,6 +18,7 @@ public sealed class MaskRules
 
     private MaskRules(Grant grant)
     {
+        StrictDeny = grant.StrictMaskingDeny;
         foreach (var mask in grant.Masks)
         {
             foreach (var pattern in mask.Columns)
@@ -50,6 +51,9 @@ public sealed class MaskRules
     public static MaskRules? For(Grant grant) => grant.Masks.Count == 0 ? null : Compiled.GetValue(grant, static g => new MaskRules(g));
 
     public bool HasColumnRules => _columns.Count > 0;
+
+    /// <summary>The grant's <c>strict_masking: deny</c>: an untraceable column of a tainted statement refuses the result.</summary>
+    public bool StrictDeny { get; }
 
     /// <summary>Content detectors to run on every text value not masked by a column rule.</summary>
     public IReadOnlyList<string> Detectors { get; private set; } = [];

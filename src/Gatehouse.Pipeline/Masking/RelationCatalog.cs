@@ -17,6 +17,9 @@ public sealed record RelationInfo(uint Oid, string Schema, string Name, char Kin
     /// <summary>Tables this one inherits from or is a partition of (pg_inherits): their column masks apply to it by column name.</summary>
     public IReadOnlyList<uint> Parents { get; init; } = [];
 
+    /// <summary>Each column's type (a domain's base type), by attnum: what COPY masks a column's values as.</summary>
+    public IReadOnlyDictionary<short, uint> Types { get; init; } = new Dictionary<short, uint>();
+
     public bool IsView => Kind is 'v' or 'm';
 }
 
@@ -134,12 +137,14 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
     public async ValueTask<IReadOnlyList<RelationInfo>> ByOidAsync(IReadOnlyCollection<uint> oids, CancellationToken ct)
     {
         await using var conn = await _dataSource.OpenConnectionAsync(ct);
-        var relations = new Dictionary<uint, (string Schema, string Name, char Kind, Dictionary<short, string> Columns)>();
+        var relations = new Dictionary<uint, (string Schema, string Name, char Kind, Dictionary<short, string> Columns, Dictionary<short, uint> Types)>();
         await using (var cmd = new NpgsqlCommand("""
-            SELECT c.oid, n.nspname, c.relname, c.relkind::text, a.attnum, a.attname
+            SELECT c.oid, n.nspname, c.relname, c.relkind::text, a.attnum, a.attname,
+                   CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END
             FROM pg_catalog.pg_class c
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
             WHERE c.oid = ANY($1::oid[])
             """, conn))
         {
@@ -150,13 +155,14 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
                 var oid = await reader.GetFieldValueAsync<uint>(0, ct);
                 if (!relations.TryGetValue(oid, out var relation))
                 {
-                    relation = (reader.GetString(1), reader.GetString(2), reader.GetString(3)[0], new Dictionary<short, string>());
+                    relation = (reader.GetString(1), reader.GetString(2), reader.GetString(3)[0], new Dictionary<short, string>(), new Dictionary<short, uint>());
                     relations[oid] = relation;
                 }
 
                 if (!await reader.IsDBNullAsync(4, ct))
                 {
                     relation.Columns[reader.GetInt16(4)] = reader.GetString(5);
+                    relation.Types[reader.GetInt16(4)] = await reader.GetFieldValueAsync<uint>(6, ct);
                 }
             }
         }
@@ -176,7 +182,7 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
         var result = new List<RelationInfo>();
         foreach (var (oid, r) in relations)
         {
-            var info = new RelationInfo(oid, r.Schema, r.Name, r.Kind, r.Columns) { Parents = parents.GetValueOrDefault(oid) ?? [] };
+            var info = new RelationInfo(oid, r.Schema, r.Name, r.Kind, r.Columns) { Parents = parents.GetValueOrDefault(oid) ?? [], Types = r.Types };
             if (info.IsView)
             {
                 info = info with { Origins = await ViewQueryOriginsAsync(conn, oid, ct), DependsOn = await DependenciesAsync(conn, oid, ct) };

@@ -34,6 +34,9 @@ public sealed class StatementMasks
     /// <summary>Whether statement <paramref name="index"/> of the ticket reads masked data.</summary>
     public bool IsTainted(int index) => (uint)index < (uint)_tainted.Length ? _tainted[index] : Tainted;
 
+    /// <summary>Plans of the statement's COPY … TO STDOUT, by statement index (only those that must be rewritten).</summary>
+    public IReadOnlyDictionary<int, CopyOutPlan> CopyPlans { get; internal set; } = new Dictionary<int, CopyOutPlan>();
+
     /// <summary>Why the statement is refused: it reads masked data and writes it somewhere the mask does not follow
     /// (another table, a run-time setting); null when it may run.</summary>
     public string? Laundering { get; private init; }
@@ -178,6 +181,13 @@ public sealed class StatementMasks
             }
 
             plan[i] = new ColumnMask(action, with, rule, column.TypeOid, column.Format);
+            if (action == ColumnAction.Redact && Rules.StrictDeny)
+            {
+                return new ColumnPlan(plan, Rules)
+                {
+                    Denied = $"result column \"{column.Name}\" cannot be traced to an unmasked source (strict_masking: deny); select the columns themselves, not expressions over them",
+                };
+            }
         }
 
         return new ColumnPlan(plan, Rules);
@@ -202,7 +212,7 @@ public sealed class StatementMasks
         return null;
     }
 
-    private async ValueTask<(ColumnAction, string?, string?)> TraceAsync(uint table, short attribute, bool tainted, CancellationToken ct)
+    internal async ValueTask<(ColumnAction, string?, string?)> TraceAsync(uint table, short attribute, bool tainted, CancellationToken ct)
     {
         var untraceable = tainted ? (ColumnAction.Redact, (string?)null, (string?)null) : (ColumnAction.Pass, null, null);
         for (int depth = 0; depth < MaxViewDepth; depth++)

@@ -31,7 +31,7 @@ internal sealed partial class PolicyReader
 
     private Grant? ReadGrant(YamlMapping map, int index, bool hasReviews)
     {
-        CheckKeys(map, "a grant", "to", "targets", "db_roles", "rules", "masks");
+        CheckKeys(map, "a grant", "to", "targets", "db_roles", "rules", "masks", "strict_masking");
         var ok = true;
         string? to = null;
         if (Required(map, "to", "a grant") is { } toNode && AsString(toNode, "'to'") is { } toText)
@@ -58,6 +58,16 @@ internal sealed partial class PolicyReader
         var roles = Required(map, "db_roles", "a grant") is { } rolesNode ? StringList(rolesNode, "'db_roles'") : null;
         var rules = map.Find("rules") is { } rulesNode ? ReadRules(rulesNode, hasReviews) : [];
         var masks = map.Find("masks") is { } masksNode ? ReadMasks(masksNode) : [];
+        var strict = false;
+        if (map.Find("strict_masking") is { } strictNode && AsString(strictNode, "'strict_masking'") is { } strictText)
+        {
+            strict = strictText == "deny";
+            if (strictText is not ("deny" or "redact"))
+            {
+                Error(strictNode, $"'strict_masking' must be deny or redact, got '{strictText}'");
+                ok = false;
+            }
+        }
         if (!ok || to is null || targets is null || roles is null || rules is null)
         {
             return null;
@@ -70,6 +80,7 @@ internal sealed partial class PolicyReader
             DbRoles = roles.ConvertAll(r => r.Value),
             Rules = rules,
             Masks = masks,
+            StrictMaskingDeny = strict,
             Index = index,
             Line = map.Line,
         };
