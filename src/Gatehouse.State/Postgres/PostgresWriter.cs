@@ -74,10 +74,11 @@ internal sealed class PostgresWriter : StoreWriter<NpgsqlCommand>
         }
     }
 
-    // A PostgresException is the server refusing one statement on a healthy connection; anything else
-    // (I/O, timeout, a FATAL that closed the session) means the connection is gone.
+    // A PostgresException on a connection still open is the server refusing one statement; an
+    // NpgsqlException of another kind (I/O, timeout) or a connection no longer open (a FATAL ended the
+    // session) means the connection is gone. Other exceptions are the write's own, like a constraint.
     protected override bool IsLost(Exception error) =>
-        error is not PostgresException || _connection is not { FullState: ConnectionState.Open };
+        error is NpgsqlException and not PostgresException || _connection is not { FullState: ConnectionState.Open };
 
     protected override async ValueTask CloseAsync()
     {
