@@ -1,0 +1,78 @@
+using Microsoft.Data.Sqlite;
+
+namespace Gatehouse.Audit.Tests;
+
+/// <summary>The state file taken away while the trail writes: the batch faults, and the chain continues without a gap.</summary>
+public sealed class TrailFaultTests : IAsyncLifetime
+{
+    private readonly TrailFiles _files = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public Task DisposeAsync() => _files.DisposeAsync().AsTask();
+
+    [Fact]
+    public async Task A_failed_batch_faults_its_records_and_the_chain_continues_after_the_store_returns()
+    {
+        var store = _files.Open();
+        await using (store)
+        await using (var trail = _files.Trail(store))
+        {
+            await trail.StartAsync(default);
+            await Records.SessionAsync(trail, _files.Time, "before");
+            string backup = Path.Combine(_files.Directory, "backup.db");
+            _files.Execute($"VACUUM INTO '{backup}'");
+            foreach (var suffix in new[] { "", "-wal", "-shm" })
+            {
+                File.Delete(_files.Path + suffix);
+            }
+
+            var lost = trail.Append(AuditKinds.SessionStarted, "lost", new SessionStartedRecord("lost", "wire", null, null, "shop", Records.Identity("x"), "r"));
+            var error = await Assert.ThrowsAsync<AuditUnavailableException>(() => lost);
+            Assert.Contains("was deleted or replaced while running", error.Message, StringComparison.Ordinal);
+            Assert.False(trail.Healthy);
+            Assert.Equal(1, trail.Stats.FailedRecords);
+
+            File.Copy(backup, _files.Path);
+            await Records.SessionAsync(trail, _files.Time, "after");
+            Assert.True(trail.Healthy);
+        }
+
+        var result = await _files.VerifyAsync();
+        Assert.True(result.Intact, string.Join("; ", result.Breaks));
+        Assert.Empty(result.Notes);
+        Assert.Equal(1 + 6 + 6 + 1, result.Records);
+        Assert.Equal(0, _files.Scalar("SELECT count(*) FROM audit_records WHERE session_id = 'lost'"));
+        Assert.Equal(6, _files.Scalar("SELECT count(*) FROM audit_records WHERE session_id = 'after'"));
+        Assert.Equal(result.Records, _files.Scalar("SELECT max(seq) FROM audit_records"));
+    }
+
+    [Fact]
+    public async Task Records_queued_together_are_stored_in_one_batch_in_order()
+    {
+        await using (var store = _files.Open())
+        await using (var trail = _files.Trail(store))
+        {
+            await trail.StartAsync(default);
+            var tasks = Enumerable.Range(1, 2000).Select(i => trail.Append(AuditKinds.Statement, "bulk", Records.Statement("bulk", i, $"SELECT {i}", "allow", null))).ToList();
+            await Task.WhenAll(tasks);
+            Assert.True(trail.Stats.Batches < 2001, "group commit: fewer batches than records");
+        }
+
+        var result = await _files.VerifyAsync();
+        Assert.True(result.Intact);
+        Assert.Equal(2002, result.Records);
+        using var connection = new SqliteConnection($"Data Source={_files.Path};Pooling=false");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT body FROM audit_records WHERE kind = 'statement' ORDER BY seq";
+        using var reader = command.ExecuteReader();
+        long expected = 1;
+        while (reader.Read())
+        {
+            Assert.Equal(expected++, AuditJson.Read<StatementRecord>(reader.GetString(0)).Statement);
+        }
+
+        Assert.Equal(2001, expected);
+    }
+}
