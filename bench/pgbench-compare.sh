@@ -16,7 +16,8 @@ TLS_MODES=${BENCH_TLS:-plain tls}
 PROFILE=${BENCH_PROFILE:-}
 OUT=${BENCH_OUT:-/tmp/gatehouse-bench-out}
 [ -z "$PROFILE" ] || mkdir -p "$OUT"
-[ "$PROFILE" = perf ] && export DOTNET_PerfMapEnabled=1
+# Without W^X the JIT-ed code is not behind a memfd mapping, so perf finds its names in the perf map.
+[ "$PROFILE" = perf ] && export DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 # Each cell says plaintext or TLS; libpq would otherwise negotiate TLS wherever it is offered.
 export PGSSLMODE=disable

@@ -87,6 +87,6 @@ public class StatementPathBenchmarks
     {
         var claims = JsonDocument.Parse("""{"groups":"ai-agents"}""").RootElement.Clone();
         var session = new SessionContext("bench", new Principal("agent", "https://issuer", claims, "hash", DateTimeOffset.MaxValue), "bench", FrontDoor.Wire, "gh_agent");
-        return new StatementPipeline(_policy, session, SqlAnalyzer.Instance, NullLogger.Instance);
+        return new StatementPipeline(_policy, session, CachingSqlAnalyzer.Shared, NullLogger.Instance);
     }
 }
