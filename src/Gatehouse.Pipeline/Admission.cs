@@ -10,6 +10,9 @@ public sealed class AdmittedSession : IAsyncDisposable
     /// <summary>Null: statements pass through unexamined (only for hosts that enforce nothing, e.g. tests of the relay).</summary>
     public StatementPipeline? Pipeline { get; init; }
 
+    /// <summary>The grant that admitted the session (its limits apply at login); null for hosts that enforce nothing.</summary>
+    public Gatehouse.Policy.Model.Grant? Grant { get; init; }
+
     /// <summary>Runs when the session ends, e.g. to release a credential lease.</summary>
     public Func<ValueTask>? OnSessionEnd { get; init; }
 

@@ -43,6 +43,7 @@ public sealed class PolicyAdmission(
             UpstreamUser = login.User,
             UpstreamPassword = login.Password,
             OnSessionEnd = login.DisposeAsync,
+            Grant = grant,
             Pipeline = new StatementPipeline(
                 policy, context, CachingSqlAnalyzer.Shared, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker)
             {

@@ -54,6 +54,9 @@ public sealed partial class StatementPipeline(
 
     private bool _hadMasks;
 
+    /// <summary>The limits of the grant the last statement was decided under (SPEC §3; the wire enforces them).</summary>
+    public GrantLimits Limits => _grant?.Limits ?? GrantLimits.None;
+
     /// <summary>The current grant's masks, for text that belongs to no statement (notifications).</summary>
     public MaskRules? CurrentMaskRules => _grant is { } grant ? MaskRules.For(grant) : null;
 
@@ -111,6 +114,11 @@ public sealed partial class StatementPipeline(
                 PolicyVerdict.Deny => Refusals.Denied(ruleId, decision.Reason),
                 _ => Refusals.ReviewRequired(ruleId, decision.Reason),
             });
+        }
+
+        if (session.Sql.CapProblem(statements, request.PreparedName) is { } full)
+        {
+            return (null, new Refusal(RefusalKind.SessionGuard, "54000", "gatehouse: " + full, "session-guard"));
         }
 
         return (new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName), null);

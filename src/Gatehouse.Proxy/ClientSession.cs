@@ -18,10 +18,13 @@ namespace Gatehouse.Proxy;
 ///               StatementLedger (pairs responses with tickets; commits effects; swaps refusal errors)
 ///                    ▲
 ///  client ◄═ ServerToClientPump (rows streamed; completions, errors, ReadyForQuery looked at) ═══ server
+///                    SessionLimitWatch (the grant's limits: statement, transaction, idle-in-transaction timeouts)
 /// </code>
+/// Until its token is validated the connection holds an unauthenticated slot (<see cref="ConnectionSlots"/>) and has
+/// limits.auth_timeout; the upstream login then has what is left of limits.startup_timeout.
 /// Expected failures (bad token, unknown target, upstream down) become ErrorResponses; only bugs throw.
 /// </summary>
-public sealed class ClientSession(Socket socket, ProxyServices services)
+public sealed class ClientSession(Socket socket, ProxyServices services, ConnectionSlots.Slot slot)
 {
     private readonly ILogger _logger = services.LoggerFactory.CreateLogger<ClientSession>();
     private readonly string _id = Guid.NewGuid().ToString("N")[..12];
@@ -32,12 +35,15 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
         Stream? clientStream = null;
         AdmittedSession? admission = null;
         UpstreamConnection? upstream = null;
+        IDisposable? grantSession = null;
         int cancelKey = 0;
+        using var startupTimeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        using var authTimeout = CancellationTokenSource.CreateLinkedTokenSource(startupTimeout.Token, slot.EvictedToken);
         try
         {
-            using var startupTimeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
             startupTimeout.CancelAfter(services.Options.Limits.StartupTimeout);
-            var outcome = await ClientHandshake.RunAsync(socket, services.Certificate, startupTimeout.Token);
+            authTimeout.CancelAfter(services.Options.Limits.AuthTimeout);
+            var outcome = await ClientHandshake.RunAsync(socket, services.Certificate, authTimeout.Token);
             if (outcome is HandshakeOutcome.Cancel cancel)
             {
                 await ForwardCancelAsync(cancel, remote);
@@ -50,7 +56,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
             }
 
             clientStream = startup.Stream;
-            var admitted = await AdmitClientAsync(startup, remote, startupTimeout.Token);
+            var admitted = await AdmitClientAsync(startup, remote, authTimeout.Token, startupTimeout.Token);
             if (admitted.Error is not null)
             {
                 Log.ConnectionRefused(_logger, remote, admitted.Error.Message);
@@ -64,6 +70,19 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
             }
 
             admission = admitted.Admission;
+            if (admission.Grant is { } grant)
+            {
+                grantSession = services.GrantSessions.TryEnter(admitted.Principal!.Subject, admitted.Target!.Name, grant);
+                if (grantSession is null)
+                {
+                    string message = $"gatehouse: too many sessions for \"{admitted.Principal.Subject}\" on target \"{admitted.Target.Name}\": "
+                        + $"the grant allows {grant.Limits.MaxConnections} at once (limits.max_connections)";
+                    Log.ConnectionRefused(_logger, remote, message);
+                    await SendErrorAsync(clientStream, SqlStates.TooManyConnections, message, "FATAL");
+                    return;
+                }
+            }
+
             (upstream, var failure) = await UpstreamConnector.ConnectAsync(
                 admitted.Target!, admission.UpstreamUser, admission.UpstreamPassword, admitted.Parameters!, startupTimeout.Token);
             if (upstream is null)
@@ -85,7 +104,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
             cancelKey = processId;
             await SendLoginCompleteAsync(clientStream, upstream, processId, secret, stopping);
             Log.SessionStarted(_logger, _id, remote, admitted.Principal!.Subject, target.Name, admission.UpstreamUser);
-            await RelayAsync(clientStream, upstream, admission.Pipeline, stopping);
+            await RelayAsync(clientStream, upstream, admission.Pipeline, target, stopping);
         }
         catch (ProtocolException ex)
         {
@@ -94,8 +113,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
-            Log.ClientGone(_logger, _id, "startup timed out");
-            await TrySendErrorAsync(clientStream, SqlStates.ProtocolViolation, "gatehouse: startup timed out");
+            await StartupEndedAsync(clientStream, remote, startupTimeout.IsCancellationRequested);
         }
         catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or OperationCanceledException or ObjectDisposedException)
         {
@@ -124,6 +142,8 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
                 await admission.DisposeAsync();
             }
 
+            grantSession?.Dispose();
+
             if (clientStream is not null)
             {
                 await clientStream.DisposeAsync();
@@ -137,7 +157,30 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
         AdmittedSession? Admission, Refusal? Error, UpstreamTarget? Target = null, Principal? Principal = null,
         List<KeyValuePair<string, string>>? Parameters = null);
 
-    private async ValueTask<ClientAdmission> AdmitClientAsync(HandshakeOutcome.Startup startup, System.Net.EndPoint? remote, CancellationToken ct)
+    /// <summary>The client did not finish in time, or a newer connection took its slot before it authenticated.</summary>
+    private async ValueTask StartupEndedAsync(Stream? clientStream, System.Net.EndPoint? remote, bool startupExpired)
+    {
+        string reason;
+        if (slot.Evicted)
+        {
+            reason = "it had not authenticated when a newer connection needed its slot (limits.max_unauthenticated_per_address or max_client_connections)";
+        }
+        else if (startupExpired)
+        {
+            reason = "startup timed out (limits.startup_timeout)";
+        }
+        else
+        {
+            reason = "authentication timed out (limits.auth_timeout)";
+            Interlocked.Increment(ref services.AuthTimeouts);
+        }
+
+        Log.ConnectionRefused(_logger, remote, "closed: " + reason);
+        await TrySendErrorAsync(clientStream, slot.Evicted ? SqlStates.TooManyConnections : SqlStates.ProtocolViolation, "gatehouse: connection closed: " + reason);
+    }
+
+    private async ValueTask<ClientAdmission> AdmitClientAsync(
+        HandshakeOutcome.Startup startup, System.Net.EndPoint? remote, CancellationToken authCt, CancellationToken ct)
     {
         var options = services.Options;
         if (!startup.Encrypted && (options.Tls.Require || !ClientHandshake.IsLoopback(remote)))
@@ -162,16 +205,22 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
             return new(null, Refusals.UnknownTarget(database, options.Targets.Keys));
         }
 
-        string? token = await ClientHandshake.ReadPasswordAsync(startup.Stream, ct);
+        string? token = await ClientHandshake.ReadPasswordAsync(startup.Stream, authCt);
         if (token is null)
         {
             return new(null, null);
         }
 
-        var authentication = await services.Authenticator.AuthenticateAsync(token, ct);
+        var authentication = await services.Authenticator.AuthenticateAsync(token, authCt);
         if (authentication.Principal is null)
         {
             return new(null, Refusals.AuthenticationFailed(authentication.SqlState, authentication.Reason));
+        }
+
+        if (!slot.Authenticated())
+        {
+            authCt.ThrowIfCancellationRequested();
+            throw new OperationCanceledException(slot.EvictedToken); // evicted just as the token was validated
         }
 
         var (admission, refusal) = await services.Admission.AdmitAsync(authentication.Principal, target.Name, FrontDoor.Wire, _id, ct);
@@ -210,15 +259,33 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
         await client.FlushAsync(ct);
     }
 
-    private async Task RelayAsync(Stream client, UpstreamConnection upstream, StatementPipeline? pipeline, CancellationToken stopping)
+    private async Task RelayAsync(Stream client, UpstreamConnection upstream, StatementPipeline? pipeline, UpstreamTarget target, CancellationToken stopping)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var ledger = new StatementLedger();
-        using var toServer = new ClientToServerPump(client, upstream.Stream, services.Options.Limits.MaxMessageBytes, pipeline, ledger);
-        using var toClient = new ServerToClientPump(upstream.Stream, client, pipeline, ledger);
+        using var limits = pipeline is null ? null : new SessionLimitWatch(
+            () => pipeline.Limits, () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None), services.Time);
+        using var toServer = new ClientToServerPump(client, upstream.Stream, services.Options.Limits.MaxMessageBytes, pipeline, ledger, limits);
+        using var toClient = new ServerToClientPump(upstream.Stream, client, pipeline, ledger, limits);
         var clientSide = toServer.RunAsync(done.Token);
         var serverSide = toClient.RunAsync(done.Token);
-        var first = await Task.WhenAny(clientSide, serverSide);
+        var limitEnded = limits?.Ended ?? new TaskCompletionSource<(string, string)>().Task;
+        var first = await Task.WhenAny(clientSide, serverSide, limitEnded);
+        if (first == limitEnded && limits is not null)
+        {
+            // A transaction limit of the grant: the session ends as PostgreSQL ends one (FATAL), upstream closed.
+            var (sqlState, message) = await limitEnded;
+            Log.SessionLimit(_logger, _id, message);
+            await done.CancelAsync();
+            await QuietlyAsync(Task.WhenAll(clientSide, serverSide));
+            if (toClient.AtFrameBoundary)
+            {
+                await TrySendErrorAsync(client, sqlState, message);
+            }
+
+            return;
+        }
+
         if (first == serverSide && !toServer.ClientTerminated)
         {
             string reason = serverSide.Exception?.GetBaseException().Message ?? "the server closed the connection";
@@ -236,9 +303,14 @@ public sealed class ClientSession(Socket socket, ProxyServices services)
         }
 
         await done.CancelAsync();
+        await QuietlyAsync(Task.WhenAll(clientSide, serverSide));
+    }
+
+    private static async Task QuietlyAsync(Task pumps)
+    {
         try
         {
-            await Task.WhenAll(clientSide, serverSide);
+            await pumps;
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ProtocolException or EndOfStreamException or ObjectDisposedException)
         {

@@ -70,6 +70,10 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
     {
     }
 
+    /// <summary>A frame to inspect is above the limit. True: it is dropped unread, replaced by what the consumer wrote
+    /// with <see cref="Replace"/>; false: the connection ends (the default).</summary>
+    protected virtual bool SkipOversized(byte code, long payloadLength, int limit) => false;
+
     /// <summary>A frame with an unknown type byte; throw to end the connection.</summary>
     protected virtual void CheckCode(byte code)
     {
@@ -80,6 +84,9 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
 
     /// <summary>From a consumer: end the pump once the current frame has been handled.</summary>
     protected void Stop() => _stopRequested = true;
+
+    /// <summary>Everything written so far ends at a frame boundary (no frame is half sent), so a message can follow.</summary>
+    public bool AtFrameBoundary => _passThroughRemaining == 0;
 
     /// <summary>Runs until the input ends (returns) or a consumer stops it.</summary>
     public async Task RunAsync(CancellationToken ct)
@@ -144,6 +151,17 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
             CheckCode(code);
             long total = header.TotalLength;
             var handling = Classify(code, total);
+            if (handling == FrameHandling.Inspect && header.PayloadLength > maxInspectedPayload)
+            {
+                // Too large to gather: the consumer may answer it (and the frame streams into the void), or the stream ends.
+                if (!SkipOversized(code, header.PayloadLength, maxInspectedPayload))
+                {
+                    throw new ProtocolException($"message of type '{StreamReads.Printable(code)}' is {header.PayloadLength} bytes, above the limit of {maxInspectedPayload}");
+                }
+
+                handling = FrameHandling.Drop;
+            }
+
             if (handling != FrameHandling.Inspect)
             {
                 int prefix = (int)Math.Min(total, PrefixLength(code));
@@ -167,11 +185,6 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
                 position += take;
                 _passThroughRemaining = total - take;
                 continue;
-            }
-
-            if (header.PayloadLength > maxInspectedPayload)
-            {
-                throw new ProtocolException($"message of type '{StreamReads.Printable(code)}' is {header.PayloadLength} bytes, above the limit of {maxInspectedPayload}");
             }
 
             if (available < total)

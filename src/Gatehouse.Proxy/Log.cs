@@ -44,4 +44,7 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Information, "Session {SessionId}: statement {Verdict} by {RuleId}: {Reason}")]
     public static partial void StatementDecision(ILogger logger, string sessionId, string verdict, string ruleId, string reason);
+
+    [LoggerMessage(14, LogLevel.Warning, "Session {SessionId} ended by a limit of its grant: {Reason}")]
+    public static partial void SessionLimit(ILogger logger, string sessionId, string reason);
 }

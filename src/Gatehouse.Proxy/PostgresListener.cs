@@ -50,7 +50,9 @@ public sealed class PostgresListener(ProxyServices services) : BackgroundService
             }
 
             client.NoDelay = true;
-            if (!services.TryEnter())
+            var address = (client.RemoteEndPoint as System.Net.IPEndPoint)?.Address ?? System.Net.IPAddress.None;
+            var slot = services.Slots.TryAcquire(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
+            if (slot is null)
             {
                 _ = RefuseAsync(client);
                 continue;
@@ -58,13 +60,9 @@ public sealed class PostgresListener(ProxyServices services) : BackgroundService
 
             var session = Task.Run(async () =>
             {
-                try
+                using (slot)
                 {
-                    await new ClientSession(client, services).RunAsync(stoppingToken);
-                }
-                finally
-                {
-                    services.Leave();
+                    await new ClientSession(client, services, slot).RunAsync(stoppingToken);
                 }
             }, CancellationToken.None);
             lock (sessions)
@@ -88,7 +86,7 @@ public sealed class PostgresListener(ProxyServices services) : BackgroundService
     {
         using (client)
         {
-            Log.ConnectionRefused(_logger, client.RemoteEndPoint, "too many connections");
+            Log.ConnectionRefused(_logger, client.RemoteEndPoint, "too many connections: every slot is held by an authenticated session");
             try
             {
                 await client.SendAsync(BackendMessages.Error(SqlStates.TooManyConnections, "gatehouse: too many connections", "FATAL"));

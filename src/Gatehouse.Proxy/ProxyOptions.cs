@@ -56,7 +56,21 @@ public sealed record UpstreamTarget
     public string? RootCertificatePath { get; init; }
 }
 
-/// <param name="MaxMessageBytes">Largest Query/Parse/Bind message accepted from a client; COPY data streams and has no limit.</param>
-/// <param name="MaxClientConnections">Further connections are refused with 53300.</param>
-/// <param name="StartupTimeout">How long a client has to finish TLS, startup and authentication.</param>
-public sealed record ProxyLimits(int MaxMessageBytes, int MaxClientConnections, TimeSpan StartupTimeout);
+/// <param name="MaxMessageBytes">Largest Query/Parse message read from a client; a larger one is refused unread (54000).
+/// Bind and COPY data stream and have no limit.</param>
+/// <param name="MaxClientConnections">All connections, authenticated or not; past it (every slot authenticated) refused with 53300.</param>
+/// <param name="StartupTimeout">How long a client has to finish TLS, startup, authentication and the upstream login.</param>
+public sealed record ProxyLimits(int MaxMessageBytes, int MaxClientConnections, TimeSpan StartupTimeout)
+{
+    public const int DefaultMaxMessageBytes = 16 * 1024 * 1024;
+
+    /// <summary>How long a client has from its first byte until its token is validated.</summary>
+    public TimeSpan AuthTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Connections from one address that may wait to authenticate at once.</summary>
+    public int MaxUnauthenticatedPerAddress { get; init; } = 64;
+
+    /// <summary>Slots only authenticated sessions may hold: unauthenticated connections use at most
+    /// <see cref="MaxClientConnections"/> minus this.</summary>
+    public int ReservedConnections { get; init; }
+}

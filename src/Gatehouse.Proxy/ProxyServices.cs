@@ -21,21 +21,30 @@ public sealed class ProxyServices
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    /// <summary>Live client sessions, for /metrics and the connection limit.</summary>
-    public int ActiveSessions => _activeSessions;
+    /// <summary>Live client connections, for /metrics.</summary>
+    public int ActiveSessions => Slots.Authenticated + Slots.Unauthenticated;
 
-    private int _activeSessions;
+    /// <summary>Connection slots: the connection limits, before and after authentication.</summary>
+    public ConnectionSlots Slots => _slots ??= new ConnectionSlots(Options.Limits);
 
-    internal bool TryEnter()
+    private ConnectionSlots? _slots;
+
+    /// <summary>Sessions per (subject, target, grant), for a grant's limits.max_connections.</summary>
+    public GrantSessionCounter GrantSessions { get; } = new();
+
+    /// <summary>Appends the wire side's Prometheus lines.</summary>
+    public void WriteMetrics(System.Text.StringBuilder text)
     {
-        if (Interlocked.Increment(ref _activeSessions) <= Options.Limits.MaxClientConnections)
-        {
-            return true;
-        }
-
-        Interlocked.Decrement(ref _activeSessions);
-        return false;
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        text.Append("# TYPE gatehouse_unauthenticated_connections gauge\n");
+        text.Append(c, $"gatehouse_unauthenticated_connections {Slots.Unauthenticated}\n");
+        text.Append("# TYPE gatehouse_connections_evicted_total counter\n");
+        text.Append(c, $"gatehouse_connections_evicted_total {Slots.Evicted}\n");
+        text.Append("# TYPE gatehouse_connections_refused_total counter\n");
+        text.Append(c, $"gatehouse_connections_refused_total{{reason=\"full\"}} {Slots.Refused}\n");
+        text.Append(c, $"gatehouse_connections_refused_total{{reason=\"auth_timeout\"}} {Interlocked.Read(ref AuthTimeouts)}\n");
+        text.Append(c, $"gatehouse_connections_refused_total{{reason=\"grant_max_connections\"}} {GrantSessions.Refused}\n");
     }
 
-    internal void Leave() => Interlocked.Decrement(ref _activeSessions);
+    internal long AuthTimeouts;
 }

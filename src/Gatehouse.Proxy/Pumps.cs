@@ -11,7 +11,8 @@ namespace Gatehouse.Proxy;
 /// <see cref="RefusalStatement"/>; after a refused Parse the client's messages up to Sync are dropped, as the server
 /// would skip them.
 /// </summary>
-internal sealed class ClientToServerPump(Stream input, Stream output, int maxMessage, StatementPipeline? pipeline, StatementLedger ledger)
+internal sealed class ClientToServerPump(
+    Stream input, Stream output, int maxMessage, StatementPipeline? pipeline, StatementLedger ledger, SessionLimitWatch? limits = null)
     : FramePump(input, output, maxMessage)
 {
     // Statement and portal names live at the start of a Bind; the parameters after them stream.
@@ -83,6 +84,7 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
         {
             ledger.DiscardingUntilSync = false;
             ledger.Expect(new(StatementLedger.Kind.Sync));
+            limits?.Sent();
             return FrameVerdict.Pass;
         }
 
@@ -107,6 +109,7 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
                 }
 
                 ledger.Expect(new(StatementLedger.Kind.Query, submission.Ticket));
+                limits?.Sent();
                 return FrameVerdict.Pass;
             }
 
@@ -117,10 +120,7 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
                 var submission = await pipeline!.SubmitAsync(StatementRequest.Prepare(name, sql), ct);
                 if (submission.Refusal is { } refusal)
                 {
-                    ledger.Expect(new(StatementLedger.Kind.ParseRefusal, Refusal: refusal));
-                    ledger.DiscardingUntilSync = true;
-                    Replace(RefusalStatement.ParseMessage.Span);
-                    return FrameVerdict.Replace;
+                    return RefuseParse(refusal);
                 }
 
                 _statements[name] = submission.Ticket;
@@ -189,9 +189,30 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
         return writer.ToArray();
     }
 
+    // A Query or Parse too large to read is refused unread (it streams into the void); the session goes on.
+    protected override bool SkipOversized(byte code, long payloadLength, int limit)
+    {
+        var refusal = RefusalStatement.MessageTooLarge(payloadLength, limit);
+        return ledger.DiscardingUntilSync || (FrontendMessageCode)code switch
+        {
+            FrontendMessageCode.Query => RefuseQuery(refusal) == FrameVerdict.Replace,
+            FrontendMessageCode.Parse => RefuseParse(refusal) == FrameVerdict.Replace,
+            _ => false,
+        };
+    }
+
+    private FrameVerdict RefuseParse(Refusal refusal)
+    {
+        ledger.Expect(new(StatementLedger.Kind.ParseRefusal, Refusal: refusal));
+        ledger.DiscardingUntilSync = true;
+        Replace(RefusalStatement.ParseMessage.Span);
+        return FrameVerdict.Replace;
+    }
+
     private FrameVerdict RefuseQuery(Refusal refusal)
     {
         ledger.Expect(new(StatementLedger.Kind.QueryRefusal, Refusal: refusal));
+        limits?.Sent();
         Replace(RefusalStatement.QueryMessage.Span);
         return FrameVerdict.Replace;
     }
@@ -215,7 +236,7 @@ internal sealed class ClientToServerPump(Stream input, Stream output, int maxMes
 /// replaced by Gatehouse's error. Rows of a masked result are gathered (up to <see cref="MaxMaskedRow"/>) and
 /// rewritten; a result that cannot be masked is refused: the client gets an error and nothing more of it.
 /// </summary>
-internal sealed partial class ServerToClientPump(Stream input, Stream output, StatementPipeline? pipeline, StatementLedger ledger)
+internal sealed partial class ServerToClientPump(Stream input, Stream output, StatementPipeline? pipeline, StatementLedger ledger, SessionLimitWatch? limits = null)
     : FramePump(input, output, 64 * 1024 * 1024)
 {
     /// <summary>Largest DataRow Gatehouse gathers to mask; a larger one ends the result with an error (54000).</summary>
@@ -341,7 +362,12 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
                 Status = (TransactionStatus)span[5];
                 _refusingResult = false;
                 _copy = null;
+                limits?.Ready(Status);
                 break;
+            case BackendMessageCode.ErrorResponse when limits?.RewriteError(span) is { } timedOut:
+                ledger.OnResponse(code, span);
+                Replace(timedOut);
+                return FrameVerdict.Replace;
             case BackendMessageCode.ParameterStatus:
             {
                 var reader = new PayloadReader(span[FrameHeader.Size..]);

@@ -1,3 +1,4 @@
+using Gatehouse.Pipeline;
 using Gatehouse.Protocol;
 
 namespace Gatehouse.Proxy;
@@ -43,6 +44,10 @@ public static class RefusalStatement
         writer.WriteByte(0).EndMessage();
         return writer.ToArray();
     }
+
+    /// <summary>A Query or Parse above limits.max_message_bytes: refused unread (54000, program limit exceeded).</summary>
+    public static Refusal MessageTooLarge(long bytes, int limit) =>
+        new(RefusalKind.SessionGuard, "54000", $"gatehouse: message of {bytes} bytes exceeds limits.max_message_bytes ({limit})");
 
     private static byte[] Build(Action<MessageWriter> write)
     {

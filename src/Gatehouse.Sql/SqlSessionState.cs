@@ -3,9 +3,9 @@ namespace Gatehouse.Sql;
 /// <summary>
 /// What the analyzer must remember about one client connection: the prepared statements and cursors it can
 /// refer to later, each with the facts of its query. The analyzer only reads it; the caller applies a
-/// statement's <see cref="StatementFacts.Effects"/> once the statement ran. Bounded: past
-/// <see cref="MaxEntries"/> entries of a kind, further ones are not remembered (and then not understood).
-/// Not thread-safe.
+/// statement's <see cref="StatementFacts.Effects"/> once the statement ran. Bounded: the caller refuses a statement
+/// that would pass <see cref="MaxEntries"/> entries of a kind (<see cref="CapProblem"/>); should one still get past,
+/// it is not remembered (and then not understood). Not thread-safe.
 /// </summary>
 public sealed class SqlSessionState
 {
@@ -25,6 +25,38 @@ public sealed class SqlSessionState
     public int PreparedCount => _prepared.Count;
 
     public int CursorCount => _cursors.Count;
+
+    /// <summary>
+    /// Why running <paramref name="statements"/> (or preparing one as <paramref name="preparedName"/>) would pass the
+    /// cap on prepared statements or cursors; null when it fits. Counts every new name as if it ran, so a refused
+    /// batch is judged as a whole.
+    /// </summary>
+    public string? CapProblem(IReadOnlyList<StatementFacts> statements, string? preparedName)
+    {
+        HashSet<string>? newPrepared = null;
+        HashSet<string>? newCursors = null;
+        if (preparedName is { Length: > 0 } && !_prepared.ContainsKey(preparedName))
+        {
+            (newPrepared = new(StringComparer.Ordinal)).Add(preparedName);
+        }
+
+        foreach (var statement in statements)
+        {
+            foreach (var effect in statement.Effects)
+            {
+                if (effect is SessionEffect.Prepare p && !_prepared.ContainsKey(p.Name))
+                    (newPrepared ??= new(StringComparer.Ordinal)).Add(p.Name);
+                else if (effect is SessionEffect.DeclareCursor c && !_cursors.ContainsKey(c.Name))
+                    (newCursors ??= new(StringComparer.Ordinal)).Add(c.Name);
+            }
+        }
+
+        if (_prepared.Count + (newPrepared?.Count ?? 0) > MaxEntries)
+            return $"the session holds {_prepared.Count} prepared statements, the most Gatehouse tracks is {MaxEntries}; DEALLOCATE some first";
+        if (_cursors.Count + (newCursors?.Count ?? 0) > MaxEntries)
+            return $"the session holds {_cursors.Count} open cursors, the most Gatehouse tracks is {MaxEntries}; CLOSE some first";
+        return null;
+    }
 
     /// <summary>Registers a prepared statement (SQL PREPARE or a protocol-level named Parse).</summary>
     public void RegisterPrepared(string name, StatementFacts facts)

@@ -31,7 +31,7 @@ internal sealed partial class PolicyReader
 
     private Grant? ReadGrant(YamlMapping map, int index, bool hasReviews)
     {
-        CheckKeys(map, "a grant", "to", "targets", "db_roles", "rules", "masks", "strict_masking");
+        CheckKeys(map, "a grant", "to", "targets", "db_roles", "rules", "masks", "strict_masking", "limits");
         var ok = true;
         string? to = null;
         if (Required(map, "to", "a grant") is { } toNode && AsString(toNode, "'to'") is { } toText)
@@ -68,7 +68,8 @@ internal sealed partial class PolicyReader
                 ok = false;
             }
         }
-        if (!ok || to is null || targets is null || roles is null || rules is null)
+        var limits = map.Find("limits") is { } limitsNode ? ReadLimits(limitsNode) : GrantLimits.None;
+        if (!ok || to is null || targets is null || roles is null || rules is null || limits is null)
         {
             return null;
         }
@@ -81,6 +82,7 @@ internal sealed partial class PolicyReader
             Rules = rules,
             Masks = masks,
             StrictMaskingDeny = strict,
+            Limits = limits,
             Index = index,
             Line = map.Line,
         };

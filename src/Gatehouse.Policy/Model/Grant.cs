@@ -14,6 +14,8 @@ public sealed class Grant
 
     public required IReadOnlyList<MaskSpec> Masks { get; init; }
 
+    public GrantLimits Limits { get; init; } = GrantLimits.None;
+
     /// <summary><c>strict_masking: deny</c>: a result column of a statement that reads masked data and cannot be traced
     /// to an unmasked source refuses the result instead of being redacted (the default, <c>redact</c>).</summary>
     public bool StrictMaskingDeny { get; init; }

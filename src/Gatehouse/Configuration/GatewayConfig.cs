@@ -96,4 +96,13 @@ public sealed record CredentialsConfig(CredentialMode Mode, TimeSpan Ttl, string
     public bool TerminateOnExpiry { get; init; }
 }
 
-public sealed record LimitsConfig(int MaxMessageBytes, int MaxClientConnections, TimeSpan StartupTimeout);
+public sealed record LimitsConfig(int MaxMessageBytes, int MaxClientConnections, TimeSpan StartupTimeout)
+{
+    /// <summary>From the first byte until the token is validated.</summary>
+    public TimeSpan AuthTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    public int MaxUnauthenticatedPerAddress { get; init; } = 64;
+
+    /// <summary>Slots that only authenticated sessions may hold.</summary>
+    public int ReservedConnections { get; init; }
+}

@@ -128,9 +128,18 @@ public static class GatewayConfigLoader
         string? policy = root.String("policy");
         var limitsSection = root.Section("limits");
         var limits = new LimitsConfig(
-            limitsSection?.Int("max_message_bytes", 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024) ?? 64 * 1024 * 1024,
+            limitsSection?.Int("max_message_bytes", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024) ?? 16 * 1024 * 1024,
             limitsSection?.Int("max_client_connections", 1000, 1, 1_000_000) ?? 1000,
-            limitsSection?.Duration("startup_timeout", TimeSpan.FromSeconds(15)) ?? TimeSpan.FromSeconds(15));
+            limitsSection?.Duration("startup_timeout", TimeSpan.FromSeconds(15)) ?? TimeSpan.FromSeconds(15))
+        {
+            AuthTimeout = limitsSection?.Duration("auth_timeout", TimeSpan.FromSeconds(5)) ?? TimeSpan.FromSeconds(5),
+            MaxUnauthenticatedPerAddress = limitsSection?.Int("max_unauthenticated_per_address", 64, 1, 1_000_000) ?? 64,
+        };
+        int reserveDefault = limits.MaxClientConnections / 10;
+        limits = limits with
+        {
+            ReservedConnections = limitsSection?.Int("reserved_connections", reserveDefault, 0, Math.Max(0, limits.MaxClientConnections - 1)) ?? reserveDefault,
+        };
         limitsSection?.RejectUnknownKeys("limits");
         root.RejectUnknownKeys("the configuration");
 

@@ -206,6 +206,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var text = new StringBuilder();
         text.Append("# TYPE gatehouse_client_sessions gauge\n");
         text.Append(CultureInfo.InvariantCulture, $"gatehouse_client_sessions {services.ActiveSessions}\n");
+        services.WriteMetrics(text);
         text.Append("# TYPE gatehouse_policy_rules gauge\n");
         text.Append(CultureInfo.InvariantCulture, $"gatehouse_policy_rules {policy.Current.RuleCount}\n");
         text.Append("# TYPE gatehouse_credential_leases gauge\n");

@@ -18,7 +18,12 @@ internal static class LibraryOptions
             SelfSignedDirectory = config.StateDirectory,
         },
         Targets = config.Targets.Values.ToDictionary(t => t.Name, Upstream, StringComparer.Ordinal),
-        Limits = new ProxyLimits(config.Limits.MaxMessageBytes, config.Limits.MaxClientConnections, config.Limits.StartupTimeout),
+        Limits = new ProxyLimits(config.Limits.MaxMessageBytes, config.Limits.MaxClientConnections, config.Limits.StartupTimeout)
+        {
+            AuthTimeout = config.Limits.AuthTimeout,
+            MaxUnauthenticatedPerAddress = config.Limits.MaxUnauthenticatedPerAddress,
+            ReservedConnections = config.Limits.ReservedConnections,
+        },
     };
 
     public static IdentityOptions Identity(GatewayConfig config) => new()
