@@ -74,6 +74,12 @@ public sealed class MaskRules
         return null;
     }
 
+    /// <summary>The column rules that may apply to columns of a relation of this name (schema null: any schema), in order.
+    /// For <c>policy explain</c> when the catalog cannot be read: without it, views and inheritance are not followed.</summary>
+    public IEnumerable<(string Pattern, string With)> RulesFor(string? schema, string table) => _columns
+        .Where(r => (r.Table?.IsMatch(table) ?? true) && (schema is null || (r.Schema?.IsMatch(schema) ?? true)))
+        .Select(r => (r.Text, r.With));
+
     /// <summary>
     /// Whether reading the relation can reveal a masked column: a table with a column a rule names, or a view
     /// (transitively) over one. A relation that does not exist is not sensitive (the server refuses to read it);

@@ -76,7 +76,8 @@ public static class PolicyExplain
         return ExitOk;
     }
 
-    public static void Write(PolicyExplanation explanation, IReadOnlyList<StatementFacts> statements, string target, TextWriter output)
+    /// <param name="details">Called after each statement's line with its index, to add lines about it (the CLI adds the analyzer's facts).</param>
+    public static void Write(PolicyExplanation explanation, IReadOnlyList<StatementFacts> statements, string target, TextWriter output, Action<int, TextWriter>? details = null)
     {
         if (explanation.Grant is not { } grant || explanation.Decision is not { } decision)
         {
@@ -90,6 +91,7 @@ public static class PolicyExplain
             var facts = statements[i];
             var command = facts.Command.Length == 0 ? "?" : facts.Command;
             output.WriteLine($"statement {i + 1}: {command} ({StatementClassNames.ToName(facts.Class)}): {explanation.Statements[i]}");
+            details?.Invoke(i, output);
         }
 
         var where = decision.StatementIndex is { } index ? $" (statement {index + 1})" : "";
