@@ -31,6 +31,8 @@ internal enum KwFlags : byte
     Quoted = 8,
     /// <summary>On a string constant token: continued after a newline ('a'⏎'b' is one literal).</summary>
     Continued = 16,
+    /// <summary>On a U&amp;'…' or U&amp;"…" token: it ends with a UESCAPE 'c' clause (<see cref="SqlToken.EscapeIn"/>).</summary>
+    Uescape = 32,
 }
 
 internal static class Keywords

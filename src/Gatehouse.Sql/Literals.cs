@@ -98,7 +98,7 @@ internal static class Literals
                 var end = 3;
                 while (raw[end] != '\'' || end + 1 < raw.Length && raw[end + 1] == '\'')
                     end += raw[end] == '\'' ? 2 : 1;
-                var decoded = Names.DecodeUnicode(Undouble(raw[3..end], '\''), t.Escape);
+                var decoded = Names.DecodeUnicode(Undouble(raw[3..end], '\''), t.EscapeIn(text));
                 return decoded;
             case TokenKind.DollarString:
                 var tag = raw[1..].IndexOf('$') + 2;

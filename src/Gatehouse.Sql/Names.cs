@@ -24,7 +24,7 @@ internal static class Names
                 break;
             case TokenKind.UnicodeIdent:
                 var close = raw.LastIndexOf('"');
-                var decoded = DecodeUnicode(Undouble(raw[3..close], '"'), t.Escape);
+                var decoded = DecodeUnicode(Undouble(raw[3..close], '"'), t.EscapeIn(text));
                 if (decoded is null or "")
                     return null;
                 name = decoded;

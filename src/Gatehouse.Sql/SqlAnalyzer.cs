@@ -55,6 +55,7 @@ public sealed class SqlAnalyzer : ISqlAnalyzer
             else
                 (many ??= [single]).Add(facts);
         }
+        tokens.Release();
         return new SqlAnalysis(many is not null ? many : single is not null ? [single] : None);
     }
 
@@ -71,6 +72,7 @@ public sealed class SqlAnalyzer : ISqlAnalyzer
             var statement = tokens.Slice(0, tokens.Count);
             result.Add(conflict ? Conflict(statement) : new StatementAnalyzer(sql, statement, session, overlay, mode, depth).Analyze());
         }
+        tokens.Release();
         return result;
     }
 

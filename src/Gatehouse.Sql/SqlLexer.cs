@@ -260,7 +260,7 @@ internal ref struct SqlLexer
         var esc = s[p + 1];
         if (char.IsAsciiHexDigit(esc) || esc is '+' or '\'' or '"' or ' ' or '\t' or '\n' or '\r' or '\f' or '\v')
             return Simple(TokenKind.Error, t.Start, p + 3 - t.Start);
-        return t with { Length = p + 3 - t.Start, Escape = esc };
+        return t with { Length = p + 3 - t.Start, Flags = t.Flags | KwFlags.Uescape };
     }
 
     private readonly SqlToken Dollar(int p)
