@@ -3,7 +3,8 @@
 # pgbouncer (session mode), plaintext and TLS (the same certificate for every contender), in one run.
 # Usage: bench/pgbench-compare.sh [seconds-per-cell]   (default 10)
 # Narrow it with BENCH_MODES="simple extended", BENCH_CLIENTS="1 8", BENCH_TLS="plain tls"; BENCH_CONNECT=0
-# skips the connection set-up part. BENCH_PROFILE=strace (syscalls per transaction) or perf (a CPU profile with .NET
+# skips the connection set-up part. BENCH_REPEAT=N runs every cell N times, interleaved, and reports medians.
+# BENCH_PROFILE=strace (syscalls per transaction) or perf (a CPU profile with .NET
 # perf maps) profiles each single-process contender during its cells; the results land in BENCH_OUT
 # (default /tmp/gatehouse-bench-out). A profiled run's TPS and CPU figures include the profiler's cost.
 # BENCH_GH_ENV="NAME=value …" starts both Gatehouse instances with those variables (runtime experiments).
@@ -13,6 +14,7 @@ SECONDS_PER_RUN=${1:-10}
 MODES=${BENCH_MODES:-simple extended}
 CLIENTS=${BENCH_CLIENTS:-1 8}
 TLS_MODES=${BENCH_TLS:-plain tls}
+REPEAT=${BENCH_REPEAT:-1}
 PROFILE=${BENCH_PROFILE:-}
 OUT=${BENCH_OUT:-/tmp/gatehouse-bench-out}
 [ -z "$PROFILE" ] || mkdir -p "$OUT"
@@ -135,13 +137,13 @@ bench() { # name port password dbname mode clients tls pid(or -)
   local sw_before=0
   [ "$8" != - ] && before=$(cpu_ticks "$8") && sw_before=$(switches "$8")
   out=$(PGSSLMODE=$sslmode PGPASSWORD=$3 "$PGBENCH" -n -S -M "$5" -c "$6" -j "$6" -T "$SECONDS_PER_RUN" -h 127.0.0.1 -p "$2" -U postgres "$4" 2>&1) || { echo "$out" >&2; return 1; }
-  tps[$key]=$(echo "$out" | awk '/^tps/ { print $3; exit }')
-  lat[$key]=$(echo "$out" | awk '/^latency average/ { print $4; exit }')
+  tps[$key]+=" $(echo "$out" | awk '/^tps/ { print $3; exit }')"
+  lat[$key]+=" $(echo "$out" | awk '/^latency average/ { print $4; exit }')"
   if [ "$8" != - ]; then
     after=$(cpu_ticks "$8")
     txns=$(echo "$out" | awk '/^number of transactions actually processed/ { print $NF; exit }')
-    cpu[$key]=$(awk -v a="$after" -v b="$before" -v t="$txns" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (a - b) / hz * 1e6 / t }')
-    csw[$key]=$(awk -v a="$(switches "$8")" -v b="$sw_before" -v t="$txns" 'BEGIN { printf "%.2f", (a - b) / t }')
+    cpu[$key]+=" "$(awk -v a="$after" -v b="$before" -v t="$txns" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (a - b) / hz * 1e6 / t }')
+    csw[$key]+=" "$(awk -v a="$(switches "$8")" -v b="$sw_before" -v t="$txns" 'BEGIN { printf "%.2f", (a - b) / t }')
   fi
   if [ -n "$profiler" ]; then
     kill -INT "$profiler"; wait "$profiler" 2>/dev/null || true
@@ -162,10 +164,11 @@ for port_pw_db in "$PG_PORT $PASSWORD postgres" "$BOUNCER_PORT $PASSWORD bench" 
   done
 done
 BOUNCER_PID=$(cat "$work/pgbouncer.pid")
+for round in $(seq 1 "$REPEAT"); do
 for tls in $TLS_MODES; do
   for mode in $MODES; do
     for clients in $CLIENTS; do
-      echo "== pgbench -S -M $mode -c $clients, $tls (${SECONDS_PER_RUN}s each)"
+      echo "== round $round: pgbench -S -M $mode -c $clients, $tls (${SECONDS_PER_RUN}s each)"
       bench direct "$PG_PORT" "$PASSWORD" postgres "$mode" "$clients" "$tls" -
       bench pgbouncer "$BOUNCER_PORT" "$PASSWORD" bench "$mode" "$clients" "$tls" "$BOUNCER_PID"
       bench gatehouse "$GH_PORT" "$TOKEN" bench "$mode" "$clients" "$tls" "$GH_PID"
@@ -173,8 +176,12 @@ for tls in $TLS_MODES; do
     done
   done
 done
+done
+# The median of a cell's rounds (the middle one; the lower middle for an even count).
+median() { echo $1 | tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo
+[ "$REPEAT" = 1 ] || echo "(medians of $REPEAT rounds)"
 echo "TPS, and CPU µs per transaction of the relay process (pgbouncer, Gatehouse; PostgreSQL and pgbench not counted)"
 printf '%-9s %-7s %-5s %8s %8s %8s %8s %7s %8s %8s %8s %8s %9s %6s %6s %13s\n' \
   mode clients tls direct pgb gh gh-10r gh/pgb pgb-us gh-us gh10-us gh/pgb rules/pgb pgb-cs gh-cs gh-lat-ms
@@ -182,9 +189,10 @@ for tls in $TLS_MODES; do
   for mode in $MODES; do
     for clients in $CLIENTS; do
       k=$mode/$clients/$tls
-      awk -v m="$mode" -v c="$clients" -v t="$tls" -v d="${tps[direct/$k]}" -v b="${tps[pgbouncer/$k]}" -v g="${tps[gatehouse/$k]}" \
-        -v r="${tps[gatehouse-10-rules/$k]}" -v bc="${cpu[pgbouncer/$k]}" -v gc="${cpu[gatehouse/$k]}" -v rc="${cpu[gatehouse-10-rules/$k]}" \
-        -v gl="${lat[gatehouse/$k]}" -v bl="${lat[pgbouncer/$k]}" -v bs="${csw[pgbouncer/$k]}" -v gs="${csw[gatehouse/$k]}" \
+      awk -v m="$mode" -v c="$clients" -v t="$tls" -v d="$(median "${tps[direct/$k]}")" -v b="$(median "${tps[pgbouncer/$k]}")" \
+        -v g="$(median "${tps[gatehouse/$k]}")" -v r="$(median "${tps[gatehouse-10-rules/$k]}")" -v bc="$(median "${cpu[pgbouncer/$k]}")" \
+        -v gc="$(median "${cpu[gatehouse/$k]}")" -v rc="$(median "${cpu[gatehouse-10-rules/$k]}")" -v gl="$(median "${lat[gatehouse/$k]}")" \
+        -v bl="$(median "${lat[pgbouncer/$k]}")" -v bs="$(median "${csw[pgbouncer/$k]}")" -v gs="$(median "${csw[gatehouse/$k]}")" \
         'BEGIN { printf "%-9s %-7s %-5s %8.0f %8.0f %8.0f %8.0f %7.2f %8.1f %8.1f %8.1f %8.2f %9.2f %6.2f %6.2f %6s/%s\n", m, c, t, d, b, g, r, g/b, bc, gc, rc, gc/bc, rc/bc, bs, gs, gl, bl }'
     done
   done
