@@ -89,6 +89,9 @@ public sealed class AuditTrail : IAsyncDisposable
     /// <summary>Queues one record; the task completes once it is durable, or faults with <see cref="AuditUnavailableException"/>.</summary>
     public Task Append<T>(string kind, string? session, T record, CancellationToken ct = default) => Append(kind, session, AuditJson.Write(record), ct);
 
+    /// <summary>Queues a record whose body is JSON the caller made (records of other components, e.g. reviews).</summary>
+    public Task AppendJson(string kind, string? session, string body, CancellationToken ct = default) => Append(kind, session, body, ct);
+
     private Task Append(string kind, string? session, string body, CancellationToken ct)
     {
         var pending = new Pending(kind, session, body, _time.GetUtcNow());

@@ -22,5 +22,6 @@ public sealed class AdmittedSession : IAsyncDisposable
 /// <summary>Decides whether a principal may use a target, and with which upstream login: the same for every front door.</summary>
 public interface ISessionAdmission
 {
-    ValueTask<(AdmittedSession? Session, Refusal? Refusal)> AdmitAsync(Principal principal, string target, FrontDoor frontDoor, string sessionId, CancellationToken ct);
+    ValueTask<(AdmittedSession? Session, Refusal? Refusal)> AdmitAsync(
+        Principal principal, string target, FrontDoor frontDoor, string sessionId, CancellationToken ct, SessionOrigin? origin = null);
 }

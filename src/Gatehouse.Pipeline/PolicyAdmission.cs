@@ -1,3 +1,4 @@
+using Gatehouse.Audit;
 using Gatehouse.Credentials;
 using Gatehouse.Pipeline.Masking;
 using Gatehouse.Policy;
@@ -12,13 +13,13 @@ namespace Gatehouse.Pipeline;
 /// </summary>
 public sealed class PolicyAdmission(
     PolicyStore policy, CredentialBroker broker, IReadOnlyDictionary<string, CredentialTarget> targets, ILoggerFactory loggers,
-    IReadOnlyDictionary<string, RelationCatalog>? catalogs = null, IValueMasker? masker = null) : ISessionAdmission
+    IReadOnlyDictionary<string, RelationCatalog>? catalogs = null, IValueMasker? masker = null, AuditTrail? audit = null) : ISessionAdmission
 {
     /// <summary>Per target: the server's syntax errors for SQL that is not understood (none when absent).</summary>
     public IReadOnlyDictionary<string, ISyntaxCheck>? SyntaxChecks { get; init; }
 
     public async ValueTask<(AdmittedSession? Session, Refusal? Refusal)> AdmitAsync(
-        Principal principal, string target, FrontDoor frontDoor, string sessionId, CancellationToken ct)
+        Principal principal, string target, FrontDoor frontDoor, string sessionId, CancellationToken ct, SessionOrigin? origin = null)
     {
         if (!targets.TryGetValue(target, out var credentialTarget))
         {
@@ -38,17 +39,58 @@ public sealed class PolicyAdmission(
         }
 
         var context = new SessionContext(sessionId, principal, target, frontDoor, login.User);
+        var sessionAudit = audit is null ? null : new SessionAudit(audit, context);
+        if (sessionAudit is not null && await StartAuditAsync(sessionAudit, origin, ct) is { } unrecorded)
+        {
+            await login.DisposeAsync();
+            return (null, unrecorded);
+        }
+
         return (new AdmittedSession
         {
             UpstreamUser = login.User,
             UpstreamPassword = login.Password,
-            OnSessionEnd = login.DisposeAsync,
+            OnSessionEnd = sessionAudit is null ? login.DisposeAsync : async () =>
+            {
+                await EndAuditAsync(sessionAudit);
+                await login.DisposeAsync();
+            },
             Grant = grant,
             Pipeline = new StatementPipeline(
-                policy, context, CachingSqlAnalyzer.Shared, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker)
+                policy, context, CachingSqlAnalyzer.Shared, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker, sessionAudit)
             {
                 SyntaxCheck = SyntaxChecks?.GetValueOrDefault(target),
             },
         }, null);
+    }
+
+    // A session that cannot be recorded does not start (unless the trail fails open).
+    private static async ValueTask<Refusal?> StartAuditAsync(SessionAudit sessionAudit, SessionOrigin? origin, CancellationToken ct)
+    {
+        try
+        {
+            await sessionAudit.StartAsync(origin, ct);
+            return null;
+        }
+        catch (AuditUnavailableException ex) when (!sessionAudit.FailOpen)
+        {
+            return Refusals.AuditUnavailable(ex.Message);
+        }
+        catch (AuditUnavailableException)
+        {
+            return null;
+        }
+    }
+
+    private static async ValueTask EndAuditAsync(SessionAudit sessionAudit)
+    {
+        try
+        {
+            await sessionAudit.End(null);
+        }
+        catch (AuditUnavailableException)
+        {
+            // The trail shows the session without its end, as after a crash.
+        }
     }
 }

@@ -13,6 +13,7 @@ public enum RefusalKind
     FastPath,
     CredentialLease,
     MaskingUnavailable,
+    AuditUnavailable,
     SyntaxError,
 }
 
@@ -50,6 +51,26 @@ public static class Refusals
     public static Refusal SyntaxError(string message, int position, string? ruleId) =>
         new(RefusalKind.SyntaxError, "42601", message, ruleId) { Position = position };
 
+    /// <summary>Hold mode: a reviewer rejected the statement (SPEC §4).</summary>
+    public static Refusal ReviewRejected(string reviewId, string reason) =>
+        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} rejected: {reason}", "review");
+
+    /// <summary>Hold mode: nobody decided in time (SPEC §4).</summary>
+    public static Refusal ReviewTimedOut(string reviewId, TimeSpan timeout) =>
+        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} timed out after {timeout}: nobody decided", "review");
+
+    /// <summary>Hold mode: the client cancelled the held statement; the review is withdrawn.</summary>
+    public static Refusal ReviewWithdrawn(string reviewId) =>
+        new(RefusalKind.ReviewRequired, "57014", $"gatehouse: review {reviewId} withdrawn: the statement was cancelled", "review");
+
+    /// <summary>Async mode: the statement needs an approval first.</summary>
+    public static Refusal ReviewPending(string reviewId, string ruleId, string howToDecide) =>
+        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} required by rule {ruleId}: {howToDecide}", ruleId);
+
+    /// <summary>One identity asked for too many reviews at once.</summary>
+    public static Refusal ReviewQueueFull(string ruleId, string reason) =>
+        new(RefusalKind.ReviewRequired, "53400", $"gatehouse: review refused: {reason}", ruleId);
+
     public static Refusal ReviewRequired(string ruleId, string reason) =>
         new(RefusalKind.ReviewRequired, InsufficientPrivilege,
             $"gatehouse: denied by rule {ruleId}: the statement needs review, and this gateway has no approval workflow yet ({reason})", ruleId);
@@ -63,6 +84,10 @@ public static class Refusals
     /// <summary>Masking could not decide what to mask (catalog unreachable, result not traceable): nothing is answered unmasked.</summary>
     public static Refusal MaskingUnavailable(string reason) =>
         new(RefusalKind.MaskingUnavailable, "58000", "gatehouse: masking unavailable: " + reason);
+
+    /// <summary>The statement's audit record could not be written (SPEC §4): nothing runs unrecorded.</summary>
+    public static Refusal AuditUnavailable(string reason) =>
+        new(RefusalKind.AuditUnavailable, "58000", "gatehouse: audit unavailable: " + reason);
 
     /// <summary><paramref name="error"/> is the broker's client-facing message, which already starts with "gatehouse: ".</summary>
     public static Refusal CredentialLease(string? sqlState, string error) =>

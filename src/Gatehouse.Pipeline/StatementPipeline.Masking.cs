@@ -60,6 +60,6 @@ public sealed partial class StatementPipeline
         }
 
         masks.CopyPlans = copyPlans;
-        return new Submission(new StatementTicket(ticket.Id, session, ticket.Statements, ticket.Decision, ticket.PreparedName, masks, catalog), null);
+        return new Submission(ticket.WithMasks(masks, catalog), null);
     }
 }

@@ -1,6 +1,7 @@
 using Gatehouse.Pipeline.Masking;
 using Gatehouse.Policy;
 using Gatehouse.Policy.Model;
+using Gatehouse.Reviews;
 using Gatehouse.Sql;
 using Microsoft.Extensions.Logging;
 
@@ -31,7 +32,8 @@ public readonly record struct Submission(StatementTicket? Ticket, Refusal? Refus
 /// plans attach here as they land.
 /// </summary>
 public sealed partial class StatementPipeline(
-    PolicyStore policy, SessionContext session, ISqlAnalyzer analyzer, ILogger logger, RelationCatalog? catalog = null, IValueMasker? masker = null)
+    PolicyStore policy, SessionContext session, ISqlAnalyzer analyzer, ILogger logger, RelationCatalog? catalog = null, IValueMasker? masker = null,
+    SessionAudit? audit = null, ReviewService? reviews = null)
 {
     private PolicySnapshot? _grantSnapshot;
     private Grant? _grant;
@@ -44,6 +46,9 @@ public sealed partial class StatementPipeline(
 
     /// <summary>Tells a client whose SQL is not understood the server's syntax error, when it is one; null: never.</summary>
     public ISyntaxCheck? SyntaxCheck { get; init; }
+
+    /// <summary>This session's audit records; null when the gateway runs without an audit trail.</summary>
+    public SessionAudit? Audit => audit;
 
     /// <summary>Masks values and texts for this session's results; null when no masking is wired (then grants with masks are refused).</summary>
     public IValueMasker? Masker => masker;
@@ -63,12 +68,16 @@ public sealed partial class StatementPipeline(
     public async ValueTask<Submission> SubmitAsync(StatementRequest request, CancellationToken ct)
     {
         var (ticket, refusal) = Decide(request);
-        if (ticket is null)
+        if (ticket is { NeedsReview: true } needing && request.PreparedName is null)
         {
-            return Refused(await SyntaxChecks.ExplainAsync(SyntaxCheck, refusal!, request.Sql, ct));
+            // A query carries no parameters: its review is decided now. A prepared statement's waits for its Bind.
+            (ticket, refusal) = await ReviewAsync(needing, request.Sql, [], ct);
         }
 
-        return await WithMasksAsync(ticket, request.Sql, ct);
+        var submission = ticket is null
+            ? Refused(await SyntaxChecks.ExplainAsync(SyntaxCheck, refusal!, request.Sql, ct))
+            : await WithMasksAsync(ticket, request.Sql, ct);
+        return audit is null ? submission : await RecordAsync(request, submission, ticket?.Decision, ct);
     }
 
     private (StatementTicket? Ticket, Refusal? Refusal) Decide(StatementRequest request)
@@ -96,6 +105,7 @@ public sealed partial class StatementPipeline(
         }
 
         var statements = analyzer.Analyze(request.Sql, session.Sql).Statements;
+        _decided = (statements, null);
         foreach (var statement in statements)
         {
             if (SettingGuard.Check(statement) is { } problem)
@@ -105,7 +115,9 @@ public sealed partial class StatementPipeline(
         }
 
         var decision = snapshot.DecideAll(_grant, statements);
-        if (decision.Verdict != PolicyVerdict.Allow)
+        _decided = (statements, decision);
+        bool held = decision.Verdict == PolicyVerdict.Review && reviews is not null && snapshot.Reviews is not null;
+        if (decision.Verdict != PolicyVerdict.Allow && !held)
         {
             var ruleId = decision.RuleId ?? "-";
             return (null, decision.Verdict switch
@@ -121,7 +133,7 @@ public sealed partial class StatementPipeline(
             return (null, new Refusal(RefusalKind.SessionGuard, "54000", "gatehouse: " + full, "session-guard"));
         }
 
-        return (new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName), null);
+        return (new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName) { NeedsReview = held, Sql = request.Sql }, null);
     }
 
     /// <summary>The server reported a setting (ParameterStatus, at login or after a statement).</summary>

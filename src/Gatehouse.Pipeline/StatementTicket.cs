@@ -4,8 +4,13 @@ using Gatehouse.Sql;
 
 namespace Gatehouse.Pipeline;
 
-/// <summary>What the client saw for one statement: success with its command tag, or the error.</summary>
-public readonly record struct StatementOutcome(bool Succeeded, string? CommandTag, string? SqlState);
+/// <summary>
+/// What the client saw for one execution of a statement: success with its command tag, or the error. The front door
+/// adds the bound parameters (rendered as text, null for SQL NULL) and when the execution started
+/// (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>), for the audit trail.
+/// </summary>
+public readonly record struct StatementOutcome(
+    bool Succeeded, string? CommandTag, string? SqlState, string? Message = null, IReadOnlyList<string?>? Parameters = null, long StartTimestamp = 0);
 
 /// <summary>
 /// A statement (or an all-or-nothing batch) the pipeline let through. The front door keeps it until the server has
@@ -29,6 +34,13 @@ public sealed class StatementTicket
         Decision = decision;
         PreparedName = preparedName;
     }
+
+    /// <summary>The same ticket with the masks its results need.</summary>
+    internal StatementTicket WithMasks(StatementMasks masks, RelationCatalog catalog) =>
+        new(Id, _session, Statements, Decision, PreparedName, masks, catalog)
+        {
+            Sql = Sql, NeedsReview = NeedsReview, ReviewId = ReviewId, Reviewers = Reviewers,
+        };
 
     /// <summary>Increasing within the session.</summary>
     public long Id { get; }
@@ -80,5 +92,26 @@ public sealed class StatementTicket
         }
     }
 
-    public void Complete(StatementOutcome outcome) => Outcome = outcome;
+    /// <summary>The SQL text as the client sent it (a review is for exactly this text).</summary>
+    public string Sql { get; internal init; } = string.Empty;
+
+    /// <summary>A review rule holds it: it may run only once <see cref="StatementPipeline.ReviewAsync"/> approved it.</summary>
+    public bool NeedsReview { get; internal set; }
+
+    /// <summary>The review that approved it, and who approved, for the audit record.</summary>
+    public string? ReviewId { get; internal set; }
+
+    public string? Reviewers { get; internal set; }
+
+    /// <summary>The write of this statement's audit record; the front door releases results only once it is durable.</summary>
+    public Task Recorded { get; internal set; } = Task.CompletedTask;
+
+    internal Action<StatementTicket, StatementOutcome>? OnComplete { get; set; }
+
+    /// <summary>One execution ended as the client saw it (recorded in the audit trail).</summary>
+    public void Complete(StatementOutcome outcome)
+    {
+        Outcome = outcome;
+        OnComplete?.Invoke(this, outcome);
+    }
 }

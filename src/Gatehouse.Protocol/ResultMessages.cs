@@ -116,6 +116,70 @@ public static class ResultMessages
         return reader.AtEnd ? formats : null;
     }
 
+    /// <summary>
+    /// A Bind's parameter values rendered for a record: text-format values as text, binary ones as <c>\x</c> hex, SQL
+    /// NULL as null; each cut to <paramref name="maxChars"/> with a marker. Null when the message is malformed.
+    /// </summary>
+    public static string?[]? ReadBindParameters(ReadOnlySpan<byte> payload, int maxChars)
+    {
+        var reader = new PayloadReader(payload);
+        if (!reader.TryReadCStringBytes(out _) || !reader.TryReadCStringBytes(out _) || !reader.TryReadInt16(out var formatCount) || formatCount < 0)
+        {
+            return null;
+        }
+
+        Span<short> formats = formatCount <= 64 ? stackalloc short[formatCount] : new short[formatCount];
+        for (int i = 0; i < formatCount; i++)
+        {
+            if (!reader.TryReadInt16(out formats[i]))
+            {
+                return null;
+            }
+        }
+
+        if (!reader.TryReadInt16(out var count) || count < 0)
+        {
+            return null;
+        }
+
+        var values = new string?[count];
+        for (int i = 0; i < count; i++)
+        {
+            if (!reader.TryReadInt32(out var length) || length < -1)
+            {
+                return null;
+            }
+
+            if (length == -1)
+            {
+                continue;
+            }
+
+            if (!reader.TryReadBytes(length, out var value))
+            {
+                return null;
+            }
+
+            short format = formatCount == 0 ? (short)0 : formatCount == 1 ? formats[0] : i < formatCount ? formats[i] : (short)0;
+            values[i] = Render(value, format, maxChars);
+        }
+
+        return values;
+    }
+
+    private static string Render(ReadOnlySpan<byte> value, short format, int maxChars)
+    {
+        if (format == 0)
+        {
+            var text = System.Text.Encoding.UTF8.GetString(value.Length > maxChars * 4 ? value[..(maxChars * 4)] : value);
+            return text.Length <= maxChars && value.Length <= maxChars * 4 ? text : string.Concat(text.AsSpan(0, Math.Min(text.Length, maxChars)), $"… [{value.Length} bytes]");
+        }
+
+        int shown = Math.Min(value.Length, maxChars / 2);
+        var hex = "\\x" + Convert.ToHexStringLower(value[..shown]);
+        return shown == value.Length ? hex : hex + $"… [{value.Length} bytes]";
+    }
+
     /// <summary>The format of column <paramref name="index"/> under Bind's result-format rule: none → text, one → all, else per column.</summary>
     public static short FormatOf(short[]? formats, int index) =>
         formats is null || formats.Length == 0 ? (short)0 : formats.Length == 1 ? formats[0] : index < formats.Length ? formats[index] : (short)0;

@@ -99,8 +99,10 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
                 ReplayParameterStatus(upstream.ParameterStatusFrames, pipeline);
             }
 
+            var held = admission.Pipeline;
             var (processId, secret) = services.CancelKeys.Register(
-                () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None));
+                // A statement held for review is not upstream yet: the cancel withdraws its review.
+                () => held?.CancelHold() == true ? ValueTask.CompletedTask : UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None));
             cancelKey = processId;
             await SendLoginCompleteAsync(clientStream, upstream, processId, secret, stopping);
             Log.SessionStarted(_logger, _id, remote, admitted.Principal!.Subject, target.Name, admission.UpstreamUser);
@@ -223,7 +225,8 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
             throw new OperationCanceledException(slot.EvictedToken); // evicted just as the token was validated
         }
 
-        var (admission, refusal) = await services.Admission.AdmitAsync(authentication.Principal, target.Name, FrontDoor.Wire, _id, ct);
+        var origin = new SessionOrigin(remote?.ToString(), startup.Stream is System.Net.Security.SslStream tls ? $"{tls.SslProtocol} {tls.NegotiatedCipherSuite}" : null);
+        var (admission, refusal) = await services.Admission.AdmitAsync(authentication.Principal, target.Name, FrontDoor.Wire, _id, ct, origin);
         return new(admission, refusal, target, authentication.Principal, parameters);
     }
 
@@ -267,6 +270,11 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
             () => pipeline.Limits, () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None), services.Time);
         using var toServer = new ClientToServerPump(client, upstream.Stream, services.Options.Limits.MaxMessageBytes, pipeline, ledger, limits);
         using var toClient = new ServerToClientPump(upstream.Stream, client, pipeline, ledger, limits);
+        if (pipeline is not null)
+        {
+            pipeline.OnHold = message => NoticeAsync(toClient, message, done.Token);
+        }
+
         var clientSide = toServer.RunAsync(done.Token);
         var serverSide = toClient.RunAsync(done.Token);
         var limitEnded = limits?.Ended ?? new TaskCompletionSource<(string, string)>().Task;
@@ -304,6 +312,14 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
 
         await done.CancelAsync();
         await QuietlyAsync(Task.WhenAll(clientSide, serverSide));
+    }
+
+    // psql and other clients show notices: the review id and where to approve it, while the statement waits.
+    private static async ValueTask NoticeAsync(ServerToClientPump toClient, string message, CancellationToken ct)
+    {
+        using var writer = new MessageWriter();
+        BackendMessages.WriteError(writer, new ErrorFields("NOTICE", "01000", message), notice: true);
+        await toClient.WriteBetweenFramesAsync(writer.WrittenMemory, ct);
     }
 
     private static async Task QuietlyAsync(Task pumps)

@@ -55,6 +55,11 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
 
     private bool _stopRequested;
 
+    // Writes to the output, the pump's own and messages of the session's (a notice while a statement is held), one at a
+    // time; _outputAtBoundary says whether the output written so far ends at a frame boundary.
+    private readonly SemaphoreSlim _outputLock = new(1, 1);
+    private bool _outputAtBoundary = true;
+
     /// <summary>Decided from the header alone: <paramref name="total"/> is the frame's length, header included.</summary>
     protected abstract FrameHandling Classify(byte code, long total);
 
@@ -213,16 +218,54 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
         if (_assembling)
         {
             _assembled.Write(_buffer.AsSpan(runStart, position - runStart));
-            await output.WriteAsync(_assembled.WrittenMemory, ct);
+            await WriteAsync(_assembled.WrittenMemory, ct);
             _assembled.ResetWrittenCount();
             _assembling = false;
         }
         else if (position > runStart)
         {
-            await output.WriteAsync(_buffer.AsMemory(runStart, position - runStart), ct);
+            await WriteAsync(_buffer.AsMemory(runStart, position - runStart), ct);
         }
 
         _start = position;
+    }
+
+    private async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct)
+    {
+        await _outputLock.WaitAsync(ct);
+        try
+        {
+            await output.WriteAsync(bytes, ct);
+            _outputAtBoundary = _passThroughRemaining == 0;
+        }
+        finally
+        {
+            _outputLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Writes whole frames of the session's own between the pump's writes, when the output is at a frame boundary;
+    /// false when it is not (a large frame is streaming through) and nothing was written.
+    /// </summary>
+    public async ValueTask<bool> WriteBetweenFramesAsync(ReadOnlyMemory<byte> frames, CancellationToken ct)
+    {
+        await _outputLock.WaitAsync(ct);
+        try
+        {
+            if (!_outputAtBoundary)
+            {
+                return false;
+            }
+
+            await output.WriteAsync(frames, ct);
+            await output.FlushAsync(ct);
+            return true;
+        }
+        finally
+        {
+            _outputLock.Release();
+        }
     }
 
     /// <summary>Ends a run of untouched bytes before something is replaced or dropped: from here on, output is assembled.</summary>
@@ -261,6 +304,7 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
 
     public void Dispose()
     {
+        _outputLock.Dispose();
         var buffer = _buffer;
         _buffer = [];
         if (buffer.Length > 0)

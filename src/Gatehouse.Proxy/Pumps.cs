@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using Gatehouse.Pipeline;
 using Gatehouse.Pipeline.Masking;
@@ -32,7 +33,9 @@ internal sealed class ClientToServerPump(
         FrontendMessageCode.FunctionCall or FrontendMessageCode.Terminate => FrameHandling.Inspect,
         FrontendMessageCode.Query or FrontendMessageCode.Parse or FrontendMessageCode.Sync or FrontendMessageCode.Describe
             or FrontendMessageCode.Execute or FrontendMessageCode.Close when pipeline is not null => FrameHandling.Inspect,
-        FrontendMessageCode.Bind when pipeline is { HasMasks: true } && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
+        // A statement held for review is bound only with an approval for its exact parameters: its Binds are read whole.
+        FrontendMessageCode.Bind when _reviewing && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
+        FrontendMessageCode.Bind when pipeline is { HasMasks: true } or { Audit: not null } && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         _ => ledger.DiscardingUntilSync ? FrameHandling.Drop : FrameHandling.Pass,
     };
 
@@ -52,14 +55,17 @@ internal sealed class ClientToServerPump(
         }
 
         // Streamed (large) Bind: its result formats are not read; a masked result on this portal is refused.
-        ExpectBind(portal, statement, null, formatsKnown: pipeline.HasMasks is false);
+        ExpectBind(portal, statement, null, formatsKnown: pipeline.HasMasks is false, StreamedParameters);
     }
 
-    private void ExpectBind(string portal, string statement, short[]? formats, bool formatsKnown)
+    // What the audit trail gets for the parameters of a Bind too large to read.
+    private static readonly string?[] StreamedParameters = [$"[not recorded: a Bind larger than {InspectedBind} bytes]"];
+
+    private void ExpectBind(string portal, string statement, short[]? formats, bool formatsKnown, string?[]? parameters)
     {
         var ticket = _statements.GetValueOrDefault(statement);
         _portals[portal] = (ticket, false);
-        ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown));
+        ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown, Parameters: parameters));
     }
 
     protected override void CheckCode(byte code)
@@ -108,7 +114,7 @@ internal sealed class ClientToServerPump(
                     return RefuseQuery(refusal);
                 }
 
-                ledger.Expect(new(StatementLedger.Kind.Query, submission.Ticket));
+                ledger.Expect(new(StatementLedger.Kind.Query, submission.Ticket, At: Stopwatch.GetTimestamp()));
                 limits?.Sent();
                 return FrameVerdict.Pass;
             }
@@ -124,6 +130,7 @@ internal sealed class ClientToServerPump(
                 }
 
                 _statements[name] = submission.Ticket;
+                _reviewing |= submission.Ticket!.NeedsReview;
                 ledger.Expect(new(StatementLedger.Kind.Parse, submission.Ticket, Name: name));
                 return FrameVerdict.Pass;
             }
@@ -137,7 +144,14 @@ internal sealed class ClientToServerPump(
                 }
 
                 var formats = ResultMessages.ReadBindResultFormats(body) ?? throw new ProtocolException("malformed Bind message");
-                ExpectBind(portal, statement, formats, formatsKnown: true);
+                var parameters = pipeline!.Audit is null ? null : ResultMessages.ReadBindParameters(body, SessionAudit.MaxParameterChars);
+                if (_statements.GetValueOrDefault(statement) is { NeedsReview: true } held
+                    && await ReviewBindAsync(held, frame[FrameHeader.Size..], ct) is { } refused)
+                {
+                    return RefuseParse(refused);
+                }
+
+                ExpectBind(portal, statement, formats, formatsKnown: true, parameters);
                 return FrameVerdict.Pass;
             }
 
@@ -170,16 +184,34 @@ internal sealed class ClientToServerPump(
                     ledger.Expect(new(StatementLedger.Kind.Describe, undescribed.Ticket, Name: portal, Target: (byte)'P', Injected: true));
                     Replace(Describe(portal));
                     Replace(frame.Span);
-                    ledger.Expect(new(StatementLedger.Kind.Execute, Portal: portal));
+                    ledger.Expect(new(StatementLedger.Kind.Execute, Portal: portal, At: Stopwatch.GetTimestamp()));
                     return FrameVerdict.Replace;
                 }
 
-                ledger.Expect(new(StatementLedger.Kind.Execute, Portal: portal));
+                ledger.Expect(new(StatementLedger.Kind.Execute, Portal: portal, At: Stopwatch.GetTimestamp()));
                 return FrameVerdict.Pass;
             }
             default:
                 return FrameVerdict.Pass;
         }
+    }
+
+    // Parameters of a reviewed Bind are kept whole (each up to this many characters), so the approval is for exact values.
+    private const int ReviewedBind = 64 * 1024;
+
+    private bool _reviewing;
+
+    /// <summary>Holds a Bind of a statement that needs review until a reviewer decides; null when it may run.</summary>
+    private async ValueTask<Refusal?> ReviewBindAsync(StatementTicket ticket, ReadOnlyMemory<byte> body, CancellationToken ct)
+    {
+        if (body.Length > ReviewedBind)
+        {
+            return Refusals.Denied(ticket.Decision.RuleId ?? "review", $"the statement needs review, and its parameters ({body.Length} bytes) are larger than a review holds ({ReviewedBind} bytes)");
+        }
+
+        var parameters = ResultMessages.ReadBindParameters(body.Span, 2 * ReviewedBind) ?? throw new ProtocolException("malformed Bind message");
+        var (_, refusal) = await pipeline!.ReviewAsync(ticket, ticket.Sql, parameters, ct);
+        return refusal;
     }
 
     private static byte[] Describe(string portal)
@@ -334,6 +366,12 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
 
     protected override async ValueTask<FrameVerdict> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct)
     {
+        if (code is (byte)BackendMessageCode.CommandComplete or (byte)BackendMessageCode.ReadyForQuery
+            && pipeline?.Audit is { Outstanding: true } audit && await audit.BarrierAsync() is { } failure)
+        {
+            return AuditFailed(code, frame.Span, failure);
+        }
+
         var span = frame.Span;
         if (_refusingResult && code is not ((byte)BackendMessageCode.ReadyForQuery or (byte)BackendMessageCode.ParameterStatus))
         {
@@ -426,6 +464,33 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
         }
 
         return code == (byte)BackendMessageCode.ErrorResponse && pipeline is { HasMasks: true } ? Scrub(code, span, errorTicket) : FrameVerdict.Pass;
+    }
+
+    /// <summary>
+    /// A statement record could not be written, so its result is not released: a CommandComplete becomes 58000 and the
+    /// rest of the result is withheld; at a ReadyForQuery (a statement whose result was not yet reported) the error
+    /// goes just before it. The session stays usable.
+    /// </summary>
+    private FrameVerdict AuditFailed(byte code, ReadOnlySpan<byte> frame, string failure)
+    {
+        var error = Refusals.AuditUnavailable(failure + "; the result was withheld");
+        if (!_refusingResult)
+        {
+            Replace(BackendMessages.Error(error.SqlState, error.Message));
+        }
+
+        if (code == (byte)BackendMessageCode.CommandComplete)
+        {
+            _refusingResult = true;
+            ledger.OnResponse(code, frame);
+            return FrameVerdict.Replace;
+        }
+
+        Status = (TransactionStatus)frame[5];
+        _refusingResult = false;
+        ledger.OnResponse(code, frame);
+        Replace(frame);
+        return FrameVerdict.Replace;
     }
 
     /// <summary>Error and notice fields and notification payloads can quote values (a failed cast, a constraint error).</summary>

@@ -28,11 +28,11 @@ internal sealed class StatementLedger
 
     internal readonly record struct Entry(
         Kind Kind, StatementTicket? Ticket = null, string? Name = null, string? Portal = null, Refusal? Refusal = null, byte Target = 0,
-        bool Injected = false, short[]? Formats = null, bool FormatsKnown = true);
+        bool Injected = false, short[]? Formats = null, bool FormatsKnown = true, string?[]? Parameters = null, long At = 0);
 
     /// <summary>A portal as the server side knows it: its statement's ticket, the result formats Bind chose, and its
     /// column plan once a Describe of the portal has been answered.</summary>
-    private sealed record PortalState(StatementTicket? Ticket, short[]? Formats, bool FormatsKnown)
+    private sealed record PortalState(StatementTicket? Ticket, short[]? Formats, bool FormatsKnown, string?[]? Parameters)
     {
         public ColumnPlan? Plan { get; set; }
     }
@@ -85,7 +85,7 @@ internal sealed class StatementLedger
                 if (Take(Kind.Bind, out var bind))
                 {
                     // The client side resolved the statement's ticket when the Bind went out; it decides the masks.
-                    _portals[bind.Portal!] = new PortalState(bind.Ticket ?? _statements.GetValueOrDefault(bind.Name!), bind.Formats, bind.FormatsKnown);
+                    _portals[bind.Portal!] = new PortalState(bind.Ticket ?? _statements.GetValueOrDefault(bind.Name!), bind.Formats, bind.FormatsKnown, bind.Parameters);
                 }
 
                 return null;
@@ -140,16 +140,17 @@ internal sealed class StatementLedger
             _statementIndex++;
             if (ran && head.Ticket is { } ticket && _statementIndex == ticket.Statements.Count)
             {
-                ticket.Complete(new StatementOutcome(true, CommandTag(frame), null));
+                ticket.Complete(new StatementOutcome(true, CommandTag(frame), null, StartTimestamp: head.At));
             }
         }
         else if (head.Kind == Kind.Execute)
         {
             _entries.TryDequeue(out _);
-            if (ran && _portals.GetValueOrDefault(head.Portal!)?.Ticket is { } ticket)
+            var portal = _portals.GetValueOrDefault(head.Portal!);
+            if (ran && portal?.Ticket is { } ticket)
             {
                 ticket.Commit(0);
-                ticket.Complete(new StatementOutcome(true, CommandTag(frame), null));
+                ticket.Complete(new StatementOutcome(true, CommandTag(frame), null, null, portal.Parameters, head.At));
             }
         }
         else
@@ -173,8 +174,9 @@ internal sealed class StatementLedger
         }
         else
         {
-            var ticket = head.Kind == Kind.Execute ? _portals.GetValueOrDefault(head.Portal!)?.Ticket : head.Ticket;
-            ticket?.Complete(new StatementOutcome(false, null, error.SqlState));
+            var portal = head.Kind == Kind.Execute ? _portals.GetValueOrDefault(head.Portal!) : null;
+            var ticket = head.Kind == Kind.Execute ? portal?.Ticket : head.Ticket;
+            ticket?.Complete(new StatementOutcome(false, null, error.SqlState, error.Message, portal?.Parameters, head.At));
         }
 
         // A simple query ends at its ReadyForQuery; in the extended protocol the server now skips to Sync.

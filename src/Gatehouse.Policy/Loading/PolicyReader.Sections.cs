@@ -69,7 +69,7 @@ internal sealed partial class PolicyReader
             return null;
         }
 
-        CheckKeys(map, "'reviews'", "approvers", "mode", "timeout", "notify");
+        CheckKeys(map, "'reviews'", "approvers", "mode", "timeout", "notify", "require");
         string? approvers = null;
         if (Required(map, "approvers", "'reviews'") is { } approversNode && AsString(approversNode, "'approvers'") is { } name)
         {
@@ -121,7 +121,15 @@ internal sealed partial class PolicyReader
             }
         }
 
-        return approvers is null ? null : new ReviewSettings { Approvers = approvers, Mode = mode, Timeout = timeout, Webhook = webhook };
+        int require = 1;
+        if (map.Find("require") is { } requireNode && AsString(requireNode, "'require'") is { } requireText
+            && (!int.TryParse(requireText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out require) || require is < 1 or > 5))
+        {
+            Error(requireNode, $"'require' must be a number of distinct approvers from 1 to 5, got '{requireText}'");
+            require = 1;
+        }
+
+        return approvers is null ? null : new ReviewSettings { Approvers = approvers, Mode = mode, Timeout = timeout, Webhook = webhook, Require = require };
     }
 
     private List<MaskSpec> ReadMasks(YamlNode node)

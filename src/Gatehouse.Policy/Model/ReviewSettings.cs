@@ -21,4 +21,7 @@ public sealed class ReviewSettings
     public TimeSpan Timeout { get; init; } = DefaultTimeout;
 
     public Uri? Webhook { get; init; }
+
+    /// <summary>Distinct approvers a request needs (<c>require</c>, 1–5).</summary>
+    public int Require { get; init; } = 1;
 }

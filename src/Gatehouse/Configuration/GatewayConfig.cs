@@ -29,6 +29,8 @@ public sealed record GatewayConfig
     public string? PolicyPath { get; init; }
 
     public required LimitsConfig Limits { get; init; }
+
+    public AuditConfig Audit { get; init; } = AuditConfig.Default;
 }
 
 public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool Require);

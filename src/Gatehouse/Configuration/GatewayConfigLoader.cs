@@ -141,6 +141,7 @@ public static class GatewayConfigLoader
             ReservedConnections = limitsSection?.Int("reserved_connections", reserveDefault, 0, Math.Max(0, limits.MaxClientConnections - 1)) ?? reserveDefault,
         };
         limitsSection?.RejectUnknownKeys("limits");
+        var audit = AuditConfigReader.Read(root, Resolve, sharedStore: !state.StartsWith("sqlite:", StringComparison.Ordinal));
         root.RejectUnknownKeys("the configuration");
 
         return new GatewayConfig
@@ -155,6 +156,7 @@ public static class GatewayConfigLoader
             Targets = targets,
             PolicyPath = policy is null ? null : Resolve(policy),
             Limits = limits,
+            Audit = audit,
         };
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Gatehouse.Audit;
 using Gatehouse.Configuration;
 using Gatehouse.Credentials;
 using Gatehouse.Identity;
@@ -24,6 +25,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly IStateStore _state;
     private UpstreamCatalogSource[] _catalogSources = [];
     private UpstreamSyntaxCheck[] _syntaxChecks = [];
+    private AuditHosting? _audit;
     private readonly IReadOnlyDictionary<string, CredentialTarget> _targets;
     private readonly CancellationTokenSource _stopping = new();
 
@@ -76,7 +78,7 @@ public sealed class GatewayHost : IAsyncDisposable
             ? DevIssuer.LoadOrCreate(config.StateDirectory, DevIssuerUrl(config), time)
             : null;
         var validator = new TokenValidator(LibraryOptions.Identity(config), devIssuer, time);
-        var opened = StateStore.Open(config.State);
+        var opened = StateStore.Open(config.State, new StateStoreOptions { Durability = config.Audit.Durability });
         if (!opened.Success)
         {
             errors.WriteLine($"{config.SourcePath}: error: {opened.Error}");
@@ -85,7 +87,25 @@ public sealed class GatewayHost : IAsyncDisposable
         }
 
         var state = opened.Store;
-        var broker = new CredentialBroker(state.Leases, time, loggerFactory.CreateLogger<CredentialBroker>(), $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}");
+        string instance = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
+        var broker = new CredentialBroker(state.Leases, time, loggerFactory.CreateLogger<CredentialBroker>(), instance);
+        AuditTrail? audit;
+        try
+        {
+            audit = AuditHosting.Create(config, state, instance, time);
+        }
+        catch (AuditKeyException ex)
+        {
+            errors.WriteLine($"{config.SourcePath}: error: {ex.Message}");
+            policy.Dispose();
+            return null;
+        }
+
+        if (audit is null)
+        {
+            loggerFactory.CreateLogger("Gatehouse.Audit").LogWarning("audit.enabled is false: statements are not recorded. Use this for benchmarks only.");
+        }
+
         var targets = CredentialTargets.FromConfig(config);
         var catalogSources = targets.Values.ToDictionary(t => t.Name, t => new UpstreamCatalogSource(t), StringComparer.Ordinal);
         var catalogs = catalogSources.ToDictionary(s => s.Key, s => new RelationCatalog(s.Value), StringComparer.Ordinal);
@@ -108,7 +128,7 @@ public sealed class GatewayHost : IAsyncDisposable
             Options = proxyOptions,
             Certificate = ServerCertificate.Load(proxyOptions.Tls, loggerFactory.CreateLogger("Gatehouse.Tls")),
             Authenticator = new OidcAuthenticator(validator),
-            Admission = new PolicyAdmission(policy, broker, targets, loggerFactory, catalogs, masker)
+            Admission = new PolicyAdmission(policy, broker, targets, loggerFactory, catalogs, masker, audit)
             {
                 SyntaxChecks = syntaxChecks.ToDictionary(c => c.Key, ISyntaxCheck (c) => c.Value, StringComparer.Ordinal),
             },
@@ -120,7 +140,7 @@ public sealed class GatewayHost : IAsyncDisposable
 
         var app = builder.Build();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/metrics", () => Results.Text(Metrics(services, policy, broker), "text/plain; version=0.0.4"));
+        app.MapGet("/metrics", () => Results.Text(Metrics(services, policy, broker) + AuditHosting.Metrics(audit), "text/plain; version=0.0.4"));
         if (devIssuer is not null)
         {
             app.MapDevIssuer(devIssuer);
@@ -161,6 +181,11 @@ public sealed class GatewayHost : IAsyncDisposable
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
 
     public async ValueTask DisposeAsync()
+        if (_audit is not null)
+        {
+            await _audit.StartAsync(_stopping.Token, ct);
+        }
+
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
@@ -183,6 +208,11 @@ public sealed class GatewayHost : IAsyncDisposable
 
         foreach (var check in _syntaxChecks)
         {
+        if (_audit is not null)
+        {
+            await _audit.DisposeAsync();
+        }
+
             await check.DisposeAsync();
         }
         _stopping.Dispose();

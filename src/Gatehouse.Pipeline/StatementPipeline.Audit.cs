@@ -1,0 +1,48 @@
+using Gatehouse.Audit;
+using Gatehouse.Pipeline.Masking;
+using Gatehouse.Policy;
+using Gatehouse.Sql;
+
+namespace Gatehouse.Pipeline;
+
+/// <summary>The audit step of the statement path: every decided statement is recorded before the front door acts on it.</summary>
+public sealed partial class StatementPipeline
+{
+    // What the last Decide analyzed and decided, so a refused statement is recorded with its facts too.
+    private (IReadOnlyList<StatementFacts>? Statements, PolicyDecision? Decision) _decided;
+
+    private async ValueTask<Submission> RecordAsync(StatementRequest request, Submission submission, PolicyDecision? decision, CancellationToken ct)
+    {
+        var rules = _grant is { } grant ? MaskRules.For(grant) : null;
+        var (statements, decided) = _decided;
+        _decided = default;
+        long number = submission.Ticket?.Id ?? ++_nextTicket;
+        var recorded = audit!.RecordStatement(
+            number, request, submission.Ticket?.Statements ?? statements, submission.Refusal, decision ?? decided, rules, masker,
+            submission.Ticket is { ReviewId: { } review } ? (review, submission.Ticket.Reviewers) : null);
+        if (submission.Ticket is not { } ticket)
+        {
+            return submission;
+        }
+
+        ticket.Recorded = recorded;
+        ticket.OnComplete = (t, outcome) => audit.RecordOutcome(t, outcome, rules, masker);
+        if (audit.Trail.Healthy || audit.FailOpen)
+        {
+            // Forwarded now; the front door holds the result until the record is durable (SessionAudit.BarrierAsync).
+            return submission;
+        }
+
+        // The last write failed: this record must be durable before anything runs, or the statement is refused.
+        try
+        {
+            await recorded.WaitAsync(ct);
+            return submission;
+        }
+        catch (AuditUnavailableException ex)
+        {
+            await audit.BarrierAsync();
+            return Refused(Refusals.AuditUnavailable(ex.Message));
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using Gatehouse.Policy.Model;
+using Gatehouse.Reviews;
+using Gatehouse.State;
+
+namespace Gatehouse.Pipeline;
+
+/// <summary>
+/// The review step of the statement path: a statement a <c>review</c> rule holds runs only with an approval for exactly
+/// its text and parameter values. Hold mode waits here for a human decision (other sessions are never blocked: only
+/// this session's statement path awaits); async mode refuses at once and lets the same statement run once, later,
+/// when it is sent again after approval.
+/// </summary>
+public sealed partial class StatementPipeline
+{
+    // Cancelled by the client's CancelRequest while a statement is held: the review is withdrawn.
+    private CancellationTokenSource? _hold;
+
+    /// <summary>Tells the front door's user that a statement waits (the wire sends a NoticeResponse).</summary>
+    public Func<string, ValueTask>? OnHold { get; set; }
+
+    /// <summary>The reviews this gateway runs; null when it has none (review rules are then refused).</summary>
+    public ReviewService? Reviews => reviews;
+
+    /// <summary>The client asked to cancel: a held statement's review is withdrawn. False when nothing was held.</summary>
+    public bool CancelHold()
+    {
+        var hold = Volatile.Read(ref _hold);
+        if (hold is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            hold.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Decides the review of a ticket whose rule needs one, for exactly <paramref name="sql"/> with
+    /// <paramref name="parameters"/>. Returns the ticket (approved: it runs, and its audit record names the review) or
+    /// the refusal.
+    /// </summary>
+    public async ValueTask<(StatementTicket? Ticket, Refusal? Refusal)> ReviewAsync(StatementTicket ticket, string sql, IReadOnlyList<string?> parameters, CancellationToken ct)
+    {
+        var settings = policy.Current.Reviews;
+        var decision = ticket.Decision;
+        string rule = decision.RuleId ?? "-";
+        if (reviews is null || settings is null)
+        {
+            return (null, Refusals.ReviewRequired(rule, decision.Reason));
+        }
+
+        var principal = session.Principal;
+        var request = new ReviewRequest(principal.Subject, principal.Issuer, session.Target, session.Id, sql, parameters, rule, decision.Reason);
+        if (settings.Mode == ReviewMode.Async && await reviews.TakeApprovalAsync(request, ct) is { } approved)
+        {
+            return (await Approved(ticket, approved), null);
+        }
+
+        var submitted = await reviews.SubmitAsync(request, ct);
+        if (submitted.Review is not { } review)
+        {
+            return (null, Refusals.ReviewQueueFull(rule, submitted.Refusal!));
+        }
+
+        if (settings.Mode == ReviewMode.Async)
+        {
+            return (null, Refusals.ReviewPending(review.Id, rule, reviews.HowToDecide(review.Id) + "; then send the same statement again"));
+        }
+
+        using var hold = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Volatile.Write(ref _hold, hold);
+        try
+        {
+            if (OnHold is { } notice)
+            {
+                await notice($"gatehouse: statement held for review {review.Id} (rule {rule}); {reviews.HowToDecide(review.Id)}. Waiting up to {settings.Timeout}.");
+            }
+
+            var ended = await reviews.WaitAsync(review, hold.Token);
+            return ended.Status switch
+            {
+                ReviewStatus.Approved => (await Approved(ticket, ended), null),
+                ReviewStatus.Rejected => (null, Refusals.ReviewRejected(ended.Id, ended.DecisionReason ?? "no reason given")),
+                ReviewStatus.Expired => (null, Refusals.ReviewTimedOut(ended.Id, settings.Timeout)),
+                _ => (null, Refusals.ReviewWithdrawn(ended.Id)),
+            };
+        }
+        finally
+        {
+            Volatile.Write(ref _hold, null);
+        }
+    }
+
+    private async ValueTask<StatementTicket> Approved(StatementTicket ticket, ReviewRecord review)
+    {
+        var votes = await reviews!.Store.VotesAsync(review.Id, CancellationToken.None);
+        ticket.ReviewId = review.Id;
+        ticket.Reviewers = string.Join(", ", votes.Where(v => v.Approve).Select(v => v.Reviewer));
+        return ticket;
+    }
+}

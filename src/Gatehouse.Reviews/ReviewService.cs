@@ -1,0 +1,198 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Gatehouse.Audit;
+using Gatehouse.Policy;
+using Gatehouse.State;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Reviews;
+
+public sealed record ReviewOptions
+{
+    /// <summary>This gateway instance (reviews name where they were requested).</summary>
+    public required string Instance { get; init; }
+
+    /// <summary>Pending reviews one identity may have at once; more are refused (53400).</summary>
+    public int MaxPendingPerIdentity { get; init; } = 20;
+
+    /// <summary>How often a waiting statement re-reads its request when no change signal arrives (other instances, SQLite).</summary>
+    public TimeSpan PollEvery { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Where reviewers decide (the console), for notices and webhooks; null when there is none.</summary>
+    public string? ConsoleUrl { get; init; }
+}
+
+/// <summary>What asks for a review: the statement exactly as it would run, and the rule that holds it.</summary>
+public sealed record ReviewRequest(
+    string Subject, string Issuer, string Target, string Session, string Sql, IReadOnlyList<string?> Parameters, string Rule, string Reason);
+
+/// <summary>Why a review could not be requested (the cap), or the request.</summary>
+public sealed record ReviewSubmission(ReviewRecord? Review, string? Refusal);
+
+/// <summary>
+/// The approval workflow, the same for every front door and every instance sharing the store:
+/// <code>
+///  Submit ─► request stored (pending) ─► webhook (background) ─► Wait: re-read on change signal or poll ─► decided | expired
+///  Decide(approver claims) ─► approver identity? not the requester? ─► store.Vote (conditional: exactly one outcome)
+///  async mode: re-sent statement ─► FindApproved(fingerprint) ─► Use (exactly once) ─► runs
+/// </code>
+/// Requests and decisions are audit records.
+/// </summary>
+public sealed class ReviewService(IReviewStore store, PolicyStore policy, ReviewOptions options, TimeProvider time, ILogger logger, AuditTrail? audit = null, ReviewWebhook? webhook = null)
+{
+    public ReviewOptions Options => options;
+
+    public IReviewStore Store => store;
+
+    public async Task<ReviewSubmission> SubmitAsync(ReviewRequest request, CancellationToken ct)
+    {
+        var settings = policy.Current.Reviews ?? throw new InvalidOperationException("the policy has no reviews section");
+        var now = time.GetUtcNow();
+        if (await store.CountPendingAsync(request.Subject, request.Issuer, now, ct) >= options.MaxPendingPerIdentity)
+        {
+            return new ReviewSubmission(null, $"{request.Subject} already has {options.MaxPendingPerIdentity} reviews pending; wait for decisions");
+        }
+
+        var review = new ReviewRecord(
+            NewId(), ReviewFingerprint.Of(request.Subject, request.Issuer, request.Target, request.Sql, request.Parameters),
+            request.Subject, request.Issuer, request.Target, request.Session, request.Sql, request.Parameters, request.Rule, request.Reason,
+            settings.Mode.ToString().ToLowerInvariant(), now, now + settings.Timeout, ReviewStatus.Pending, settings.Require, 0, options.Instance);
+        await store.InsertAsync(review, ct);
+        Record("review.request", review.Session, new { review = review.Id, review.Rule, review.Target, review.Subject, review.Fingerprint, expires = review.Expires });
+        webhook?.Notify(review, settings.Webhook);
+        return new ReviewSubmission(review, null);
+    }
+
+    /// <summary>
+    /// Waits for a decision or the request's expiry. <paramref name="ct"/> firing (the client cancelled, the session
+    /// ended) withdraws the request. Returns the request as it ended.
+    /// </summary>
+    public async Task<ReviewRecord> WaitAsync(ReviewRecord review, CancellationToken ct)
+    {
+        while (true)
+        {
+            var current = await store.GetAsync(review.Id, CancellationToken.None) ?? review with { Status = ReviewStatus.Withdrawn };
+            if (current.Status != ReviewStatus.Pending)
+            {
+                return current;
+            }
+
+            var now = time.GetUtcNow();
+            if (now >= current.Expires)
+            {
+                await store.CloseAsync(review.Id, ReviewStatus.Expired, "timed out", now, CancellationToken.None);
+                continue;
+            }
+
+            if (ct.IsCancellationRequested)
+            {
+                await store.CloseAsync(review.Id, ReviewStatus.Withdrawn, "withdrawn: the client cancelled or left", now, CancellationToken.None);
+                Record("review.withdrawn", review.Session, new { review = review.Id });
+                continue;
+            }
+
+            var wait = options.PollEvery < current.Expires - now ? options.PollEvery : current.Expires - now;
+            using var poll = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            poll.CancelAfter(wait);
+            try
+            {
+                await store.WaitForChangeAsync(poll.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Poll again, or withdraw (checked above).
+            }
+        }
+    }
+
+    /// <summary>Async mode: the approval this exact statement may use, marked used; null when there is none.</summary>
+    public async Task<ReviewRecord?> TakeApprovalAsync(ReviewRequest request, CancellationToken ct)
+    {
+        var fingerprint = ReviewFingerprint.Of(request.Subject, request.Issuer, request.Target, request.Sql, request.Parameters);
+        var now = time.GetUtcNow();
+        var approved = await store.FindApprovedAsync(fingerprint, now, ct);
+        if (approved is null || !await store.UseAsync(approved.Id, now, ct))
+        {
+            return null;
+        }
+
+        Record("review.used", request.Session, new { review = approved.Id });
+        return approved;
+    }
+
+    /// <summary>
+    /// One reviewer's decision. The reviewer must match <c>reviews.approvers</c> under the current policy and must not
+    /// be the identity that asked; the store counts the vote only on a pending, unexpired request.
+    /// </summary>
+    public async Task<ReviewVoteResult> DecideAsync(string id, string reviewer, string reviewerIssuer, JsonElement reviewerClaims, bool approve, string? reason, CancellationToken ct)
+    {
+        var snapshot = policy.Current;
+        if (snapshot.Reviews is not { } settings || !snapshot.IsIdentity(reviewerClaims, settings.Approvers))
+        {
+            return new ReviewVoteResult(null, $"{reviewer} is not an approver (reviews.approvers: {snapshot.Reviews?.Approvers ?? "none"})");
+        }
+
+        var review = await store.GetAsync(id, ct);
+        if (review is null)
+        {
+            return new ReviewVoteResult(null, $"no review {id}");
+        }
+
+        if (review.Subject == reviewer && review.Issuer == reviewerIssuer)
+        {
+            return new ReviewVoteResult(review, "an identity cannot approve or reject its own request");
+        }
+
+        if (!approve && string.IsNullOrWhiteSpace(reason))
+        {
+            return new ReviewVoteResult(review, "a rejection needs a reason");
+        }
+
+        var result = await store.VoteAsync(new ReviewVote(id, reviewer, reviewerIssuer, approve, reason, time.GetUtcNow()), time.GetUtcNow(), ct);
+        if (result.Counted)
+        {
+            Record("review.decision", review.Session, new { review = id, reviewer, reviewer_issuer = reviewerIssuer, approve, reason, status = result.Review!.Status.ToString().ToLowerInvariant() });
+            logger.LogInformation("Review {Id} {Verdict} by {Reviewer}", id, approve ? "approved" : "rejected", reviewer);
+        }
+
+        return result;
+    }
+
+    /// <summary>Where an approver decides this review, for messages.</summary>
+    public string HowToDecide(string id) =>
+        options.ConsoleUrl is { } url ? $"approve it in the console at {url}/#/reviews/{id} or with: gatehouse reviews approve {id}" : $"approve it with: gatehouse reviews approve {id}";
+
+    private void Record(string kind, string? session, object body)
+    {
+        if (audit is null)
+        {
+            return;
+        }
+
+        _ = audit.AppendJson(kind, session, JsonSerializer.Serialize(body, ReviewJson.Options)).ContinueWith(
+            t => logger.LogError("Review audit record {Kind} could not be written: {Reason}", kind, t.Exception!.GetBaseException().Message),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
+
+    // Short, unguessable, easy to type: r- and 10 base32 characters (50 bits).
+    private static string NewId()
+    {
+        const string alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+        Span<byte> random = stackalloc byte[10];
+        RandomNumberGenerator.Fill(random);
+        Span<char> id = stackalloc char[12];
+        id[0] = 'r';
+        id[1] = '-';
+        for (int i = 0; i < 10; i++)
+        {
+            id[i + 2] = alphabet[random[i] % alphabet.Length];
+        }
+
+        return new string(id);
+    }
+}
+
+internal static class ReviewJson
+{
+    public static JsonSerializerOptions Options { get; } = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+}

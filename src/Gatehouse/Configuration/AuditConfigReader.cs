@@ -1,0 +1,67 @@
+using Gatehouse.Audit;
+using Gatehouse.State;
+using Gatehouse.Yaml;
+
+namespace Gatehouse.Configuration;
+
+/// <summary>
+/// The <c>audit</c> section. <c>enabled: false</c> exists for benchmarks and relay tests only: the gateway says so
+/// loudly at every start. Without <c>key_file</c> the key is made in the state directory, which suits one instance;
+/// instances sharing a PostgreSQL store must share the key, so there <c>key_file</c> is required.
+/// </summary>
+public sealed record AuditConfig(
+    bool Enabled, string? KeyFile, AuditDurability Durability, AuditFailureMode OnFailure, TimeSpan? Retention)
+{
+    public static AuditConfig Default { get; } = new(true, null, AuditDurability.Process, AuditFailureMode.Deny, TimeSpan.FromDays(90));
+}
+
+internal static class AuditConfigReader
+{
+    public static AuditConfig Read(YamlSection root, Func<string, string> resolve, bool sharedStore)
+    {
+        var section = root.Section("audit");
+        if (section is null)
+        {
+            if (sharedStore)
+            {
+                root.Error(root.Get("state")!, "a postgres:// state store is shared by instances, so they must share the audit key: set audit.key_file");
+            }
+
+            return AuditConfig.Default;
+        }
+
+        bool enabled = section.Bool("enabled", true);
+        string? keyFile = section.String("key_file");
+        if (keyFile is null && sharedStore && enabled)
+        {
+            root.Error(section.Node, "a postgres:// state store is shared by instances, so they must share the audit key: set audit.key_file");
+        }
+
+        var durability = section.String("durability", "process") switch
+        {
+            "process" => AuditDurability.Process,
+            "os" => AuditDurability.Os,
+            _ => Invalid(section, "durability", "'durability' must be process or os", AuditDurability.Process),
+        };
+        var onFailure = section.String("on_failure", "deny") switch
+        {
+            "deny" => AuditFailureMode.Deny,
+            "allow" => AuditFailureMode.Allow,
+            _ => Invalid(section, "on_failure", "'on_failure' must be deny or allow", AuditFailureMode.Deny),
+        };
+        TimeSpan? retention = section.String("retention") is "forever" ? null : section.Duration("retention", TimeSpan.FromDays(90));
+        if (retention is { } kept && kept < TimeSpan.FromHours(1))
+        {
+            section.Error(section.Get("retention")!, "'retention' must be at least 1h (or forever)");
+        }
+
+        section.RejectUnknownKeys("audit");
+        return new AuditConfig(enabled, keyFile is null ? null : resolve(keyFile), durability, onFailure, retention);
+    }
+
+    private static T Invalid<T>(YamlSection section, string key, string message, T fallback)
+    {
+        section.Error(section.Get(key)!, message);
+        return fallback;
+    }
+}

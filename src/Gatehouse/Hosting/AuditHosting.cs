@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Text;
+using Gatehouse.Audit;
+using Gatehouse.Configuration;
+using Gatehouse.State;
+
+namespace Gatehouse.Hosting;
+
+/// <summary>
+/// The audit trail's life in a gateway process: the key, the chain's first and last records, retention in the
+/// background, and the warnings an operator must not miss (audit off, failing open).
+/// </summary>
+internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditConfig config, ILogger logger, TimeProvider time) : IAsyncDisposable
+{
+    private static readonly TimeSpan RetentionEvery = TimeSpan.FromHours(1);
+    private Task _retention = Task.CompletedTask;
+
+    /// <summary>The trail for this process, or null when <c>audit.enabled: false</c>. Throws <see cref="AuditKeyException"/>.</summary>
+    public static AuditTrail? Create(GatewayConfig config, IStateStore state, string instance, TimeProvider time)
+    {
+        if (!config.Audit.Enabled)
+        {
+            return null;
+        }
+
+        var key = AuditKey.Load(config.Audit.KeyFile ?? Path.Combine(config.StateDirectory, "audit.key"), create: config.Audit.KeyFile is null);
+        return new AuditTrail(state.Audit, key, new AuditTrailOptions { Chain = instance, OnFailure = config.Audit.OnFailure }, time);
+    }
+
+    /// <summary>The key file the verbs that read the trail use (the same rule as <see cref="Create"/>).</summary>
+    public static AuditKey LoadKey(GatewayConfig config) =>
+        AuditKey.Load(config.Audit.KeyFile ?? Path.Combine(config.StateDirectory, "audit.key"), create: false);
+
+    /// <summary>Writes the chain's first record (a store that cannot be written stops start-up) and starts retention.</summary>
+    public async Task StartAsync(CancellationToken stopping, CancellationToken ct)
+    {
+        if (config.OnFailure == AuditFailureMode.Allow)
+        {
+            logger.LogWarning("audit.on_failure is allow: statements run even when the audit trail cannot be written. Never use this in production.");
+        }
+
+        try
+        {
+            await trail.StartAsync(ct);
+        }
+        catch (AuditUnavailableException ex)
+        {
+            throw new GatewayStartupException([$"audit: the trail cannot be written: {ex.Message}"]);
+        }
+
+        if (config.Retention is { } retention)
+        {
+            _retention = Task.Run(() => RetainAsync(retention, stopping), CancellationToken.None);
+        }
+    }
+
+    private async Task RetainAsync(TimeSpan retention, CancellationToken stopping)
+    {
+        var key = trail.Key;
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                var (pruned, refused) = await AuditRetention.PruneAsync(state.Audit, key, time.GetUtcNow() - retention, stopping);
+                if (pruned > 0)
+                {
+                    logger.LogInformation("Audit retention pruned {Records} records older than {Retention}", pruned, retention);
+                }
+
+                foreach (var chain in refused)
+                {
+                    logger.LogError("Audit retention left chain {Chain} alone: it does not verify; run gatehouse audit verify", chain);
+                }
+
+                await Task.Delay(RetentionEvery, time, stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or InvalidOperationException)
+            {
+                logger.LogWarning("Audit retention failed, retrying in an hour: {Reason}", ex.Message);
+                await Task.Delay(RetentionEvery, time, stopping).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    public static string Metrics(AuditTrail? trail)
+    {
+        if (trail is null)
+        {
+            return "# TYPE gatehouse_audit_enabled gauge\ngatehouse_audit_enabled 0\n";
+        }
+
+        var stats = trail.Stats;
+        var text = new StringBuilder();
+        text.Append("# TYPE gatehouse_audit_enabled gauge\ngatehouse_audit_enabled 1\n");
+        text.Append("# TYPE gatehouse_audit_records_total counter\n");
+        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_records_total {stats.Records}\n");
+        text.Append("# TYPE gatehouse_audit_batches_total counter\n");
+        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_batches_total {stats.Batches}\n");
+        text.Append("# TYPE gatehouse_audit_failed_records_total counter\n");
+        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_failed_records_total {stats.FailedRecords}\n");
+        text.Append("# TYPE gatehouse_audit_queue_depth gauge\n");
+        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_queue_depth {stats.Queued}\n");
+        text.Append("# TYPE gatehouse_audit_last_batch_seconds gauge\n");
+        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_last_batch_seconds {stats.LastBatchMs / 1000.0}\n");
+        text.Append("# TYPE gatehouse_audit_healthy gauge\n");
+        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_healthy {(trail.Healthy ? 1 : 0)}\n");
+        return text.ToString();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await trail.DisposeAsync();
+        await _retention;
+    }
+}
