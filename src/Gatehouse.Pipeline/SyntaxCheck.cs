@@ -51,9 +51,9 @@ public sealed class UpstreamSyntaxCheck : ISyntaxCheck, IAsyncDisposable
         {
             return Located(sql, ex.MessageText, ex.Position);
         }
-        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException or IOException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            return null;
+            return null;   // no answer from the server: the check fails closed (the caller's refusal stands)
         }
     }
 
