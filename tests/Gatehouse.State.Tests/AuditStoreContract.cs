@@ -114,6 +114,20 @@ public abstract class AuditStoreContract(IStateStoreFactory factory) : StoreCont
     }
 
     [Fact]
+    public async Task Rows_with_equal_times_page_by_chain_and_seq_without_losing_or_repeating_one()
+    {
+        var audit = Open().Audit;
+        foreach (var chain in new[] { "b", "a", "c" })
+            await audit.AppendAsync([.. Enumerable.Range(1, 600).Select(i => Row(chain, i, Now))], default);
+
+        var read = await audit.ReadAsync(new AuditQuery(Since: Now, Until: Now.AddMilliseconds(1)), default).ToListAsync();
+
+        Assert.Equal(
+            new[] { "a", "b", "c" }.SelectMany(chain => Enumerable.Range(1, 600).Select(i => $"{chain}{i}")),
+            read.Select(r => $"{r.Chain}{r.Seq}"));
+    }
+
+    [Fact]
     public async Task A_stream_reads_as_it_goes_and_can_stop_early()
     {
         var audit = Open().Audit;
