@@ -123,6 +123,13 @@ public sealed class ExplainTests(GatewayFixture fixture)
         var offline = await ExplainAsync(await ConfigAsync(), "SELECT email FROM customers", "--offline");
         Assert.Contains("mask binding: catalog not asked (--offline); masks listed by the relations each statement names", offline.Stdout, StringComparison.Ordinal);
         Assert.Contains("  masks for relations it names: customers: public.customers.email with email; customers: *.phone with hash\n", offline.Stdout, StringComparison.Ordinal);
+
+        var json = await ExplainAsync(await ConfigAsync(), "SELECT email FROM customers", "--offline", "--json");
+        using var document = JsonDocument.Parse(json.Stdout);
+        var first = document.RootElement.GetProperty("statements")[0].GetProperty("masks_by_relation")[0];
+        Assert.Equal("customers", first.GetProperty("relation").GetString());
+        Assert.Equal("public.customers.email", first.GetProperty("pattern").GetString());
+        Assert.True(document.RootElement.GetProperty("mask_binding").GetProperty("offline").GetBoolean());
     }
 
     [Fact]

@@ -248,32 +248,12 @@ internal sealed record ExplainReport(PolicyExplanation Explanation, IReadOnlyLis
             var masks = Masks.Statements[i];
             if (masks.Columns is { } columns)
             {
-                w.WriteStartArray("masked_columns");
-                foreach (var c in columns)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("column", c.Column);
-                    w.WriteString("with", c.With);
-                    w.WriteString("why", c.Why);
-                    w.WriteEndObject();
-                }
-
-                w.WriteEndArray();
+                Objects(w, "masked_columns", columns.Select(c => new[] { ("column", c.Column), ("with", c.With), ("why", c.Why) }));
             }
 
             if (masks.ByRelation is { } byRelation)
             {
-                w.WriteStartArray("masks_by_relation");
-                foreach (var m in byRelation)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("relation", m.Relation);
-                    w.WriteString("pattern", m.Pattern);
-                    w.WriteString("with", m.With);
-                    w.WriteEndObject();
-                }
-
-                w.WriteEndArray();
+                Objects(w, "masks_by_relation", byRelation.Select(m => new[] { ("relation", m.Relation), ("pattern", m.Pattern), ("with", m.With) }));
             }
 
             w.WriteString("masking_note", masks.Note);
@@ -294,6 +274,23 @@ internal sealed record ExplainReport(PolicyExplanation Explanation, IReadOnlyLis
         }
 
         w.WriteEndObject();
+    }
+
+    private static void Objects(Utf8JsonWriter w, string name, IEnumerable<(string Key, string Value)[]> items)
+    {
+        w.WriteStartArray(name);
+        foreach (var item in items)
+        {
+            w.WriteStartObject();
+            foreach (var (key, value) in item)
+            {
+                w.WriteString(key, value);
+            }
+
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
     }
 
     private static void Strings(Utf8JsonWriter w, string name, IEnumerable<string> values)
