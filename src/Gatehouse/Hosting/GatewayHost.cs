@@ -146,7 +146,12 @@ public sealed class GatewayHost : IAsyncDisposable
             app.MapDevIssuer(devIssuer);
         }
 
-        return new GatewayHost(app, policy, listener, broker, state, targets) { _catalogSources = [.. catalogSources.Values], _syntaxChecks = [.. syntaxChecks.Values] };
+        return new GatewayHost(app, policy, listener, broker, state, targets)
+        {
+            _catalogSources = [.. catalogSources.Values],
+            _syntaxChecks = [.. syntaxChecks.Values],
+            _audit = audit is null ? null : new AuditHosting(audit, state, config.Audit, loggerFactory.CreateLogger("Gatehouse.Audit"), time),
+        };
     }
 
     /// <summary>The development issuer's URL: http://{listen.admin}/dev-issuer.</summary>
@@ -173,6 +178,11 @@ public sealed class GatewayHost : IAsyncDisposable
             throw new GatewayStartupException(problems);
         }
 
+        if (_audit is not null)
+        {
+            await _audit.StartAsync(_stopping.Token, ct);
+        }
+
         await _broker.StartReaperAsync(_targets.Values, _stopping.Token);
         await _app.StartAsync(ct);
         await _listener.Bound;
@@ -181,11 +191,6 @@ public sealed class GatewayHost : IAsyncDisposable
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
 
     public async ValueTask DisposeAsync()
-        if (_audit is not null)
-        {
-            await _audit.StartAsync(_stopping.Token, ct);
-        }
-
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
@@ -200,6 +205,11 @@ public sealed class GatewayHost : IAsyncDisposable
         await _app.DisposeAsync();
         await _stopping.CancelAsync();
         await _broker.DisposeAsync();
+        if (_audit is not null)
+        {
+            await _audit.DisposeAsync();
+        }
+
         await _state.DisposeAsync();
         foreach (var source in _catalogSources)
         {
@@ -208,11 +218,6 @@ public sealed class GatewayHost : IAsyncDisposable
 
         foreach (var check in _syntaxChecks)
         {
-        if (_audit is not null)
-        {
-            await _audit.DisposeAsync();
-        }
-
             await check.DisposeAsync();
         }
         _stopping.Dispose();
