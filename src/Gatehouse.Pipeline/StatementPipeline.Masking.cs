@@ -21,7 +21,7 @@ public sealed partial class StatementPipeline
         StatementMasks masks;
         try
         {
-            masks = await StatementMasks.ForAsync(rules, catalog, ticket.Statements, ct);
+            masks = await StatementMasks.ForAsync(rules, catalog, ticket.Statements, ct, sql);
         }
         catch (CatalogUnavailableException ex)
         {

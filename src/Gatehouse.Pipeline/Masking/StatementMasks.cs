@@ -39,13 +39,15 @@ public sealed class StatementMasks
 
     /// <summary>Why the statement is refused: it reads masked data and writes it somewhere the mask does not follow
     /// (another table, a run-time setting); null when it may run.</summary>
-    public string? Laundering { get; private init; }
+    public string? Laundering { get; private set; }
 
     public string? TaintReason { get; }
 
     /// <summary>Decides taint from the analyzer's facts: relations read (unqualified names in any schema), relations it
     /// reaches without naming them, and functions outside pg_catalog (their bodies may read anything).</summary>
-    public static async ValueTask<StatementMasks> ForAsync(MaskRules rules, RelationCatalog catalog, IReadOnlyList<StatementFacts> statements, CancellationToken ct)
+    /// <param name="sql">The text the facts were read from: with it, writes whose values come from masked columns are
+    /// refused (<see cref="WriteLaundering"/>); callers without it get only the coarser checks.</param>
+    public static async ValueTask<StatementMasks> ForAsync(MaskRules rules, RelationCatalog catalog, IReadOnlyList<StatementFacts> statements, CancellationToken ct, string? sql = null)
     {
         string? reason = null;
         var perStatement = new bool[statements.Count];
@@ -75,7 +77,16 @@ public sealed class StatementMasks
             }
         }
 
-        return new StatementMasks(rules, catalog, reason is not null, reason) { Laundering = laundering, _tainted = perStatement };
+        var masks = new StatementMasks(rules, catalog, reason is not null, reason) { Laundering = laundering, _tainted = perStatement };
+        for (int i = 0; i < statements.Count && masks.Laundering is null && sql is not null; i++)
+        {
+            if (perStatement[i] && statements[i].WrittenRelations.Count > 0)
+            {
+                masks.Laundering = await WriteLaundering.CheckAsync(masks, catalog, sql, statements[i], ct);
+            }
+        }
+
+        return masks;
     }
 
     /// <summary>A relation the statement writes whose reads masking would not cover (not itself sensitive), or null.</summary>

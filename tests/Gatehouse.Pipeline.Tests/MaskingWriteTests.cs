@@ -1,0 +1,81 @@
+using Gatehouse.Pipeline.Masking;
+using Gatehouse.Policy;
+using Gatehouse.Sql;
+
+namespace Gatehouse.Pipeline.Tests;
+
+/// <summary>Writes in statements that read masked data: refused when a written value could come from a masked column.</summary>
+public sealed class MaskingWriteTests
+{
+    private static readonly MaskRules Rules = MaskRules.For(PolicyLoader.Parse("""
+        identities:
+          agents: { claims: { groups: ai-agents } }
+        grants:
+          - to: agents
+            targets: [shop]
+            db_roles: [app_read]
+            masks:
+              - { columns: ["public.customers.email"], with: email }
+              - { columns: ["*.ssn"], with: last4 }
+        """, "policy.yaml").Snapshot!.Grants[0])!;
+
+    private static async Task<string?> LaunderingOf(string sql)
+    {
+        var facts = SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements;
+        Assert.All(facts, f => Assert.NotEqual(StatementClass.Unknown, f.Class));
+        var masks = await StatementMasks.ForAsync(Rules, new RelationCatalog(new MemoryCatalog()), facts, CancellationToken.None, sql);
+        return masks.Laundering;
+    }
+
+    [Theory]
+    [InlineData("UPDATE customers SET name = email", "masked column \"email\"")]
+    [InlineData("UPDATE customers SET name = lower(email) WHERE id = 1", "masked column \"email\"")]
+    [InlineData("UPDATE customers SET name = CASE WHEN email LIKE 'a%' THEN 'a' END", "masked column \"email\"")]
+    [InlineData("UPDATE customers SET name = c.email FROM customers c WHERE c.id = customers.id", "masked column \"email\"")]
+    [InlineData("UPDATE customers SET name = (SELECT mail FROM customer_contacts LIMIT 1)", "masked column \"mail\"")]
+    [InlineData("UPDATE customers SET name = (SELECT e FROM lowered LIMIT 1)", "masked column \"e\"")]
+    [InlineData("UPDATE customers SET (name, id) = (SELECT ssn, 1)", "masked column \"ssn\"")]
+    [InlineData("UPDATE customers SET name = trim(FROM email)", "masked column \"email\"")]
+    [InlineData("UPDATE customers SET name = 'x' WHERE id IS DISTINCT FROM (SELECT length(email) FROM customers LIMIT 1) RETURNING id", null)]
+    [InlineData("UPDATE customers SET name = email(customers)", "masked column \"email\"")]
+    [InlineData("UPDATE customers SET name = get_customers()", "get_customers")]
+    [InlineData("UPDATE customers SET name = query_to_xml('select email from customers', true, false, '')::text", "query_to_xml")]
+    [InlineData("UPDATE customers SET name = customers::text", "whole-row reference \"customers\"")]
+    [InlineData("INSERT INTO customers (id, name) SELECT id + 100, email FROM customers", "masked column \"email\"")]
+    [InlineData("INSERT INTO customers (id, name) SELECT id + 100, c::text FROM customers c", "whole-row reference \"c\"")]
+    [InlineData("INSERT INTO customers (id, name) SELECT 1, to_json(x)::text FROM (SELECT id FROM customers) x", "whole-row reference \"x\"")]
+    [InlineData("INSERT INTO customers SELECT * FROM customers", "whole rows")]
+    [InlineData("INSERT INTO customers (id, name) (SELECT id, email FROM customers)", "masked column \"email\"")]
+    [InlineData("INSERT INTO customers (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.email", "masked column \"email\"")]
+    [InlineData("MERGE INTO customers t USING customers s ON t.id = s.id WHEN MATCHED THEN UPDATE SET name = s.ssn", "masked column \"ssn\"")]
+    [InlineData("MERGE INTO customers t USING customers s ON t.id = s.id WHEN NOT MATCHED THEN INSERT (id, name) VALUES (s.id, s.email)", "masked column \"email\"")]
+    [InlineData("WITH d AS (DELETE FROM customers WHERE id = 1 RETURNING email) INSERT INTO customers (id, name) SELECT 5, email FROM d", "masked column \"email\"")]
+    [InlineData("WITH u AS (UPDATE customers SET name = email RETURNING id) SELECT id FROM u", "masked column \"email\"")]
+    [InlineData("UPDATE customers SET name = s.x FROM (SELECT id, ssn AS x FROM customers) s WHERE s.id = customers.id", "masked column \"ssn\"")]
+    [InlineData("WITH u AS (UPDATE customers SET name = name RETURNING id, email) SELECT id, email FROM u", null)]
+    [InlineData("WITH a AS (DELETE FROM customers RETURNING lower(email)), b AS (INSERT INTO customers (id, name) SELECT 1, lower FROM a) SELECT 1", "masked column \"email\"")]
+    [InlineData("SELECT id, email FROM customers FOR UPDATE", null)]
+    [InlineData("UPDATE customers SET email = lower(email)", "masked column \"email\"")]
+    [InlineData("UPDATE customers SET name = 'x' WHERE email = 'a@example.com'", null)]
+    [InlineData("UPDATE customers SET email = 'new@example.com', ssn = NULL WHERE id = 1 RETURNING id, email", null)]
+    [InlineData("UPDATE customers SET name = upper(name) WHERE id = 1 RETURNING id, email", null)]
+    [InlineData("INSERT INTO customers (id, name, email) VALUES (1, 'n', 'e@example.org')", null)]
+    [InlineData("INSERT INTO customers AS c (id, name) VALUES (1, 'n') ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name", null)]
+    [InlineData("INSERT INTO customers (id, name) SELECT id + 100, name FROM customers RETURNING email", null)]
+    [InlineData("DELETE FROM customers WHERE email = 'x' RETURNING email", null)]
+    [InlineData("UPDATE customers c SET name = o.total::text FROM orders o WHERE o.id = c.id", null)]
+    [InlineData("UPDATE customers SET name = name || '!' WHERE id * 2 = 4", null)]
+    public async Task A_write_is_refused_when_a_written_value_could_come_from_a_masked_column(string sql, string? refusal)
+    {
+        var laundering = await LaunderingOf(sql);
+        if (refusal is null)
+        {
+            Assert.Null(laundering);
+        }
+        else
+        {
+            Assert.NotNull(laundering);
+            Assert.Contains(refusal, laundering, StringComparison.Ordinal);
+        }
+    }
+}
