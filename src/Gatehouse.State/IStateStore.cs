@@ -1,7 +1,7 @@
 namespace Gatehouse.State;
 
 /// <summary>
-/// Gatehouse's durable state, behind one seam: credential leases and the audit trail now; reviews, policy
+/// Gatehouse's durable state, behind one seam: credential leases, the audit trail and review requests now; policy
 /// revisions and notifications later. Each store has one writer that group-commits: writes are queued,
 /// and every write queued while the previous transaction committed lands in the next one. An awaited
 /// write has committed (or failed on its own); reads see every write whose task has completed.
@@ -13,6 +13,8 @@ public interface IStateStore : IAsyncDisposable
     ILeaseStore Leases { get; }
 
     IAuditStore Audit { get; }
+
+    IReviewStore Reviews { get; }
 
     /// <summary>What the writer has done since the store was opened (for /metrics and tests).</summary>
     StateWriterStats WriterStats { get; }

@@ -50,6 +50,43 @@ internal static class PostgresMigrations
                 signature bytea       NOT NULL
             );
             """),
+        // parameters is JSON kept as text, verbatim: jsonb refuses \u0000, which a parameter value may hold.
+        (3, "reviews and votes", """
+            CREATE TABLE gatehouse_reviews (
+                id              text COLLATE "C" PRIMARY KEY,
+                fingerprint     text COLLATE "C" NOT NULL,
+                subject         text COLLATE "C" NOT NULL,
+                issuer          text COLLATE "C" NOT NULL,
+                target          text        NOT NULL,
+                session         text        NOT NULL,
+                sql             text        NOT NULL,
+                parameters      text        NOT NULL,
+                rule            text        NOT NULL,
+                reason          text        NOT NULL,
+                mode            text        NOT NULL,
+                created         timestamptz NOT NULL,
+                expires         timestamptz NOT NULL,
+                status          text        NOT NULL,
+                required        integer     NOT NULL,
+                approvals       integer     NOT NULL,
+                instance        text        NOT NULL,
+                decided         timestamptz NULL,
+                decision_reason text        NULL
+            );
+            CREATE INDEX gatehouse_reviews_fingerprint ON gatehouse_reviews (fingerprint, status);
+            CREATE INDEX gatehouse_reviews_subject ON gatehouse_reviews (subject, issuer, status);
+            CREATE INDEX gatehouse_reviews_created ON gatehouse_reviews (created, id);
+            CREATE TABLE gatehouse_review_votes (
+                seq             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                review_id       text COLLATE "C" NOT NULL REFERENCES gatehouse_reviews (id),
+                reviewer        text COLLATE "C" NOT NULL,
+                reviewer_issuer text COLLATE "C" NOT NULL,
+                approve         boolean     NOT NULL,
+                reason          text        NULL,
+                time            timestamptz NOT NULL,
+                UNIQUE (review_id, reviewer, reviewer_issuer)
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -13,15 +13,18 @@ internal sealed class PostgresStateStore : IStateStore, ISqlStore
 {
     private readonly NpgsqlDataSource _source;
     private readonly PostgresWriter _writer;
+    private readonly PostgresReviewListener _listener;
     private int _disposed;
 
-    private PostgresStateStore(NpgsqlDataSource source, AuditDurability durability, string where)
+    private PostgresStateStore(NpgsqlDataSource source, NpgsqlConnectionStringBuilder settings, AuditDurability durability, string where)
     {
         _source = source;
         Where = where;
         _writer = new PostgresWriter(source, durability);
+        _listener = new PostgresReviewListener(settings);
         Leases = new SqlLeaseStore(this);
         Audit = new PostgresAuditStore(this);
+        Reviews = new PostgresReviewStore(this, _listener);
     }
 
     /// <summary>postgres://HOST:PORT/DATABASE, safe to print.</summary>
@@ -30,6 +33,11 @@ internal sealed class PostgresStateStore : IStateStore, ISqlStore
     public ILeaseStore Leases { get; }
 
     public IAuditStore Audit { get; }
+
+    public IReviewStore Reviews { get; }
+
+    /// <summary>Tests: the LISTEN connection's state.</summary>
+    internal PostgresReviewListener Listener => _listener;
 
     public StateWriterStats WriterStats => _writer.Stats;
 
@@ -57,7 +65,7 @@ internal sealed class PostgresStateStore : IStateStore, ISqlStore
             source.Dispose();
             return StateStoreResult.Failure(error);
         }
-        return StateStoreResult.Opened(new PostgresStateStore(source, options.Durability, where));
+        return StateStoreResult.Opened(new PostgresStateStore(source, settings, options.Durability, where));
     }
 
     public Task<T> WriteAsync<T>(Func<DbCommand, CancellationToken, Task<T>> run, CancellationToken ct)
@@ -83,6 +91,7 @@ internal sealed class PostgresStateStore : IStateStore, ISqlStore
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
+        await _listener.DisposeAsync();
         await _writer.DisposeAsync();
         await _source.DisposeAsync();
     }

@@ -21,18 +21,22 @@ internal interface ISqlStore
 /// <summary>
 /// Where the engines differ. Times are kept to the millisecond in both (SQLite: Unix milliseconds; PostgreSQL:
 /// timestamptz truncated to the millisecond), so a value read back compares equal to the one written.
+/// <see cref="LockRow"/> ends a SELECT inside the writer's transaction that must hold the row until COMMIT:
+/// <c>FOR UPDATE</c> on PostgreSQL; nothing on SQLite, whose writers already hold the file (<c>BEGIN IMMEDIATE</c>).
 /// </summary>
-internal sealed record SqlDialect(string TablePrefix, Func<DateTimeOffset, object> Time, Func<DbDataReader, int, DateTimeOffset> ReadTime)
+internal sealed record SqlDialect(string TablePrefix, Func<DateTimeOffset, object> Time, Func<DbDataReader, int, DateTimeOffset> ReadTime, string LockRow)
 {
     public static SqlDialect Sqlite { get; } = new(
         "",
         time => time.ToUnixTimeMilliseconds(),
-        (reader, i) => DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(i)));
+        (reader, i) => DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(i)),
+        "");
 
     public static SqlDialect Postgres { get; } = new(
         "gatehouse_",
         time => DateTimeOffset.FromUnixTimeMilliseconds(time.ToUnixTimeMilliseconds()).UtcDateTime,
-        (reader, i) => reader.GetFieldValue<DateTimeOffset>(i));
+        (reader, i) => reader.GetFieldValue<DateTimeOffset>(i),
+        " FOR UPDATE");
 
     public string Table(string name) => TablePrefix + name;
 

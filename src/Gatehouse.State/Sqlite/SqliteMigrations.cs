@@ -52,6 +52,43 @@ internal static class SqliteMigrations
                 signature BLOB    NOT NULL
             );
             """),
+        // Parameters as a JSON array of strings (null for SQL NULL); votes in the order cast (seq).
+        new(3, "reviews and votes", """
+            CREATE TABLE reviews (
+                id              TEXT    NOT NULL PRIMARY KEY,
+                fingerprint     TEXT    NOT NULL,
+                subject         TEXT    NOT NULL,
+                issuer          TEXT    NOT NULL,
+                target          TEXT    NOT NULL,
+                session         TEXT    NOT NULL,
+                sql             TEXT    NOT NULL,
+                parameters      TEXT    NOT NULL,
+                rule            TEXT    NOT NULL,
+                reason          TEXT    NOT NULL,
+                mode            TEXT    NOT NULL,
+                created         INTEGER NOT NULL,
+                expires         INTEGER NOT NULL,
+                status          TEXT    NOT NULL,
+                required        INTEGER NOT NULL,
+                approvals       INTEGER NOT NULL,
+                instance        TEXT    NOT NULL,
+                decided         INTEGER NULL,
+                decision_reason TEXT    NULL
+            );
+            CREATE INDEX reviews_fingerprint ON reviews (fingerprint, status);
+            CREATE INDEX reviews_subject ON reviews (subject, issuer, status);
+            CREATE INDEX reviews_created ON reviews (created, id);
+            CREATE TABLE review_votes (
+                seq             INTEGER PRIMARY KEY,
+                review_id       TEXT    NOT NULL REFERENCES reviews (id),
+                reviewer        TEXT    NOT NULL,
+                reviewer_issuer TEXT    NOT NULL,
+                approve         INTEGER NOT NULL,
+                reason          TEXT    NULL,
+                time            INTEGER NOT NULL,
+                UNIQUE (review_id, reviewer, reviewer_issuer)
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

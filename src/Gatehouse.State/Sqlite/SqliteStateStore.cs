@@ -24,6 +24,7 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
         _readersFile = SqliteFileIdentity.Of(path);
         Leases = new SqlLeaseStore(this);
         Audit = new SqlAuditStore(this);
+        Reviews = new SqlReviewStore(this);
     }
 
     /// <summary>The database file, absolute.</summary>
@@ -32,6 +33,9 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
     public ILeaseStore Leases { get; }
 
     public IAuditStore Audit { get; }
+
+    /// <summary>Changes signal this instance's waiters only: a SQLite file serves one instance (callers also poll).</summary>
+    public IReviewStore Reviews { get; }
 
     public StateWriterStats WriterStats => _writer.Stats;
 
