@@ -312,31 +312,9 @@ internal sealed class Provisioner : IAsyncDisposable
         await tx.CommitAsync(ct);
     }
 
-    /// <summary>
-    /// Runs one action on a pooled connection. A pooled connection may be one the server has already ended
-    /// (pg_terminate_backend, a restart or failover, idle_session_timeout): its first use fails with 57P01/57P02/57P05
-    /// or a broken socket, before the action reached the server. Then the pool is cleared (its other idle connections
-    /// died the same way) and the action runs once more on a fresh connection, so the client never sees it.
-    /// </summary>
-    private async ValueTask<T> RunAsync<T>(Func<NpgsqlConnection, ValueTask<T>> action, CancellationToken ct)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            await using var conn = await _dataSource.OpenConnectionAsync(ct);
-            try
-            {
-                return await action(conn);
-            }
-            catch (NpgsqlException ex) when (attempt == 0 && !ct.IsCancellationRequested && EndedByServer(ex, conn))
-            {
-                _dataSource.Clear();
-            }
-        }
-    }
-
-    private static bool EndedByServer(NpgsqlException ex, NpgsqlConnection conn) => ex is PostgresException pg
-        ? pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or "57P05"
-        : conn.FullState.HasFlag(System.Data.ConnectionState.Broken) && ex.InnerException is IOException or SocketException or EndOfStreamException;
+    /// <summary>Runs one action on a pooled connection, retried once on a fresh one when the server had ended it (<see cref="EndedConnections"/>).</summary>
+    private ValueTask<T> RunAsync<T>(Func<NpgsqlConnection, ValueTask<T>> action, CancellationToken ct) =>
+        EndedConnections.RetryOnceAsync(_dataSource, action, ct);
 
     private static string ReadPassword(CredentialTarget target)
     {

@@ -34,6 +34,29 @@ public sealed class ProvisionerRetryTests
     }
 
     [Fact]
+    public async Task A_masked_session_after_an_upstream_restart_reads_the_catalog_afresh()
+    {
+        await using var gateway = await TestGateway.StartAsync(new TestGatewayOptions
+        {
+            Policy = TestData.DefaultPolicy.TrimEnd() + "\n    masks:\n      - { columns: [\"public.customers.email\"], with: redact }\n",
+        });
+        await using (var before = await gateway.OpenAsync(gateway.Token("masked-before")))
+        await using (var command = new NpgsqlCommand("SELECT email FROM customers WHERE id = 1", before))
+        {
+            Assert.NotEqual("customer1@example.com", await command.ExecuteScalarAsync());
+        }
+
+        await gateway.Postgres.RestartAsync();
+
+        // orders was never looked up: the catalog must ask the restarted server, over a connection that works.
+        await using var after = await gateway.OpenAsync(gateway.Token("masked-after"));
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM orders", after);
+        Assert.True(await count.ExecuteScalarAsync() is long);
+        await using var email = new NpgsqlCommand("SELECT email FROM customers WHERE id = 1", after);
+        Assert.NotEqual("customer1@example.com", await email.ExecuteScalarAsync());
+    }
+
+    [Fact]
     public async Task A_login_after_an_upstream_restart_succeeds_and_a_stopped_upstream_is_one_clear_error()
     {
         await using var gateway = await TestGateway.StartAsync();

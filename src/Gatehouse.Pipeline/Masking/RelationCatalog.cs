@@ -134,9 +134,12 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
         _dataSource = builder.Build();
     }
 
-    public async ValueTask<IReadOnlyList<RelationInfo>> ByOidAsync(IReadOnlyCollection<uint> oids, CancellationToken ct)
+    // Each lookup runs once more on a fresh connection when the server had ended the pooled one (a restart).
+    public ValueTask<IReadOnlyList<RelationInfo>> ByOidAsync(IReadOnlyCollection<uint> oids, CancellationToken ct) =>
+        EndedConnections.RetryOnceAsync(_dataSource, conn => ByOidAsync(conn, oids, ct), ct);
+
+    private static async ValueTask<IReadOnlyList<RelationInfo>> ByOidAsync(NpgsqlConnection conn, IReadOnlyCollection<uint> oids, CancellationToken ct)
     {
-        await using var conn = await _dataSource.OpenConnectionAsync(ct);
         var relations = new Dictionary<uint, (string Schema, string Name, char Kind, Dictionary<short, string> Columns, Dictionary<short, uint> Types)>();
         await using (var cmd = new NpgsqlCommand("""
             SELECT c.oid, n.nspname, c.relname, c.relkind::text, a.attnum, a.attname,
@@ -194,9 +197,11 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
         return result;
     }
 
-    public async ValueTask<IReadOnlyList<uint>> ByNameAsync(QualifiedName name, CancellationToken ct)
+    public ValueTask<IReadOnlyList<uint>> ByNameAsync(QualifiedName name, CancellationToken ct) =>
+        EndedConnections.RetryOnceAsync(_dataSource, conn => ByNameAsync(conn, name, ct), ct);
+
+    private static async ValueTask<IReadOnlyList<uint>> ByNameAsync(NpgsqlConnection conn, QualifiedName name, CancellationToken ct)
     {
-        await using var conn = await _dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(name.Schema is null
             ? "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = $1"
             : "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname = $2", conn);
@@ -216,9 +221,11 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
         return oids;
     }
 
-    public async ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct)
+    public ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct) =>
+        EndedConnections.RetryOnceAsync(_dataSource, conn => HasUserFunctionAsync(conn, name, ct), ct);
+
+    private static async ValueTask<bool> HasUserFunctionAsync(NpgsqlConnection conn, QualifiedName name, CancellationToken ct)
     {
-        await using var conn = await _dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand("""
             SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
                            WHERE p.proname = $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
