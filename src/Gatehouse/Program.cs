@@ -14,6 +14,8 @@ var root = new RootCommand("Gatehouse: a least-privilege PostgreSQL gateway for 
     ServeCommand.Create(),
     TokenCommand.Create(),
     PolicyCommands.Create(),
+    SessionsCommands.Create(),
+    AuditCommands.Create(),
     DemoCommand.Create(),
 };
 
