@@ -27,7 +27,7 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal("sqlite:" + Path.Combine(_directory, "gatehouse-state.db"), config.State);
         var target = config.Targets["orders"];
         Assert.Equal((5432, "orders", TargetTlsMode.VerifyFull), (target.Port, target.Database, target.Tls));
-        Assert.Equal(new LimitsConfig(64 * 1024 * 1024, 1000, TimeSpan.FromSeconds(15)), config.Limits);
+        Assert.Equal(new LimitsConfig(16 * 1024 * 1024, 1000, TimeSpan.FromSeconds(15)) { ReservedConnections = 100 }, config.Limits);
     }
 
     [Fact]
