@@ -9,6 +9,9 @@ public abstract class StoreContract(IStateStoreFactory factory) : IAsyncLifetime
 
     protected IStateStoreFactory Factory => factory;
 
+    /// <summary>The stores this test opened, in order.</summary>
+    protected IReadOnlyList<IStateStore> Stores => _stores;
+
     /// <summary>A store on this test's data, disposed after the test.</summary>
     protected IStateStore Open()
     {

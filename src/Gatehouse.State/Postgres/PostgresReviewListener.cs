@@ -54,8 +54,8 @@ internal sealed class PostgresReviewListener : IAsyncDisposable
                 await using (var listen = new NpgsqlCommand($"LISTEN {PostgresReviewStore.Channel}", connection))
                     await listen.ExecuteNonQueryAsync(stop);
                 backoff = TimeSpan.FromMilliseconds(100);
-                Interlocked.Increment(ref _connects);
                 signal.Signal();
+                Interlocked.Increment(ref _connects); // after the signal: a test that sees the count knows it has passed
                 while (true)
                 {
                     // A quiet connection is checked now and then: a peer that vanished without a reset never wakes WaitAsync.

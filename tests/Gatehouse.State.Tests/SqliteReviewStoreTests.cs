@@ -1,0 +1,3 @@
+namespace Gatehouse.State.Tests;
+
+public sealed class SqliteReviewStoreTests() : ReviewStoreContract(new SqliteStoreFactory());
