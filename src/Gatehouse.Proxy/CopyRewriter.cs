@@ -325,6 +325,43 @@ internal sealed class CopyRewriter(IValueMasker masker, CopyOutPlan plan, int ma
         }
     }
 
+    /// <summary>One text or CSV field: passed (and NULL) fields as they are; others decoded, masked and encoded again.
+    /// NULL is <c>\N</c> in text and an unquoted empty field in CSV; a masked CSV value is always quoted.</summary>
+    private void Field(ReadOnlySpan<byte> field, in ColumnMask mask, bool csv)
+    {
+        if (mask.Action == ColumnAction.Pass || (csv ? field.IsEmpty : field.SequenceEqual("\\N"u8)))
+        {
+            _out.WriteBytes(field);
+            return;
+        }
+
+        byte quote = (byte)_shape.Quote, escape = (byte)_shape.Escape;
+        if (csv)
+        {
+            CopyText.UnquoteCsv(field, quote, escape, _value);
+        }
+        else
+        {
+            CopyText.Unescape(field, _value);
+        }
+
+        switch (Apply(_value.WrittenSpan, mask, out var output))
+        {
+            case Outcome.Null:
+                _out.WriteBytes(csv ? [] : "\\N"u8);
+                break;
+            case Outcome.Unchanged:
+                _out.WriteBytes(field);
+                break;
+            case Outcome.Rewritten when csv:
+                CopyText.QuoteCsv(output, quote, escape, _out);
+                break;
+            default:
+                CopyText.Escape(output, (byte)_shape.Delimiter, _out);
+                break;
+        }
+    }
+
     /// <summary>A text-format row: fields split at unescaped delimiters, \N is NULL; masked fields are decoded, masked, re-escaped.</summary>
     private bool TextRow(ReadOnlySpan<byte> row)
     {
@@ -350,28 +387,7 @@ internal sealed class CopyRewriter(IValueMasker masker, CopyOutPlan plan, int ma
                 _out.WriteByte(delimiter);
             }
 
-            var field = row[start..j];
-            var mask = _columns[column++];
-            if (mask.Action == ColumnAction.Pass || field.SequenceEqual("\\N"u8))
-            {
-                _out.WriteBytes(field);
-            }
-            else
-            {
-                CopyText.Unescape(field, _value);
-                switch (Apply(_value.WrittenSpan, mask, out var output))
-                {
-                    case Outcome.Null:
-                        _out.WriteBytes("\\N"u8);
-                        break;
-                    case Outcome.Unchanged:
-                        _out.WriteBytes(field);
-                        break;
-                    default:
-                        CopyText.Escape(output, delimiter, _out);
-                        break;
-                }
-            }
+            Field(row[start..j], _columns[column++], csv: false);
 
             if (j >= row.Length)
             {
@@ -429,27 +445,7 @@ internal sealed class CopyRewriter(IValueMasker masker, CopyOutPlan plan, int ma
                 _out.WriteByte(delimiter);
             }
 
-            var field = row[start..j];
-            var mask = _columns[column++];
-            if (mask.Action == ColumnAction.Pass || field.IsEmpty)
-            {
-                _out.WriteBytes(field);
-            }
-            else
-            {
-                CopyText.UnquoteCsv(field, quote, escape, _value);
-                switch (Apply(_value.WrittenSpan, mask, out var output))
-                {
-                    case Outcome.Null:
-                        break; // an unquoted empty field
-                    case Outcome.Unchanged:
-                        _out.WriteBytes(field);
-                        break;
-                    default:
-                        CopyText.QuoteCsv(output, quote, escape, _out);
-                        break;
-                }
-            }
+            Field(row[start..j], _columns[column++], csv: true);
 
             if (j >= row.Length)
             {
