@@ -70,9 +70,10 @@ internal sealed class PostgresReviewListener : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or InvalidOperationException or TimeoutException)
+            catch (Exception)
             {
-                // broken or unreachable: try again after a pause
+                // Broken, unreachable, or refused: whatever it was, try again after a pause. Listening is the fast
+                // path only (callers re-read every second), so it must never stop for good.
             }
             try
             {
