@@ -17,10 +17,16 @@ if (args is ["--cpu-time"])
     Measure("SubmitTypical", 200_000, () => path.SubmitTypical().AsTask().GetAwaiter().GetResult() ? 1 : 0, 0);
     Measure("RelayTransaction x1000", 200, () => { path.RelayTransaction().GetAwaiter().GetResult(); return 0; }, 0);
     path.Cleanup();
-    return;
+    return 0;
+}
+
+if (args is ["--read-rows", var connection, var sql])
+{
+    return MaskingReadRows.Run(connection, sql);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;
 
 static void Measure(string name, int iterations, Func<int> op, int chars)
 {
