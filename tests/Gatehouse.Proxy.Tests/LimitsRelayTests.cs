@@ -10,21 +10,9 @@ public sealed class LimitsRelayTests : IDisposable
 
     public void Dispose() => _pipeline.Dispose();
 
-    private async Task<byte[]> ToServerAsync(int limit, params byte[][] clientFrames)
-    {
-        using var output = new MemoryStream();
-        using var pump = new ClientToServerPump(new MemoryStream(Wire.Concat(clientFrames)), output, limit, _pipeline.Pipeline, _ledger);
-        await pump.RunAsync(CancellationToken.None);
-        return output.ToArray();
-    }
+    private Task<byte[]> ToServerAsync(int limit, params byte[][] clientFrames) => Relay.ToServerAsync(_pipeline.Pipeline, _ledger, limit, clientFrames);
 
-    private async Task<byte[]> ToClientAsync(params byte[][] serverFrames)
-    {
-        using var output = new MemoryStream();
-        using var pump = new ServerToClientPump(new MemoryStream(Wire.Concat(serverFrames)), output, _pipeline.Pipeline, _ledger);
-        await pump.RunAsync(CancellationToken.None);
-        return output.ToArray();
-    }
+    private Task<byte[]> ToClientAsync(params byte[][] serverFrames) => Relay.ToClientAsync(_pipeline.Pipeline, _ledger, serverFrames);
 
     [Fact]
     public async Task A_query_above_the_limit_is_replaced_unread_and_the_next_query_passes()

@@ -92,6 +92,26 @@ internal static class Wire
     }
 }
 
+/// <summary>Runs one relay pump over in-memory streams: the bytes it wrote for the frames it read.</summary>
+internal static class Relay
+{
+    public static async Task<byte[]> ToServerAsync(StatementPipeline? pipeline, StatementLedger ledger, int maxMessage, params byte[][] clientFrames)
+    {
+        using var output = new MemoryStream();
+        using var pump = new ClientToServerPump(new MemoryStream(Wire.Concat(clientFrames)), output, maxMessage, pipeline, ledger);
+        await pump.RunAsync(CancellationToken.None);
+        return output.ToArray();
+    }
+
+    public static async Task<byte[]> ToClientAsync(StatementPipeline? pipeline, StatementLedger ledger, params byte[][] serverFrames)
+    {
+        using var output = new MemoryStream();
+        using var pump = new ServerToClientPump(new MemoryStream(Wire.Concat(serverFrames)), output, pipeline, ledger);
+        await pump.RunAsync(CancellationToken.None);
+        return output.ToArray();
+    }
+}
+
 /// <summary>A real statement pipeline over a policy file, as a session would have after admission.</summary>
 internal sealed class TestPipeline : IDisposable
 {

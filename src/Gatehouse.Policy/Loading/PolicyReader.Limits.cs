@@ -31,14 +31,8 @@ internal sealed partial class PolicyReader
 
     private TimeSpan? LimitDuration(YamlMapping map, string key, ref bool ok)
     {
-        if (map.Find(key) is not { } node)
+        if (LimitText(map, key, ref ok) is not ({ } node, { } text))
         {
-            return null;
-        }
-
-        if (AsString(node, $"'{key}'") is not { } text)
-        {
-            ok = false;
             return null;
         }
 
@@ -61,14 +55,8 @@ internal sealed partial class PolicyReader
 
     private int? LimitCount(YamlMapping map, string key, ref bool ok)
     {
-        if (map.Find(key) is not { } node)
+        if (LimitText(map, key, ref ok) is not ({ } node, { } text))
         {
-            return null;
-        }
-
-        if (AsString(node, $"'{key}'") is not { } text)
-        {
-            ok = false;
             return null;
         }
 
@@ -80,5 +68,22 @@ internal sealed partial class PolicyReader
         }
 
         return value;
+    }
+
+    /// <summary>The key's node and text; null when absent, or not a string (reported, <paramref name="ok"/> cleared).</summary>
+    private (YamlNode Node, string Text)? LimitText(YamlMapping map, string key, ref bool ok)
+    {
+        if (map.Find(key) is not { } node)
+        {
+            return null;
+        }
+
+        if (AsString(node, $"'{key}'") is not { } text)
+        {
+            ok = false;
+            return null;
+        }
+
+        return (node, text);
     }
 }
