@@ -24,7 +24,8 @@ namespace Gatehouse.Proxy;
 /// limits.auth_timeout; the upstream login then has what is left of limits.startup_timeout.
 /// Expected failures (bad token, unknown target, upstream down) become ErrorResponses; only bugs throw.
 /// </summary>
-public sealed class ClientSession(Socket socket, ProxyServices services, ConnectionSlots.Slot slot)
+/// <param name="frontDoor">Mcp: the session came through the MCP door's private Unix socket (<see cref="UnixSocketListener"/>).</param>
+public sealed class ClientSession(Socket socket, ProxyServices services, ConnectionSlots.Slot slot, FrontDoor frontDoor = FrontDoor.Wire)
 {
     private readonly ILogger _logger = services.LoggerFactory.CreateLogger<ClientSession>();
     private readonly string _id = Guid.NewGuid().ToString("N")[..12];
@@ -185,7 +186,8 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         HandshakeOutcome.Startup startup, System.Net.EndPoint? remote, CancellationToken authCt, CancellationToken ct)
     {
         var options = services.Options;
-        if (!startup.Encrypted && (options.Tls.Require || !ClientHandshake.IsLoopback(remote)))
+        // The Unix socket never leaves the host (0600, in the state directory): no TLS to require there.
+        if (!startup.Encrypted && socket.AddressFamily != AddressFamily.Unix && (options.Tls.Require || !ClientHandshake.IsLoopback(remote)))
         {
             return new(null, new(RefusalKind.AuthenticationFailed, SqlStates.InvalidAuthorizationSpecification, "gatehouse: TLS is required: connect with sslmode=require (the password is a token)"));
         }
@@ -226,7 +228,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         }
 
         var origin = new SessionOrigin(remote?.ToString(), startup.Stream is System.Net.Security.SslStream tls ? $"{tls.SslProtocol} {tls.NegotiatedCipherSuite}" : null);
-        var (admission, refusal) = await services.Admission.AdmitAsync(authentication.Principal, target.Name, FrontDoor.Wire, _id, ct, origin);
+        var (admission, refusal) = await services.Admission.AdmitAsync(authentication.Principal, target.Name, frontDoor, _id, ct, origin);
         return new(admission, refusal, target, authentication.Principal, parameters);
     }
 

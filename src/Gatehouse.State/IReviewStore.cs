@@ -61,7 +61,12 @@ public interface IReviewStore
     /// <summary>Requests, newest first; <paramref name="status"/> null means all.</summary>
     Task<IReadOnlyList<ReviewRecord>> ListAsync(ReviewStatus? status, int limit, CancellationToken ct);
 
-    /// <summary>Counts one vote (see the interface summary for the rules); <paramref name="now"/> decides expiry.</summary>
+    /// <summary>
+    /// Counts one vote (see the interface summary for the rules); <paramref name="now"/> decides expiry. A vote
+    /// that does not count changes nothing; its error is one line: "review ID does not exist", "… is already
+    /// approved" (rejected, expired, withdrawn, used), "… has expired", "review ID: NAME already voted", or
+    /// "… cannot be approved by the identity that asked for it" (the requester may reject, never approve).
+    /// </summary>
     Task<ReviewVoteResult> VoteAsync(ReviewVote vote, DateTimeOffset now, CancellationToken ct);
 
     /// <summary>The votes cast on a request, in order.</summary>

@@ -17,6 +17,7 @@ var root = new RootCommand("Gatehouse: a least-privilege PostgreSQL gateway for 
     SessionsCommands.Create(),
     AuditCommands.Create(),
     DemoCommand.Create(),
+    McpCommand.Create(),
 };
 
 var parsed = root.Parse(args);

@@ -31,6 +31,8 @@ public sealed record GatewayConfig
     public required LimitsConfig Limits { get; init; }
 
     public AuditConfig Audit { get; init; } = AuditConfig.Default;
+
+    public Gatehouse.Mcp.McpLimits Mcp { get; init; } = Gatehouse.Mcp.McpLimits.Default;
 }
 
 public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool Require);

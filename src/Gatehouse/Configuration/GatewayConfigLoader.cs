@@ -142,6 +142,7 @@ public static class GatewayConfigLoader
         };
         limitsSection?.RejectUnknownKeys("limits");
         var audit = AuditConfigReader.Read(root, Resolve, sharedStore: !state.StartsWith("sqlite:", StringComparison.Ordinal));
+        var mcp = McpConfigReader.Read(root);
         root.RejectUnknownKeys("the configuration");
 
         return new GatewayConfig
@@ -157,6 +158,7 @@ public static class GatewayConfigLoader
             PolicyPath = policy is null ? null : Resolve(policy),
             Limits = limits,
             Audit = audit,
+            Mcp = mcp,
         };
     }
 

@@ -137,6 +137,7 @@ public sealed class GatewayHost : IAsyncDisposable
         };
         var listener = new PostgresListener(services);
         builder.Services.AddSingleton<IHostedService>(listener);
+        var mcp = McpHosting.Add(builder, config, services, policy, catalogs);
 
         var app = builder.Build();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
@@ -145,6 +146,8 @@ public sealed class GatewayHost : IAsyncDisposable
         {
             app.MapDevIssuer(devIssuer);
         }
+
+        mcp.Map(app);
 
         return new GatewayHost(app, policy, listener, broker, state, targets)
         {

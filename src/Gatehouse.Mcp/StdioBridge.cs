@@ -1,0 +1,59 @@
+using ModelContextProtocol;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+
+namespace Gatehouse.Mcp;
+
+/// <summary>
+/// <c>gatehouse mcp --server URL</c>: a stdio MCP server for clients that only launch local servers. It answers
+/// tools/list and tools/call by asking the gateway's /mcp endpoint with the SDK's client, as the identity of the
+/// bearer token it was given; it decides nothing itself.
+/// </summary>
+public static class StdioBridge
+{
+    public static async Task<int> RunAsync(Uri server, string token, TextWriter errors, CancellationToken ct)
+    {
+        var transport = new HttpClientTransport(new HttpClientTransportOptions
+        {
+            Endpoint = server,
+            Name = "gatehouse",
+            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + token },
+        });
+        McpClient client;
+        try
+        {
+            client = await McpClient.CreateAsync(transport, cancellationToken: ct);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or McpException or IOException or TimeoutException or InvalidOperationException)
+        {
+            await errors.WriteLineAsync($"gatehouse: cannot open the MCP endpoint {server}: {ex.Message.ReplaceLineEndings(" ")}");
+            return 1;
+        }
+
+        await using (client)
+        {
+            var options = new McpServerOptions
+            {
+                ServerInfo = new Implementation { Name = "gatehouse", Version = typeof(StdioBridge).Assembly.GetName().Version?.ToString() ?? "0" },
+                Capabilities = new ServerCapabilities { Tools = new ToolsCapability() },
+                Handlers = new McpServerHandlers
+                {
+                    ListToolsHandler = async (request, c) => await client.ListToolsAsync(request.Params ?? new ListToolsRequestParams(), c),
+                    CallToolHandler = async (request, c) => await client.CallToolAsync(request.Params!, c),
+                },
+            };
+            await using var stdio = McpServer.Create(new StdioServerTransport("gatehouse"), options);
+            try
+            {
+                await stdio.RunAsync(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // Ctrl-C or the client closed stdin.
+            }
+        }
+
+        return 0;
+    }
+}

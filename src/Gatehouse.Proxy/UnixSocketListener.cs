@@ -1,0 +1,102 @@
+using System.Net;
+using System.Net.Sockets;
+using Gatehouse.Pipeline;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Proxy;
+
+/// <summary>
+/// The wire door's private entrance for the MCP door: the same <see cref="ClientSession"/> on a Unix domain socket
+/// in the state directory, its sessions marked <see cref="FrontDoor.Mcp"/>. The socket lives in a directory of mode
+/// 0700 and is itself 0600, so only the gateway's own OS user can connect; nothing crosses a network, so it needs
+/// no TLS. The file is named as libpq and Npgsql expect (<c>.s.PGSQL.PORT</c> in the directory given as host).
+/// </summary>
+public sealed class UnixSocketListener(ProxyServices services, string directory) : BackgroundService
+{
+    /// <summary>The port part of the socket's name; no TCP port is opened.</summary>
+    public const int Port = 5432;
+
+    /// <summary>Connection slots are counted per address; all connections of this socket share this key.</summary>
+    private static readonly IPAddress SlotAddress = IPAddress.IPv6None;
+
+    private readonly ILogger _logger = services.LoggerFactory.CreateLogger<UnixSocketListener>();
+    private Socket? _socket;
+
+    public string Directory => directory;
+
+    public string SocketPath => Path.Combine(directory, $".s.PGSQL.{Port}");
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        const UnixFileMode Owner = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("the MCP door's Unix socket needs a Unix-like system");
+        }
+
+        System.IO.Directory.CreateDirectory(directory, Owner);
+        File.SetUnixFileMode(directory, Owner); // an existing directory too
+        File.Delete(SocketPath); // left by a gateway that did not stop cleanly
+        _socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        _socket.Bind(new UnixDomainSocketEndPoint(SocketPath));
+        File.SetUnixFileMode(SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        _socket.Listen(128);
+        Log.Listening(_logger, _socket.LocalEndPoint!);
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var sessions = new List<Task>();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _socket!.AcceptAsync(stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+
+            var slot = services.Slots.TryAcquire(SlotAddress);
+            if (slot is null)
+            {
+                client.Dispose(); // the client sees the connection close; every slot is held by an authenticated session
+                continue;
+            }
+
+            sessions.RemoveAll(t => t.IsCompleted);
+            sessions.Add(Task.Run(async () =>
+            {
+                using (slot)
+                {
+                    await new ClientSession(client, services, slot, FrontDoor.Mcp).RunAsync(stoppingToken);
+                }
+            }, CancellationToken.None));
+        }
+
+        await Task.WhenAll(sessions);
+    }
+
+    public override void Dispose()
+    {
+        _socket?.Dispose();
+        try
+        {
+            File.Delete(SocketPath);
+        }
+        catch (IOException)
+        {
+            // Removed at the next start.
+        }
+
+        base.Dispose();
+    }
+}

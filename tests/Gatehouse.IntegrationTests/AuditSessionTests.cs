@@ -1,0 +1,203 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Npgsql;
+
+namespace Gatehouse.IntegrationTests;
+
+/// <summary>Sessions through Npgsql and psql are in the trail with their identity, decisions and outcomes, and the CLI shows them.</summary>
+[Collection(GatewayCollection.Name)]
+public sealed class AuditSessionTests(GatewayFixture fixture)
+{
+    private string StatePath => Path.Combine(fixture.Directory, "state.db");
+
+    [Fact]
+    public async Task An_npgsql_session_is_recorded_with_identity_decisions_and_outcomes()
+    {
+        string subject = $"audit-npgsql-{Guid.NewGuid():N}"[..24];
+        string token = fixture.Token(subject);
+        await using (var connection = await fixture.OpenAsync(token))
+        {
+            await using (var select = new NpgsqlCommand("SELECT name FROM customers WHERE id = $1", connection) { Parameters = { new() { Value = 7 } } })
+            {
+                Assert.Equal("Customer 7", await select.ExecuteScalarAsync());
+            }
+
+            var denied = await Assert.ThrowsAsync<PostgresException>(() => new NpgsqlCommand("DROP TABLE orders", connection).ExecuteNonQueryAsync());
+            Assert.Equal("42501", denied.SqlState);
+            var failed = await Assert.ThrowsAsync<PostgresException>(() => new NpgsqlCommand("SELECT 1/0", connection).ExecuteScalarAsync());
+            Assert.Equal("22012", failed.SqlState);
+            await using var after = new NpgsqlCommand("UPDATE orders SET total = total WHERE id = 1", connection);
+            Assert.Equal(1, await after.ExecuteNonQueryAsync());
+        }
+
+        var session = Assert.Single(await AuditCli.EndedSessionsAsync(fixture.ConfigPath, subject, 1));
+        var identity = session.GetProperty("start").GetProperty("identity");
+        Assert.Equal(subject, identity.GetProperty("subject").GetString());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token))), identity.GetProperty("token_sha256").GetString());
+        Assert.Equal(["ai-agents"], identity.GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
+        Assert.Equal(TestGateway.Target, session.GetProperty("start").GetProperty("target").GetString());
+        Assert.Equal(1, session.GetProperty("denied").GetInt64());
+        Assert.True(session.GetProperty("errors").GetInt64() >= 1);
+
+        string id = session.GetProperty("session").GetString()!;
+        var detail = await AuditCli.JsonAsync("sessions", "show", id, "--config", fixture.ConfigPath, "--json");
+        var select1 = AuditCli.Statement(detail, "SELECT name FROM customers WHERE id = $1");
+        Assert.Equal("allow", select1.GetProperty("statement").GetProperty("decision").GetString());
+        var outcome = Assert.Single(select1.GetProperty("outcomes").EnumerateArray()).GetProperty("outcome");
+        Assert.True(outcome.GetProperty("succeeded").GetBoolean());
+        Assert.Equal("SELECT 1", outcome.GetProperty("command_tag").GetString());
+        Assert.Equal(1, outcome.GetProperty("rows").GetInt64());
+        // Npgsql binds an int in binary: the trail keeps binary values as hex.
+        Assert.Equal(["\\x00000007"], outcome.GetProperty("parameters").EnumerateArray().Select(p => p.GetString()));
+
+        var drop = AuditCli.Statement(detail, "DROP TABLE orders").GetProperty("statement");
+        Assert.Equal(("deny", "no-ddl", "42501"), (drop.GetProperty("decision").GetString(), drop.GetProperty("rule").GetString(), drop.GetProperty("sql_state").GetString()));
+        var division = Assert.Single(AuditCli.Statement(detail, "SELECT 1/0").GetProperty("outcomes").EnumerateArray()).GetProperty("outcome");
+        Assert.False(division.GetProperty("succeeded").GetBoolean());
+        Assert.Equal("22012", division.GetProperty("sql_state").GetString());
+        var update = Assert.Single(AuditCli.Statement(detail, "UPDATE orders SET total = total WHERE id = 1").GetProperty("outcomes").EnumerateArray());
+        Assert.Equal("UPDATE 1", update.GetProperty("outcome").GetProperty("command_tag").GetString());
+
+        // The same session as tables and as a replay, in the order the agent saw it.
+        var table = await AuditCli.RunAsync("sessions", "show", id, "--config", fixture.ConfigPath);
+        Assert.True(table.ExitCode == 0, table.Stderr);
+        Assert.Contains(subject, table.Stdout, StringComparison.Ordinal);
+        Assert.Contains("no-ddl", table.Stdout, StringComparison.Ordinal);
+        var replay = await AuditCli.RunAsync("sessions", "replay", id, "--config", fixture.ConfigPath);
+        Assert.True(replay.ExitCode == 0, replay.Stderr);
+        string[] order = ["started", "→ [", "SELECT name FROM customers WHERE id = $1", "← [", "SELECT 1 (1 rows)", "DROP TABLE orders", "ERROR 42501", "SELECT 1/0", "ERROR 22012", "UPDATE 1", "session ended"];
+        int at = 0;
+        foreach (var step in order)
+        {
+            int found = replay.Stdout.IndexOf(step, at, StringComparison.Ordinal);
+            Assert.True(found >= 0, $"replay lacks '{step}' after position {at}:\n{replay.Stdout}");
+            at = found;
+        }
+
+        var listed = await AuditCli.RunAsync("sessions", "list", "--config", fixture.ConfigPath, "--identity", subject, "--decision", "deny");
+        Assert.True(listed.ExitCode == 0, listed.Stderr);
+        Assert.Contains(id, listed.Stdout, StringComparison.Ordinal);
+
+        // Only the token's hash is kept: the token is nowhere in the state file.
+        byte[] state = AuditCli.StateBytes(StatePath);
+        Assert.True(state.AsSpan().IndexOf(Encoding.UTF8.GetBytes(subject)) >= 0, "the grep finds what the trail does hold");
+        Assert.True(state.AsSpan().IndexOf(Encoding.UTF8.GetBytes(token)) < 0, "the token is in the state file");
+        Assert.True(state.AsSpan().IndexOf(Encoding.UTF8.GetBytes(token.Split('.')[2])) < 0, "the token's signature is in the state file");
+    }
+
+    [Fact]
+    public async Task A_psql_session_is_recorded_and_the_trail_verifies()
+    {
+        string subject = $"audit-psql-{Guid.NewGuid():N}"[..22];
+        string token = fixture.Token(subject);
+        var env = new Dictionary<string, string>
+        {
+            ["PGHOST"] = "127.0.0.1", ["PGPORT"] = fixture.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), ["PGDATABASE"] = TestGateway.Target,
+            ["PGUSER"] = "agent", ["PGPASSWORD"] = token, ["PGSSLMODE"] = "require", ["PGCONNECT_TIMEOUT"] = "10",
+        };
+        var psql = await ProcessRunner.RunAsync(ProcessRunner.PostgresTool("psql", fixture.Postgres.BinDirectory),
+            ["-X", "-At", "-c", "SELECT count(*) FROM orders", "-c", "SELECT pg_read_file('/etc/passwd')"], env);
+        Assert.Equal("500", psql.Stdout.Trim());
+        var rule = System.Text.RegularExpressions.Regex.Match(psql.Stderr, "denied by rule ([a-z-]+)");
+        Assert.True(rule.Success, psql.Stderr);
+
+        var session = Assert.Single(await AuditCli.EndedSessionsAsync(fixture.ConfigPath, subject, 1));
+        var detail = await AuditCli.JsonAsync("sessions", "show", session.GetProperty("session").GetString()!, "--config", fixture.ConfigPath, "--json");
+        var count = Assert.Single(AuditCli.Statement(detail, "SELECT count(*) FROM orders").GetProperty("outcomes").EnumerateArray()).GetProperty("outcome");
+        Assert.Equal("SELECT 1", count.GetProperty("command_tag").GetString());
+        var file = AuditCli.Statement(detail, "SELECT pg_read_file('/etc/passwd')").GetProperty("statement");
+        Assert.Equal(("deny", rule.Groups[1].Value), (file.GetProperty("decision").GetString(), file.GetProperty("rule").GetString()));
+        Assert.Contains(file.GetProperty("parts")[0].GetProperty("functions").EnumerateArray(), f => f.GetString()!.Contains("pg_read_file", StringComparison.Ordinal));
+
+        var textFilter = await AuditCli.JsonAsync("sessions", "list", "--config", fixture.ConfigPath, "--text", "PG_READ_FILE('/etc/passwd')", "--since", "1h", "--json");
+        Assert.Contains(textFilter.EnumerateArray(), s => s.GetProperty("session").GetString() == session.GetProperty("session").GetString());
+
+        // The fixture's gateway is still running: its chain verifies and has no chain.end yet (a note, not a break).
+        var verify = await AuditCli.RunAsync("audit", "verify", "--config", fixture.ConfigPath);
+        Assert.True(verify.ExitCode == 0, verify.Stdout + verify.Stderr);
+        Assert.Contains("ok: every chain verifies", verify.Stdout, StringComparison.Ordinal);
+        Assert.Contains("note: chain ", verify.Stdout, StringComparison.Ordinal);
+        Assert.True(AuditCli.StateBytes(StatePath).AsSpan().IndexOf(Encoding.UTF8.GetBytes(token)) < 0, "the token is in the state file");
+    }
+
+    [Fact]
+    public async Task Control_characters_and_markup_in_recorded_sql_are_shown_escaped()
+    {
+        string subject = $"audit-esc-{Guid.NewGuid():N}"[..21];
+        await using (var connection = await fixture.OpenAsync(fixture.Token(subject)))
+        {
+            await using var command = new NpgsqlCommand("SELECT '[red]x[/] \u001b[2J\u001b]0;pwned\u0007' AS t", connection);
+            await command.ExecuteScalarAsync();
+        }
+
+        var session = Assert.Single(await AuditCli.EndedSessionsAsync(fixture.ConfigPath, subject, 1));
+        string id = session.GetProperty("session").GetString()!;
+        foreach (var verb in new[] { "show", "replay" })
+        {
+            var result = await AuditCli.RunAsync("sessions", verb, id, "--config", fixture.ConfigPath);
+            Assert.True(result.ExitCode == 0, result.Stderr);
+            Assert.DoesNotContain('\u001b', result.Stdout);
+            Assert.DoesNotContain('\u0007', result.Stdout);
+            Assert.Contains("\\x1B[2J", result.Stdout, StringComparison.Ordinal);
+            Assert.Contains("[red]x[/]", result.Stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Bad_input_to_the_verbs_is_one_line_and_a_non_zero_exit()
+    {
+        var cases = new (string[] Arguments, string Error)[]
+        {
+            (["sessions", "show", "no-such-session", "--config", fixture.ConfigPath], "gatehouse: sessions show: no session no-such-session in the trail"),
+            (["sessions", "list", "--config", fixture.ConfigPath, "--since", "yesterday"], "gatehouse: sessions list: --since \"yesterday\" is not a time"),
+            (["sessions", "list", "--config", fixture.ConfigPath, "--limit", "0"], "gatehouse: sessions list: --limit must be at least 1"),
+            (["sessions", "replay", "x", "--config", fixture.ConfigPath, "--speed", "-1"], "gatehouse: sessions replay: --speed must be 0"),
+            (["sessions", "list", "--config", fixture.ConfigPath, "--decision", "maybe"], "gatehouse: Argument 'maybe' not recognized"),
+            (["audit", "export", "--config", fixture.ConfigPath, "--format", "csv"], "gatehouse: Argument 'csv' not recognized"),
+        };
+        foreach (var (arguments, error) in cases)
+        {
+            var result = await AuditCli.RunAsync(arguments);
+            Assert.NotEqual(0, result.ExitCode);
+            Assert.StartsWith(error, result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        }
+
+        string config = Path.Combine(fixture.Directory, $"{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(fixture.ConfigPath)).Replace("state.db", "never-written.db", StringComparison.Ordinal));
+        var missing = await AuditCli.RunAsync("audit", "verify", "--config", config);
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("never-written.db does not exist", missing.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(fixture.Directory, "never-written.db")));
+    }
+
+    [Fact]
+    public async Task Export_prints_one_record_a_line_with_its_body_as_an_object()
+    {
+        string subject = $"audit-export-{Guid.NewGuid():N}"[..23];
+        await using (var connection = await fixture.OpenAsync(fixture.Token(subject)))
+        {
+            await using var command = new NpgsqlCommand("SELECT 42", connection);
+            await command.ExecuteScalarAsync();
+        }
+
+        await AuditCli.EndedSessionsAsync(fixture.ConfigPath, subject, 1);
+        var result = await AuditCli.RunAsync("audit", "export", "--config", fixture.ConfigPath, "--since", "10m");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var mine = lines.Where(l => l.GetProperty("kind").GetString() == "session.start" && l.GetProperty("body").GetProperty("identity").GetProperty("subject").GetString() == subject).ToList();
+        string session = Assert.Single(mine).GetProperty("session").GetString()!;
+        var records = lines.Where(l => l.GetProperty("session").GetString() == session).ToList();
+        Assert.Equal("session.start", records[0].GetProperty("kind").GetString());
+        Assert.Equal("session.end", records[^1].GetProperty("kind").GetString());
+        int select = records.FindIndex(r => r.GetProperty("kind").GetString() == "statement" && r.GetProperty("body").GetProperty("sql").GetString() == "SELECT 42");
+        Assert.True(select > 0, result.Stdout);
+        var outcome = records.Skip(select).First(r => r.GetProperty("kind").GetString() == "outcome").GetProperty("body");
+        Assert.Equal(records[select].GetProperty("body").GetProperty("statement").GetInt64(), outcome.GetProperty("statement").GetInt64());
+        Assert.Equal("SELECT 1", outcome.GetProperty("command_tag").GetString());
+        Assert.All(records, r => Assert.Matches("^[0-9a-f]{64}$", r.GetProperty("mac").GetString()!));
+        var seqs = records.Select(r => r.GetProperty("seq").GetInt64()).ToList();
+        Assert.Equal(seqs.Order(), seqs);
+    }
+}

@@ -1,0 +1,50 @@
+using System.Text.Json;
+using Gatehouse.State;
+
+namespace Gatehouse.IntegrationTests;
+
+/// <summary>The audit trail names the front door: MCP calls are sessions with front_door "mcp" and the token's identity.</summary>
+[Collection(McpCollection.Name)]
+public sealed class McpAuditTests(McpFixture fixture)
+{
+    [Fact]
+    public async Task Mcp_sessions_are_recorded_with_their_front_door_and_identity()
+    {
+        string subject = "audited-" + Guid.NewGuid().ToString("N")[..8];
+        string token = fixture.Gateway.Token(subject);
+        await using (var client = await fixture.ClientAsync(token))
+        {
+            var (result, json) = await McpFixture.QueryAsync(client, "SELECT 'mcp-audit-marker' AS marker");
+            Assert.False(result.IsError, json.ToString());
+        }
+
+        await using (var wire = await fixture.Gateway.OpenAsync(token, ssl: false))
+        {
+            await using var command = new Npgsql.NpgsqlCommand("SELECT 'wire-audit-marker'", wire);
+            await command.ExecuteScalarAsync();
+        }
+
+        var opened = StateStore.Open(fixture.Gateway.Config.State, new StateStoreOptions());
+        Assert.True(opened.Success, opened.Error);
+        await using var store = opened.Store;
+        var doors = new Dictionary<string, string>(); // session id → front door, for this subject
+        var statements = new List<(string Session, string Sql)>();
+        await foreach (var row in store.Audit.ReadAsync(new AuditQuery(Since: DateTimeOffset.UtcNow.AddMinutes(-10)), CancellationToken.None))
+        {
+            using var body = JsonDocument.Parse(row.Body);
+            if (row.Kind == "session.start" && body.RootElement.GetProperty("identity").GetProperty("subject").GetString() == subject)
+            {
+                doors[row.SessionId!] = body.RootElement.GetProperty("front_door").GetString()!;
+            }
+            else if (row.Kind == "statement" && row.SessionId is { } id && body.RootElement.TryGetProperty("sql", out var sql))
+            {
+                statements.Add((id, sql.GetString()!));
+            }
+        }
+
+        Assert.Contains("mcp", doors.Values);
+        Assert.Contains("wire", doors.Values);
+        Assert.Contains(statements, s => doors.GetValueOrDefault(s.Session) == "mcp" && s.Sql.Contains("mcp-audit-marker", StringComparison.Ordinal));
+        Assert.Contains(statements, s => doors.GetValueOrDefault(s.Session) == "wire" && s.Sql.Contains("wire-audit-marker", StringComparison.Ordinal));
+    }
+}
