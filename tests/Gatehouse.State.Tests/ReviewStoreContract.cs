@@ -244,6 +244,7 @@ public abstract class ReviewStoreContract(IStateStoreFactory factory) : StoreCon
             decided[review.Status] = decided.GetValueOrDefault(review.Status) + 1;
         }
         Assert.Equal(Requests, decided.Values.Sum());
+        Assert.All(Stores, store => Assert.Equal(0, store.WriterStats.FailedWrites)); // a deadlock between batches is replayed, never lost
     }
 
     [Fact]
