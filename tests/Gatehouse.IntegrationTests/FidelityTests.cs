@@ -1,6 +1,7 @@
 using Gatehouse.Credentials;
 using Gatehouse.Pipeline;
 using Npgsql;
+using Xunit.Abstractions;
 
 namespace Gatehouse.IntegrationTests;
 
@@ -9,7 +10,7 @@ namespace Gatehouse.IntegrationTests;
 /// call "not understood" runs, invalid SQL gets the server's own syntax error with its position, and Npgsql's
 /// connection pool (which resets a returned connection with SET SESSION AUTHORIZATION DEFAULT; RESET ALL; …) works.
 /// </summary>
-public sealed class FidelityTests(FidelityTests.Gateway fixture) : IClassFixture<FidelityTests.Gateway>
+public sealed class FidelityTests(FidelityTests.Gateway fixture, ITestOutputHelper output) : IClassFixture<FidelityTests.Gateway>
 {
     /// <summary>DDL allowed, so CREATE TABLE … AS EXECUTE and CREATE FUNCTION run; dcl and admin still denied.</summary>
     public sealed class Gateway : IAsyncLifetime
@@ -165,6 +166,38 @@ public sealed class FidelityTests(FidelityTests.Gateway fixture) : IClassFixture
         };
         await using var check = new UpstreamSyntaxCheck(unreachable);
         Assert.Null(await check.CheckAsync("SELEC 1", CancellationToken.None));
+    }
+
+    /// <summary>Issue 16 item 1, through a real gateway process: a 20 MB statement of one-character tokens is analyzed and
+    /// refused; the process's peak resident memory (VmHWM) grows by a bounded multiple of the text (measured 15-17x:
+    /// the message, its UTF-16 string and 12-byte tokens).</summary>
+    [Fact]
+    public async Task A_many_token_statement_costs_the_gateway_a_bounded_amount_of_memory()
+    {
+        await using var gateway = GatewayProcess.Prepare(Server);
+        File.AppendAllText(gateway.ConfigPath, "\nlimits:\n  max_message_bytes: 67108864\n");
+        gateway.Start();
+        await using var connection = await gateway.OpenAsync(await gateway.TokenAsync("agent-rss"));
+        Assert.Equal(1, await Scalar(connection, "SELECT 1"));
+        var baseline = Kilobytes(gateway.ProcessId, "VmHWM:");
+        // One statement (Npgsql sends each statement of a text as its own Parse): refused by its function.
+        var sql = new System.Text.StringBuilder(20_000_064).Append("SELECT pg_read_file('postgresql.conf')");
+        while (sql.Length < 20_000_000)
+            sql.Append(",1");
+        await using var big = new NpgsqlCommand(sql.ToString(), connection) { CommandTimeout = 600 };   // Debug builds on a busy machine
+        var error = await Assert.ThrowsAsync<PostgresException>(() => big.ExecuteScalarAsync());
+        Assert.StartsWith("gatehouse: denied by rule no-dcl", error.MessageText, StringComparison.Ordinal);
+        Assert.Equal(1, await Scalar(connection, "SELECT 1"));   // the session goes on
+        var peak = Kilobytes(gateway.ProcessId, "VmHWM:") - baseline;
+        var text = sql.Length / 1024;   // bytes on the wire, in KiB (ASCII)
+        output.WriteLine($"gateway peak RSS grew {peak:N0} KiB for a {text:N0} KiB statement ({(double)peak / text:F1}x)");
+        Assert.True(peak < 25L * text, $"peak RSS grew {peak:N0} KiB for a {text:N0} KiB statement");
+    }
+
+    private static long Kilobytes(int pid, string field)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
+        return long.Parse(line[field.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static async Task<object?> Scalar(NpgsqlConnection connection, string sql)
