@@ -15,6 +15,9 @@ public sealed class PolicyAdmission(
     PolicyStore policy, CredentialBroker broker, IReadOnlyDictionary<string, CredentialTarget> targets, ILoggerFactory loggers,
     IReadOnlyDictionary<string, RelationCatalog>? catalogs = null, IValueMasker? masker = null, AuditTrail? audit = null) : ISessionAdmission
 {
+    /// <summary>The approval workflow for statements a review rule holds; null: review rules refuse.</summary>
+    public Gatehouse.Reviews.ReviewService? Reviews { get; init; }
+
     /// <summary>Per target: the server's syntax errors for SQL that is not understood (none when absent).</summary>
     public IReadOnlyDictionary<string, ISyntaxCheck>? SyntaxChecks { get; init; }
 
@@ -57,7 +60,7 @@ public sealed class PolicyAdmission(
             },
             Grant = grant,
             Pipeline = new StatementPipeline(
-                policy, context, CachingSqlAnalyzer.Shared, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker, sessionAudit)
+                policy, context, CachingSqlAnalyzer.Shared, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker, sessionAudit, Reviews)
             {
                 SyntaxCheck = SyntaxChecks?.GetValueOrDefault(target),
             },

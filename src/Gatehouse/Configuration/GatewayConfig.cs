@@ -32,6 +32,8 @@ public sealed record GatewayConfig
 
     public AuditConfig Audit { get; init; } = AuditConfig.Default;
 
+    public AdminConfig Admin { get; init; } = AdminConfig.None;
+
     public Gatehouse.Mcp.McpLimits Mcp { get; init; } = Gatehouse.Mcp.McpLimits.Default;
 }
 

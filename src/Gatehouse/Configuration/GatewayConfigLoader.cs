@@ -141,6 +141,7 @@ public static class GatewayConfigLoader
             ReservedConnections = limitsSection?.Int("reserved_connections", reserveDefault, 0, Math.Max(0, limits.MaxClientConnections - 1)) ?? reserveDefault,
         };
         limitsSection?.RejectUnknownKeys("limits");
+        var adminSection = AdminConfigReader.Read(root);
         var audit = AuditConfigReader.Read(root, Resolve, sharedStore: !state.StartsWith("sqlite:", StringComparison.Ordinal));
         var mcp = McpConfigReader.Read(root);
         root.RejectUnknownKeys("the configuration");
@@ -158,6 +159,7 @@ public static class GatewayConfigLoader
             PolicyPath = policy is null ? null : Resolve(policy),
             Limits = limits,
             Audit = audit,
+            Admin = adminSection,
             Mcp = mcp,
         };
     }

@@ -26,6 +26,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private UpstreamCatalogSource[] _catalogSources = [];
     private UpstreamSyntaxCheck[] _syntaxChecks = [];
     private AuditHosting? _audit;
+    private Gatehouse.Reviews.ReviewWebhook? _reviewWebhook;
     private readonly IReadOnlyDictionary<string, CredentialTarget> _targets;
     private readonly CancellationTokenSource _stopping = new();
 
@@ -123,6 +124,7 @@ public sealed class GatewayHost : IAsyncDisposable
         };
         MaskColumnCheck.Start(policy, catalogs, loggerFactory.CreateLogger("Gatehouse.Masking"));
         var proxyOptions = LibraryOptions.Proxy(config);
+        var reviews = ReviewHosting.Create(config, state, policy, audit, instance, time, loggerFactory);
         var services = new ProxyServices
         {
             Options = proxyOptions,
@@ -131,6 +133,7 @@ public sealed class GatewayHost : IAsyncDisposable
             Admission = new PolicyAdmission(policy, broker, targets, loggerFactory, catalogs, masker, audit)
             {
                 SyntaxChecks = syntaxChecks.ToDictionary(c => c.Key, ISyntaxCheck (c) => c.Value, StringComparer.Ordinal),
+                Reviews = reviews.Service,
             },
             LoggerFactory = loggerFactory,
             Time = time,
@@ -147,12 +150,15 @@ public sealed class GatewayHost : IAsyncDisposable
             app.MapDevIssuer(devIssuer);
         }
 
+        Admin.ReviewsApi.Map(app, reviews.Service, new Admin.AdminAuth(services.Authenticator, policy, config.Admin));
+
         mcp.Map(app);
 
         return new GatewayHost(app, policy, listener, broker, state, targets)
         {
             _catalogSources = [.. catalogSources.Values],
             _syntaxChecks = [.. syntaxChecks.Values],
+            _reviewWebhook = reviews.Webhook,
             _audit = audit is null ? null : new AuditHosting(audit, state, config.Audit, loggerFactory.CreateLogger("Gatehouse.Audit"), time),
         };
     }
@@ -208,6 +214,11 @@ public sealed class GatewayHost : IAsyncDisposable
         await _app.DisposeAsync();
         await _stopping.CancelAsync();
         await _broker.DisposeAsync();
+        if (_reviewWebhook is not null)
+        {
+            await _reviewWebhook.DisposeAsync();
+        }
+
         if (_audit is not null)
         {
             await _audit.DisposeAsync();
