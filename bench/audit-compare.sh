@@ -14,8 +14,8 @@ start_postgres
 "$PGBENCH" -i -s 10 -q -h 127.0.0.1 -p "$PG_PORT" -U postgres postgres >/dev/null 2>&1
 psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres postgres -c "
   CREATE ROLE app_write NOLOGIN;
-  GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO app_write;
-  CREATE DATABASE gatehouse_state;"
+  GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO app_write;"
+psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres postgres -c "CREATE DATABASE gatehouse_state"
 head -c 32 /dev/urandom | base64 > "$work/audit.key"
 STATE_URI="postgres://postgres:$PASSWORD@127.0.0.1:$PG_PORT/gatehouse_state"
 

@@ -75,9 +75,10 @@ public sealed class PolicyAdmission(
             await sessionAudit.StartAsync(origin, ct);
             return null;
         }
-        catch (AuditUnavailableException ex) when (!sessionAudit.FailOpen)
+        catch (AuditUnavailableException) when (!sessionAudit.FailOpen)
         {
-            return Refusals.AuditUnavailable(ex.Message);
+            // The store's reason (a path, a server message) is not the agent's business; /metrics shows the trail unhealthy.
+            return Refusals.AuditUnavailable(Refusals.AuditUnwritable);
         }
         catch (AuditUnavailableException)
         {

@@ -85,6 +85,9 @@ public static class Refusals
     public static Refusal MaskingUnavailable(string reason) =>
         new(RefusalKind.MaskingUnavailable, "58000", "gatehouse: masking unavailable: " + reason);
 
+    /// <summary>What the client is told when the trail cannot be written; the store's own reason goes to the log.</summary>
+    public const string AuditUnwritable = "the statement's record could not be written to the audit trail";
+
     /// <summary>The statement's audit record could not be written (SPEC §4): nothing runs unrecorded.</summary>
     public static Refusal AuditUnavailable(string reason) =>
         new(RefusalKind.AuditUnavailable, "58000", "gatehouse: audit unavailable: " + reason);

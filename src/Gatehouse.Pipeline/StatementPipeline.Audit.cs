@@ -11,6 +11,9 @@ public sealed partial class StatementPipeline
     // What the last Decide analyzed and decided, so a refused statement is recorded with its facts too.
     private (IReadOnlyList<StatementFacts>? Statements, PolicyDecision? Decision) _decided;
 
+    /// <summary>A front door withheld a result because its record could not be written: the reason goes to the log.</summary>
+    public void AuditFailed(string reason) => PipelineLog.AuditFailed(logger, reason);
+
     private async ValueTask<Submission> RecordAsync(StatementRequest request, Submission submission, PolicyDecision? decision, CancellationToken ct)
     {
         var rules = _grant is { } grant ? MaskRules.For(grant) : null;
@@ -41,8 +44,10 @@ public sealed partial class StatementPipeline
         }
         catch (AuditUnavailableException ex)
         {
+            // The reason (a store path, a server's message) is for the operator's log, not the agent.
+            PipelineLog.AuditFailed(logger, ex.Message);
             await audit.BarrierAsync();
-            return Refused(Refusals.AuditUnavailable(ex.Message));
+            return Refused(Refusals.AuditUnavailable(Refusals.AuditUnwritable));
         }
     }
 }

@@ -473,7 +473,8 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
     /// </summary>
     private FrameVerdict AuditFailed(byte code, ReadOnlySpan<byte> frame, string failure)
     {
-        var error = Refusals.AuditUnavailable(failure + "; the result was withheld");
+        pipeline!.AuditFailed(failure);
+        var error = Refusals.AuditUnavailable(Refusals.AuditUnwritable + "; the result was withheld");
         if (!_refusingResult)
         {
             Replace(BackendMessages.Error(error.SqlState, error.Message));
