@@ -18,6 +18,7 @@ var root = new RootCommand("Gatehouse: a least-privilege PostgreSQL gateway for 
     AuditCommands.Create(),
     DemoCommand.Create(),
     McpCommand.Create(),
+    ReviewsCommands.Create(),
 };
 
 var parsed = root.Parse(args);
