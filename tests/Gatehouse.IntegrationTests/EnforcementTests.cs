@@ -122,9 +122,15 @@ public sealed class EnforcementTests(GatewayFixture fixture)
     public async Task Unknown_sql_is_refused_as_not_understood()
     {
         await using var connection = await fixture.OpenAsync();
-        var error = await DeniedAsync(connection, "FROBNICATE the database");
+        // Valid SQL Gatehouse cannot analyze (a prepared statement it never saw) is refused as not understood …
+        var error = await DeniedAsync(connection, "EXECUTE never_prepared");
         Assert.Equal("42501", error.SqlState);
         Assert.StartsWith("gatehouse: statement not understood", error.MessageText, StringComparison.Ordinal);
+
+        // … and text that is not SQL at all gets the server's own syntax error, run nowhere.
+        var syntax = await DeniedAsync(connection, "FROBNICATE the database");
+        Assert.Equal("42601", syntax.SqlState);
+        Assert.Contains("FROBNICATE", syntax.MessageText, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -142,7 +142,7 @@ public static class GatewayConfigLoader
         };
         limitsSection?.RejectUnknownKeys("limits");
         var adminSection = AdminConfigReader.Read(root);
-        var audit = AuditConfigReader.Read(root, Resolve, sharedStore: !state.StartsWith("sqlite:", StringComparison.Ordinal));
+        var audit = AuditConfigReader.Read(root, Resolve, sharedStore: state.StartsWith("postgres://", StringComparison.Ordinal) || state.StartsWith("postgresql://", StringComparison.Ordinal));
         var mcp = McpConfigReader.Read(root);
         root.RejectUnknownKeys("the configuration");
 
