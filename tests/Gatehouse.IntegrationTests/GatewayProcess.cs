@@ -24,8 +24,11 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     public int ProcessId => _process!.Id;
 
-    /// <summary>Copies the fixture's configuration with new ports and directory; <paramref name="credentials"/> replaces the target's credentials.</summary>
-    public static GatewayProcess Prepare(TestGateway fixture, string? credentials = null)
+    /// <summary>
+    /// Copies the fixture's configuration with new ports and directory; <paramref name="credentials"/> replaces the
+    /// target's credentials, <paramref name="state"/> the state store, and <paramref name="extra"/> (top-level YAML) is appended.
+    /// </summary>
+    public static GatewayProcess Prepare(TestGateway fixture, string? credentials = null, string? state = null, string? extra = null)
     {
         string directory = Path.Combine(fixture.Directory, $"process-{Guid.NewGuid():N}");
         System.IO.Directory.CreateDirectory(directory);
@@ -37,6 +40,18 @@ internal sealed class GatewayProcess : IAsyncDisposable
         if (credentials is not null)
         {
             config = config.Replace("policy: policy.yaml", "", StringComparison.Ordinal).TrimEnd() + $"\n    credentials: {credentials}\npolicy: policy.yaml\n";
+        }
+
+        if (state is not null)
+        {
+            string sqlite = $"state: sqlite:{Path.Combine(directory, "state.db")}";
+            Assert.Contains(sqlite, config, StringComparison.Ordinal);
+            config = config.Replace(sqlite, $"state: {state}", StringComparison.Ordinal);
+        }
+
+        if (extra is not null)
+        {
+            config = config.TrimEnd() + "\n" + extra.TrimEnd() + "\n";
         }
 
         File.WriteAllText(Path.Combine(directory, "gatehouse.yaml"), config);

@@ -1,0 +1,143 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Npgsql;
+
+namespace Gatehouse.IntegrationTests;
+
+/// <summary>The audit trail on a <c>postgres://</c> state store: sessions, two instances on one store, and a hand-edited record.</summary>
+[Collection(GatewayCollection.Name)]
+public sealed class AuditPostgresTests(GatewayFixture fixture)
+{
+    [Fact]
+    public async Task An_npgsql_session_is_recorded_on_the_postgres_store_and_verifies()
+    {
+        var store = await AuditPostgresStore.CreateAsync(fixture);
+        await using var gateway = store.Prepare();
+        gateway.Start();
+        string subject = $"pg-audit-{Guid.NewGuid():N}"[..20];
+        string token = await gateway.TokenAsync(subject);
+        await using (var connection = await gateway.OpenAsync(token))
+        {
+            await RunSessionAsync(connection);
+        }
+
+        var session = Assert.Single(await AuditCli.EndedSessionsAsync(gateway.ConfigPath, subject, 1));
+        var identity = session.GetProperty("start").GetProperty("identity");
+        Assert.Equal(subject, identity.GetProperty("subject").GetString());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token))), identity.GetProperty("token_sha256").GetString());
+        Assert.Equal(["ai-agents"], identity.GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
+        Assert.Equal(TestGateway.Target, session.GetProperty("start").GetProperty("target").GetString());
+        Assert.Equal((1L, 1L), (session.GetProperty("denied").GetInt64(), session.GetProperty("errors").GetInt64()));
+
+        var detail = await AuditCli.JsonAsync("sessions", "show", session.GetProperty("session").GetString()!, "--config", gateway.ConfigPath, "--json");
+        // Our four, and the type-loading query Npgsql sends at open.
+        Assert.Equal(session.GetProperty("statements").GetInt64(), detail.GetProperty("statements").GetArrayLength());
+        Assert.True(detail.GetProperty("statements").GetArrayLength() >= 4);
+        var select = AuditCli.Statement(detail, "SELECT name FROM customers WHERE id = $1");
+        Assert.Equal("allow", select.GetProperty("statement").GetProperty("decision").GetString());
+        var outcome = Assert.Single(select.GetProperty("outcomes").EnumerateArray()).GetProperty("outcome");
+        Assert.Equal(("SELECT 1", 1L), (outcome.GetProperty("command_tag").GetString(), outcome.GetProperty("rows").GetInt64()));
+        Assert.Equal(["\\x00000007"], outcome.GetProperty("parameters").EnumerateArray().Select(p => p.GetString()));
+        var drop = AuditCli.Statement(detail, "DROP TABLE orders").GetProperty("statement");
+        Assert.Equal(("deny", "no-ddl", "42501"), (drop.GetProperty("decision").GetString(), drop.GetProperty("rule").GetString(), drop.GetProperty("sql_state").GetString()));
+        var division = Assert.Single(AuditCli.Statement(detail, "SELECT 1/0").GetProperty("outcomes").EnumerateArray()).GetProperty("outcome");
+        Assert.Equal((false, "22012"), (division.GetProperty("succeeded").GetBoolean(), division.GetProperty("sql_state").GetString()));
+        var update = Assert.Single(AuditCli.Statement(detail, "UPDATE orders SET total = total WHERE id = 1").GetProperty("outcomes").EnumerateArray());
+        Assert.Equal("UPDATE 1", update.GetProperty("outcome").GetProperty("command_tag").GetString());
+
+        // The rows are in the PostgreSQL database, not in a SQLite file beside the config; the token is not in them.
+        Assert.False(File.Exists(Path.Combine(gateway.Directory, "state.db")));
+        Assert.True(await store.ScalarAsync<long>($"SELECT count(*) FROM gatehouse_audit_records WHERE body LIKE '%{subject}%'") > 0);
+        Assert.Equal(0L, await store.ScalarAsync<long>($"SELECT count(*) FROM gatehouse_audit_records WHERE strpos(body, '{token.Split('.')[2]}') > 0"));
+
+        var verify = await AuditCli.RunAsync("audit", "verify", "--config", gateway.ConfigPath);
+        Assert.True(verify.ExitCode == 0, verify.Stdout + verify.Stderr);
+        Assert.Contains("ok: every chain verifies", verify.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Two_gateways_on_one_postgres_store_write_chains_that_both_verify()
+    {
+        var store = await AuditPostgresStore.CreateAsync(fixture);
+        await using var first = store.Prepare();
+        await using var second = store.Prepare();
+        first.Start();
+        second.Start();
+        string subject = $"pg-two-{Guid.NewGuid():N}"[..18];
+        // Interleaved sessions on both instances, so their appends to the one table overlap in time.
+        var sessions = new List<Task>();
+        foreach (var gateway in new[] { first, second, first, second })
+        {
+            string token = await gateway.TokenAsync(subject);
+            sessions.Add(Task.Run(async () =>
+            {
+                await using var connection = await gateway.OpenAsync(token);
+                await RunSessionAsync(connection);
+            }));
+        }
+
+        await Task.WhenAll(sessions);
+        foreach (var gateway in new[] { first, second })
+        {
+            var stopped = await gateway.StopAsync(Signals.Terminate);
+            Assert.True(stopped.ExitCode == 0, stopped.Stderr);
+        }
+
+        var listed = await AuditCli.EndedSessionsAsync(first.ConfigPath, subject, 4);
+        var chains = listed.GroupBy(s => s.GetProperty("chain").GetString()).ToList();
+        Assert.True(chains.Count == 2 && chains.All(c => c.Count() == 2), string.Join(", ", listed.Select(s => s.GetProperty("chain").GetString())));
+        Assert.Equal(listed.Select(s => s.GetProperty("session").GetString()).Order(),
+            (await AuditCli.EndedSessionsAsync(second.ConfigPath, subject, 4)).Select(s => s.GetProperty("session").GetString()).Order());
+
+        var verify = await AuditCli.RunAsync("audit", "verify", "--config", second.ConfigPath);
+        Assert.True(verify.ExitCode == 0, verify.Stdout + verify.Stderr);
+        long inTable = await store.ScalarAsync<long>("SELECT count(*) FROM gatehouse_audit_records");
+        Assert.Contains($"chains: 2, records: {inTable}", verify.Stdout, StringComparison.Ordinal);
+        Assert.Contains("ok: every chain verifies", verify.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("note:", verify.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_record_edited_in_the_postgres_store_is_named_and_verify_exits_1()
+    {
+        var store = await AuditPostgresStore.CreateAsync(fixture);
+        await using var gateway = store.Prepare();
+        gateway.Start();
+        await using (var connection = await gateway.OpenAsync(await gateway.TokenAsync("pg-tamper-agent")))
+        {
+            await RunSessionAsync(connection);
+        }
+
+        var stopped = await gateway.StopAsync(Signals.Terminate);
+        Assert.True(stopped.ExitCode == 0, stopped.Stderr);
+        var clean = await AuditCli.RunAsync("audit", "verify", "--config", gateway.ConfigPath);
+        Assert.True(clean.ExitCode == 0, clean.Stdout + clean.Stderr);
+
+        long seq = await store.ScalarAsync<long>("SELECT seq FROM gatehouse_audit_records WHERE kind = 'statement' AND body LIKE '%DROP TABLE orders%'");
+        string chain = (await store.ScalarAsync<string>("SELECT chain FROM gatehouse_audit_records LIMIT 1"))!;
+        await store.ExecuteAsync($"UPDATE gatehouse_audit_records SET body = replace(body, '\"deny\"', '\"allow\"') WHERE seq = {seq}");
+        Assert.Contains("\"allow\"", await store.ScalarAsync<string>($"SELECT body FROM gatehouse_audit_records WHERE seq = {seq}"), StringComparison.Ordinal);
+
+        var result = await AuditCli.RunAsync("audit", "verify", "--config", gateway.ConfigPath);
+        Assert.True(result.ExitCode == 1, $"exit {result.ExitCode}\n{result.Stdout}");
+        Assert.Contains($"BROKEN: chain {chain} record {seq}: statement record altered", result.Stdout, StringComparison.Ordinal);
+        Assert.Equal("gatehouse: audit verify: 1 of 1 chain(s) broken", result.Stderr.Trim());
+    }
+
+    /// <summary>Extended protocol with a parameter, a denied statement, an error, then a write: the session stays usable throughout.</summary>
+    private static async Task RunSessionAsync(NpgsqlConnection connection)
+    {
+        await using (var select = new NpgsqlCommand("SELECT name FROM customers WHERE id = $1", connection) { Parameters = { new() { Value = 7 } } })
+        {
+            Assert.Equal("Customer 7", await select.ExecuteScalarAsync());
+        }
+
+        var denied = await Assert.ThrowsAsync<PostgresException>(() => new NpgsqlCommand("DROP TABLE orders", connection).ExecuteNonQueryAsync());
+        Assert.Equal("42501", denied.SqlState);
+        var failed = await Assert.ThrowsAsync<PostgresException>(() => new NpgsqlCommand("SELECT 1/0", connection).ExecuteScalarAsync());
+        Assert.Equal("22012", failed.SqlState);
+        await using var update = new NpgsqlCommand("UPDATE orders SET total = total WHERE id = 1", connection);
+        Assert.Equal(1, await update.ExecuteNonQueryAsync());
+    }
+}
