@@ -53,11 +53,11 @@ internal sealed record DemoBanner
         Line($"  PGPASSWORD={AgentToken} psql \"host=127.0.0.1 port={Port} dbname={DemoFiles.Target} user=agent sslmode=require\"");
         Line();
         Line($"Reviewer token (identity {DemoFiles.ReviewerIdentity}: roles={DemoFiles.ReviewerRole}). It has no grant on {DemoFiles.Target}, so a login with it");
-        Line("is refused (\"gatehouse: no grant\"); approving reviews with it (`gatehouse reviews approve`) is coming:");
+        Line("is refused (\"gatehouse: no grant\"); it approves held statements (`gatehouse reviews approve ID --token …`):");
         Line();
         Line($"  {ReviewerToken}");
         Line();
-        Line("Three things to try in psql:");
+        Line("Things to try in psql:");
         Line();
         Line("  1. SELECT name, email, phone, ssn FROM customers LIMIT 3;");
         Line("     The policy masks email (email), ssn and card_number (last4) and phone (hash).");
@@ -72,8 +72,10 @@ internal sealed record DemoBanner
         Line("  2. DROP TABLE orders;");
         Line("     Refused before PostgreSQL sees it: ERROR:  gatehouse: denied by rule no-ddl …");
         Line("  3. UPDATE payments SET status = 'refunded' WHERE id = 1;");
-        Line("     Rule pay-writes sends payment writes to review. The approval workflow is coming; until then the");
-        Line("     statement is refused: ERROR:  gatehouse: denied by rule pay-writes: the statement needs review …");
+        Line("     Rule pay-writes holds payment writes for review: psql shows a NOTICE with the review id and waits.");
+        Line($"     In another terminal: {Gatehouse} reviews approve ID --token REVIEWER_TOKEN --config {DemoRunner.Quote(ConfigPath)}");
+        Line("  4. Then read the trail of what the agent did, every statement tied to its token:");
+        Line($"     {Gatehouse} sessions list --config {DemoRunner.Quote(ConfigPath)}   (and: sessions show ID, sessions replay ID, audit verify)");
         Line();
         Line("More agent tokens:");
         Line($"  {Gatehouse} token --dev --sub NAME --claim groups={DemoFiles.AgentGroup} --config {DemoRunner.Quote(ConfigPath)}");
