@@ -19,7 +19,7 @@ public sealed class AuditPostgresTests(GatewayFixture fixture)
         string token = await gateway.TokenAsync(subject);
         await using (var connection = await gateway.OpenAsync(token))
         {
-            await RunSessionAsync(connection);
+            await AuditSessionScript.RunAsync(connection);
         }
 
         var session = Assert.Single(await AuditCli.EndedSessionsAsync(gateway.ConfigPath, subject, 1));
@@ -34,17 +34,7 @@ public sealed class AuditPostgresTests(GatewayFixture fixture)
         // Our four, and the type-loading query Npgsql sends at open.
         Assert.Equal(session.GetProperty("statements").GetInt64(), detail.GetProperty("statements").GetArrayLength());
         Assert.True(detail.GetProperty("statements").GetArrayLength() >= 4);
-        var select = AuditCli.Statement(detail, "SELECT name FROM customers WHERE id = $1");
-        Assert.Equal("allow", select.GetProperty("statement").GetProperty("decision").GetString());
-        var outcome = Assert.Single(select.GetProperty("outcomes").EnumerateArray()).GetProperty("outcome");
-        Assert.Equal(("SELECT 1", 1L), (outcome.GetProperty("command_tag").GetString(), outcome.GetProperty("rows").GetInt64()));
-        Assert.Equal(["\\x00000007"], outcome.GetProperty("parameters").EnumerateArray().Select(p => p.GetString()));
-        var drop = AuditCli.Statement(detail, "DROP TABLE orders").GetProperty("statement");
-        Assert.Equal(("deny", "no-ddl", "42501"), (drop.GetProperty("decision").GetString(), drop.GetProperty("rule").GetString(), drop.GetProperty("sql_state").GetString()));
-        var division = Assert.Single(AuditCli.Statement(detail, "SELECT 1/0").GetProperty("outcomes").EnumerateArray()).GetProperty("outcome");
-        Assert.Equal((false, "22012"), (division.GetProperty("succeeded").GetBoolean(), division.GetProperty("sql_state").GetString()));
-        var update = Assert.Single(AuditCli.Statement(detail, "UPDATE orders SET total = total WHERE id = 1").GetProperty("outcomes").EnumerateArray());
-        Assert.Equal("UPDATE 1", update.GetProperty("outcome").GetProperty("command_tag").GetString());
+        AuditSessionScript.AssertRecorded(detail);
 
         // The rows are in the PostgreSQL database, not in a SQLite file beside the config; the token is not in them.
         Assert.False(File.Exists(Path.Combine(gateway.Directory, "state.db")));
@@ -73,7 +63,7 @@ public sealed class AuditPostgresTests(GatewayFixture fixture)
             sessions.Add(Task.Run(async () =>
             {
                 await using var connection = await gateway.OpenAsync(token);
-                await RunSessionAsync(connection);
+                await AuditSessionScript.RunAsync(connection);
             }));
         }
 
@@ -106,7 +96,7 @@ public sealed class AuditPostgresTests(GatewayFixture fixture)
         gateway.Start();
         await using (var connection = await gateway.OpenAsync(await gateway.TokenAsync("pg-tamper-agent")))
         {
-            await RunSessionAsync(connection);
+            await AuditSessionScript.RunAsync(connection);
         }
 
         var stopped = await gateway.StopAsync(Signals.Terminate);
@@ -123,21 +113,5 @@ public sealed class AuditPostgresTests(GatewayFixture fixture)
         Assert.True(result.ExitCode == 1, $"exit {result.ExitCode}\n{result.Stdout}");
         Assert.Contains($"BROKEN: chain {chain} record {seq}: statement record altered", result.Stdout, StringComparison.Ordinal);
         Assert.Equal("gatehouse: audit verify: 1 of 1 chain(s) broken", result.Stderr.Trim());
-    }
-
-    /// <summary>Extended protocol with a parameter, a denied statement, an error, then a write: the session stays usable throughout.</summary>
-    private static async Task RunSessionAsync(NpgsqlConnection connection)
-    {
-        await using (var select = new NpgsqlCommand("SELECT name FROM customers WHERE id = $1", connection) { Parameters = { new() { Value = 7 } } })
-        {
-            Assert.Equal("Customer 7", await select.ExecuteScalarAsync());
-        }
-
-        var denied = await Assert.ThrowsAsync<PostgresException>(() => new NpgsqlCommand("DROP TABLE orders", connection).ExecuteNonQueryAsync());
-        Assert.Equal("42501", denied.SqlState);
-        var failed = await Assert.ThrowsAsync<PostgresException>(() => new NpgsqlCommand("SELECT 1/0", connection).ExecuteScalarAsync());
-        Assert.Equal("22012", failed.SqlState);
-        await using var update = new NpgsqlCommand("UPDATE orders SET total = total WHERE id = 1", connection);
-        Assert.Equal(1, await update.ExecuteNonQueryAsync());
     }
 }
