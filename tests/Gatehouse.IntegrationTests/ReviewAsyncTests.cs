@@ -1,0 +1,110 @@
+using System.Net;
+using Npgsql;
+
+namespace Gatehouse.IntegrationTests;
+
+public sealed class ReviewAsyncFixture : IAsyncLifetime
+{
+    public TestGateway Gateway { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Gateway = await TestGateway.StartAsync(new TestGatewayOptions { Policy = ReviewSupport.Policy("async", "2m", require: 2) });
+
+    public async Task DisposeAsync() => await Gateway.DisposeAsync();
+}
+
+/// <summary>mode: async with require: 2: refused at once, approved by two distinct reviewers, then runs once for exactly its parameters.</summary>
+public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture<ReviewAsyncFixture>
+{
+    private TestGateway Gateway => fixture.Gateway;
+
+    private static Task<ProcessRunner.Result> Cli(params string[] arguments) =>
+        ProcessRunner.RunAsync(GatewayProcess.Executable, arguments, timeout: TimeSpan.FromSeconds(60));
+
+    private static async Task<PostgresException> RefusedAsync(NpgsqlConnection connection, string sql, string card)
+    {
+        await using var command = new NpgsqlCommand(sql, connection) { Parameters = { new() { Value = card } } };
+        return await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteNonQueryAsync());
+    }
+
+    private static async Task<int> RunAsync(NpgsqlConnection connection, string sql, string card)
+    {
+        await using var command = new NpgsqlCommand(sql, connection) { Parameters = { new() { Value = card } } };
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    [Fact]
+    public async Task An_approved_statement_runs_once_with_its_parameters_only()
+    {
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        string sql = $"INSERT INTO payments (card_number) VALUES ($1) /* {marker} */";
+        await using var connection = await Gateway.OpenAsync();
+        var first = await RefusedAsync(connection, sql, "a");
+        Assert.Equal("42501", first.SqlState);
+        string id = await ReviewSupport.PendingAsync(Gateway, marker);
+        Assert.StartsWith($"gatehouse: review {id} required by rule pay-writes", first.MessageText, StringComparison.Ordinal);
+
+        // require: 2 — one approval, twice from the same reviewer, is not enough.
+        Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-1")));
+        Assert.NotEqual(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-1")));
+        Assert.Equal("pending", (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("status").GetString());
+        Assert.Equal("42501", (await RefusedAsync(connection, sql, "a")).SqlState);
+        Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-2")));
+        Assert.Equal("approved", (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("status").GetString());
+
+        Assert.Equal("42501", (await RefusedAsync(connection, sql, "b")).SqlState);
+        Assert.Equal(1, await RunAsync(connection, sql, "a"));
+        Assert.Equal("used", (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("status").GetString());
+        Assert.Equal("42501", (await RefusedAsync(connection, sql, "a")).SqlState);
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM payments WHERE card_number = 'a'", connection);
+        Assert.True((long)(await count.ExecuteScalarAsync())! >= 1);
+    }
+
+    [Fact]
+    public async Task The_cli_lists_shows_and_decides_through_the_admin_api()
+    {
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        await using var connection = await Gateway.OpenAsync(Gateway.Token("agent-cli"));
+        await RefusedAsync(connection, $"DELETE FROM payments WHERE card_number = $1 /* {marker} */", "x\u001b[31m");
+        string id = await ReviewSupport.PendingAsync(Gateway, marker);
+        string reviewer = ReviewSupport.Reviewer(Gateway, "dba-cli");
+
+        var list = await Cli("reviews", "list", "--status", "pending", "--config", Gateway.ConfigPath, "--token", reviewer);
+        Assert.True(list.ExitCode == 0, list.Stderr);
+        Assert.Contains(id, list.Stdout, StringComparison.Ordinal);
+        var show = await Cli("reviews", "show", id, "--server", Gateway.Gateway.AdminUrl, "--token", reviewer);
+        Assert.True(show.ExitCode == 0, show.Stderr);
+        Assert.Contains("x\\x1B[31m", show.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b[31m", show.Stdout, StringComparison.Ordinal);
+
+        var agent = await Cli("reviews", "approve", id, "--config", Gateway.ConfigPath, "--token", Gateway.Token());
+        Assert.Equal(1, agent.ExitCode);
+        Assert.Single(agent.Stderr.Trim().Split('\n'));
+        Assert.Contains("(HTTP 403)", agent.Stderr, StringComparison.Ordinal);
+        var missing = await Cli("reviews", "list", "--config", Gateway.ConfigPath);
+        Assert.NotEqual(0, missing.ExitCode);
+        var unknown = await Cli("reviews", "show", "r-nosuchthing", "--config", Gateway.ConfigPath, "--token", reviewer);
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("no review r-nosuchthing", unknown.Stderr, StringComparison.Ordinal);
+
+        var reject = await Cli("reviews", "reject", id, "--reason", "not now", "--config", Gateway.ConfigPath, "--token", reviewer);
+        Assert.True(reject.ExitCode == 0, reject.Stderr);
+        Assert.Contains("rejected", reject.Stdout, StringComparison.Ordinal);
+        var json = await Cli("reviews", "show", id, "--json", "--config", Gateway.ConfigPath, "--token", reviewer);
+        Assert.Contains("\"not now\"", json.Stdout, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>mode: hold with a short timeout: nobody decides, the statement fails "timed out".</summary>
+public sealed class ReviewTimeoutTests
+{
+    [Fact]
+    public async Task A_held_statement_nobody_decides_times_out()
+    {
+        await using var gateway = await TestGateway.StartAsync(new TestGatewayOptions { Policy = ReviewSupport.Policy("hold", "2s") });
+        await using var connection = await gateway.OpenAsync();
+        var error = await Assert.ThrowsAsync<PostgresException>(() => new NpgsqlCommand("UPDATE payments SET amount = 1 WHERE id = -1", connection).ExecuteNonQueryAsync());
+        Assert.Equal("42501", error.SqlState);
+        Assert.Matches(@"^gatehouse: review r-\w+ timed out", error.MessageText);
+        Assert.Equal(3, await new NpgsqlCommand("SELECT 3", connection).ExecuteScalarAsync());
+    }
+}
