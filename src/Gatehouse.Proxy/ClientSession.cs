@@ -107,7 +107,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
             cancelKey = processId;
             await SendLoginCompleteAsync(clientStream, upstream, processId, secret, stopping);
             Log.SessionStarted(_logger, _id, remote, admitted.Principal!.Subject, target.Name, admission.UpstreamUser);
-            await RelayAsync(clientStream, upstream, admission.Pipeline, target, stopping);
+            await RelayAsync(clientStream, upstream, processId, admission.Pipeline, target, stopping);
         }
         catch (ProtocolException ex)
         {
@@ -264,14 +264,14 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         await client.FlushAsync(ct);
     }
 
-    private async Task RelayAsync(Stream client, UpstreamConnection upstream, StatementPipeline? pipeline, UpstreamTarget target, CancellationToken stopping)
+    private async Task RelayAsync(Stream client, UpstreamConnection upstream, int clientPid, StatementPipeline? pipeline, UpstreamTarget target, CancellationToken stopping)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var ledger = new StatementLedger();
         using var limits = pipeline is null ? null : new SessionLimitWatch(
             () => pipeline.Limits, () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None), services.Time);
         using var toServer = new ClientToServerPump(client, upstream.Stream, services.Options.Limits.MaxMessageBytes, pipeline, ledger, limits);
-        using var toClient = new ServerToClientPump(upstream.Stream, client, pipeline, ledger, limits);
+        using var toClient = new ServerToClientPump(upstream.Stream, client, pipeline, ledger, limits, (upstream.ProcessId, clientPid));
         if (pipeline is not null)
         {
             pipeline.OnHold = message => NoticeAsync(toClient, message, done.Token);

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
 using Gatehouse.Pipeline;
@@ -268,7 +269,8 @@ internal sealed class ClientToServerPump(
 /// replaced by Gatehouse's error. Rows of a masked result are gathered (up to <see cref="MaxMaskedRow"/>) and
 /// rewritten; a result that cannot be masked is refused: the client gets an error and nothing more of it.
 /// </summary>
-internal sealed partial class ServerToClientPump(Stream input, Stream output, StatementPipeline? pipeline, StatementLedger ledger, SessionLimitWatch? limits = null)
+internal sealed partial class ServerToClientPump(Stream input, Stream output, StatementPipeline? pipeline, StatementLedger ledger, SessionLimitWatch? limits = null,
+    (int Upstream, int Client)? ownPid = null)
     : FramePump(input, output, 64 * 1024 * 1024)
 {
     /// <summary>Largest DataRow Gatehouse gathers to mask; a larger one ends the result with an error (54000).</summary>
@@ -310,6 +312,8 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
                 return ClassifyCopy(total);
             case BackendMessageCode.NoticeResponse or BackendMessageCode.NotificationResponse when pipeline is { HasMasks: true }:
                 return total <= MaxMaskedRow ? FrameHandling.Inspect : FrameHandling.Drop;
+            case BackendMessageCode.NotificationResponse when ownPid is not null:
+                return FrameHandling.Inspect;
             case BackendMessageCode.ParameterStatus or BackendMessageCode.ParseComplete or BackendMessageCode.BindComplete
                 or BackendMessageCode.CloseComplete or BackendMessageCode.CommandComplete or BackendMessageCode.EmptyQueryResponse
                 or BackendMessageCode.PortalSuspended or BackendMessageCode.NoData or BackendMessageCode.RowDescription
@@ -443,7 +447,20 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
                     return FrameVerdict.Replace;
                 }
 
-            case BackendMessageCode.NoticeResponse or BackendMessageCode.NotificationResponse:
+            case BackendMessageCode.NotificationResponse:
+            {
+                var own = WithClientPid(span);
+                var verdict = Scrub(code, own ?? span, ledger.CurrentTicket());
+                if (verdict == FrameVerdict.Pass && own is not null)
+                {
+                    Replace(own);
+                    return FrameVerdict.Replace;
+                }
+
+                return verdict;
+            }
+
+            case BackendMessageCode.NoticeResponse:
                 return Scrub(code, span, ledger.CurrentTicket());
             case BackendMessageCode.ErrorResponse when IsFatal(span):
                 ServerSentFatal = true;
@@ -602,6 +619,23 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
         using var writer = new MessageWriter();
         writer.StartMessage((byte)BackendMessageCode.NotificationResponse).WriteInt32(pid).WriteCString(channel).WriteCString(scrubbed).EndMessage();
         return writer.ToArray();
+    }
+
+    /// <summary>
+    /// The client was given Gatehouse's BackendKeyData pid, so a notification from its own backend carries that pid
+    /// (clients tell their own notifications from others' by it). Other backends' pids pass unchanged.
+    /// </summary>
+    private byte[]? WithClientPid(ReadOnlySpan<byte> frame)
+    {
+        if (ownPid is not { } pids || frame.Length < FrameHeader.Size + 4
+            || BinaryPrimitives.ReadInt32BigEndian(frame[FrameHeader.Size..]) != pids.Upstream)
+        {
+            return null;
+        }
+
+        var copy = frame.ToArray();
+        BinaryPrimitives.WriteInt32BigEndian(copy.AsSpan(FrameHeader.Size), pids.Client);
+        return copy;
     }
 
     private static bool IsFatal(ReadOnlySpan<byte> frame)
