@@ -75,7 +75,9 @@ public sealed record OutcomeRecord(
     string? SqlState,
     string? Message,
     IReadOnlyList<string?>? Parameters,
-    IReadOnlyList<string> MaskedColumns);
+    IReadOnlyList<string> MaskedColumns,
+    string? Review = null,
+    string? Reviewer = null);
 
 /// <summary>Record bodies are compact snake_case JSON, written once; the MAC covers the stored text, so it need not be canonical.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

@@ -91,7 +91,7 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         // An outcome is recorded after the client saw it; a failed write shows as a statement without outcome.
         _ = trail.Append(AuditKinds.Outcome, session.Id, new OutcomeRecord(
             session.Id, ticket.Id, outcome.Succeeded, outcome.CommandTag, RowCount(outcome.CommandTag), ms, outcome.SqlState, message,
-            parameters, [.. ticket.MaskedColumns]));
+            parameters, [.. ticket.MaskedColumns], ticket.ReviewId, ticket.Reviewers));
     }
 
     /// <summary>True while a statement record of this session has not been seen durable by a barrier.</summary>

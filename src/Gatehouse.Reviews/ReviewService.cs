@@ -12,9 +12,6 @@ public sealed record ReviewOptions
     /// <summary>This gateway instance (reviews name where they were requested).</summary>
     public required string Instance { get; init; }
 
-    /// <summary>Pending reviews one identity may have at once; more are refused (53400).</summary>
-    public int MaxPendingPerIdentity { get; init; } = 20;
-
     /// <summary>How often a waiting statement re-reads its request when no change signal arrives (other instances, SQLite).</summary>
     public TimeSpan PollEvery { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -48,9 +45,9 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
     {
         var settings = policy.Current.Reviews ?? throw new InvalidOperationException("the policy has no reviews section");
         var now = time.GetUtcNow();
-        if (await store.CountPendingAsync(request.Subject, request.Issuer, now, ct) >= options.MaxPendingPerIdentity)
+        if (await store.CountPendingAsync(request.Subject, request.Issuer, now, ct) >= settings.MaxPending)
         {
-            return new ReviewSubmission(null, $"{request.Subject} already has {options.MaxPendingPerIdentity} reviews pending; wait for decisions");
+            return new ReviewSubmission(null, $"{request.Subject} already has {settings.MaxPending} reviews pending (reviews.max_pending); wait for decisions");
         }
 
         var review = new ReviewRecord(

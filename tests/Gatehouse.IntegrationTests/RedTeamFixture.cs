@@ -97,7 +97,8 @@ public sealed class RedTeamFixture : IAsyncLifetime
             }
 
             // async: a statement sent to review is refused at once (42501) rather than held for a decision.
-            yaml.Append("reviews:\n  approvers: dba-reviewers\n  mode: async\n  timeout: 1m\n");
+            // Every review rule row asks for a review: more than the default 20 pending per identity.
+            yaml.Append("reviews:\n  approvers: dba-reviewers\n  mode: async\n  timeout: 1m\n  max_pending: 100000\n");
             return yaml.ToString();
         }
     }

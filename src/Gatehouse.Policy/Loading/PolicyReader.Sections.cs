@@ -69,7 +69,7 @@ internal sealed partial class PolicyReader
             return null;
         }
 
-        CheckKeys(map, "'reviews'", "approvers", "mode", "timeout", "notify", "require");
+        CheckKeys(map, "'reviews'", "approvers", "mode", "timeout", "notify", "require", "max_pending");
         string? approvers = null;
         if (Required(map, "approvers", "'reviews'") is { } approversNode && AsString(approversNode, "'approvers'") is { } name)
         {
@@ -129,7 +129,15 @@ internal sealed partial class PolicyReader
             require = 1;
         }
 
-        return approvers is null ? null : new ReviewSettings { Approvers = approvers, Mode = mode, Timeout = timeout, Webhook = webhook, Require = require };
+        int maxPending = 20;
+        if (map.Find("max_pending") is { } pendingNode && AsString(pendingNode, "'max_pending'") is { } pendingText
+            && (!int.TryParse(pendingText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out maxPending) || maxPending is < 1 or > 100_000))
+        {
+            Error(pendingNode, $"'max_pending' must be a number of pending reviews per identity from 1 to 100000, got '{pendingText}'");
+            maxPending = 20;
+        }
+
+        return approvers is null ? null : new ReviewSettings { Approvers = approvers, Mode = mode, Timeout = timeout, Webhook = webhook, Require = require, MaxPending = maxPending };
     }
 
     private List<MaskSpec> ReadMasks(YamlNode node)

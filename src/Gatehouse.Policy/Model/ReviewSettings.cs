@@ -24,4 +24,7 @@ public sealed class ReviewSettings
 
     /// <summary>Distinct approvers a request needs (<c>require</c>, 1–5).</summary>
     public int Require { get; init; } = 1;
+
+    /// <summary>Pending reviews one identity may have at once (<c>max_pending</c>); more are refused (53400).</summary>
+    public int MaxPending { get; init; } = 20;
 }
