@@ -94,20 +94,14 @@ internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditCon
         }
 
         var stats = trail.Stats;
-        var text = new StringBuilder();
-        text.Append("# TYPE gatehouse_audit_enabled gauge\ngatehouse_audit_enabled 1\n");
-        text.Append("# TYPE gatehouse_audit_records_total counter\n");
-        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_records_total {stats.Records}\n");
-        text.Append("# TYPE gatehouse_audit_batches_total counter\n");
-        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_batches_total {stats.Batches}\n");
-        text.Append("# TYPE gatehouse_audit_failed_records_total counter\n");
-        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_failed_records_total {stats.FailedRecords}\n");
-        text.Append("# TYPE gatehouse_audit_queue_depth gauge\n");
-        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_queue_depth {stats.Queued}\n");
-        text.Append("# TYPE gatehouse_audit_last_batch_seconds gauge\n");
-        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_last_batch_seconds {stats.LastBatchMs / 1000.0}\n");
-        text.Append("# TYPE gatehouse_audit_healthy gauge\n");
-        text.Append(CultureInfo.InvariantCulture, $"gatehouse_audit_healthy {(trail.Healthy ? 1 : 0)}\n");
+        var text = new StringBuilder()
+            .Metric("gauge", "gatehouse_audit_enabled", 1)
+            .Metric("counter", "gatehouse_audit_records_total", stats.Records)
+            .Metric("counter", "gatehouse_audit_batches_total", stats.Batches)
+            .Metric("counter", "gatehouse_audit_failed_records_total", stats.FailedRecords)
+            .Metric("gauge", "gatehouse_audit_queue_depth", stats.Queued)
+            .Metric("gauge", "gatehouse_audit_last_batch_seconds", stats.LastBatchMs / 1000.0)
+            .Metric("gauge", "gatehouse_audit_healthy", trail.Healthy ? 1 : 0);
         return text.ToString();
     }
 

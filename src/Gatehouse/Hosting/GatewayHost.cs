@@ -252,16 +252,11 @@ public sealed class GatewayHost : IAsyncDisposable
 
     private static string Metrics(ProxyServices services, PolicyStore policy, CredentialBroker broker)
     {
-        var text = new StringBuilder();
-        text.Append("# TYPE gatehouse_client_sessions gauge\n");
-        text.Append(CultureInfo.InvariantCulture, $"gatehouse_client_sessions {services.ActiveSessions}\n");
+        var text = new StringBuilder().Metric("gauge", "gatehouse_client_sessions", services.ActiveSessions);
         services.WriteMetrics(text);
-        text.Append("# TYPE gatehouse_policy_rules gauge\n");
-        text.Append(CultureInfo.InvariantCulture, $"gatehouse_policy_rules {policy.Current.RuleCount}\n");
-        text.Append("# TYPE gatehouse_credential_leases gauge\n");
-        text.Append(CultureInfo.InvariantCulture, $"gatehouse_credential_leases {broker.LiveLeases}\n");
-        text.Append("# TYPE gatehouse_leased_sessions gauge\n");
-        text.Append(CultureInfo.InvariantCulture, $"gatehouse_leased_sessions {broker.LeasedSessions}\n");
+        text.Metric("gauge", "gatehouse_policy_rules", policy.Current.RuleCount)
+            .Metric("gauge", "gatehouse_credential_leases", broker.LiveLeases)
+            .Metric("gauge", "gatehouse_leased_sessions", broker.LeasedSessions);
         return text.ToString();
     }
 }
