@@ -143,6 +143,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var mcp = McpHosting.Add(builder, config, services, policy, catalogs);
 
         var app = builder.Build();
+        WebConsole.ConsoleEndpoints.Map(app);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/metrics", () => Results.Text(Metrics(services, policy, broker) + AuditHosting.Metrics(audit), "text/plain; version=0.0.4"));
         if (devIssuer is not null)
