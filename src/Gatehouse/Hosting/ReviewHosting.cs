@@ -17,6 +17,7 @@ internal static class ReviewHosting
         var webhook = new ReviewWebhook(WebhookKey(config), consoleUrl, loggers.CreateLogger<ReviewWebhook>());
         var service = new ReviewService(state.Reviews, policy, new ReviewOptions { Instance = instance, ConsoleUrl = consoleUrl }, time,
             loggers.CreateLogger<ReviewService>(), audit, webhook);
+        state.Reviews.Listen(); // now, not at the first wait: a decision made elsewhere releases even the first held statement at once
         return (service, webhook);
     }
 
