@@ -18,6 +18,9 @@ public sealed class PolicyAdmission(
     /// <summary>The approval workflow for statements a review rule holds; null: review rules refuse.</summary>
     public Gatehouse.Reviews.ReviewService? Reviews { get; init; }
 
+    /// <summary>Where statements are counted for /metrics; null: not counted.</summary>
+    public GatewayMetrics? Metrics { get; init; }
+
     /// <summary>Per target: the server's syntax errors for SQL that is not understood (none when absent).</summary>
     public IReadOnlyDictionary<string, ISyntaxCheck>? SyntaxChecks { get; init; }
 
@@ -63,6 +66,7 @@ public sealed class PolicyAdmission(
                 policy, context, CachingSqlAnalyzer.Shared, loggers.CreateLogger<StatementPipeline>(), catalogs?.GetValueOrDefault(target), masker, sessionAudit, Reviews)
             {
                 SyntaxCheck = SyntaxChecks?.GetValueOrDefault(target),
+                Metrics = Metrics,
             },
         }, null);
     }

@@ -77,8 +77,24 @@ public sealed partial class StatementPipeline(
         var submission = ticket is null
             ? Refused(await SyntaxChecks.ExplainAsync(SyntaxCheck, refusal!, request.Sql, ct))
             : await WithMasksAsync(ticket, request.Sql, ct);
-        return audit is null ? submission : await RecordAsync(request, submission, ticket?.Decision, ct);
+        var statements = ticket?.Statements ?? _decided.Statements;
+        submission = audit is null ? submission : await RecordAsync(request, submission, ticket?.Decision, ct);
+        Metrics?.Statements(statements, Outcome(submission));
+        return submission;
     }
+
+    /// <summary>Counts statements by class and outcome on /metrics; null: not counted.</summary>
+    public GatewayMetrics? Metrics { get; init; }
+
+    private static StatementOutcomeLabel Outcome(Submission submission) => submission switch
+    {
+        { Ticket.ReviewId: not null } => StatementOutcomeLabel.Approved,
+        { Ticket.NeedsReview: true } => StatementOutcomeLabel.Review, // a prepared statement: reviewed at its Bind
+        { Ticket: not null } => StatementOutcomeLabel.Allow,
+        { Refusal.Kind: RefusalKind.ReviewRequired } => StatementOutcomeLabel.Review,
+        { Refusal.Kind: RefusalKind.MaskingUnavailable or RefusalKind.AuditUnavailable } => StatementOutcomeLabel.Error,
+        _ => StatementOutcomeLabel.Deny,
+    };
 
     private (StatementTicket? Ticket, Refusal? Refusal) Decide(StatementRequest request)
     {

@@ -38,6 +38,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         UpstreamConnection? upstream = null;
         IDisposable? grantSession = null;
         int cancelKey = 0;
+        bool metered = false;
         using var startupTimeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         using var authTimeout = CancellationTokenSource.CreateLinkedTokenSource(startupTimeout.Token, slot.EvictedToken);
         try
@@ -107,6 +108,8 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
             cancelKey = processId;
             await SendLoginCompleteAsync(clientStream, upstream, processId, secret, stopping);
             Log.SessionStarted(_logger, _id, remote, admitted.Principal!.Subject, target.Name, admission.UpstreamUser);
+            services.Metrics?.SessionStarted(frontDoor);
+            metered = true;
             await RelayAsync(clientStream, upstream, processId, admission.Pipeline, target, stopping);
         }
         catch (ProtocolException ex)
@@ -132,6 +135,11 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
             if (cancelKey != 0)
             {
                 services.CancelKeys.Unregister(cancelKey);
+            }
+
+            if (metered)
+            {
+                services.Metrics?.SessionEnded(frontDoor);
             }
 
             if (upstream is not null)
@@ -267,7 +275,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
     private async Task RelayAsync(Stream client, UpstreamConnection upstream, int clientPid, StatementPipeline? pipeline, UpstreamTarget target, CancellationToken stopping)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var ledger = new StatementLedger();
+        var ledger = new StatementLedger { UpstreamLatency = services.Metrics?.UpstreamLatency };
         using var limits = pipeline is null ? null : new SessionLimitWatch(
             () => pipeline.Limits, () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None), services.Time);
         using var toServer = new ClientToServerPump(client, upstream.Stream, services.Options.Limits.MaxMessageBytes, pipeline, ledger, limits);

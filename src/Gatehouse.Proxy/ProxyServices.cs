@@ -32,19 +32,11 @@ public sealed class ProxyServices
     /// <summary>Sessions per (subject, target, grant), for a grant's limits.max_connections.</summary>
     public GrantSessionCounter GrantSessions { get; } = new();
 
-    /// <summary>Appends the wire side's Prometheus lines.</summary>
-    public void WriteMetrics(System.Text.StringBuilder text)
-    {
-        var c = System.Globalization.CultureInfo.InvariantCulture;
-        text.Append("# TYPE gatehouse_unauthenticated_connections gauge\n");
-        text.Append(c, $"gatehouse_unauthenticated_connections {Slots.Unauthenticated}\n");
-        text.Append("# TYPE gatehouse_connections_evicted_total counter\n");
-        text.Append(c, $"gatehouse_connections_evicted_total {Slots.Evicted}\n");
-        text.Append("# TYPE gatehouse_connections_refused_total counter\n");
-        text.Append(c, $"gatehouse_connections_refused_total{{reason=\"full\"}} {Slots.Refused}\n");
-        text.Append(c, $"gatehouse_connections_refused_total{{reason=\"auth_timeout\"}} {Interlocked.Read(ref AuthTimeouts)}\n");
-        text.Append(c, $"gatehouse_connections_refused_total{{reason=\"grant_max_connections\"}} {GrantSessions.Refused}\n");
-    }
+    /// <summary>The gateway's measurements (/metrics); null: nothing is measured.</summary>
+    public GatewayMetrics? Metrics { get; init; }
+
+    /// <summary>Connections closed for not authenticating within limits.auth_timeout.</summary>
+    public long AuthTimeoutCount => Interlocked.Read(ref AuthTimeouts);
 
     internal long AuthTimeouts;
 }

@@ -57,7 +57,37 @@ internal sealed class StatementLedger
     /// <summary>Entries appended and not yet answered (for tests).</summary>
     public int Pending => _entries.Count;
 
-    public void Expect(in Entry entry) => _entries.Enqueue(entry);
+    public void Expect(in Entry entry)
+    {
+        _entries.Enqueue(entry);
+        if (entry.At != 0)
+        {
+            Volatile.Write(ref _lastTimedAt, entry.At);
+        }
+    }
+
+    /// <summary>Observes the time from a request (Query, Execute) going upstream to its first response; null: not measured.</summary>
+    public Prometheus.Histogram? UpstreamLatency { get; init; }
+
+    // The timestamp of the last timed request entered (client side) and of the last whose first response was seen
+    // (server side). Equal in the steady state, so a frame costs one compare; timestamps only grow.
+    private long _lastTimedAt;
+    private long _timedAt;
+
+    /// <summary>Server side, for every frame from upstream: the first one after a timed request is its response.</summary>
+    public void OnServerFrame(byte code)
+    {
+        if (UpstreamLatency is null || Volatile.Read(ref _lastTimedAt) == _timedAt || code == (byte)BackendMessageCode.NotificationResponse)
+        {
+            return;
+        }
+
+        if (Head(out var head) && head.At > _timedAt)
+        {
+            _timedAt = head.At;
+            UpstreamLatency.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(head.At).TotalSeconds);
+        }
+    }
 
     /// <summary>Returned by <see cref="OnResponse"/> for a frame the client must not see (the answer to an injected Describe).</summary>
     public static readonly byte[] Drop = [];

@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Gatehouse.Audit;
 using Gatehouse.Policy;
-using Gatehouse.Policy.Model;
 using Gatehouse.State;
 using Microsoft.Extensions.Logging;
 
@@ -18,6 +17,9 @@ public sealed record ReviewOptions
 
     /// <summary>Where reviewers decide (the console), for notices and webhooks; null when there is none.</summary>
     public string? ConsoleUrl { get; init; }
+
+    /// <summary>Called when a vote on this instance decides a request (approved or rejected), for /metrics.</summary>
+    public Action<ReviewRecord>? Decided { get; init; }
 }
 
 /// <summary>What asks for a review: the statement exactly as it would run, and the rule that holds it.</summary>
@@ -33,7 +35,6 @@ public sealed record ReviewSubmission(ReviewRecord? Review, string? Refusal);
 ///  Submit ─► request stored (pending) ─► webhook (background) ─► Wait: re-read on change signal or poll ─► decided | expired
 ///  Decide(approver claims) ─► approver identity? not the requester? ─► store.Vote (conditional: exactly one outcome)
 ///  async mode: re-sent statement ─► FindApproved(fingerprint) ─► Use (exactly once) ─► runs
-///              re-sent while pending ─► FindPending(fingerprint) ─► the same request (no new one)
 /// </code>
 /// Requests and decisions are audit records.
 /// </summary>
@@ -47,22 +48,13 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
     {
         var settings = policy.Current.Reviews ?? throw new InvalidOperationException("the policy has no reviews section");
         var now = time.GetUtcNow();
-        var fingerprint = ReviewFingerprint.Of(request.Subject, request.Issuer, request.Target, request.Sql, request.Parameters);
-
-        // Async mode: an agent retrying before anyone decided asks for the same thing again; it gets the same request
-        // (one pending request per fingerprint, so a retry loop neither floods reviewers nor fills the cap).
-        if (settings.Mode == ReviewMode.Async && await store.FindPendingAsync(fingerprint, now, ct) is { } pending)
-        {
-            return new ReviewSubmission(pending, null);
-        }
-
         if (await store.CountPendingAsync(request.Subject, request.Issuer, now, ct) >= settings.MaxPending)
         {
             return new ReviewSubmission(null, $"{request.Subject} already has {settings.MaxPending} reviews pending (reviews.max_pending); wait for decisions");
         }
 
         var review = new ReviewRecord(
-            NewId(), fingerprint,
+            NewId(), ReviewFingerprint.Of(request.Subject, request.Issuer, request.Target, request.Sql, request.Parameters),
             request.Subject, request.Issuer, request.Target, request.Session, request.Sql, request.Parameters, request.Rule, request.Reason,
             settings.Mode.ToString().ToLowerInvariant(), now, now + settings.Timeout, ReviewStatus.Pending, settings.Require, 0, options.Instance);
         await store.InsertAsync(review, ct);
@@ -161,6 +153,10 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
         {
             Record("review.decision", review.Session, new { review = id, reviewer, reviewer_issuer = reviewerIssuer, approve, reason, status = result.Review!.Status.ToString().ToLowerInvariant() });
             logger.LogInformation("Review {Id} {Verdict} by {Reviewer}", id, approve ? "approved" : "rejected", reviewer);
+            if (result.Review.Status is ReviewStatus.Approved or ReviewStatus.Rejected)
+            {
+                options.Decided?.Invoke(result.Review);
+            }
         }
 
         return result;

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using Gatehouse.Audit;
 using Gatehouse.Configuration;
 using Gatehouse.State;
@@ -16,7 +14,7 @@ internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditCon
     private Task _retention = Task.CompletedTask;
 
     /// <summary>The trail for this process, or null when <c>audit.enabled: false</c>. Throws <see cref="AuditKeyException"/>.</summary>
-    public static AuditTrail? Create(GatewayConfig config, IStateStore state, string instance, TimeProvider time)
+    public static AuditTrail? Create(GatewayConfig config, IStateStore state, string instance, TimeProvider time, IAuditTrailObserver? observer = null)
     {
         if (!config.Audit.Enabled)
         {
@@ -24,7 +22,8 @@ internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditCon
         }
 
         var key = AuditKey.Load(config.Audit.KeyFile ?? Path.Combine(config.StateDirectory, "audit.key"), create: config.Audit.KeyFile is null);
-        return new AuditTrail(state.Audit, key, new AuditTrailOptions { Chain = instance, OnFailure = config.Audit.OnFailure }, time);
+        var store = observer is null ? state.Audit : new ObservedAuditStore(state.Audit, observer);
+        return new AuditTrail(store, key, new AuditTrailOptions { Chain = instance, OnFailure = config.Audit.OnFailure }, time);
     }
 
     /// <summary>The key file the verbs that read the trail use (the same rule as <see cref="Create"/>).</summary>
@@ -84,25 +83,6 @@ internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditCon
                 await Task.Delay(RetentionEvery, time, stopping).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
-    }
-
-    public static string Metrics(AuditTrail? trail)
-    {
-        if (trail is null)
-        {
-            return "# TYPE gatehouse_audit_enabled gauge\ngatehouse_audit_enabled 0\n";
-        }
-
-        var stats = trail.Stats;
-        var text = new StringBuilder()
-            .Metric("gauge", "gatehouse_audit_enabled", 1)
-            .Metric("counter", "gatehouse_audit_records_total", stats.Records)
-            .Metric("counter", "gatehouse_audit_batches_total", stats.Batches)
-            .Metric("counter", "gatehouse_audit_failed_records_total", stats.FailedRecords)
-            .Metric("gauge", "gatehouse_audit_queue_depth", stats.Queued)
-            .Metric("gauge", "gatehouse_audit_last_batch_seconds", stats.LastBatchMs / 1000.0)
-            .Metric("gauge", "gatehouse_audit_healthy", trail.Healthy ? 1 : 0);
-        return text.ToString();
     }
 
     public async ValueTask DisposeAsync()

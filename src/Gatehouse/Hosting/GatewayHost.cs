@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using Gatehouse.Audit;
 using Gatehouse.Configuration;
 using Gatehouse.Credentials;
@@ -88,12 +86,13 @@ public sealed class GatewayHost : IAsyncDisposable
         }
 
         var state = opened.Store;
+        var metrics = new GatewayMetrics();
         string instance = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
         var broker = new CredentialBroker(state.Leases, time, loggerFactory.CreateLogger<CredentialBroker>(), instance);
         AuditTrail? audit;
         try
         {
-            audit = AuditHosting.Create(config, state, instance, time);
+            audit = AuditHosting.Create(config, state, instance, time, new AuditWriteMetrics(metrics.AuditWrite));
         }
         catch (AuditKeyException ex)
         {
@@ -111,7 +110,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var catalogSources = targets.Values.ToDictionary(t => t.Name, t => new UpstreamCatalogSource(t), StringComparer.Ordinal);
         var catalogs = catalogSources.ToDictionary(s => s.Key, s => new RelationCatalog(s.Value), StringComparer.Ordinal);
         var syntaxChecks = targets.Values.ToDictionary(t => t.Name, t => new UpstreamSyntaxCheck(t), StringComparer.Ordinal);
-        var masker = PolicyValueMasker.FromKeyFile(Path.Combine(config.StateDirectory, "masking.key"));
+        var masker = new CountedValueMasker(PolicyValueMasker.FromKeyFile(Path.Combine(config.StateDirectory, "masking.key")), metrics.MaskedValues);
         var reloadLogger = loggerFactory.CreateLogger("Gatehouse.Policy");
         policy.Reloaded += result => LogReload(reloadLogger, result);
         policy.Reloaded += _ =>
@@ -124,7 +123,7 @@ public sealed class GatewayHost : IAsyncDisposable
         };
         MaskColumnCheck.Start(policy, catalogs, loggerFactory.CreateLogger("Gatehouse.Masking"));
         var proxyOptions = LibraryOptions.Proxy(config);
-        var reviews = ReviewHosting.Create(config, state, policy, audit, instance, time, loggerFactory);
+        var reviews = ReviewHosting.Create(config, state, policy, audit, instance, time, loggerFactory, metrics);
         var services = new ProxyServices
         {
             Options = proxyOptions,
@@ -134,9 +133,11 @@ public sealed class GatewayHost : IAsyncDisposable
             {
                 SyntaxChecks = syntaxChecks.ToDictionary(c => c.Key, ISyntaxCheck (c) => c.Value, StringComparer.Ordinal),
                 Reviews = reviews.Service,
+                Metrics = metrics,
             },
             LoggerFactory = loggerFactory,
             Time = time,
+            Metrics = metrics,
         };
         var listener = new PostgresListener(services);
         builder.Services.AddSingleton<IHostedService>(listener);
@@ -145,7 +146,8 @@ public sealed class GatewayHost : IAsyncDisposable
         var app = builder.Build();
         WebConsole.ConsoleEndpoints.Map(app);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/metrics", () => Results.Text(Metrics(services, policy, broker) + AuditHosting.Metrics(audit), "text/plain; version=0.0.4"));
+        MetricsHosting.Register(metrics, services, policy, broker, audit, reviews.Service, time);
+        MetricsHosting.Map(app, metrics);
         if (devIssuer is not null)
         {
             app.MapDevIssuer(devIssuer);
@@ -249,16 +251,6 @@ public sealed class GatewayHost : IAsyncDisposable
         {
             logger.LogWarning("Policy change rejected; the previous policy stays in force:\n{Errors}", string.Join('\n', result.Errors));
         }
-    }
-
-    private static string Metrics(ProxyServices services, PolicyStore policy, CredentialBroker broker)
-    {
-        var text = new StringBuilder().Metric("gauge", "gatehouse_client_sessions", services.ActiveSessions);
-        services.WriteMetrics(text);
-        text.Metric("gauge", "gatehouse_policy_rules", policy.Current.RuleCount)
-            .Metric("gauge", "gatehouse_credential_leases", broker.LiveLeases)
-            .Metric("gauge", "gatehouse_leased_sessions", broker.LeasedSessions);
-        return text.ToString();
     }
 }
 

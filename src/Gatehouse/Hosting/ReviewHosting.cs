@@ -11,13 +11,18 @@ namespace Gatehouse.Hosting;
 internal static class ReviewHosting
 {
     public static (ReviewService Service, ReviewWebhook Webhook) Create(
-        GatewayConfig config, IStateStore state, PolicyStore policy, AuditTrail? audit, string instance, TimeProvider time, ILoggerFactory loggers)
+        GatewayConfig config, IStateStore state, PolicyStore policy, AuditTrail? audit, string instance, TimeProvider time, ILoggerFactory loggers,
+        Gatehouse.Pipeline.GatewayMetrics? metrics = null)
     {
         string consoleUrl = $"http://{config.AdminListen}";
         var webhook = new ReviewWebhook(WebhookKey(config), consoleUrl, loggers.CreateLogger<ReviewWebhook>());
-        var service = new ReviewService(state.Reviews, policy, new ReviewOptions { Instance = instance, ConsoleUrl = consoleUrl }, time,
+        var service = new ReviewService(state.Reviews, policy, new ReviewOptions
+        {
+            Instance = instance,
+            ConsoleUrl = consoleUrl,
+            Decided = metrics is null ? null : r => metrics.ReviewDecided(r.Status == ReviewStatus.Approved, (r.Decided ?? time.GetUtcNow()) - r.Created),
+        }, time,
             loggers.CreateLogger<ReviewService>(), audit, webhook);
-        state.Reviews.Listen(); // now, not at the first wait: a decision made elsewhere releases even the first held statement at once
         return (service, webhook);
     }
 
