@@ -66,10 +66,17 @@ public sealed class DevIssuer
         {
             w.WriteString("issuer", IssuerUrl);
             w.WriteString("jwks_uri", IssuerUrl + "/jwks");
-            WriteArray(w, "response_types_supported", "token");
+            // The console's sign-in (DevIssuerLogin): authorization code + PKCE for configured dev logins only.
+            w.WriteString("authorization_endpoint", IssuerUrl + "/authorize");
+            w.WriteString("token_endpoint", IssuerUrl + "/token");
+            WriteArray(w, "response_types_supported", "code");
+            WriteArray(w, "grant_types_supported", "authorization_code");
+            WriteArray(w, "code_challenge_methods_supported", "S256");
+            WriteArray(w, "token_endpoint_auth_methods_supported", "none");
+            WriteArray(w, "scopes_supported", "openid");
             WriteArray(w, "subject_types_supported", "public");
             WriteArray(w, "id_token_signing_alg_values_supported", Algorithm);
-            WriteArray(w, "claims_supported", "iss", "sub", "aud", "iat", "nbf", "exp", "jti");
+            WriteArray(w, "claims_supported", "iss", "sub", "aud", "iat", "nbf", "exp", "jti", "nonce");
         });
     }
 

@@ -55,6 +55,18 @@ public sealed class DemoTests : IDisposable
         Assert.Contains("ERROR:  gatehouse: denied by rule no-ddl", ddl.Stderr, StringComparison.Ordinal);
         Assert.Contains("200", ddl.Stdout, StringComparison.Ordinal);
 
+        // The printed console login signs in at the dev issuer's page, as a reviewer who is also an admin.
+        var login = System.Text.RegularExpressions.Regex.Match(demo.Stdout, @"Sign in to the web console at (?<url>http://\S+) as reviewer, password (?<password>\S+)\n");
+        Assert.True(login.Success, demo.Stdout);
+        using (var browser = new ConsoleBrowser(login.Groups["url"].Value))
+        {
+            using var signedIn = await browser.SignInAtDevIssuerAsync("reviewer", login.Groups["password"].Value);
+            Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
+            using var me = await browser.SendAsync(HttpMethod.Get, "/api/me");
+            using var identity = System.Text.Json.JsonDocument.Parse(await me.Content.ReadAsStringAsync());
+            Assert.Equal(["approver", "auditor", "admin"], identity.RootElement.GetProperty("roles").EnumerateArray().Select(r => r.GetString()));
+        }
+
         string dataDirectory = Path.Combine(demo.Root, "postgres", "data");
         Assert.NotEmpty(DemoProcess.ProcessesMentioning(dataDirectory));
 

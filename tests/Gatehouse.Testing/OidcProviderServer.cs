@@ -9,7 +9,8 @@ namespace Gatehouse.Testing;
 /// <summary>
 /// A real third-party OpenID provider for tests: <c>node tests/node/oidc-provider.mjs</c> (panva/oidc-provider)
 /// on a free loopback port, with one client-credentials client whose access tokens are RS256 JWTs with
-/// <c>aud: gatehouse</c>. Needs <c>npm ci --prefix tests/node</c> first (test.sh does it).
+/// <c>aud: gatehouse</c>, and the authorization code + PKCE flow for clients registered with <see cref="RegisterClientAsync"/>,
+/// signing in the subject a test armed with <see cref="ArmLoginAsync"/>. Needs <c>npm ci --prefix tests/node</c> first (test.sh does it).
 /// The process is killed on dispose, and exits by itself if this process dies (its stdin closes).
 /// </summary>
 public sealed class OidcProviderServer : IAsyncDisposable
@@ -164,6 +165,42 @@ public sealed class OidcProviderServer : IAsyncDisposable
         return json.RootElement.TryGetProperty("access_token", out var token) && token.GetString() is { Length: > 0 } value
             ? value
             : throw new InvalidOperationException($"token endpoint answered without access_token: {body}");
+    }
+
+    /// <summary>Registers a client for the authorization code flow (dynamic registration); returns its id and secret.</summary>
+    public async Task<(string ClientId, string ClientSecret)> RegisterClientAsync(string redirectUri, CancellationToken ct = default)
+    {
+        string request = JsonSerializer.Serialize(new
+        {
+            redirect_uris = new[] { redirectUri },
+            grant_types = new[] { "authorization_code" },
+            response_types = new[] { "code" },
+            token_endpoint_auth_method = "client_secret_basic",
+        });
+        using var content = new StringContent(request, Encoding.UTF8, "application/json");
+        using var response = await Http.PostAsync(Issuer + "/reg", content, ct);
+        string body = await response.Content.ReadAsStringAsync(ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"registration endpoint answered {(int)response.StatusCode}: {body}");
+        }
+
+        using var json = JsonDocument.Parse(body);
+        return (json.RootElement.GetProperty("client_id").GetString()!, json.RootElement.GetProperty("client_secret").GetString()!);
+    }
+
+    /// <summary>
+    /// Arms the next authorization: the provider's interaction signs <paramref name="subject"/> in without a form, and its
+    /// access token carries <paramref name="claims"/>. Each armed login is used by one authorization.
+    /// </summary>
+    public async Task ArmLoginAsync(string subject, IReadOnlyDictionary<string, object>? claims = null, CancellationToken ct = default)
+    {
+        using var content = new StringContent(JsonSerializer.Serialize(new { subject, claims = claims ?? new Dictionary<string, object>() }), Encoding.UTF8, "application/json");
+        using var response = await Http.PostAsync(Issuer + "/test/next-login", content, ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"arming a login answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
+        }
     }
 
     public async ValueTask DisposeAsync()

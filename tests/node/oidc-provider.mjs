@@ -6,6 +6,12 @@
 // fresh RS256 key, and a client-credentials client whose access tokens are JWTs for the resource
 // "urn:gatehouse" with audience "gatehouse". Prints "READY http://127.0.0.1:PORT" once listening; exits when stdin
 // closes (the parent test process died) or on SIGTERM/SIGINT.
+//
+// Authorization code + PKCE for the console's sign-in tests: clients register at /reg (dynamic registration,
+// loopback only), a test arms the next login with POST /test/next-login {"subject", "claims"}, and the
+// interaction page signs that subject in (login and consent at once) without a form. An unarmed interaction
+// answers 403. The access token of a signed-in subject carries the armed claims.
+import { createServer } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -25,6 +31,10 @@ const issuer = `http://127.0.0.1:${port}`;
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256-1', use: 'sig', alg: 'RS256' };
 
+// Subjects the tests armed (a queue: each login takes one) and the claims of those who signed in.
+const armed = [];
+const accounts = new Map();
+
 const provider = new Provider(issuer, {
   jwks: { keys: [jwk] },
   clients: [{
@@ -37,10 +47,15 @@ const provider = new Provider(issuer, {
   }],
   scopes: ['openid', 'read', 'write'],
   cookies: { keys: ['gatehouse-test-cookie-key'] },
-  ttl: { ClientCredentials: 600 },
+  ttl: { ClientCredentials: 600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
+  findAccount: (_ctx, id) => (accounts.has(id)
+    ? { accountId: id, claims: () => ({ sub: id, ...accounts.get(id) }) }
+    : undefined),
+  pkce: { required: () => true },
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    registration: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => resource,
@@ -59,13 +74,58 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  extraTokenClaims: (_ctx, token) => (token.kind === 'ClientCredentials'
-    ? { groups: ['ai-agents'], client_name: 'gatehouse test client' }
-    : undefined),
+  extraTokenClaims: (_ctx, token) => {
+    if (token.kind === 'ClientCredentials') {
+      return { groups: ['ai-agents'], client_name: 'gatehouse test client' };
+    }
+    return token.accountId ? accounts.get(token.accountId) : undefined;
+  },
 });
 provider.proxy = false;
 
-const server = provider.listen(port, '127.0.0.1', () => {
+async function readJson(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+}
+
+// Signs the next armed subject in: login and consent (openid and the gatehouse resource) in one step.
+async function interaction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  const next = armed.shift();
+  if (!next) {
+    res.statusCode = 403;
+    res.end('no test login is armed (POST /test/next-login first)');
+    return;
+  }
+  accounts.set(next.subject, next.claims ?? {});
+  const grant = new provider.Grant({ accountId: next.subject, clientId: details.params.client_id });
+  grant.addOIDCScope(String(details.params.scope ?? 'openid'));
+  grant.addResourceScope(resource, 'read write');
+  const grantId = await grant.save();
+  await provider.interactionFinished(req, res, { login: { accountId: next.subject }, consent: { grantId } }, { mergeWithLastSubmission: false });
+}
+
+const callback = provider.callback();
+const server = createServer((req, res) => {
+  const fail = (error) => {
+    console.error(error);
+    if (!res.headersSent) res.statusCode = 500;
+    res.end(String(error?.message ?? error));
+  };
+  if (req.method === 'POST' && req.url === '/test/next-login') {
+    readJson(req).then((body) => {
+      armed.push({ subject: String(body.subject), claims: body.claims ?? {} });
+      res.statusCode = 204;
+      res.end();
+    }).catch(fail);
+  } else if (req.url.startsWith('/interaction/')) {
+    interaction(req, res).catch(fail);
+  } else {
+    callback(req, res);
+  }
+});
+server.listen(port, '127.0.0.1', () => {
   console.log(`READY ${issuer}`);
 });
 

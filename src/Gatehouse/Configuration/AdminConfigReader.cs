@@ -6,11 +6,40 @@ namespace Gatehouse.Configuration;
 public sealed record AdminConfig(string? Identities, string? Auditors)
 {
     public static AdminConfig None { get; } = new(null, null);
+
+    /// <summary><c>admin.console</c>: how humans sign in to the web console (docs/console-sign-in.md).</summary>
+    public ConsoleSignInConfig SignIn { get; init; } = ConsoleSignInConfig.Default;
+}
+
+/// <summary>
+/// The console's OIDC client: with a <c>client_id</c> at <c>identity.issuer</c>, without one at the dev issuer. The
+/// secret is read when needed, never kept here.
+/// </summary>
+public sealed record ConsoleSignInConfig(string? ClientId, string? ClientSecretFile, string? ClientSecretEnv, IReadOnlyList<string> Scopes, string? RedirectUri, TimeSpan LoginTimeout)
+{
+    public static readonly IReadOnlyList<string> DefaultScopes = ["openid"];
+
+    public static ConsoleSignInConfig Default { get; } = new(null, null, null, DefaultScopes, null, TimeSpan.FromMinutes(10));
+
+    /// <summary>The client secret of a confidential client; null for a public client (PKCE only).</summary>
+    public string? ReadSecret()
+    {
+        if (ClientSecretFile is not null)
+        {
+            return File.ReadAllText(ClientSecretFile).TrimEnd('\r', '\n');
+        }
+
+        return ClientSecretEnv is null
+            ? null
+            : Environment.GetEnvironmentVariable(ClientSecretEnv) is { Length: > 0 } value
+                ? value
+                : throw new InvalidOperationException($"environment variable {ClientSecretEnv} (admin.console.client_secret_env) is not set");
+    }
 }
 
 internal static class AdminConfigReader
 {
-    public static AdminConfig Read(YamlSection root)
+    public static AdminConfig Read(YamlSection root, IdentityConfig identity, Func<string?, string> resolve)
     {
         if (root.Section("admin") is not { } section)
         {
@@ -18,7 +47,61 @@ internal static class AdminConfigReader
         }
 
         var config = new AdminConfig(section.String("identities"), section.String("auditors"));
+        if (section.Section("console") is { } console)
+        {
+            config = config with { SignIn = ReadConsole(console, identity, resolve) };
+        }
+
         section.RejectUnknownKeys("admin");
         return config;
+    }
+
+    private static ConsoleSignInConfig ReadConsole(YamlSection section, IdentityConfig identity, Func<string?, string> resolve)
+    {
+        string? clientId = section.String("client_id");
+        string? secretFile = section.String("client_secret_file");
+        string? secretEnv = section.String("client_secret_env");
+        var scopes = section.StringList("scopes", ConsoleSignInConfig.DefaultScopes);
+        string? redirectUri = section.String("redirect_uri");
+        var timeout = section.Duration("login_timeout", ConsoleSignInConfig.Default.LoginTimeout);
+        if (identity.Issuer is null && clientId is not null)
+        {
+            section.Error(section.Get("client_id")!, "'client_id' names the console's client at identity.issuer, which is not set (the dev issuer needs no client_id)");
+        }
+
+        if (clientId is null && !identity.DevIssuer)
+        {
+            section.Error(section.Node, "admin.console needs 'client_id': the console's client registered at identity.issuer");
+        }
+
+        if (secretFile is not null && secretEnv is not null)
+        {
+            section.Error(section.Get("client_secret_env")!, "give at most one of 'client_secret_file' or 'client_secret_env'");
+        }
+
+        if (!scopes.Contains("openid", StringComparer.Ordinal))
+        {
+            section.Error(section.Get("scopes")!, "'scopes' must include openid (the id_token carries the sign-in's nonce)");
+        }
+
+        if (scopes.FirstOrDefault(s => s.Any(c => c <= ' ' || c is '"' or '\\' or '\x7f')) is { } bad)
+        {
+            section.Error(section.Get("scopes")!, $"scope '{bad}' contains a space, quote, backslash or control character");
+        }
+
+        if (redirectUri is not null && !(Uri.TryCreate(redirectUri, UriKind.Absolute, out var uri)
+            && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp)
+            && uri.AbsolutePath.EndsWith("/auth/callback", StringComparison.Ordinal) && uri.Query.Length == 0 && uri.Fragment.Length == 0 && uri.UserInfo.Length == 0))
+        {
+            section.Error(section.Get("redirect_uri")!, "'redirect_uri' must be http(s)://HOST[:PORT]/auth/callback, the address browsers reach the gateway's callback at");
+        }
+
+        if (timeout < TimeSpan.FromSeconds(1) || timeout > TimeSpan.FromHours(1))
+        {
+            section.Error(section.Get("login_timeout")!, "'login_timeout' must be from 1s to 1h");
+        }
+
+        section.RejectUnknownKeys("admin.console");
+        return new ConsoleSignInConfig(clientId, secretFile is null ? null : resolve(secretFile), secretEnv, scopes, redirectUri, timeout);
     }
 }

@@ -39,7 +39,11 @@ public sealed record GatewayConfig
 
 public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool Require);
 
-public sealed record IdentityConfig(string? Issuer, IReadOnlyList<string> Audiences, TimeSpan ClockSkew, bool DevIssuer);
+public sealed record IdentityConfig(string? Issuer, IReadOnlyList<string> Audiences, TimeSpan ClockSkew, bool DevIssuer)
+{
+    /// <summary>Who may sign in to the console at the dev issuer (identity.dev_logins).</summary>
+    public IReadOnlyList<DevLoginConfig> DevLogins { get; init; } = [];
+}
 
 public enum TargetTlsMode
 {

@@ -79,6 +79,7 @@ public static class GatewayConfigLoader
             identitySection?.StringList("audiences", ["gatehouse"]) ?? ["gatehouse"],
             identitySection?.Duration("clock_skew", TimeSpan.FromSeconds(30)) ?? TimeSpan.FromSeconds(30),
             identitySection?.Bool("dev_issuer", false) ?? false);
+        identity = identity with { DevLogins = identitySection is null ? [] : DevLoginConfigReader.Read(identitySection, identity.DevIssuer, Resolve) };
         identitySection?.RejectUnknownKeys("identity");
         if (identity.Issuer is null && !identity.DevIssuer)
         {
@@ -141,7 +142,7 @@ public static class GatewayConfigLoader
             ReservedConnections = limitsSection?.Int("reserved_connections", reserveDefault, 0, Math.Max(0, limits.MaxClientConnections - 1)) ?? reserveDefault,
         };
         limitsSection?.RejectUnknownKeys("limits");
-        var adminSection = AdminConfigReader.Read(root);
+        var adminSection = AdminConfigReader.Read(root, identity, Resolve);
         var audit = AuditConfigReader.Read(root, Resolve, sharedStore: state.StartsWith("postgres://", StringComparison.Ordinal) || state.StartsWith("postgresql://", StringComparison.Ordinal));
         var mcp = McpConfigReader.Read(root);
         root.RejectUnknownKeys("the configuration");

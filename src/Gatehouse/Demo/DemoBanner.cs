@@ -28,6 +28,9 @@ internal sealed record DemoBanner
     /// <summary>The web console's URL when the admin listener serves one, else null.</summary>
     public required string? Console { get; init; }
 
+    /// <summary>The password of the console's dev login <see cref="DemoFiles.ConsoleLogin"/>.</summary>
+    public required string ConsolePassword { get; init; }
+
     /// <summary>How to run this executable (for the token line).</summary>
     public required string Gatehouse { get; init; }
 
@@ -47,6 +50,9 @@ internal sealed record DemoBanner
             ? $"  admin     {AdminUrl} (/healthz, /metrics, /dev-issuer); there is no web console yet (coming)"
             : $"  admin     {AdminUrl} (/healthz, /metrics, /dev-issuer); web console at {Console}");
         Line($"  files     {Root} ({(Keep ? "kept at exit: --keep" : "removed at exit")})");
+        Line();
+        Line($"Sign in to the web console at {Console ?? AdminUrl + "/"} as {DemoFiles.ConsoleLogin}, password {ConsolePassword}");
+        Line($"(identity {DemoFiles.ReviewerIdentity}: approves held statements, reads sessions, edits the policy).");
         Line();
         Line($"Connect as the AI agent (identity {DemoFiles.AgentIdentity}: groups={DemoFiles.AgentGroup}; the token is valid for 1 hour):");
         Line();

@@ -16,6 +16,11 @@ public static class DemoFiles
 
     public const string ReviewerRole = "dba";
 
+    /// <summary>The dev login that signs in to the web console (a reviewer and admin); its random password is in this file.</summary>
+    public const string ConsoleLogin = "reviewer";
+
+    public const string ConsoleLoginPasswordFile = "reviewer.secret";
+
     /// <summary>With --upstream the provisioner's password reaches the gateway through this variable of this process only.</summary>
     public const string ProvisionerPasswordVariable = "GATEHOUSE_DEMO_PROVISIONER_PASSWORD";
 
@@ -112,6 +117,8 @@ public static class DemoFiles
             identity:
               audiences: [gatehouse]
               dev_issuer: true             # development only: tokens from `gatehouse token --dev`
+              dev_logins:                  # who may sign in to the web console at the dev issuer's login page
+                - {"{"} subject: {ConsoleLogin}, password_file: {ConsoleLoginPasswordFile}, claims: {"{"} roles: {ReviewerRole} {"}"} {"}"}
             state: sqlite:gatehouse-state.db
             targets:
               {Target}:                    # clients connect with dbname={Target}
@@ -124,6 +131,8 @@ public static class DemoFiles
                   {password}
                 credentials: {"{"} mode: ephemeral, ttl: 15m {"}"}
             policy: policy.yaml
+            admin:
+              identities: {ReviewerIdentity}     # the reviewer also reads sessions and edits the policy in the console
             """ + "\n";
     }
 

@@ -1,8 +1,10 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using Gatehouse.Commands;
 using Gatehouse.Hosting;
 using Gatehouse.Identity;
+using Microsoft.IdentityModel.Tokens;
 using Npgsql;
 
 namespace Gatehouse.Demo;
@@ -30,6 +32,7 @@ internal sealed class DemoRunner
     private readonly ManualResetEventSlim _cleanedUp = new(initialState: true);
     private volatile bool _showInformation;
     private string? _root;
+    private string? _consolePassword;
     private DemoUpstream? _upstream;
     private GatewayHost? _host;
 
@@ -209,6 +212,7 @@ internal sealed class DemoRunner
             ReviewerToken = reviewerToken,
             Masking = await DemoProbes.MaskingAsync(_host.PostgresEndPoint.Port, agentToken, _upstream.ConnectionString(), ct),
             Console = await DemoProbes.ConsoleAsync(_host.AdminUrl, ct),
+            ConsolePassword = _consolePassword!,
             Gatehouse = CommandLine(),
             Keep = _options.Keep,
         };
@@ -231,6 +235,8 @@ internal sealed class DemoRunner
             await WritePrivateFileAsync(Path.Combine(directory, "provisioner.secret"), upstream.ProvisionerPassword, ct);
         }
 
+        _consolePassword = Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(18));
+        await WritePrivateFileAsync(Path.Combine(directory, DemoFiles.ConsoleLoginPasswordFile), _consolePassword, ct);
         await File.WriteAllTextAsync(Path.Combine(directory, "policy.yaml"), DemoFiles.Policy(upstream.ReadRole, upstream.WriteRole), ct);
         string configPath = Path.Combine(directory, "gatehouse.yaml");
         await File.WriteAllTextAsync(configPath, DemoFiles.Config(port, adminPort, upstream.Host, upstream.Port, upstream.Database,

@@ -77,6 +77,13 @@ public sealed class GatewayHost : IAsyncDisposable
             ? DevIssuer.LoadOrCreate(config.StateDirectory, DevIssuerUrl(config), time)
             : null;
         var validator = new TokenValidator(LibraryOptions.Identity(config), devIssuer, time);
+        var signIn = Admin.ConsoleSignIn.Create(config, devIssuer, time, errors);
+        if (signIn is null)
+        {
+            policy.Dispose();
+            return null;
+        }
+
         var opened = StateStore.Open(config.State, new StateStoreOptions { Durability = config.Audit.Durability });
         if (!opened.Success)
         {
@@ -153,7 +160,10 @@ public sealed class GatewayHost : IAsyncDisposable
             app.MapDevIssuer(devIssuer);
         }
 
-        Admin.ReviewsApi.Map(app, reviews.Service, new Admin.AdminAuth(services.Authenticator, policy, config.Admin));
+        var consoleSessions = new Admin.ConsoleSessions(time);
+        var adminAuth = new Admin.AdminAuth(services.Authenticator, policy, config.Admin, consoleSessions);
+        signIn.Map(app, devIssuer, services.Authenticator, adminAuth, consoleSessions, loggerFactory.CreateLogger("Gatehouse.Admin"));
+        Admin.ReviewsApi.Map(app, reviews.Service, adminAuth);
 
         mcp.Map(app);
 
