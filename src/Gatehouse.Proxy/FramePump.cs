@@ -66,6 +66,9 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
     /// <summary>Bytes of a streamed frame's start (header included) to show <see cref="OnStreamed"/>; 0 for none.</summary>
     protected virtual int PrefixLength(byte code) => 0;
 
+    /// <summary>True when <see cref="OnFrameAsync"/> may wait long on this inspected frame; the output before it is written first.</summary>
+    protected virtual bool MayWait(byte code, ReadOnlySpan<byte> frame) => false;
+
     /// <summary>Handles one whole inspected frame (header included).</summary>
     protected abstract ValueTask<FrameVerdict> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct);
 
@@ -199,6 +202,14 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
             }
 
             var frame = _buffer.AsMemory(position, (int)total);
+            if (MayWait(code, frame.Span) && (position > runStart || _assembling))
+            {
+                // The consumer may hold this frame a long time (a review): what came before it goes out now, so the peer
+                // answers earlier pipelined messages meanwhile.
+                await WriteOutAsync(runStart, position, ct);
+                runStart = position;
+            }
+
             var verdict = await OnFrameAsync(code, frame, ct);
             if (verdict != FrameVerdict.Pass)
             {
@@ -215,6 +226,13 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
             position += (int)total;
         }
 
+        await WriteOutAsync(runStart, position, ct);
+        _start = position;
+    }
+
+    /// <summary>Writes the output of this read so far: what was assembled, then the untouched run [runStart, position).</summary>
+    private async ValueTask WriteOutAsync(int runStart, int position, CancellationToken ct)
+    {
         if (_assembling)
         {
             _assembled.Write(_buffer.AsSpan(runStart, position - runStart));
@@ -226,8 +244,6 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
         {
             await WriteAsync(_buffer.AsMemory(runStart, position - runStart), ct);
         }
-
-        _start = position;
     }
 
     private async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct)

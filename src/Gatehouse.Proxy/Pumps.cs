@@ -40,6 +40,20 @@ internal sealed class ClientToServerPump(
         _ => ledger.DiscardingUntilSync ? FrameHandling.Drop : FrameHandling.Pass,
     };
 
+    // A statement held for review waits in OnFrameAsync: pipelined messages before it must reach the server first.
+    protected override bool MayWait(byte code, ReadOnlySpan<byte> frame) => (FrontendMessageCode)code switch
+    {
+        FrontendMessageCode.Query => pipeline?.Reviews is not null,
+        FrontendMessageCode.Bind => _reviewing && BindsHeldStatement(frame[FrameHeader.Size..]),
+        _ => false,
+    };
+
+    private bool BindsHeldStatement(ReadOnlySpan<byte> body)
+    {
+        var reader = new PayloadReader(body);
+        return reader.TryReadCString(out _) && reader.TryReadCString(out var statement) && _statements.GetValueOrDefault(statement) is { NeedsReview: true };
+    }
+
     protected override int PrefixLength(byte code) => code == (byte)FrontendMessageCode.Bind && pipeline is not null ? BindPrefix : 0;
 
     protected override void OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped)

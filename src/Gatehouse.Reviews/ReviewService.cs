@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Gatehouse.Audit;
 using Gatehouse.Policy;
+using Gatehouse.Policy.Model;
 using Gatehouse.State;
 using Microsoft.Extensions.Logging;
 
@@ -35,6 +36,7 @@ public sealed record ReviewSubmission(ReviewRecord? Review, string? Refusal);
 ///  Submit ─► request stored (pending) ─► webhook (background) ─► Wait: re-read on change signal or poll ─► decided | expired
 ///  Decide(approver claims) ─► approver identity? not the requester? ─► store.Vote (conditional: exactly one outcome)
 ///  async mode: re-sent statement ─► FindApproved(fingerprint) ─► Use (exactly once) ─► runs
+///              re-sent while pending ─► FindPending(fingerprint) ─► the same request (no new one)
 /// </code>
 /// Requests and decisions are audit records.
 /// </summary>
@@ -48,13 +50,22 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
     {
         var settings = policy.Current.Reviews ?? throw new InvalidOperationException("the policy has no reviews section");
         var now = time.GetUtcNow();
+        var fingerprint = ReviewFingerprint.Of(request.Subject, request.Issuer, request.Target, request.Sql, request.Parameters);
+
+        // Async mode: an agent retrying before anyone decided asks for the same thing again; it gets the same request
+        // (one pending request per fingerprint, so a retry loop neither floods reviewers nor fills the cap).
+        if (settings.Mode == ReviewMode.Async && await store.FindPendingAsync(fingerprint, now, ct) is { } pending)
+        {
+            return new ReviewSubmission(pending, null);
+        }
+
         if (await store.CountPendingAsync(request.Subject, request.Issuer, now, ct) >= settings.MaxPending)
         {
             return new ReviewSubmission(null, $"{request.Subject} already has {settings.MaxPending} reviews pending (reviews.max_pending); wait for decisions");
         }
 
         var review = new ReviewRecord(
-            NewId(), ReviewFingerprint.Of(request.Subject, request.Issuer, request.Target, request.Sql, request.Parameters),
+            NewId(), fingerprint,
             request.Subject, request.Issuer, request.Target, request.Session, request.Sql, request.Parameters, request.Rule, request.Reason,
             settings.Mode.ToString().ToLowerInvariant(), now, now + settings.Timeout, ReviewStatus.Pending, settings.Require, 0, options.Instance);
         await store.InsertAsync(review, ct);

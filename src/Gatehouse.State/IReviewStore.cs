@@ -78,6 +78,9 @@ public interface IReviewStore
     /// <summary>An approved, unexpired request with this fingerprint, or null (async mode: the agent re-sends the statement).</summary>
     Task<ReviewRecord?> FindApprovedAsync(string fingerprint, DateTimeOffset now, CancellationToken ct);
 
+    /// <summary>A pending, unexpired request with this fingerprint, or null (async mode: a re-sent statement reuses its request).</summary>
+    Task<ReviewRecord?> FindPendingAsync(string fingerprint, DateTimeOffset now, CancellationToken ct);
+
     /// <summary>Marks an approved request used; true for exactly one caller (an approval runs its statement once).</summary>
     Task<bool> UseAsync(string id, DateTimeOffset now, CancellationToken ct);
 
@@ -89,4 +92,7 @@ public interface IReviewStore
     /// LISTEN/NOTIFY), or when <paramref name="ct"/> fires; callers re-read the request. May complete spuriously.
     /// </summary>
     Task WaitForChangeAsync(CancellationToken ct);
+
+    /// <summary>Starts hearing other instances' changes now rather than at the first wait, so the first held statement misses none.</summary>
+    void Listen();
 }

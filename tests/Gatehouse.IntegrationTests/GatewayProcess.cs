@@ -24,6 +24,17 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     public int ProcessId => _process!.Id;
 
+    /// <summary>The admin API's base URL (listen.admin of the configuration).</summary>
+    public string AdminUrl => "http://" + File.ReadAllLines(ConfigPath).Select(l => l.Trim()).First(l => l.StartsWith("admin: ", StringComparison.Ordinal))["admin: ".Length..];
+
+    /// <summary>A development token of this process's issuer with <paramref name="claims"/> (key=value).</summary>
+    public async Task<string> TokenAsync(string subject, params string[] claims)
+    {
+        var result = await ProcessRunner.RunAsync(Executable, ["token", "--dev", "--sub", subject, .. claims.SelectMany(c => new[] { "--claim", c }), "--config", ConfigPath]);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        return result.Stdout.Trim().Split('\n')[^1];
+    }
+
     /// <summary>
     /// Copies the fixture's configuration with new ports and directory; <paramref name="credentials"/> replaces the
     /// target's credentials, <paramref name="state"/> the state store, and <paramref name="extra"/> (top-level YAML) is appended.
@@ -62,12 +73,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     public void Start() => _process = ProcessRunner.Start(Executable, ["serve", "--config", ConfigPath]);
 
-    public async Task<string> TokenAsync(string subject)
-    {
-        var result = await ProcessRunner.RunAsync(Executable, ["token", "--dev", "--sub", subject, "--claim", "groups=ai-agents", "--config", ConfigPath]);
-        Assert.True(result.ExitCode == 0, result.Stderr);
-        return result.Stdout.Trim().Split('\n')[^1];
-    }
+    public Task<string> TokenAsync(string subject) => TokenAsync(subject, "groups=ai-agents");
 
     /// <summary>Opens a session, retrying while the process is still starting.</summary>
     public async Task<NpgsqlConnection> OpenAsync(string token)

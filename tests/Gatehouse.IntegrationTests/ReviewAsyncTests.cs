@@ -60,6 +60,50 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Resending_while_pending_reuses_the_request_and_an_approval_runs_once()
+    {
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        string sql = $"INSERT INTO payments (card_number) VALUES ($1) /* {marker} */";
+        string admin = Gateway.Gateway.AdminUrl;
+        string reviewer = ReviewSupport.Reviewer(Gateway, "dba-reuse");
+        await using var connection = await Gateway.OpenAsync(Gateway.Token("agent-reuse"));
+        var ids = new List<string>();
+        for (int i = 0; i < 4; i++)
+        {
+            ids.Add(ReviewIdOf(await RefusedAsync(connection, sql, "r")));
+        }
+
+        // An agent retrying in a loop has one request, not one per attempt; another identity has its own.
+        Assert.Single(ids.Distinct());
+        Assert.Equal([ids[0]], await ReviewSupport.ListAsync(admin, reviewer, "pending", marker));
+        await using (var other = await Gateway.OpenAsync(Gateway.Token("agent-reuse-2")))
+        {
+            Assert.NotEqual(ids[0], ReviewIdOf(await RefusedAsync(other, sql, "r")));
+        }
+
+        Assert.Equal(2, (await ReviewSupport.ListAsync(admin, reviewer, "pending", marker)).Count);
+        Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, ids[0], approve: true, reviewer));
+        Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, ids[0], approve: true, ReviewSupport.Reviewer(Gateway, "dba-reuse-2")));
+        Assert.Equal(1, await RunAsync(connection, sql, "r"));
+
+        // Used once: the next send is refused again, with a new request (the used one is never reused).
+        string third = ReviewIdOf(await RefusedAsync(connection, sql, "r"));
+        Assert.NotEqual(ids[0], third);
+        Assert.Equal("used", (await ReviewSupport.ShowAsync(Gateway, ids[0])).GetProperty("status").GetString());
+        Assert.Equal(third, ReviewIdOf(await RefusedAsync(connection, sql, "r")));
+        await using var count = new NpgsqlCommand($"SELECT count(*) FROM payments WHERE card_number = 'r'", connection);
+        Assert.Equal(1L, (long)(await count.ExecuteScalarAsync())!);
+    }
+
+    private static string ReviewIdOf(PostgresException refusal)
+    {
+        Assert.Equal("42501", refusal.SqlState);
+        var match = System.Text.RegularExpressions.Regex.Match(refusal.MessageText, @"^gatehouse: review (r-\w+) required by rule pay-writes");
+        Assert.True(match.Success, refusal.MessageText);
+        return match.Groups[1].Value;
+    }
+
+    [Fact]
     public async Task The_cli_lists_shows_and_decides_through_the_admin_api()
     {
         string marker = Guid.NewGuid().ToString("N")[..8];

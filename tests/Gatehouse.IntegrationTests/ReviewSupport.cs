@@ -8,7 +8,10 @@ namespace Gatehouse.IntegrationTests;
 /// <summary>A gateway whose policy sends writes to public.payments to review, and the admin API as reviewers use it.</summary>
 internal static class ReviewSupport
 {
-    public static string Policy(string mode, string timeout, int require = 1) => $$"""
+    public static string Policy(string mode, string timeout, int require = 1, string? webhook = null)
+    {
+        string notify = webhook is null ? "" : $", notify: {{ webhook: \"{webhook}\" }}";
+        return $$"""
         identities:
           agents: { claims: { groups: ai-agents } }
           reviewers: { claims: { roles: dba } }
@@ -18,15 +21,19 @@ internal static class ReviewSupport
             db_roles: [app_read, app_write]
             rules:
               - { id: pay-writes, when: { class: write, tables: ["public.payments"] }, then: review }
-        reviews: { approvers: reviewers, mode: {{mode}}, timeout: {{timeout}}, require: {{require}} }
+        reviews: { approvers: reviewers, mode: {{mode}}, timeout: {{timeout}}, require: {{require}}{{notify}} }
         """;
+    }
 
     public static string Reviewer(TestGateway gateway, string subject = "dba-1") => gateway.Token(subject, ("roles", "dba"));
 
-    public static async Task<HttpResponseMessage> SendAsync(TestGateway gateway, HttpMethod method, string path, string? token, string? body = null)
+    public static Task<HttpResponseMessage> SendAsync(TestGateway gateway, HttpMethod method, string path, string? token, string? body = null) =>
+        SendAsync(gateway.Gateway.AdminUrl, method, path, token, body);
+
+    public static async Task<HttpResponseMessage> SendAsync(string adminUrl, HttpMethod method, string path, string? token, string? body = null)
     {
         using var http = new HttpClient();
-        using var request = new HttpRequestMessage(method, gateway.Gateway.AdminUrl + path);
+        using var request = new HttpRequestMessage(method, adminUrl + path);
         if (token is not null)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -40,9 +47,12 @@ internal static class ReviewSupport
         return await http.SendAsync(request);
     }
 
-    public static async Task<HttpStatusCode> DecideAsync(TestGateway gateway, string id, bool approve, string reviewer, string? reason = null)
+    public static Task<HttpStatusCode> DecideAsync(TestGateway gateway, string id, bool approve, string reviewer, string? reason = null) =>
+        DecideAsync(gateway.Gateway.AdminUrl, id, approve, reviewer, reason);
+
+    public static async Task<HttpStatusCode> DecideAsync(string adminUrl, string id, bool approve, string reviewer, string? reason = null)
     {
-        using var response = await SendAsync(gateway, HttpMethod.Post, $"/api/reviews/{id}/{(approve ? "approve" : "reject")}", reviewer, JsonSerializer.Serialize(new { reason }));
+        using var response = await SendAsync(adminUrl, HttpMethod.Post, $"/api/reviews/{id}/{(approve ? "approve" : "reject")}", reviewer, JsonSerializer.Serialize(new { reason }));
         return response.StatusCode;
     }
 
@@ -54,25 +64,32 @@ internal static class ReviewSupport
         return document.RootElement.GetProperty("review").Clone();
     }
 
-    /// <summary>Waits for the pending review of <paramref name="session"/>'s statement with <paramref name="sqlPart"/> (a held statement's request).</summary>
-    public static async Task<string> PendingAsync(TestGateway gateway, string sqlPart)
+    /// <summary>Waits for the pending review of the statement with <paramref name="sqlPart"/> (a held statement's request).</summary>
+    public static Task<string> PendingAsync(TestGateway gateway, string sqlPart) => PendingAsync(gateway.Gateway.AdminUrl, Reviewer(gateway), sqlPart);
+
+    public static async Task<string> PendingAsync(string adminUrl, string reviewer, string sqlPart)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
         while (true)
         {
-            using var response = await SendAsync(gateway, HttpMethod.Get, "/api/reviews?status=pending", Reviewer(gateway));
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-            foreach (var r in document.RootElement.EnumerateArray())
+            if ((await ListAsync(adminUrl, reviewer, "pending", sqlPart)).FirstOrDefault() is { } id)
             {
-                if (r.GetProperty("sql").GetString()!.Contains(sqlPart, StringComparison.Ordinal))
-                {
-                    return r.GetProperty("id").GetString()!;
-                }
+                return id;
             }
 
             Assert.True(DateTime.UtcNow < deadline, $"no pending review for {sqlPart}");
-            await Task.Delay(100);
+            await Task.Delay(50);
         }
+    }
+
+    /// <summary>The ids of reviews in <paramref name="status"/> whose SQL contains <paramref name="sqlPart"/>, newest first.</summary>
+    public static async Task<List<string>> ListAsync(string adminUrl, string reviewer, string status, string sqlPart)
+    {
+        using var response = await SendAsync(adminUrl, HttpMethod.Get, "/api/reviews?status=" + status, reviewer);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return document.RootElement.EnumerateArray()
+            .Where(r => r.GetProperty("sql").GetString()!.Contains(sqlPart, StringComparison.Ordinal))
+            .Select(r => r.GetProperty("id").GetString()!).ToList();
     }
 }

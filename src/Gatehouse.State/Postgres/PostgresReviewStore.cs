@@ -19,6 +19,9 @@ internal sealed class PostgresReviewStore(ISqlStore store, PostgresReviewListene
         return wait;
     }
 
+    // A wait that ends at once starts the listener, as the first real wait would.
+    public override void Listen() => _ = WaitForChangeAsync(new CancellationToken(canceled: true));
+
     protected override async Task NotifyAsync(DbCommand cmd, string id, CancellationToken ct)
     {
         cmd.CommandText = $"SELECT pg_notify('{Channel}', @id)";

@@ -154,11 +154,18 @@ internal class SqlReviewStore(ISqlStore store) : IReviewStore
     }
 
     public Task<ReviewRecord?> FindApprovedAsync(string fingerprint, DateTimeOffset now, CancellationToken ct) =>
+        FindAsync(fingerprint, ReviewStatus.Approved, now, ct);
+
+    public Task<ReviewRecord?> FindPendingAsync(string fingerprint, DateTimeOffset now, CancellationToken ct) =>
+        FindAsync(fingerprint, ReviewStatus.Pending, now, ct);
+
+    private Task<ReviewRecord?> FindAsync(string fingerprint, ReviewStatus status, DateTimeOffset now, CancellationToken ct) =>
         store.ReadAsync((cmd, token) =>
         {
-            cmd.CommandText = $"SELECT {Columns} FROM {_reviews} WHERE fingerprint = @fingerprint AND status = 'approved' AND expires > @now " +
+            cmd.CommandText = $"SELECT {Columns} FROM {_reviews} WHERE fingerprint = @fingerprint AND status = @status AND expires > @now " +
                 "ORDER BY created DESC, id DESC LIMIT 1";
             SqlDialect.Add(cmd, "@fingerprint", fingerprint);
+            SqlDialect.Add(cmd, "@status", Name(status));
             SqlDialect.Add(cmd, "@now", _dialect.Time(now));
             return ReadOneAsync(cmd, token);
         }, ct);
@@ -184,6 +191,11 @@ internal class SqlReviewStore(ISqlStore store) : IReviewStore
         }, ct);
 
     public virtual Task WaitForChangeAsync(CancellationToken ct) => Changed.WaitAsync(ct);
+
+    /// <summary>SQLite: every change is made by this instance, so there is nothing to hear.</summary>
+    public virtual void Listen()
+    {
+    }
 
     /// <summary>Tells other instances, inside the write's transaction, that request <paramref name="id"/> changed; SQLite has no one to tell.</summary>
     protected virtual Task NotifyAsync(DbCommand cmd, string id, CancellationToken ct) => Task.CompletedTask;

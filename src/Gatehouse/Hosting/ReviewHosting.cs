@@ -23,6 +23,7 @@ internal static class ReviewHosting
             Decided = metrics is null ? null : r => metrics.ReviewDecided(r.Status == ReviewStatus.Approved, (r.Decided ?? time.GetUtcNow()) - r.Created),
         }, time,
             loggers.CreateLogger<ReviewService>(), audit, webhook);
+        state.Reviews.Listen(); // now, not at the first wait: a decision made elsewhere releases even the first held statement at once
         return (service, webhook);
     }
 
