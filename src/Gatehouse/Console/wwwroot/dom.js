@@ -97,3 +97,10 @@ export function decisionBadge(decision) {
   const known = ['allow', 'deny', 'review', 'error'].includes(text) ? text : 'other';
   return h('span', { class: `badge decision-${known}` }, text || '—');
 }
+
+/** Bound parameter values as $1, $2, … (NULL for null). */
+export function parameters(list) {
+  if (!Array.isArray(list) || list.length === 0) return '';
+  return h('ol', { class: 'parameters', 'aria-label': 'Parameters' },
+    list.map((p, i) => h('li', {}, h('span', { class: 'muted' }, `$${i + 1} `), h('code', {}, p === null ? 'NULL' : String(p)))));
+}

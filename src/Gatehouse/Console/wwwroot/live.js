@@ -18,14 +18,22 @@ export function liveView(main, { can }) {
       rows)),
     empty);
 
-  // Two clicks, no confirm() dialog: the first arms the button for a few seconds.
+  // Two clicks, no confirm() dialog: the first arms the button for a few seconds (kept across refreshes).
+  const armed = new Set();
+  const label = (s) => (armed.has(s.session) ? `Confirm: end session of ${identityText(s.identity)}` : `End session of ${identityText(s.identity)}`);
   const end = async (session, button) => {
-    if (button.dataset.armed !== 'yes') {
-      button.dataset.armed = 'yes';
+    if (!armed.has(session.session)) {
+      armed.add(session.session);
       button.textContent = 'Confirm end';
-      setTimeout(() => { button.dataset.armed = ''; button.textContent = 'End'; }, 4000);
+      button.setAttribute('aria-label', label(session));
+      setTimeout(() => {
+        armed.delete(session.session);
+        button.textContent = 'End';
+        button.setAttribute('aria-label', label(session));
+      }, 4000);
       return;
     }
+    armed.delete(session.session);
     try {
       await request('DELETE', `/api/sessions/${encodeURIComponent(session.session)}`);
       status.textContent = `Session ${session.session} ended.`;
@@ -42,7 +50,9 @@ export function liveView(main, { can }) {
     h('td', { 'data-label': 'Now', class: 'sql-cell' }, s.current_statement
       ? h('code', { class: 'sql' }, s.current_statement)
       : h('span', { class: 'muted' }, s.idle_since ? ['idle since ', timeElement(s.idle_since)] : 'idle')),
-    h('td', {}, can('admin') ? h('button', { type: 'button', class: 'danger small', onclick: (e) => end(s, e.currentTarget), 'aria-label': `End session of ${identityText(s.identity)}` }, 'End') : ''));
+    h('td', {}, can('admin')
+      ? h('button', { type: 'button', class: 'danger small', onclick: (e) => end(s, e.currentTarget), 'aria-label': label(s) }, armed.has(s.session) ? 'Confirm end' : 'End')
+      : ''));
 
   return poll(2000, async () => {
     try {

@@ -1,6 +1,6 @@
 // One session replayed: its statements in order with decision and rule, what the client got back, and playback at
 // the original timing (offset_ms from the session's start).
-import { h, replace, identityText, timeElement, decisionBadge } from './dom.js';
+import { h, identityText, timeElement, decisionBadge, parameters } from './dom.js';
 import { get } from './api.js';
 
 export function replayView(main, { params }) {
@@ -104,16 +104,21 @@ function eventNode(e) {
         h('pre', { class: 'sql' }, e.sql ?? ''),
         parameters(e.parameters),
         e.reason ? h('p', { class: 'reason' }, e.reason) : '',
+        failure(e),
         masked(e.masked_columns));
-    case 'outcome':
-      return h('li', { class: `event outcome${e.sqlstate || e.sql_state ? ' failed' : ''}`, 'data-seq': e.seq ?? e.statement ?? '' },
+    case 'outcome': {
+      const failed = e.succeeded === false || Boolean(e.sqlstate);
+      return h('li', { class: `event outcome${failed ? ' failed' : ''}`, 'data-seq': e.seq ?? '' },
         h('div', { class: 'event-head' }, when,
-          h('span', { class: 'tag' }, e.command_tag ?? (e.sqlstate || e.sql_state ? 'error' : 'done')),
+          h('span', { class: 'tag' }, e.command_tag ?? (failed ? 'error' : 'done')),
           e.rows !== undefined && e.rows !== null ? h('span', {}, `${e.rows} rows`) : '',
-          e.duration_ms !== undefined && e.duration_ms !== null ? h('span', { class: 'muted' }, `${e.duration_ms} ms`) : ''),
-        e.sqlstate || e.sql_state ? h('p', { class: 'error' }, `${e.sqlstate ?? e.sql_state}: ${e.message ?? ''}`) : '',
+          typeof e.duration_ms === 'number' ? h('span', { class: 'muted' }, `${e.duration_ms.toFixed(1)} ms`) : '',
+          e.review ? h('span', { class: 'rule' }, 'review ', h('code', {}, e.review)) : ''),
+        parameters(e.parameters),
+        failure(e),
         masked(e.masked_columns),
         e.result ? result(e.result) : '');
+    }
     default:
       return h('li', { class: `event ${e.kind === 'end' ? 'end' : 'start'}` },
         h('div', { class: 'event-head' }, when, h('span', { class: 'tag' }, e.kind === 'end' ? 'session ended' : e.kind === 'start' ? 'session started' : String(e.kind ?? '')),
@@ -121,10 +126,8 @@ function eventNode(e) {
   }
 }
 
-function parameters(list) {
-  if (!Array.isArray(list) || list.length === 0) return '';
-  return h('ol', { class: 'parameters', 'aria-label': 'Parameters' },
-    list.map((p, i) => h('li', {}, h('span', { class: 'muted' }, `$${i + 1} `), h('code', {}, p === null ? 'NULL' : String(p)))));
+function failure(e) {
+  return e.sqlstate ? h('p', { class: 'error' }, `${e.sqlstate}: ${e.message ?? ''}`) : '';
 }
 
 function masked(columns) {

@@ -1,5 +1,5 @@
 // The review queue: pending requests first, with their SQL and parameters; approvers approve or reject with a reason.
-import { h, keyed, replace, timeElement } from './dom.js';
+import { h, keyed, replace, timeElement, parameters } from './dom.js';
 import { get, post } from './api.js';
 import { poll } from './poll.js';
 
@@ -49,10 +49,7 @@ export function reviewsView(main, { can }) {
         h('dt', {}, pending ? 'Expires' : 'Decided'), h('dd', {}, timeElement(pending ? r.expires : r.decided ?? r.expires)),
         r.decision_reason ? [h('dt', {}, 'Reason'), h('dd', { class: 'decision-reason' }, r.decision_reason)] : ''),
       h('pre', { class: 'sql' }, r.sql ?? ''),
-      Array.isArray(r.parameters) && r.parameters.length
-        ? h('ol', { class: 'parameters', 'aria-label': 'Parameters' },
-          r.parameters.map((p, i) => h('li', {}, h('span', { class: 'muted' }, `$${i + 1} `), h('code', {}, p === null ? 'NULL' : String(p)))))
-        : '',
+      parameters(r.parameters),
       pending && approver
         ? h('form', { class: 'decide', onsubmit: (e) => e.preventDefault() },
           h('label', { for: reasonId }, 'Reason (required to reject)'), reason,
