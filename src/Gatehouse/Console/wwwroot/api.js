@@ -44,6 +44,8 @@ export async function request(method, path, { body, contentType, headers } = {})
       parsed = { detail: text.slice(0, 200) };
     }
   }
+  // The console session ended (expired, signed out elsewhere): the shell offers Sign in again.
+  if (response.status === 401 && path !== '/api/me') window.dispatchEvent(new CustomEvent('gatehouse:signed-out'));
   if (!response.ok) throw new ApiError(response.status, parsed);
   return { body: parsed, response };
 }

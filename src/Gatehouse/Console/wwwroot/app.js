@@ -93,15 +93,25 @@ async function route() {
   main.focus({ preventScroll: true });
 }
 
+function showSignIn(message) {
+  cleanup?.();
+  cleanup = null;
+  me = null;
+  nav.hidden = true;
+  replace(who, signInLink());
+  replace(main, h('h1', {}, 'Sign in'), h('p', {}, message), signInLink());
+}
+
+window.addEventListener('gatehouse:signed-out', () => {
+  if (me) showSignIn('Your console session has ended. Sign in again to go on.');
+});
+
 async function start() {
   try {
     me = await get('/api/me');
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
-      replace(who, signInLink());
-      replace(main, h('h1', {}, 'Sign in'),
-        h('p', {}, 'Sign in with your organisation’s identity provider to see sessions, reviews and policy.'),
-        signInLink());
+      showSignIn('Sign in with your organisation’s identity provider to see sessions, reviews and policy.');
       return;
     }
     replace(main, h('h1', {}, 'The console cannot start'), h('p', { class: 'error', role: 'alert' }, error.message));
