@@ -4,14 +4,16 @@ using System.Text;
 using Gatehouse.Pipeline;
 using Gatehouse.Pipeline.Masking;
 using Gatehouse.Protocol;
+using Gatehouse.Sql;
 
 namespace Gatehouse.Proxy;
 
 /// <summary>
 /// Client → server consumer: Query and Parse go through the statement pipeline; every request the server answers
 /// is entered in the ledger; FunctionCall is refused; Terminate ends the session. A refused message is replaced by
-/// <see cref="RefusalStatement"/>; after a refused Parse the client's messages up to Sync are dropped, as the server
-/// would skip them.
+/// <see cref="RefusalStatement"/>; after a refusal the client's messages up to Sync are dropped, as the server would
+/// skip them. A Parse refused for anything but its syntax or a limit is answered as prepared (stand-ins) and refused
+/// at the Execute of its portal, where the server fails a statement it may not run.
 /// </summary>
 internal sealed class ClientToServerPump(
     Stream input, Stream output, int maxMessage, StatementPipeline? pipeline, StatementLedger ledger, SessionLimitWatch? limits = null)
@@ -36,6 +38,8 @@ internal sealed class ClientToServerPump(
             or FrontendMessageCode.Execute or FrontendMessageCode.Close when pipeline is not null => FrameHandling.Inspect,
         // A statement held for review is bound only with an approval for its exact parameters: its Binds are read whole.
         FrontendMessageCode.Bind when _reviewing && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
+        // A Bind of a statement refused at Parse is refused: while there is one, Binds are read whole to know.
+        FrontendMessageCode.Bind when _refused.Count > 0 && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         FrontendMessageCode.Bind when pipeline is { HasMasks: true } or { Audit: not null } && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         _ => ledger.DiscardingUntilSync ? FrameHandling.Drop : FrameHandling.Pass,
     };
@@ -79,6 +83,7 @@ internal sealed class ClientToServerPump(
     private void ExpectBind(string portal, string statement, short[]? formats, bool formatsKnown, string?[]? parameters)
     {
         var ticket = _statements.GetValueOrDefault(statement);
+        _refusedPortals.Remove(portal);
         _portals[portal] = (ticket, false);
         ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown, Parameters: parameters));
     }
@@ -137,11 +142,22 @@ internal sealed class ClientToServerPump(
             case FrontendMessageCode.Parse:
             {
                 string name = ReadCString(body, out int used);
-                string sql = ReadCString(body[used..], out _);
+                string sql = ReadCString(body[used..], out int sqlUsed);
+                _refused.Remove(name);
+                if (RefusalStatement.IsReserved(name))
+                {
+                    return RefuseParse(RefusalStatement.ReservedName(name));
+                }
+
                 var submission = await pipeline!.SubmitAsync(StatementRequest.Prepare(name, sql), ct);
                 if (submission.Refusal is { } refusal)
                 {
-                    return RefuseParse(refusal);
+                    // The server fails a syntax error or a program limit (class 54) at Parse; whatever else Gatehouse
+                    // refuses fails where the server fails a statement it may not run: at its execution (#16: the
+                    // statements of a batch before it run).
+                    return refusal.Kind == RefusalKind.SyntaxError || refusal.SqlState.StartsWith("54", StringComparison.Ordinal)
+                        ? RefuseParse(refusal)
+                        : AnswerRefusedParse(name, refusal, ParameterTypes(frame.Span[(FrameHeader.Size + used + sqlUsed)..], sql));
                 }
 
                 _statements[name] = submission.Ticket;
@@ -156,6 +172,11 @@ internal sealed class ClientToServerPump(
                 if (!reader.TryReadCString(out var portal) || !reader.TryReadCString(out var statement))
                 {
                     throw new ProtocolException("Bind names are not terminated");
+                }
+
+                if (_refused.TryGetValue(statement, out var refusedStatement))
+                {
+                    return AnswerRefusedBind(portal, refusedStatement.Refusal);
                 }
 
                 var formats = ResultMessages.ReadBindResultFormats(body) ?? throw new ProtocolException("malformed Bind message");
@@ -178,6 +199,25 @@ internal sealed class ClientToServerPump(
                 }
 
                 string name = ReadCString(body[1..], out _);
+                if (body[0] == (byte)'S' && _refused.TryGetValue(name, out var refusedStatement))
+                {
+                    if (type == FrontendMessageCode.Describe)
+                    {
+                        return StandIn(RefusalStatement.Described(refusedStatement.ParameterTypes));
+                    }
+
+                    _refused.Remove(name);
+                }
+                else if (body[0] == (byte)'P' && _refusedPortals.ContainsKey(name))
+                {
+                    if (type == FrontendMessageCode.Describe)
+                    {
+                        return StandIn(RefusalStatement.NoData);
+                    }
+
+                    _refusedPortals.Remove(name);
+                }
+
                 var ticket = body[0] == (byte)'P' ? _portals.GetValueOrDefault(name).Ticket : _statements.GetValueOrDefault(name);
                 if (type == FrontendMessageCode.Describe && body[0] == (byte)'P' && _portals.ContainsKey(name))
                 {
@@ -191,6 +231,11 @@ internal sealed class ClientToServerPump(
             case FrontendMessageCode.Execute:
             {
                 string portal = ReadCString(body, out _);
+                if (_refusedPortals.TryGetValue(portal, out var refusal))
+                {
+                    return RefuseParse(refusal); // where the server fails a statement it may not run
+                }
+
                 if (_portals.GetValueOrDefault(portal) is { Ticket.Masks: not null, Described: false } undescribed)
                 {
                     // Execute sends no RowDescription: describe the portal first, so its rows can be masked by column;
@@ -244,8 +289,64 @@ internal sealed class ClientToServerPump(
         {
             FrontendMessageCode.Query => RefuseQuery(refusal) == FrameVerdict.Replace,
             FrontendMessageCode.Parse => RefuseParse(refusal) == FrameVerdict.Replace,
+            FrontendMessageCode.Bind when _refused.Count > 0 || _reviewing => RefuseParse(refusal) == FrameVerdict.Replace,
             _ => false,
         };
+    }
+
+    // Statements refused at Parse and the portals bound from them, by name: answered as the server would answer a
+    // statement it may not run (prepared, described, bound), refused at each Execute. Bounded: past the cap a refusal
+    // is delivered at its Parse.
+    private const int MaxRefused = 1000;
+    private readonly Dictionary<string, (Refusal Refusal, int[] ParameterTypes)> _refused = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Refusal> _refusedPortals = new(StringComparer.Ordinal);
+
+    private FrameVerdict AnswerRefusedParse(string name, Refusal refusal, int[] parameterTypes)
+    {
+        _statements.Remove(name);
+        if (_refused.Count >= MaxRefused)
+        {
+            return RefuseParse(refusal);
+        }
+
+        _refused[name] = (refusal, parameterTypes);
+        return StandIn(RefusalStatement.ParseComplete);
+    }
+
+    private FrameVerdict AnswerRefusedBind(string portal, Refusal refusal)
+    {
+        _portals.Remove(portal);
+        if (_refusedPortals.Count >= MaxRefused && !_refusedPortals.ContainsKey(portal))
+        {
+            return RefuseParse(refusal);
+        }
+
+        _refusedPortals[portal] = refusal;
+        return StandIn(RefusalStatement.BindComplete);
+    }
+
+    /// <summary>The server gets a no-op in place of the client's message; the client gets <paramref name="answer"/> in place of its reply.</summary>
+    private FrameVerdict StandIn(byte[] answer)
+    {
+        ledger.Expect(new(StatementLedger.Kind.StandIn, Answer: answer));
+        Replace(RefusalStatement.StandInMessage.Span);
+        return FrameVerdict.Replace;
+    }
+
+    // The parameter types a refused statement is described with: those the Parse declared, text for the rest
+    // (the server would infer them from a statement it never sees).
+    private static int[] ParameterTypes(ReadOnlySpan<byte> declared, string sql)
+    {
+        const int Text = 25;
+        var reader = new PayloadReader(declared);
+        int count = reader.TryReadInt16(out short n) ? (ushort)n : 0;
+        var types = new int[Math.Max(count, Placeholders.Highest(sql))];
+        for (int i = 0; i < types.Length; i++)
+        {
+            types[i] = i < count && reader.TryReadInt32(out int oid) && oid != 0 ? oid : Text;
+        }
+
+        return types;
     }
 
     private FrameVerdict RefuseParse(Refusal refusal)

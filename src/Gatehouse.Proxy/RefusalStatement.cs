@@ -9,7 +9,7 @@ namespace Gatehouse.Proxy;
 /// The refused message is replaced by one fixed text that fails to parse; no client-controlled byte is ever sent
 /// to the server as SQL, so a refusal cannot be turned into an injection whatever the session's lexing settings.
 /// On the way back, the server's syntax error for that text is replaced by Gatehouse's own ErrorResponse
-/// (<see cref="RefusalTracker"/> pairs them). See docs/design/refusal-by-substitution.md.
+/// (<see cref="StatementLedger"/> pairs them). See docs/design/refusal-by-substitution.md.
 /// </summary>
 public static class RefusalStatement
 {
@@ -25,6 +25,42 @@ public static class RefusalStatement
     /// </summary>
     public static ReadOnlyMemory<byte> ParseMessage { get; } = Build(static w =>
         w.StartMessage((byte)FrontendMessageCode.Parse).WriteCString(string.Empty).WriteCString(Sql).WriteInt16(0).EndMessage());
+
+    /// <summary>
+    /// Close of a prepared statement no client can create (<see cref="IsReserved"/>): the server answers
+    /// CloseComplete and changes nothing. It stands in for a refused Parse and its Describe, whose answers Gatehouse
+    /// gives in its place, so they arrive in the server's order (docs/design/refusal-by-substitution.md).
+    /// </summary>
+    public static ReadOnlyMemory<byte> StandInMessage { get; } = Build(static w =>
+        w.StartMessage((byte)FrontendMessageCode.Close).WriteByte((byte)'S').WriteCString(Sql).EndMessage());
+
+    /// <summary>A statement name Gatehouse keeps for <see cref="StandInMessage"/>: a client's Parse of it is refused.</summary>
+    public static bool IsReserved(string statementName) => statementName.StartsWith(Sql, StringComparison.Ordinal);
+
+    public static Refusal ReservedName(string statementName) =>
+        new(RefusalKind.SessionGuard, "42P05", $"gatehouse: prepared statement names starting with \"{Sql}\" are reserved (got \"{statementName}\")");
+
+    /// <summary>What the client gets for a refused Parse, a Bind of it, and a Describe of that portal.</summary>
+    public static byte[] ParseComplete { get; } = Build(static w => w.StartMessage((byte)BackendMessageCode.ParseComplete).EndMessage());
+
+    public static byte[] BindComplete { get; } = Build(static w => w.StartMessage((byte)BackendMessageCode.BindComplete).EndMessage());
+
+    public static byte[] NoData { get; } = Build(static w => w.StartMessage((byte)BackendMessageCode.NoData).EndMessage());
+
+    /// <summary>What the client gets for a Describe of a refused statement: its parameters, and no rows.</summary>
+    public static byte[] Described(IReadOnlyList<int> parameterTypes)
+    {
+        using var writer = new MessageWriter();
+        writer.StartMessage((byte)BackendMessageCode.ParameterDescription).WriteInt16((short)(ushort)parameterTypes.Count);
+        foreach (int type in parameterTypes)
+        {
+            writer.WriteInt32(type);
+        }
+
+        writer.EndMessage();
+        writer.StartMessage((byte)BackendMessageCode.NoData).EndMessage();
+        return writer.ToArray();
+    }
 
     /// <summary>True when an ErrorResponse is the server's answer to the refusal text.</summary>
     public static bool IsAnswer(ErrorFields error) =>

@@ -16,6 +16,9 @@ namespace Gatehouse.Proxy;
 ///  Execute    → DataRow* CommandComplete | EmptyQueryResponse | PortalSuspended
 ///  Sync       → ReadyForQuery; after an ErrorResponse the server skips every entry up to the Sync
 ///  refusal    → the server's syntax error for <see cref="RefusalStatement"/>, replaced by Gatehouse's error
+///  stand-in   → CloseComplete for <see cref="RefusalStatement.StandInMessage"/>, replaced by the entry's answer
+///               (a refused statement's Parse → ParseComplete, Describe → ParameterDescription NoData,
+///               Bind → BindComplete, Describe of that portal → NoData)
 /// </code>
 /// A statement's session effects are committed when its CommandComplete arrives, never earlier. If the responses
 /// ever fail to pair (a protocol flow this ledger does not know), it stops attributing (<see cref="OutOfStep"/>),
@@ -24,11 +27,11 @@ namespace Gatehouse.Proxy;
 /// </summary>
 internal sealed class StatementLedger
 {
-    internal enum Kind : byte { Query, QueryRefusal, ParseRefusal, Parse, Bind, Describe, Execute, Close, Sync }
+    internal enum Kind : byte { Query, QueryRefusal, ParseRefusal, Parse, Bind, Describe, Execute, Close, Sync, StandIn }
 
     internal readonly record struct Entry(
         Kind Kind, StatementTicket? Ticket = null, string? Name = null, string? Portal = null, Refusal? Refusal = null, byte Target = 0,
-        bool Injected = false, short[]? Formats = null, bool FormatsKnown = true, string?[]? Parameters = null, long At = 0);
+        bool Injected = false, short[]? Formats = null, bool FormatsKnown = true, string?[]? Parameters = null, long At = 0, byte[]? Answer = null);
 
     /// <summary>A portal as the server side knows it: its statement's ticket, the result formats Bind chose, and its
     /// column plan once a Describe of the portal has been answered.</summary>
@@ -119,6 +122,11 @@ internal sealed class StatementLedger
                 }
 
                 return null;
+            case BackendMessageCode.CloseComplete when Head(out var standIn) && standIn.Kind == Kind.StandIn:
+                // In the server's order, so it can neither overtake earlier answers nor outlive an error (the server
+                // skips the stand-in like any message after an error, and the client gets nothing for it either).
+                _entries.TryDequeue(out _);
+                return standIn.Answer;
             case BackendMessageCode.CloseComplete:
                 if (Take(Kind.Close, out var close))
                 {

@@ -108,8 +108,14 @@ public sealed class EnforcementTests(GatewayFixture fixture)
         Assert.Equal("42501", error.SqlState);
         Assert.StartsWith("gatehouse: denied by rule payments-readonly", error.MessageText, StringComparison.Ordinal);
 
-        var prepare = await Assert.ThrowsAsync<PostgresException>(() => command.PrepareAsync());
-        Assert.Equal("42501", prepare.SqlState);
+        // Prepared, as the server prepares a statement it will not let run, and refused at every execution (#16).
+        await command.PrepareAsync();
+        for (int run = 0; run < 2; run++)
+        {
+            var prepared = await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteNonQueryAsync());
+            Assert.StartsWith("gatehouse: denied by rule payments-readonly", prepared.MessageText, StringComparison.Ordinal);
+        }
+
         Assert.Equal(5, await ScalarAsync(connection, "SELECT 5"));
 
         await using var allowed = new NpgsqlCommand("SELECT name FROM customers WHERE id = $1", connection);

@@ -56,25 +56,37 @@ public sealed class RelaySessionTests : IDisposable
     }
 
     [Fact]
-    public async Task A_refused_parse_is_replaced_and_the_rest_of_the_batch_is_dropped_until_sync()
+    public async Task A_refused_parse_is_answered_as_prepared_refused_at_its_execute_and_the_rest_is_dropped_until_sync()
     {
         var toServer = await ToServerAsync(
             Wire.Parse("", "SELECT 1"), Wire.Bind("", ""), Wire.Execute(""),
-            Wire.Parse("s2", "DELETE FROM payments"), Wire.Bind("", "s2"), Wire.Describe('P', ""), Wire.Execute(""),
+            Wire.Parse("s2", "DELETE FROM payments"), Wire.Bind("", "s2"), Wire.Describe('P', ""), Wire.Execute(""), Wire.Execute("x"),
             Wire.Sync(), Wire.Parse("", "SELECT 3"), Wire.Bind("", ""), Wire.Execute(""), Wire.Sync());
-        Assert.Equal("PBEPSPBES", Wire.Codes(toServer));
-        var replaced = Wire.Frames(toServer)[3];
-        Assert.Contains(RefusalStatement.Sql, System.Text.Encoding.UTF8.GetString(replaced.Payload), StringComparison.Ordinal);
+        // Parse, Bind and Describe of the refused statement: a no-op Close each; its Execute: the refusal text; the rest dropped.
+        Assert.Equal("PBECCCPSPBES", Wire.Codes(toServer));
+        var frames = Wire.Frames(toServer);
+        Assert.All(frames[3..6], f => Assert.Equal(RefusalStatement.StandInMessage.Span[5..].ToArray(), f.Payload));
+        Assert.Contains(RefusalStatement.Sql, System.Text.Encoding.UTF8.GetString(frames[6].Payload), StringComparison.Ordinal);
+        Assert.DoesNotContain("DELETE", System.Text.Encoding.UTF8.GetString(toServer), StringComparison.Ordinal);
 
         var toClient = await ToClientAsync(
             Wire.ParseComplete(), Wire.BindComplete(), Wire.DataRow("1"), Wire.CommandComplete("SELECT 1"),
-            Wire.RefusalSyntaxError(), Wire.Ready(),
+            Wire.CloseComplete(), Wire.CloseComplete(), Wire.CloseComplete(), Wire.RefusalSyntaxError(), Wire.Ready(),
             Wire.ParseComplete(), Wire.BindComplete(), Wire.DataRow("3"), Wire.CommandComplete("SELECT 1"), Wire.Ready());
-        var frames = Wire.Frames(toClient);
-        Assert.Equal("12DCEZ12DCZ", new string(frames.Select(f => f.Code).ToArray()));
-        Assert.StartsWith("gatehouse: denied by rule pay-writes", Wire.ErrorOf(frames[4].Payload).Message, StringComparison.Ordinal);
+        var replies = Wire.Frames(toClient);
+        Assert.Equal("12DC12nEZ12DCZ", new string(replies.Select(f => f.Code).ToArray()));
+        Assert.StartsWith("gatehouse: denied by rule pay-writes", Wire.ErrorOf(replies[7].Payload).Message, StringComparison.Ordinal);
         Assert.Equal(0, _ledger.Pending);
         Assert.False(_ledger.OutOfStep);
+    }
+
+    [Fact]
+    public async Task A_parse_of_the_reserved_statement_name_is_refused_at_parse()
+    {
+        var toServer = await ToServerAsync(Wire.Parse(RefusalStatement.Sql + "_x", "SELECT 1"), Wire.Bind("", RefusalStatement.Sql + "_x"), Wire.Sync());
+        Assert.Equal("PS", Wire.Codes(toServer));
+        var replies = Wire.Frames(await ToClientAsync(Wire.RefusalSyntaxError(), Wire.Ready()));
+        Assert.Equal("42P05", Wire.ErrorOf(replies[0].Payload).SqlState);
     }
 
     [Fact]

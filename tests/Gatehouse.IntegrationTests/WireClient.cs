@@ -1,0 +1,194 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using System.Text;
+using Gatehouse.Protocol;
+
+namespace Gatehouse.IntegrationTests;
+
+/// <summary>One backend message as received: its type and payload.</summary>
+internal sealed record WireReply(char Type, byte[] Payload)
+{
+    public ErrorFields Error => ErrorFields.Parse(new ReadOnlySequence<byte>(Payload));
+
+    /// <summary>The first column of a DataRow, as text.</summary>
+    public string? FirstValue()
+    {
+        int length = BinaryPrimitives.ReadInt32BigEndian(Payload.AsSpan(2));
+        return length < 0 ? null : Encoding.UTF8.GetString(Payload, 6, length);
+    }
+
+    public override string ToString() => Type == 'E' ? $"E({Error.SqlState})" : Type.ToString();
+}
+
+/// <summary>
+/// A protocol 3.0 client on Gatehouse's own codec (MessageWriter, FrameReader, ScramSha256Client), plaintext, so a
+/// test sends exactly the messages a pipelining driver sends, to the gateway or straight to PostgreSQL, and sees
+/// every reply.
+/// </summary>
+internal sealed class WireClient : IAsyncDisposable
+{
+    private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(20);
+    private readonly TcpClient _tcp = new() { NoDelay = true };
+    private readonly MessageWriter _out = new();
+    private NetworkStream _stream = null!;
+
+    public static async Task<WireClient> ConnectAsync(int port, string user, string password, string database = TestGateway.Target)
+    {
+        var client = new WireClient();
+        await client._tcp.ConnectAsync("127.0.0.1", port);
+        client._stream = client._tcp.GetStream();
+        FrontendMessages.WriteStartup(client._out, [new("user", user), new("database", database)]);
+        await client.FlushAsync();
+        ScramSha256Client? scram = null;
+        while (true)
+        {
+            var reply = await client.ReadAsync();
+            var reader = new PayloadReader(reply.Payload);
+            switch (reply.Type)
+            {
+                case 'R':
+                    reader.TryReadInt32(out int type);
+                    switch ((AuthenticationRequestType)type)
+                    {
+                        case AuthenticationRequestType.Ok:
+                            continue;
+                        case AuthenticationRequestType.CleartextPassword:
+                            FrontendMessages.WritePassword(client._out, password);
+                            break;
+                        case AuthenticationRequestType.Sasl:
+                            scram = new ScramSha256Client(password, ["SCRAM-SHA-256"], null);
+                            FrontendMessages.WriteSaslInitialResponse(client._out, scram.Mechanism, scram.ClientFirstMessage());
+                            break;
+                        case AuthenticationRequestType.SaslContinue:
+                            FrontendMessages.WriteSaslResponse(client._out, scram!.ClientFinalMessage(reader.Rest, out var error) ?? throw new InvalidOperationException(error));
+                            break;
+                        case AuthenticationRequestType.SaslFinal:
+                            continue;
+                        default:
+                            throw new InvalidOperationException($"authentication method {type} is not supported here");
+                    }
+
+                    await client.FlushAsync();
+                    break;
+                case 'E':
+                    throw new InvalidOperationException("login refused: " + reply.Error);
+                case 'Z':
+                    return client;
+            }
+        }
+    }
+
+    public WireClient Parse(string name, string sql)
+    {
+        _out.StartMessage((byte)FrontendMessageCode.Parse).WriteCString(name).WriteCString(sql).WriteInt16(0).EndMessage();
+        return this;
+    }
+
+    public WireClient Describe(char target, string name)
+    {
+        _out.StartMessage((byte)FrontendMessageCode.Describe).WriteByte((byte)target).WriteCString(name).EndMessage();
+        return this;
+    }
+
+    /// <summary>Bind with text parameters and text results.</summary>
+    public WireClient Bind(string portal, string statement, params string?[] parameters)
+    {
+        _out.StartMessage((byte)FrontendMessageCode.Bind).WriteCString(portal).WriteCString(statement).WriteInt16(0).WriteInt16((short)parameters.Length);
+        foreach (var parameter in parameters)
+        {
+            if (parameter is null)
+            {
+                _out.WriteInt32(-1);
+            }
+            else
+            {
+                var bytes = Encoding.UTF8.GetBytes(parameter);
+                _out.WriteInt32(bytes.Length).WriteBytes(bytes);
+            }
+        }
+
+        _out.WriteInt16(0).EndMessage();
+        return this;
+    }
+
+    public WireClient Execute(string portal)
+    {
+        _out.StartMessage((byte)FrontendMessageCode.Execute).WriteCString(portal).WriteInt32(0).EndMessage();
+        return this;
+    }
+
+    public WireClient Close(char target, string name)
+    {
+        _out.StartMessage((byte)FrontendMessageCode.Close).WriteByte((byte)target).WriteCString(name).EndMessage();
+        return this;
+    }
+
+    public WireClient Sync()
+    {
+        _out.WriteBytes(FrontendMessages.Sync);
+        return this;
+    }
+
+    /// <summary>Sends what was written, then reads every reply up to and including the ReadyForQuery.</summary>
+    public async Task<List<WireReply>> RoundTripAsync()
+    {
+        await FlushAsync();
+        var replies = new List<WireReply>();
+        while (true)
+        {
+            var reply = await ReadAsync();
+            if (reply.Type is 'N' or 'S')
+            {
+                continue; // notices and parameter status are not part of the answer's shape
+            }
+
+            replies.Add(reply);
+            if (reply.Type == 'Z')
+            {
+                return replies;
+            }
+        }
+    }
+
+    private async Task FlushAsync()
+    {
+        await _stream.WriteAsync(_out.WrittenMemory);
+        _out.Reset();
+    }
+
+    private async Task<WireReply> ReadAsync()
+    {
+        using var timeout = new CancellationTokenSource(ReadTimeout);
+        var header = new byte[FrameHeader.Size];
+        await _stream.ReadExactlyAsync(header, timeout.Token);
+        if (!FrameReader.TryReadHeader(header, 64 << 20, out var frame, out var error))
+        {
+            throw new InvalidOperationException($"bad frame header: {error}");
+        }
+
+        var payload = new byte[frame.PayloadLength];
+        await _stream.ReadExactlyAsync(payload, timeout.Token);
+        return new WireReply((char)frame.Code, payload);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stream is not null)
+        {
+            try
+            {
+                _out.Reset();
+                _out.WriteBytes(FrontendMessages.Terminate);
+                await FlushAsync();
+            }
+            catch (IOException)
+            {
+                // Already closed.
+            }
+        }
+
+        _out.Dispose();
+        _tcp.Dispose();
+    }
+}
