@@ -107,7 +107,7 @@ public sealed class DevIssuerLogin
     }
 
     /// <summary>Checks a login and password; on success issues a code and returns where to send the browser.</summary>
-    internal string? SignIn(AuthorizationRequest request, string? subject, string? password)
+    internal SignInResult SignIn(AuthorizationRequest request, string? subject, string? password)
     {
         byte[] given = SHA256.HashData(Encoding.UTF8.GetBytes(password ?? string.Empty));
         var login = subject is null ? null : _logins.GetValueOrDefault(subject);
@@ -115,7 +115,7 @@ public sealed class DevIssuerLogin
         bool match = CryptographicOperations.FixedTimeEquals(given, login?.PasswordHash ?? NoSuchLogin) && login is not null && !string.IsNullOrEmpty(password);
         if (!match)
         {
-            return null;
+            return new SignInResult(null, Busy: false);
         }
 
         var now = _time.GetUtcNow();
@@ -132,12 +132,12 @@ public sealed class DevIssuerLogin
 
         if (_codes.Count >= MaxPendingCodes)
         {
-            return null;
+            return new SignInResult(null, Busy: true);
         }
 
         string code = Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(32));
         _codes[code] = new IssuedCode(login!, request.RedirectUri!, request.CodeChallenge!, request.Nonce!, now + CodeLifetime);
-        return $"{request.RedirectUri}?code={code}&state={Uri.EscapeDataString(request.State!)}";
+        return new SignInResult($"{request.RedirectUri}?code={code}&state={Uri.EscapeDataString(request.State!)}", Busy: false);
     }
 
     /// <summary>The token endpoint's work (RFC 6749 §4.1.3, RFC 7636 §4.6). A code is spent by any attempt to use it.</summary>
@@ -195,6 +195,9 @@ public sealed class DevIssuerLogin
 
     private sealed record IssuedCode(DevLogin Login, string RedirectUri, string CodeChallenge, string Nonce, DateTimeOffset Expires);
 }
+
+/// <summary>Where to send the browser with its code; null when the login failed, or (Busy) too many codes are outstanding.</summary>
+internal sealed record SignInResult(string? Location, bool Busy);
 
 /// <summary>The fields of an authorization request, from the query (GET) or the form's hidden fields (POST).</summary>
 internal sealed record AuthorizationRequest(

@@ -59,7 +59,13 @@ public static class DevIssuerLoginPage
                 return Page(http, 429, stylesheet, prefix, request, login, $"Too many failed sign-ins from your address. Try again in {Math.Ceiling(wait.TotalSeconds):0} seconds.", subject);
             }
 
-            if (login.SignIn(request, subject, form["password"]) is not { } location)
+            var result = login.SignIn(request, subject, form["password"]);
+            if (result.Busy)
+            {
+                return Page(http, 503, stylesheet, prefix, request, login, "Too many sign-ins are in progress. Try again in a minute.", subject);
+            }
+
+            if (result.Location is not { } location)
             {
                 login.Throttle.Failed(address);
                 return Page(http, 401, stylesheet, prefix, request, login, "Wrong user name or password.", subject);

@@ -130,6 +130,31 @@ public sealed partial class ConsoleSignInTests(ConsoleSignInFixture fixture) : I
     }
 
     [Fact]
+    public async Task Signing_in_again_gives_a_new_session_id_and_ends_the_old_session()
+    {
+        using var browser = new ConsoleBrowser(Dev);
+        using (await browser.SignInAtDevIssuerAsync("auditor-1", fixture.Password))
+        {
+        }
+
+        string first = browser.Cookie("gatehouse_session")!;
+        using (await browser.SignInAtDevIssuerAsync("auditor-1", fixture.Password))
+        {
+        }
+
+        Assert.NotEqual(first, browser.Cookie("gatehouse_session"));
+        using (var me = await browser.SendAsync(HttpMethod.Get, "/api/me"))
+        {
+            Assert.Equal(HttpStatusCode.OK, me.StatusCode);
+        }
+
+        using var old = new ConsoleBrowser(Dev);
+        old.Cookies.Add(new Uri(Dev), new Cookie("gatehouse_session", first));
+        using var refused = await old.SendAsync(HttpMethod.Get, "/api/me");
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+    }
+
+    [Fact]
     public async Task A_wrong_dev_password_or_unknown_login_is_one_clear_message_and_mints_nothing()
     {
         using var browser = new ConsoleBrowser(Dev);

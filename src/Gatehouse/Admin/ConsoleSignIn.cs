@@ -268,6 +268,8 @@ internal sealed class ConsoleSignIn
             return Problem(400, "sign-in failed", idProblem);
         }
 
+        // A new id at every sign-in (no fixation); the session this browser had before ends.
+        sessions.End(http.Request.Cookies[ConsoleSessions.CookieName]);
         var (cookie, session) = sessions.Create(principal);
         bool secure = Secure(http);
         var lifetime = session.Expires - _time.GetUtcNow();
