@@ -81,6 +81,17 @@ public sealed class RelaySessionTests : IDisposable
     }
 
     [Fact]
+    public async Task A_refused_statement_is_described_with_its_declared_types_and_text_for_the_rest()
+    {
+        var parse = Wire.Concat([(byte)'P'], new byte[4], "s\0DELETE FROM payments WHERE id = $2 AND amount = $1\0"u8.ToArray(), [0, 1, 0, 0, 0, 23]);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(parse.AsSpan(1), parse.Length - 1);
+        Assert.Equal("CCS", Wire.Codes(await ToServerAsync(parse, Wire.Describe('S', "s"), Wire.Sync())));
+        var replies = Wire.Frames(await ToClientAsync(Wire.CloseComplete(), Wire.CloseComplete(), Wire.Ready()));
+        Assert.Equal("1tnZ", new string(replies.Select(f => f.Code).ToArray()));
+        Assert.Equal(new byte[] { 0, 2, 0, 0, 0, 23, 0, 0, 0, 25 }, replies[1].Payload);
+    }
+
+    [Fact]
     public async Task A_parse_of_the_reserved_statement_name_is_refused_at_parse()
     {
         var toServer = await ToServerAsync(Wire.Parse(RefusalStatement.Sql + "_x", "SELECT 1"), Wire.Bind("", RefusalStatement.Sql + "_x"), Wire.Sync());
