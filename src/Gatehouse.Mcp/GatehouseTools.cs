@@ -14,10 +14,11 @@ namespace Gatehouse.Mcp;
 /// <summary>
 /// The MCP tools. Those that read the database (list_tables, describe_table, query) run SQL over the caller's own
 /// wire session (<see cref="WireDoor"/>), so the grant's db_roles, rules, masks and the audit trail apply to them
-/// exactly as to a wire client. list_targets and explain_decision read the current policy snapshot and run nothing.
+/// exactly as to a wire client. list_targets and explain_decision read the current policy snapshot and run nothing;
+/// review_status reads the caller's own review requests (GatehouseTools.Reviews.cs).
 /// </summary>
 [McpServerToolType]
-public sealed class GatehouseTools(McpServices services, IHttpContextAccessor http)
+public sealed partial class GatehouseTools(McpServices services, IHttpContextAccessor http)
 {
     [McpServerTool(Name = "list_targets", ReadOnly = true, Destructive = false)]
     [Description("Lists the database targets this identity has a grant for, with the grant's db_roles and masks.")]
@@ -173,7 +174,7 @@ public sealed class GatehouseTools(McpServices services, IHttpContextAccessor ht
             return unknown;
         }
 
-        var statements = SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements;
+        var statements = services.Analyzer.Analyze(sql, new SqlSessionState()).Statements;
         var explanation = PolicyExplain.Explain(services.Policy.Current, caller.Principal.Claims, target, statements);
         return DecisionJson.Write(explanation, statements, sql, target);
     }

@@ -9,4 +9,8 @@ namespace Gatehouse.Mcp;
 public sealed record McpLimits(int MaxRows, int MaxBytes, TimeSpan StatementTimeout, int MaxConcurrentPerIdentity, TimeSpan PoolIdle)
 {
     public static McpLimits Default { get; } = new(1000, 1024 * 1024, TimeSpan.FromSeconds(30), 4, TimeSpan.FromSeconds(30));
+
+    /// <summary>With <c>reviews.mode: hold</c>, how long a query call waits for a human decision before it answers
+    /// with the review id (the review stays pending; the same query sent again after approval runs once).</summary>
+    public TimeSpan ReviewWait { get; init; } = TimeSpan.FromSeconds(10);
 }

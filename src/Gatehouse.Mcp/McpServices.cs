@@ -1,6 +1,8 @@
 using Gatehouse.Pipeline;
 using Gatehouse.Pipeline.Masking;
 using Gatehouse.Policy;
+using Gatehouse.Reviews;
+using Gatehouse.Sql;
 
 namespace Gatehouse.Mcp;
 
@@ -19,6 +21,14 @@ public sealed class McpServices
     public IReadOnlyDictionary<string, RelationCatalog> Catalogs { get; init; } = new Dictionary<string, RelationCatalog>();
 
     public required WireDoor Wire { get; init; }
+
+    /// <summary>The wire door's analyzer (and its cache): the MCP door reads SQL exactly as the wire's pipeline does.</summary>
+    public ISqlAnalyzer Analyzer { get; init; } = CachingSqlAnalyzer.Shared;
+
+    /// <summary>The approval workflow, for review_status; null when the gateway has none.</summary>
+    public ReviewService? Reviews { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public required McpLimits Limits { get; init; }
 

@@ -1,6 +1,7 @@
 using System.Data;
 using System.Text;
 using System.Text.Json;
+using Gatehouse.Pipeline;
 using Gatehouse.Pipeline.Masking;
 using Gatehouse.Protocol;
 using Gatehouse.Sql;
@@ -23,7 +24,7 @@ internal sealed class QueryRunner(McpServices services)
 
     public async Task<CallToolResult> RunAsync(McpCaller caller, string target, string sql, IReadOnlyList<object?> parameters, int maxRows, CancellationToken ct)
     {
-        var facts = SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements;
+        var facts = services.Analyzer.Analyze(sql, new SqlSessionState()).Statements;
         if (facts.Any(f => f.Class == StatementClass.Transaction))
         {
             return ToolResults.Error("each query call runs in its own transaction: BEGIN, COMMIT, ROLLBACK and SAVEPOINT are not available over MCP");
@@ -42,6 +43,10 @@ internal sealed class QueryRunner(McpServices services)
             }
 
             return await ReadAsync(caller, target, sql, facts, command, maxRows, timeout.Token);
+        }
+        catch (PostgresException ex) when (Refusals.PendingReviewId(ex.MessageText) is { } review)
+        {
+            return ToolResults.ReviewPending(review, ex);
         }
         catch (PostgresException ex)
         {
@@ -176,10 +181,11 @@ internal sealed class QueryRunner(McpServices services)
 
         try
         {
-            // One statement: as the relay binds it (facts and text). Several: Npgsql sends each as its own Parse.
+            // One statement: as the relay binds it (facts and text). Several: Npgsql sends each as its own Parse; the
+            // facts' offsets point into the whole text, so the same text goes with each.
             var masks = facts.Count == 1 || index >= facts.Count
-                ? await StatementMasks.ForAsync(rules, catalog, facts, ct, facts.Count == 1 ? sql : null)
-                : await StatementMasks.ForAsync(rules, catalog, [facts[index]], ct);
+                ? await StatementMasks.ForAsync(rules, catalog, facts, ct, sql)
+                : await StatementMasks.ForAsync(rules, catalog, [facts[index]], ct, sql);
             var plan = await masks.BindAsync(columns, ct);
             var masked = plan.Describe(columns).ToList();
             if (rules.Detectors.Count > 0)

@@ -18,6 +18,9 @@ public sealed class PolicyAdmission(
     /// <summary>The approval workflow for statements a review rule holds; null: review rules refuse.</summary>
     public Gatehouse.Reviews.ReviewService? Reviews { get; init; }
 
+    /// <summary>How long a statement of an MCP session is held for review (<c>mcp.review_wait</c>); null: as on the wire.</summary>
+    public TimeSpan? McpHoldAtMost { get; init; }
+
     /// <summary>Where statements are counted for /metrics; null: not counted.</summary>
     public GatewayMetrics? Metrics { get; init; }
 
@@ -67,6 +70,7 @@ public sealed class PolicyAdmission(
             {
                 SyntaxCheck = SyntaxChecks?.GetValueOrDefault(target),
                 Metrics = Metrics,
+                HoldAtMost = frontDoor == FrontDoor.Mcp ? McpHoldAtMost : null,
             },
         }, null);
     }

@@ -63,9 +63,30 @@ public static class Refusals
     public static Refusal ReviewWithdrawn(string reviewId) =>
         new(RefusalKind.ReviewRequired, "57014", $"gatehouse: review {reviewId} withdrawn: the statement was cancelled", "review");
 
-    /// <summary>Async mode: the statement needs an approval first.</summary>
+    /// <summary>Async mode (or a bounded hold that ended): the statement needs an approval first.</summary>
     public static Refusal ReviewPending(string reviewId, string ruleId, string howToDecide) =>
-        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} required by rule {ruleId}: {howToDecide}", ruleId);
+        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"{PendingPrefix}{reviewId} required by rule {ruleId}: {howToDecide}", ruleId);
+
+    private const string PendingPrefix = "gatehouse: review ";
+
+    /// <summary>The review a <see cref="ReviewPending"/> message names (a front door that relays the wire's errors
+    /// reads it back); null for any other message.</summary>
+    public static string? PendingReviewId(string message)
+    {
+        if (!message.StartsWith(PendingPrefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        int end = message.IndexOf(' ', PendingPrefix.Length);
+        return end > PendingPrefix.Length && message.AsSpan(end).StartsWith(" required by rule ", StringComparison.Ordinal)
+            ? message[PendingPrefix.Length..end]
+            : null;
+    }
+
+    /// <summary>A bounded hold's approval was taken by the same statement sent again meanwhile (it ran there).</summary>
+    public static Refusal ReviewUsed(string reviewId) =>
+        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} was already used by another call of the same statement; send it again to ask for a new review", "review");
 
     /// <summary>One identity asked for too many reviews at once.</summary>
     public static Refusal ReviewQueueFull(string ruleId, string reason) =>

@@ -18,6 +18,13 @@ public sealed partial class StatementPipeline
     /// <summary>Tells the front door's user that a statement waits (the wire sends a NoticeResponse).</summary>
     public Func<string, ValueTask>? OnHold { get; set; }
 
+    /// <summary>
+    /// Hold mode for a front door whose calls cannot wait as long as <c>reviews.timeout</c> (MCP: <c>mcp.review_wait</c>):
+    /// the statement is held at most this long, then refused naming its review, which stays pending; sent again
+    /// after approval, it runs once (as in async mode). Null: hold until the review ends.
+    /// </summary>
+    public TimeSpan? HoldAtMost { get; init; }
+
     /// <summary>The reviews this gateway runs; null when it has none (review rules are then refused).</summary>
     public ReviewService? Reviews => reviews;
 
@@ -59,7 +66,8 @@ public sealed partial class StatementPipeline
 
         var principal = session.Principal;
         var request = new ReviewRequest(principal.Subject, principal.Issuer, session.Target, session.Id, sql, parameters, rule, decision.Reason);
-        if (settings.Mode == ReviewMode.Async && await reviews.TakeApprovalAsync(request, ct) is { } approved)
+        bool resumable = settings.Mode == ReviewMode.Async || HoldAtMost is not null;
+        if (resumable && await reviews.TakeApprovalAsync(request, ct) is { } approved)
         {
             return (await Approved(ticket, approved), null);
         }
@@ -81,12 +89,18 @@ public sealed partial class StatementPipeline
         {
             if (OnHold is { } notice)
             {
-                await notice($"gatehouse: statement held for review {review.Id} (rule {rule}); {reviews.HowToDecide(review.Id)}. Waiting up to {settings.Timeout}.");
+                await notice($"gatehouse: statement held for review {review.Id} (rule {rule}); {reviews.HowToDecide(review.Id)}. Waiting up to {(HoldAtMost is { } wait && wait < settings.Timeout ? wait : settings.Timeout)}.");
             }
 
-            var ended = await reviews.WaitAsync(review, hold.Token);
+            var ended = await reviews.WaitAsync(review, HoldAtMost is { } most ? review.Created + most : null, hold.Token);
+            if (ended.Status == ReviewStatus.Approved && resumable && !await reviews.UseAsync(ended, session.Id, CancellationToken.None))
+            {
+                return (null, Refusals.ReviewUsed(ended.Id));
+            }
+
             return ended.Status switch
             {
+                ReviewStatus.Pending => (null, Refusals.ReviewPending(review.Id, rule, reviews.HowToDecide(review.Id) + "; then send the same statement again")),
                 ReviewStatus.Approved => (await Approved(ticket, ended), null),
                 ReviewStatus.Rejected => (null, Refusals.ReviewRejected(ended.Id, ended.DecisionReason ?? "no reason given")),
                 ReviewStatus.Expired => (null, Refusals.ReviewTimedOut(ended.Id, settings.Timeout)),

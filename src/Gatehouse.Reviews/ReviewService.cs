@@ -76,9 +76,13 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
 
     /// <summary>
     /// Waits for a decision or the request's expiry. <paramref name="ct"/> firing (the client cancelled, the session
-    /// ended) withdraws the request. Returns the request as it ended.
+    /// ended) withdraws the request. Returns the request as it ended, or still pending at <paramref name="until"/>
+    /// (a front door that cannot wait as long as the review may take: the request stays pending).
     /// </summary>
-    public async Task<ReviewRecord> WaitAsync(ReviewRecord review, CancellationToken ct)
+    public Task<ReviewRecord> WaitAsync(ReviewRecord review, CancellationToken ct) => WaitAsync(review, null, ct);
+
+    /// <inheritdoc cref="WaitAsync(ReviewRecord, CancellationToken)"/>
+    public async Task<ReviewRecord> WaitAsync(ReviewRecord review, DateTimeOffset? until, CancellationToken ct)
     {
         while (true)
         {
@@ -102,7 +106,13 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
                 continue;
             }
 
-            var wait = options.PollEvery < current.Expires - now ? options.PollEvery : current.Expires - now;
+            if (until is { } stop && now >= stop)
+            {
+                return current;
+            }
+
+            var end = until is { } bound && bound < current.Expires ? bound : current.Expires;
+            var wait = options.PollEvery < end - now ? options.PollEvery : end - now;
             using var poll = CancellationTokenSource.CreateLinkedTokenSource(ct);
             poll.CancelAfter(wait);
             try
@@ -129,6 +139,21 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
 
         Record("review.used", request.Session, new { review = approved.Id });
         return approved;
+    }
+
+    /// <summary>
+    /// Marks an approval that a bounded hold waited for used, so the same statement sent again needs a new review
+    /// (as an async approval is used once). False when another call used it first.
+    /// </summary>
+    public async Task<bool> UseAsync(ReviewRecord approved, string session, CancellationToken ct)
+    {
+        if (!await store.UseAsync(approved.Id, time.GetUtcNow(), ct))
+        {
+            return false;
+        }
+
+        Record("review.used", session, new { review = approved.Id });
+        return true;
     }
 
     /// <summary>

@@ -38,13 +38,16 @@ public sealed class McpFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Gateway.DisposeAsync();
 
     /// <summary>The SDK's MCP client, Streamable HTTP, with the token as bearer.</summary>
-    public async Task<McpClient> ClientAsync(string? token = null)
+    public Task<McpClient> ClientAsync(string? token = null) => ClientAsync(Gateway, token ?? Gateway.Token());
+
+    /// <summary>The SDK's MCP client for any test gateway's /mcp.</summary>
+    public static async Task<McpClient> ClientAsync(TestGateway gateway, string token)
     {
         var transport = new HttpClientTransport(new HttpClientTransportOptions
         {
-            Endpoint = Endpoint,
+            Endpoint = new(gateway.Gateway.AdminUrl + McpEndpoints.Path),
             TransportMode = HttpTransportMode.StreamableHttp,
-            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + (token ?? Gateway.Token()) },
+            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + token },
         });
         return await McpClient.CreateAsync(transport);
     }

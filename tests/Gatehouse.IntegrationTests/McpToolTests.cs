@@ -14,7 +14,7 @@ public sealed class McpToolTests(McpFixture fixture)
     {
         await using var client = await fixture.ClientAsync();
         var tools = await client.ListToolsAsync();
-        Assert.Equal(["describe_table", "explain_decision", "list_tables", "list_targets", "query"], tools.Select(t => t.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["describe_table", "explain_decision", "list_tables", "list_targets", "query", "review_status"], tools.Select(t => t.Name).Order(StringComparer.Ordinal));
     }
 
     [Fact]

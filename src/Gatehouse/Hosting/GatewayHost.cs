@@ -141,6 +141,7 @@ public sealed class GatewayHost : IAsyncDisposable
                 SyntaxChecks = syntaxChecks.ToDictionary(c => c.Key, ISyntaxCheck (c) => c.Value, StringComparer.Ordinal),
                 Reviews = reviews.Service,
                 Metrics = metrics,
+                McpHoldAtMost = config.Mcp.ReviewWait,
             },
             LoggerFactory = loggerFactory,
             Time = time,
@@ -148,7 +149,7 @@ public sealed class GatewayHost : IAsyncDisposable
         };
         var listener = new PostgresListener(services);
         builder.Services.AddSingleton<IHostedService>(listener);
-        var mcp = McpHosting.Add(builder, config, services, policy, catalogs);
+        var mcp = McpHosting.Add(builder, config, services, policy, catalogs, reviews.Service);
 
         var app = builder.Build();
         WebConsole.ConsoleEndpoints.Map(app);

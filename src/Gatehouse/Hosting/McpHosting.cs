@@ -18,7 +18,8 @@ internal sealed class McpHosting
     public static string SocketDirectory(GatewayConfig config) => Path.Combine(config.StateDirectory, "mcp");
 
     public static McpHosting Add(
-        WebApplicationBuilder builder, GatewayConfig config, ProxyServices services, PolicyStore policy, IReadOnlyDictionary<string, RelationCatalog> catalogs)
+        WebApplicationBuilder builder, GatewayConfig config, ProxyServices services, PolicyStore policy, IReadOnlyDictionary<string, RelationCatalog> catalogs,
+        Gatehouse.Reviews.ReviewService reviews)
     {
         var socket = new UnixSocketListener(services, SocketDirectory(config));
         builder.Services.AddSingleton<IHostedService>(socket);
@@ -42,6 +43,8 @@ internal sealed class McpHosting
             Catalogs = catalogs,
             Wire = new WireDoor(socket.Directory, UnixSocketListener.Port, config.Mcp, services.Time),
             Limits = config.Mcp,
+            Reviews = reviews,
+            Time = services.Time,
             AuthorizationServers = issuers,
             BaseUrl = () => hosting._app?.Urls.FirstOrDefault() ?? $"http://{config.AdminListen}",
         });
