@@ -42,6 +42,9 @@ public readonly record struct AuditTrailStats(long Records, long Batches, long F
 public sealed class AuditTrail : IAsyncDisposable
 {
     public const int MaxBatch = 512;
+
+    /// <summary>The longest a lazily appended record waits for a batch to join.</summary>
+    public static readonly TimeSpan LazyFlush = TimeSpan.FromMilliseconds(50);
     private const int Capacity = 16 * 1024;
 
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(
@@ -50,6 +53,9 @@ public sealed class AuditTrail : IAsyncDisposable
     private readonly AuditKey _key;
     private readonly TimeProvider _time;
     private readonly Task _loop;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Pending> _lazy = new();
+    private readonly ITimer _lazyTimer;
+    private int _lazyArmed;
     private long _seq;
     private byte[] _head = AuditKey.Genesis;
     private long _records;
@@ -64,6 +70,7 @@ public sealed class AuditTrail : IAsyncDisposable
         _key = key;
         _time = time;
         Options = options;
+        _lazyTimer = time.CreateTimer(_ => FlushLazy(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _loop = Task.Run(RunAsync);
     }
 
@@ -92,6 +99,19 @@ public sealed class AuditTrail : IAsyncDisposable
     /// <summary>Queues a record whose body is JSON the caller made (records of other components, e.g. reviews).</summary>
     public Task AppendJson(string kind, string? session, string body, CancellationToken ct = default) => Append(kind, session, body, ct);
 
+    /// <summary>
+    /// Queues a record nobody waits for (an outcome, after the client saw it) without waking the writer: it goes
+    /// with the next batch, or within <see cref="LazyFlush"/>. Saves a thread wake-up per statement.
+    /// </summary>
+    public void AppendLazily<T>(string kind, string? session, T record)
+    {
+        _lazy.Enqueue(new Pending(kind, session, AuditJson.Write(record), _time.GetUtcNow()));
+        if (Interlocked.Exchange(ref _lazyArmed, 1) == 0)
+        {
+            _lazyTimer.Change(LazyFlush, Timeout.InfiniteTimeSpan);
+        }
+    }
+
     private Task Append(string kind, string? session, string body, CancellationToken ct)
     {
         var pending = new Pending(kind, session, body, _time.GetUtcNow());
@@ -101,6 +121,16 @@ public sealed class AuditTrail : IAsyncDisposable
         }
 
         return pending.Done.Task;
+    }
+
+    // Wakes the writer for lazy records that found no batch to join.
+    private void FlushLazy()
+    {
+        Volatile.Write(ref _lazyArmed, 0);
+        if (!_lazy.IsEmpty)
+        {
+            _queue.Writer.TryWrite(Pending.Wake);
+        }
     }
 
     private async Task QueueAsync(Pending pending, CancellationToken ct)
@@ -123,9 +153,24 @@ public sealed class AuditTrail : IAsyncDisposable
         var rows = new List<AuditRow>(MaxBatch);
         while (await _queue.Reader.WaitToReadAsync())
         {
+            // Lazy records were queued before the records that woke the writer, or at least not after anything
+            // waited on: an outcome is appended after its statement's record was seen durable.
+            while (batch.Count < MaxBatch && _lazy.TryDequeue(out var lazy))
+            {
+                batch.Add(lazy);
+            }
+
             while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending))
             {
-                batch.Add(pending);
+                if (!ReferenceEquals(pending, Pending.Wake))
+                {
+                    batch.Add(pending);
+                }
+            }
+
+            if (batch.Count == 0)
+            {
+                continue;
             }
 
             long seq = _seq;
@@ -201,10 +246,14 @@ public sealed class AuditTrail : IAsyncDisposable
 
         _queue.Writer.TryComplete();
         await _loop;
+        _lazyTimer.Dispose();
     }
 
     private sealed class Pending(string kind, string? session, string body, DateTimeOffset time)
     {
+        /// <summary>Not a record: wakes the writer for lazy records.</summary>
+        public static readonly Pending Wake = new(string.Empty, null, string.Empty, default);
+
         public string Kind { get; } = kind;
 
         public string? Session { get; } = session;

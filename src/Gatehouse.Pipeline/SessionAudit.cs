@@ -89,7 +89,7 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         }
 
         // An outcome is recorded after the client saw it; a failed write shows as a statement without outcome.
-        _ = trail.Append(AuditKinds.Outcome, session.Id, new OutcomeRecord(
+        trail.AppendLazily(AuditKinds.Outcome, session.Id, new OutcomeRecord(
             session.Id, ticket.Id, outcome.Succeeded, outcome.CommandTag, RowCount(outcome.CommandTag), ms, outcome.SqlState, message,
             parameters, [.. ticket.MaskedColumns], ticket.ReviewId, ticket.Reviewers));
     }

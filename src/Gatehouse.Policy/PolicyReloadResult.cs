@@ -33,6 +33,12 @@ public sealed class PolicyStoreOptions
 
     /// <summary>False: no watcher, no polling; changes apply only through <see cref="PolicyStore.Reload"/>.</summary>
     public bool Watch { get; init; } = true;
+
+    /// <summary>
+    /// False: changes are found by polling alone. For a directory that also holds a busy file (the SQLite state
+    /// database and its WAL), whose every write would otherwise wake the watcher.
+    /// </summary>
+    public bool WatchDirectory { get; init; } = true;
 }
 
 /// <summary>The initial policy is invalid: startup must fail. <see cref="Errors"/> holds every problem found.</summary>

@@ -40,7 +40,7 @@ public sealed class PolicyStore : IDisposable
 
         _debounceTimer = options.Time.CreateTimer(_ => Check(force: true), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _pollTimer = options.Time.CreateTimer(_ => Poll(), null, options.PollInterval, options.PollInterval);
-        _watcher = TryWatch(path);
+        _watcher = options.WatchDirectory ? TryWatch(path) : null;
     }
 
     /// <summary>Raised after a changed file was read: valid (swapped in) or not (rejected, previous kept).</summary>

@@ -18,7 +18,9 @@ namespace Gatehouse.State;
 ///         ▼ roll back; run each write alone, in its own transaction ─► complete or fault each task
 /// </code>
 /// Writes queued while a transaction commits share the next one, so a burst costs one commit (one fsync),
-/// not one per write. Tasks complete asynchronously: a caller's continuation never runs on the writer.
+/// not one per write. Tasks complete asynchronously: a caller's continuation never runs on the writer, except the
+/// audit trail's (<see cref="WriteCompletingInlineAsync{T}"/>): its writer only hands the next batch back, so it ping-pongs with this
+/// one on one thread while records keep coming, instead of two thread-pool hops per batch.
 /// </summary>
 internal abstract class StoreWriter<TCommand> : IAsyncDisposable where TCommand : DbCommand
 {
@@ -63,9 +65,17 @@ internal abstract class StoreWriter<TCommand> : IAsyncDisposable where TCommand 
     /// Queues <paramref name="run"/> and completes once its transaction committed. A write still queued when
     /// <paramref name="ct"/> fires is skipped (the task is cancelled); one already running is not interrupted.
     /// </summary>
-    public async Task<T> WriteAsync<T>(Func<TCommand, CancellationToken, Task<T>> run, CancellationToken ct)
+    public Task<T> WriteAsync<T>(Func<TCommand, CancellationToken, Task<T>> run, CancellationToken ct) => EnqueueAsync(run, false, ct);
+
+    /// <summary>
+    /// <see cref="WriteAsync{T}"/> whose caller's continuation runs on the writer: only for a caller that does no
+    /// blocking or lengthy work there (the audit trail's writer, which only hands over its next batch).
+    /// </summary>
+    public Task<T> WriteCompletingInlineAsync<T>(Func<TCommand, CancellationToken, Task<T>> run, CancellationToken ct) => EnqueueAsync(run, true, ct);
+
+    private async Task<T> EnqueueAsync<T>(Func<TCommand, CancellationToken, Task<T>> run, bool completeInline, CancellationToken ct)
     {
-        var write = new StoreWrite<TCommand, T>(run, ct);
+        var write = new StoreWrite<TCommand, T>(run, completeInline, ct);
         try
         {
             await _queue.Writer.WriteAsync(write, ct);
@@ -234,9 +244,9 @@ internal abstract class StoreWrite<TCommand>(CancellationToken cancellation)
     public abstract void Cancel();
 }
 
-internal sealed class StoreWrite<TCommand, T>(Func<TCommand, CancellationToken, Task<T>> run, CancellationToken cancellation) : StoreWrite<TCommand>(cancellation)
+internal sealed class StoreWrite<TCommand, T>(Func<TCommand, CancellationToken, Task<T>> run, bool completeInline, CancellationToken cancellation) : StoreWrite<TCommand>(cancellation)
 {
-    private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<T> _done = new(completeInline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
     private T? _result;
 
     public Task<T> Task => _done.Task;

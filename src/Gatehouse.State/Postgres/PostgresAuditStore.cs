@@ -23,7 +23,7 @@ internal sealed class PostgresAuditStore(ISqlStore store) : SqlAuditStore(store)
             (chains[i], seqs[i], times[i], kinds[i], sessions[i], bodies[i], macs[i]) =
                 (row.Chain, row.Seq, (DateTime)Dialect.Time(row.Time), row.Kind, row.SessionId, row.Body, row.Mac);
         }
-        return Store.WriteAsync((cmd, token) =>
+        return Store.WriteCompletingInlineAsync((cmd, token) =>
         {
             cmd.CommandText = $"INSERT INTO {Records} ({Columns}) SELECT * FROM unnest(" +
                 "@chain::text[], @seq::bigint[], @time::timestamptz[], @kind::text[], @session::text[], @body::text[], @mac::bytea[])";

@@ -74,6 +74,12 @@ internal sealed class PostgresStateStore : IStateStore, ISqlStore
         return _writer.WriteAsync(run, ct);
     }
 
+    public Task<T> WriteCompletingInlineAsync<T>(Func<DbCommand, CancellationToken, Task<T>> run, CancellationToken ct)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _writer.WriteCompletingInlineAsync(run, ct);
+    }
+
     /// <summary>Runs a query on a pooled connection of its own (Npgsql is truly asynchronous: no thread is held).</summary>
     public async Task<T> ReadAsync<T>(Func<DbCommand, CancellationToken, Task<T>> query, CancellationToken ct)
     {

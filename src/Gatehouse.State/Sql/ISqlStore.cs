@@ -14,6 +14,9 @@ internal interface ISqlStore
     /// <summary>Queues a write for the store's one writer; completes once its transaction committed.</summary>
     Task<T> WriteAsync<T>(Func<DbCommand, CancellationToken, Task<T>> run, CancellationToken ct);
 
+    /// <summary>The same, with the caller's continuation run on the writer; see <see cref="StoreWriter{TCommand}.WriteCompletingInlineAsync{T}"/>.</summary>
+    Task<T> WriteCompletingInlineAsync<T>(Func<DbCommand, CancellationToken, Task<T>> run, CancellationToken ct);
+
     /// <summary>Runs a query on a connection of its own, never on the caller's thread if the driver is synchronous.</summary>
     Task<T> ReadAsync<T>(Func<DbCommand, CancellationToken, Task<T>> query, CancellationToken ct);
 }

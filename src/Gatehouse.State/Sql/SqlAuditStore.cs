@@ -29,7 +29,7 @@ internal class SqlAuditStore(ISqlStore store) : IAuditStore
         ArgumentNullException.ThrowIfNull(rows);
         if (rows.Count == 0)
             return Task.CompletedTask;
-        return Store.WriteAsync(async (cmd, token) =>
+        return Store.WriteCompletingInlineAsync(async (cmd, token) =>
         {
             cmd.CommandText = $"INSERT INTO {Records} ({Columns}) VALUES (@chain, @seq, @time, @kind, @session, @body, @mac)";
             var values = new DbParameter[7];

@@ -89,6 +89,12 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
         return _writer.WriteAsync(run, ct);
     }
 
+    public Task<T> WriteCompletingInlineAsync<T>(Func<DbCommand, CancellationToken, Task<T>> run, CancellationToken ct)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _writer.WriteCompletingInlineAsync(run, ct);
+    }
+
     /// <summary>
     /// Runs a query on a pooled connection of its own, on the thread pool: Microsoft.Data.Sqlite's async
     /// methods complete synchronously, and the caller's thread may be a socket's.
