@@ -99,6 +99,11 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
                 continue;
             }
 
+            if (ct.IsCancellationRequested && _gatewayStopping)
+            {
+                return current; // not the client's doing: the request stays pending, decidable after a restart
+            }
+
             if (ct.IsCancellationRequested)
             {
                 await store.CloseAsync(review.Id, ReviewStatus.Withdrawn, "withdrawn: the client cancelled or left", now, CancellationToken.None);
@@ -197,6 +202,14 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
 
         return result;
     }
+
+    private volatile bool _gatewayStopping;
+
+    /// <summary>
+    /// The gateway is stopping: sessions are about to be cut, and the statements they hold with them; their requests
+    /// stay pending (a restart loses none, and a reviewer may still decide them) rather than withdrawn.
+    /// </summary>
+    public void GatewayStopping() => _gatewayStopping = true;
 
     /// <summary>Where an approver decides this review, for messages.</summary>
     public string HowToDecide(string id) =>
