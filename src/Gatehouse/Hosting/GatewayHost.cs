@@ -53,7 +53,10 @@ public sealed class GatewayHost : IAsyncDisposable
             return null;
         }
 
-        var policy = PolicyStore.TryOpen(config.PolicyPath, new PolicyStoreOptions { KnownTargets = config.Targets.Keys.ToHashSet() }, out var policyErrors);
+        var policy = PolicyStore.TryOpen(
+            config.PolicyPath,
+            new PolicyStoreOptions { KnownTargets = config.Targets.Keys.ToHashSet(), WatchDirectory = !SharesDirectoryWithState(config) },
+            out var policyErrors);
         if (policy is null)
         {
             foreach (var error in policyErrors)
@@ -64,7 +67,8 @@ public sealed class GatewayHost : IAsyncDisposable
             return null;
         }
 
-        var builder = WebApplication.CreateSlimBuilder();
+        // No appsettings.json reload: its watcher would watch the working directory and every directory under it.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -177,6 +181,11 @@ public sealed class GatewayHost : IAsyncDisposable
             _audit = audit is null ? null : new AuditHosting(audit, state, config.Audit, loggerFactory.CreateLogger("Gatehouse.Audit"), time),
         };
     }
+
+    // Every write of the SQLite store (its WAL) would wake a watcher on the same directory: poll there instead.
+    private static bool SharesDirectoryWithState(GatewayConfig config) =>
+        config.State.StartsWith("sqlite:", StringComparison.Ordinal) && config.PolicyPath is { } policy
+        && string.Equals(Path.GetDirectoryName(Path.GetFullPath(config.State["sqlite:".Length..])), Path.GetDirectoryName(Path.GetFullPath(policy)), StringComparison.Ordinal);
 
     /// <summary>The development issuer's URL: http://{listen.admin}/dev-issuer.</summary>
     public static string DevIssuerUrl(GatewayConfig config) => $"http://{config.AdminListen}/dev-issuer";
