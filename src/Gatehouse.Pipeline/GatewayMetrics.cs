@@ -87,9 +87,9 @@ public sealed class GatewayMetrics
             return;
         }
 
-        foreach (var statement in statements)
+        for (int i = 0; i < statements.Count; i++) // not foreach: an interface's enumerator is boxed
         {
-            _statements[(int)statement.Class * Outcomes.Length + (int)outcome].Inc();
+            _statements[(int)statements[i].Class * Outcomes.Length + (int)outcome].Inc();
         }
     }
 
