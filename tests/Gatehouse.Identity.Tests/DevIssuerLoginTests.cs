@@ -63,6 +63,17 @@ public sealed class DevIssuerLoginTests : IDisposable
     }
 
     [Fact]
+    public void The_discovery_document_lists_the_authorization_and_token_endpoints()
+    {
+        using var discovery = JsonDocument.Parse(_issuer.DiscoveryDocumentJson());
+        var root = discovery.RootElement;
+        Assert.Equal(IssuerUrl + "/authorize", root.GetProperty("authorization_endpoint").GetString());
+        Assert.Equal(IssuerUrl + "/token", root.GetProperty("token_endpoint").GetString());
+        Assert.Equal(["S256"], root.GetProperty("code_challenge_methods_supported").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal(["code"], root.GetProperty("response_types_supported").EnumerateArray().Select(m => m.GetString()));
+    }
+
+    [Fact]
     public void A_code_is_spent_by_its_first_use_even_a_failed_one_and_expires_after_60_seconds()
     {
         string code = Code();

@@ -8,6 +8,8 @@ namespace Gatehouse.IntegrationTests;
 /// <summary>
 /// The console's sign-in over real HTTP against `gatehouse serve` processes: through the dev issuer's login page and
 /// through a real OpenID provider; the session cookie on /api with CSRF; every way a sign-in can go wrong.
+/// All tests come from 127.0.0.1, so the tests on the shared dev process stay under the throttle's 5 failed logins a
+/// minute; the throttle itself is tested on a process of its own.
 /// </summary>
 public sealed partial class ConsoleSignInTests(ConsoleSignInFixture fixture) : IClassFixture<ConsoleSignInFixture>
 {
@@ -116,6 +118,23 @@ public sealed partial class ConsoleSignInTests(ConsoleSignInFixture fixture) : I
             Assert.Equal(HttpStatusCode.NoContent, logout.StatusCode);
         }
 
+        // A plain form post (no script) carries the token as a field and is sent back to /.
+        using var form = new ConsoleBrowser(Dev);
+        using (await form.SignInAtDevIssuerAsync("auditor-1", fixture.Password))
+        {
+        }
+
+        using (var posted = await form.PostFormAsync("/logout", [new("csrf_token", form.Cookie("gatehouse_csrf")!)]))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, posted.StatusCode);
+            Assert.Equal("/", posted.Headers.Location!.OriginalString);
+        }
+
+        using (var ended = await form.SendAsync(HttpMethod.Get, "/api/me"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, ended.StatusCode);
+        }
+
         using (var me = await browser.SendAsync(HttpMethod.Get, "/api/me"))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, me.StatusCode);
@@ -173,6 +192,29 @@ public sealed partial class ConsoleSignInTests(ConsoleSignInFixture fixture) : I
         using var me = await browser.SendAsync(HttpMethod.Get, "/api/me");
         Assert.Equal(HttpStatusCode.Unauthorized, me.StatusCode);
         Assert.Null(browser.Cookie("gatehouse_session"));
+    }
+
+    [Fact]
+    public async Task The_login_page_encodes_what_the_request_and_the_user_typed()
+    {
+        const string payload = "\"><script>alert(1)</script><img src=x onerror=alert(2)>";
+        using var browser = new ConsoleBrowser(Dev);
+        using var login = await browser.GetAsync("/login");
+        string authorize = ConsoleBrowser.Location(login)!.Replace("state=", "state=" + Uri.EscapeDataString(payload), StringComparison.Ordinal);
+        using var page = await browser.GetAsync(authorize);
+        string html = await page.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.DoesNotContain("<script", html, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("<img", html, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("&quot;&gt;&lt;script&gt;", html, StringComparison.Ordinal);
+        var (action, fields) = ConsoleBrowser.ReadForm(html);
+        Assert.StartsWith(payload, fields["state"], StringComparison.Ordinal);
+
+        using var refused = await browser.PostLoginAsync(action, fields, payload, "wrong password!");
+        string again = await refused.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.DoesNotContain("<script", again, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("value=\"&quot;&gt;&lt;script&gt;", again, StringComparison.Ordinal);
     }
 
     [Theory]
