@@ -23,9 +23,20 @@ public sealed class AuditReader(IAuditStore store)
         // Without statement filters a session's start decides: keep the latest starts, read only those sessions.
         // With them, each candidate is read once to know whether it matches.
         var kept = new Queue<(AuditRow Row, SessionStartedRecord Start, SessionSummary? Summary)>();
-        var query = new AuditQuery(Since: filter.Since, Until: filter.Until, Kinds: StartKinds);
+        var until = filter.Until;
+        if (filter.Before is { } before && (until is null || before.Time.AddMilliseconds(1) < until))
+        {
+            until = before.Time.AddMilliseconds(1); // stored times are whole milliseconds; rows at the cursor's are sorted below
+        }
+
+        var query = new AuditQuery(Since: filter.Since, Until: until, Kinds: StartKinds);
         await foreach (var row in store.ReadAsync(query, ct))
         {
+            if (filter.Before is { } cursor && !cursor.After(row.Time, row.Chain, row.Seq))
+            {
+                continue;
+            }
+
             var start = Body<SessionStartedRecord>(row);
             if ((filter.Identity is { } subject && start.Identity.Subject != subject) || (filter.Target is { } target && start.Target != target))
             {
@@ -113,7 +124,13 @@ public sealed class AuditReader(IAuditStore store)
             }
         }
 
-        return matches ? counter.Summary(start.Session) : null;
+        if (filter.Decision is null && filter.Text is null)
+        {
+            matches = true;
+        }
+
+        var summary = matches ? counter.Summary(start.Session) : null;
+        return summary is not null && filter.Where is { } where && !where(summary) ? null : summary;
     }
 
     private static SessionEvent? Event(AuditRow row) => row.Kind switch
@@ -143,6 +160,7 @@ public sealed class AuditReader(IAuditStore store)
     {
         private SessionStartedRecord? _start;
         private string _chain = string.Empty;
+        private long _startSeq;
         private DateTimeOffset _started;
         private DateTimeOffset? _ended;
         private string? _reason;
@@ -159,6 +177,7 @@ public sealed class AuditReader(IAuditStore store)
                 _start = start;
                 _started = e.Time;
                 _chain = e.Chain;
+                _startSeq = e.Seq;
             }
             else if (e.Sent is { } sent)
             {
@@ -183,6 +202,6 @@ public sealed class AuditReader(IAuditStore store)
 
         public SessionSummary? Summary(string session) => _start is null
             ? null
-            : new SessionSummary(session, _chain, _started, _ended, _start, _reason, _statements, _allowed, _denied, _reviewed, _errors);
+            : new SessionSummary(session, _chain, _started, _ended, _start, _reason, _statements, _allowed, _denied, _reviewed, _errors) { StartSeq = _startSeq };
     }
 }

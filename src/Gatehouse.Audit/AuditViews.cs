@@ -25,8 +25,30 @@ public sealed record SessionFilter
     /// <summary>At most this many sessions: the latest that match.</summary>
     public int Limit { get; init; } = 50;
 
+    /// <summary>Only sessions whose start record comes before this one in the trail's order (paging back in time).</summary>
+    public SessionCursor? Before { get; init; }
+
+    /// <summary>Only sessions whose summary passes this test (e.g. live or not).</summary>
+    public Func<SessionSummary, bool>? Where { get; init; }
+
     /// <summary>True when a session's statements must be read to know whether it matches.</summary>
-    internal bool NeedsStatements => Decision is not null || Text is not null;
+    internal bool NeedsStatements => Decision is not null || Text is not null || Where is not null;
+}
+
+/// <summary>Where a session's start record sits in the trail's order (time, chain, seq): a page boundary.</summary>
+public sealed record SessionCursor(DateTimeOffset Time, string Chain, long Seq)
+{
+    /// <summary>True when the row at (time, chain, seq) comes strictly before this cursor.</summary>
+    public bool After(DateTimeOffset time, string chain, long seq)
+    {
+        int order = Time.CompareTo(time);
+        if (order == 0)
+        {
+            order = string.CompareOrdinal(Chain, chain);
+        }
+
+        return order > 0 || (order == 0 && Seq > seq);
+    }
 }
 
 /// <summary>One session of the trail, counted: from its session.start, its statements, outcomes and session.end.</summary>
@@ -41,7 +63,12 @@ public sealed record SessionSummary(
     long Allowed,
     long Denied,
     long Reviewed,
-    long Errors);
+    long Errors)
+{
+    /// <summary>The seq of the session's start record in its chain (with Started and Chain: its <see cref="SessionCursor"/>).</summary>
+    [JsonIgnore]
+    public long StartSeq { get; init; }
+}
 
 /// <summary>What the client saw for one execution of a statement.</summary>
 public sealed record OutcomeView(DateTimeOffset Time, OutcomeRecord Outcome);

@@ -68,6 +68,9 @@ public sealed class CredentialBroker : IAsyncDisposable
     /// <summary>Sessions currently using this instance's leases (for /metrics).</summary>
     public int LeasedSessions => _leases.Values.Sum(l => l.Sessions);
 
+    /// <summary>Every lease the state store records, this instance's and others', soonest expiry first.</summary>
+    public Task<IReadOnlyList<LeaseRecord>> LeasesAsync(CancellationToken ct) => _store.ListAsync(ct);
+
     /// <summary>Tests replace this to force a name collision.</summary>
     internal Func<string, string> RoleNameFactory { get; set; } = RoleNames.Create;
 

@@ -61,7 +61,7 @@ public sealed class PolicyAdmission(
             UpstreamPassword = login.Password,
             OnSessionEnd = sessionAudit is null ? login.DisposeAsync : async () =>
             {
-                await EndAuditAsync(sessionAudit);
+                await EndAuditAsync(sessionAudit, context.EndReason);
                 await login.DisposeAsync();
             },
             Grant = grant,
@@ -94,11 +94,11 @@ public sealed class PolicyAdmission(
         }
     }
 
-    private static async ValueTask EndAuditAsync(SessionAudit sessionAudit)
+    private static async ValueTask EndAuditAsync(SessionAudit sessionAudit, string? reason)
     {
         try
         {
-            await sessionAudit.End(null);
+            await sessionAudit.End(reason);
         }
         catch (AuditUnavailableException)
         {

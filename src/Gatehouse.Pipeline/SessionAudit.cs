@@ -139,7 +139,8 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         return space > 0 && long.TryParse(tag.AsSpan(space + 1), NumberStyles.None, CultureInfo.InvariantCulture, out long rows) ? rows : null;
     }
 
-    private static AuditIdentity Identity(Principal principal)
+    /// <summary>The claims of a token worth keeping, as session.start records them.</summary>
+    public static AuditIdentity Identity(Principal principal)
     {
         var claims = principal.Claims;
         string? Claim(string name) => claims.ValueKind == JsonValueKind.Object && claims.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;

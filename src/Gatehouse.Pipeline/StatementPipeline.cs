@@ -67,6 +67,7 @@ public sealed partial class StatementPipeline(
 
     public async ValueTask<Submission> SubmitAsync(StatementRequest request, CancellationToken ct)
     {
+        session.Began(request.Sql);
         var (ticket, refusal) = Decide(request);
         if (ticket is { NeedsReview: true } needing && request.PreparedName is null)
         {
@@ -80,7 +81,20 @@ public sealed partial class StatementPipeline(
         var statements = ticket?.Statements ?? _decided.Statements;
         submission = audit is null ? submission : await RecordAsync(request, submission, ticket?.Decision, ct);
         Metrics?.Statements(statements, Outcome(submission));
+        session.Decided(submission);
         return submission;
+    }
+
+    /// <summary>The session's current (or last) statement as the audit trail would keep it: secrets and detected values scrubbed, cut to <paramref name="maxChars"/>.</summary>
+    public string? DescribeActivity(int maxChars)
+    {
+        if (session.Activity.Sql is not { } sql)
+        {
+            return null;
+        }
+
+        sql = SecretText.Scrub(sql.Length > maxChars ? sql[..maxChars] + "…" : sql);
+        return _grant is { } grant && masker is not null && MaskRules.For(grant) is { Detectors.Count: > 0 } rules ? masker.Scrub(sql, rules, tainted: false) : sql;
     }
 
     /// <summary>Counts statements by class and outcome on /metrics; null: not counted.</summary>

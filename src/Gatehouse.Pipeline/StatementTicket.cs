@@ -112,6 +112,7 @@ public sealed class StatementTicket
     public void Complete(StatementOutcome outcome)
     {
         Outcome = outcome;
+        _session.Finished(!outcome.Succeeded);
         OnComplete?.Invoke(this, outcome);
     }
 }

@@ -17,8 +17,10 @@ public sealed class PolicySnapshot
         ReviewSettings? reviews,
         string source,
         string contentHash,
-        DateTimeOffset loadedAt)
+        DateTimeOffset loadedAt,
+        string text = "")
     {
+        Text = text;
         Identities = identities;
         Grants = grants;
         Reviews = reviews;
@@ -37,6 +39,9 @@ public sealed class PolicySnapshot
 
     /// <summary>The file name the policy was loaded from, as given.</summary>
     public string Source { get; }
+
+    /// <summary>The policy's YAML text as read (GET /api/policy shows it).</summary>
+    public string Text { get; }
 
     /// <summary>Lower-case hex SHA-256 of the file's bytes.</summary>
     public string ContentHash { get; }

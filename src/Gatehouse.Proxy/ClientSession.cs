@@ -37,6 +37,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         AdmittedSession? admission = null;
         UpstreamConnection? upstream = null;
         IDisposable? grantSession = null;
+        LiveSession? live = null;
         int cancelKey = 0;
         bool metered = false;
         using var startupTimeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -110,7 +111,9 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
             Log.SessionStarted(_logger, _id, remote, admitted.Principal!.Subject, target.Name, admission.UpstreamUser);
             services.Metrics?.SessionStarted(frontDoor);
             metered = true;
-            await RelayAsync(clientStream, upstream, processId, admission.Pipeline, target, stopping);
+            live = new LiveSession(_id, admitted.Principal, target.Name, frontDoor, remote?.ToString(), services.Time.GetUtcNow(), admission.Pipeline);
+            services.Live.Add(live);
+            await RelayAsync(clientStream, upstream, processId, admission.Pipeline, target, live.EndRequested, stopping);
         }
         catch (ProtocolException ex)
         {
@@ -161,6 +164,12 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
             }
 
             socket.Dispose();
+            if (live is not null)
+            {
+                // After the admission's disposal, which wrote session.end: an administrator's DELETE returns then.
+                services.Live.Remove(live);
+                live.Gone();
+            }
         }
     }
 
@@ -272,7 +281,8 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         await client.FlushAsync(ct);
     }
 
-    private async Task RelayAsync(Stream client, UpstreamConnection upstream, int clientPid, StatementPipeline? pipeline, UpstreamTarget target, CancellationToken stopping)
+    private async Task RelayAsync(
+        Stream client, UpstreamConnection upstream, int clientPid, StatementPipeline? pipeline, UpstreamTarget target, Task<(string, string)> endRequested, CancellationToken stopping)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var ledger = new StatementLedger { UpstreamLatency = services.Metrics?.UpstreamLatency };
@@ -288,14 +298,19 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         var clientSide = toServer.RunAsync(done.Token);
         var serverSide = toClient.RunAsync(done.Token);
         var limitEnded = limits?.Ended ?? new TaskCompletionSource<(string, string)>().Task;
-        var first = await Task.WhenAny(clientSide, serverSide, limitEnded);
-        if (first == limitEnded && limits is not null)
+        var first = await Task.WhenAny(clientSide, serverSide, limitEnded, endRequested);
+        if ((first == limitEnded && limits is not null) || first == endRequested)
         {
-            // A transaction limit of the grant: the session ends as PostgreSQL ends one (FATAL), upstream closed.
-            var (sqlState, message) = await limitEnded;
+            // A transaction limit of the grant, or an administrator: the session ends as PostgreSQL ends one (FATAL), upstream closed.
+            var (sqlState, message) = await (Task<(string, string)>)first;
             Log.SessionLimit(_logger, _id, message);
             await done.CancelAsync();
             await QuietlyAsync(Task.WhenAll(clientSide, serverSide));
+            if (first == endRequested)
+            {
+                await CancelUpstreamAsync(target, upstream);
+            }
+
             if (toClient.AtFrameBoundary)
             {
                 await TrySendErrorAsync(client, sqlState, message);
@@ -322,6 +337,20 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
 
         await done.CancelAsync();
         await QuietlyAsync(Task.WhenAll(clientSide, serverSide));
+    }
+
+    // A statement still running upstream would outlive the closed socket (pg_sleep never reads it): cancel it, unheard.
+    private static async Task CancelUpstreamAsync(UpstreamTarget target, UpstreamConnection upstream)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, timeout.Token);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or AuthenticationException)
+        {
+            // Closing the connection still ends the backend once its statement is done.
+        }
     }
 
     // psql and other clients show notices: the review id and where to approve it, while the statement waits.

@@ -17,6 +17,9 @@ public sealed class ProxyServices
 
     public CancelRegistry CancelKeys { get; } = new();
 
+    /// <summary>Sessions past login on this instance, for the admin API.</summary>
+    public LiveSessions Live { get; } = new();
+
     public required ILoggerFactory LoggerFactory { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;

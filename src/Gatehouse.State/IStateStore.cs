@@ -16,6 +16,12 @@ public interface IStateStore : IAsyncDisposable
 
     IReviewStore Reviews { get; }
 
+    /// <summary>Published policy texts shared by instances; null when the store is one instance's own (SQLite).</summary>
+    IPolicyDocumentStore? Policies { get; }
+
+    /// <summary>Runs a trivial query; throws (a DbException, IOException) when the store does not answer (for /readyz).</summary>
+    Task CheckAsync(CancellationToken ct);
+
     /// <summary>What the writer has done since the store was opened (for /metrics and tests).</summary>
     StateWriterStats WriterStats { get; }
 }

@@ -24,6 +24,9 @@ public sealed record TestGatewayOptions
     /// <summary>YAML lines appended under identity (e.g. an external issuer).</summary>
     public string? ExtraIdentity { get; init; }
 
+    /// <summary>Top-level YAML appended to the configuration (e.g. an admin: section).</summary>
+    public string? ExtraConfig { get; init; }
+
     /// <summary>SQL run as superuser in the shop database after the shop schema, before the gateway starts (e.g. roles the policy grants).</summary>
     public string? ExtraSchema { get; init; }
 }
@@ -105,6 +108,7 @@ public class TestGateway : IAsyncDisposable
               password_file: provisioner.secret
         {Indent(options.TargetTls.Replace("{cert}", Postgres.CertificatePath ?? "", StringComparison.Ordinal), 4)}
         policy: policy.yaml
+        {options.ExtraConfig}
         """;
 
     private static string Indent(string? lines, int spaces) =>

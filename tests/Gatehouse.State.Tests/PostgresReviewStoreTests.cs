@@ -17,7 +17,7 @@ public sealed class PostgresReviewStoreTests(PostgresFixture postgres, ITestOutp
         await ConnectedAsync(store.Listener, before + 1);
     }
 
-    private static async Task ConnectedAsync(PostgresReviewListener listener, int times)
+    private static async Task ConnectedAsync(PostgresNotificationListener listener, int times)
     {
         var clock = Stopwatch.StartNew();
         while (listener.Connects < times)

@@ -105,7 +105,7 @@ public static class PolicyLoader
             return new PolicyLoadResult(null, sorted, hash);
         }
 
-        var snapshot = new PolicySnapshot(identities, grants, reviews, file, hash, (time ?? TimeProvider.System).GetUtcNow());
+        var snapshot = new PolicySnapshot(identities, grants, reviews, file, hash, (time ?? TimeProvider.System).GetUtcNow(), text);
         return new PolicyLoadResult(snapshot, [], hash);
     }
 

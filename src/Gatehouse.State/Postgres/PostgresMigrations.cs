@@ -87,6 +87,17 @@ internal static class PostgresMigrations
                 UNIQUE (review_id, reviewer, reviewer_issuer)
             );
             """),
+        // Policy texts published through the admin API; the latest revision is the policy of record.
+        (4, "policy revisions", """
+            CREATE TABLE gatehouse_policy_revisions (
+                revision     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                version      text        NOT NULL,
+                source       text        NOT NULL,
+                published_by text        NOT NULL,
+                instance     text        NOT NULL,
+                published    timestamptz NOT NULL
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -13,7 +13,7 @@ internal sealed class PostgresStateStore : IStateStore, ISqlStore
 {
     private readonly NpgsqlDataSource _source;
     private readonly PostgresWriter _writer;
-    private readonly PostgresReviewListener _listener;
+    private readonly PostgresNotificationListener _listener;
     private int _disposed;
 
     private PostgresStateStore(NpgsqlDataSource source, NpgsqlConnectionStringBuilder settings, AuditDurability durability, string where)
@@ -21,10 +21,17 @@ internal sealed class PostgresStateStore : IStateStore, ISqlStore
         _source = source;
         Where = where;
         _writer = new PostgresWriter(source, durability);
-        _listener = new PostgresReviewListener(settings);
+        var reviews = new ChangeSignal();
+        var policies = new ChangeSignal();
+        _listener = new PostgresNotificationListener(settings, new Dictionary<string, ChangeSignal>
+        {
+            [PostgresReviewStore.Channel] = reviews,
+            [PostgresPolicyStore.Channel] = policies,
+        });
         Leases = new SqlLeaseStore(this);
         Audit = new PostgresAuditStore(this);
-        Reviews = new PostgresReviewStore(this, _listener);
+        Reviews = new PostgresReviewStore(this, _listener, reviews);
+        Policies = new PostgresPolicyStore(this, _listener, policies);
     }
 
     /// <summary>postgres://HOST:PORT/DATABASE, safe to print.</summary>
@@ -36,8 +43,17 @@ internal sealed class PostgresStateStore : IStateStore, ISqlStore
 
     public IReviewStore Reviews { get; }
 
+    public IPolicyDocumentStore? Policies { get; }
+
+    public Task CheckAsync(CancellationToken ct) =>
+        ReadAsync(async (cmd, token) =>
+        {
+            cmd.CommandText = "SELECT 1";
+            return await cmd.ExecuteScalarAsync(token);
+        }, ct);
+
     /// <summary>Tests: the LISTEN connection's state.</summary>
-    internal PostgresReviewListener Listener => _listener;
+    internal PostgresNotificationListener Listener => _listener;
 
     public StateWriterStats WriterStats => _writer.Stats;
 

@@ -11,7 +11,7 @@ namespace Gatehouse.State.Sql;
 /// through several instances are serialized and exactly one outcome stands. A change signals this instance's
 /// waiters once committed; PostgreSQL also notifies other instances (<see cref="NotifyAsync"/>).
 /// </summary>
-internal class SqlReviewStore(ISqlStore store) : IReviewStore
+internal class SqlReviewStore(ISqlStore store, ChangeSignal? changed = null) : IReviewStore
 {
     private const string Columns = "id, fingerprint, subject, issuer, target, session, sql, parameters, rule, reason, mode, " +
         "created, expires, status, required, approvals, instance, decided, decision_reason";
@@ -20,7 +20,7 @@ internal class SqlReviewStore(ISqlStore store) : IReviewStore
     private readonly string _reviews = store.Dialect.Table("reviews");
     private readonly string _votes = store.Dialect.Table("review_votes");
 
-    protected ChangeSignal Changed { get; } = new();
+    protected ChangeSignal Changed { get; } = changed ?? new();
 
     public Task InsertAsync(ReviewRecord review, CancellationToken ct)
     {

@@ -37,6 +37,16 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
     /// <summary>Changes signal this instance's waiters only: a SQLite file serves one instance (callers also poll).</summary>
     public IReviewStore Reviews { get; }
 
+    /// <summary>One instance per file: its policy file is the only copy, so there is nothing to distribute.</summary>
+    public IPolicyDocumentStore? Policies => null;
+
+    public Task CheckAsync(CancellationToken ct) =>
+        ReadAsync(async (cmd, token) =>
+        {
+            cmd.CommandText = "SELECT 1";
+            return await cmd.ExecuteScalarAsync(token);
+        }, ct);
+
     public StateWriterStats WriterStats => _writer.Stats;
 
     public SqlDialect Dialect => SqlDialect.Sqlite;

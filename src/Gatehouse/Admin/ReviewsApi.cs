@@ -35,7 +35,9 @@ internal static class ReviewsApi
 
             var list = await reviews.Store.ListAsync(filter, Math.Clamp(limit ?? 100, 1, 1000), http.RequestAborted);
             return Results.Json(list.Select(View));
-        });
+        })
+            .WithTags("reviews").WithName("ListReviews").WithSummary("Review requests, optionally by status (pending, approved, rejected, expired, withdrawn)")
+            .Produces<object[]>().ProducesProblem(400).ProducesProblem(401).ProducesProblem(403);
         app.MapGet("/api/reviews/{id}", async (HttpContext http, string id) =>
         {
             var (_, failure) = await auth.RequireAsync(http, readers);
@@ -52,9 +54,15 @@ internal static class ReviewsApi
 
             var votes = await reviews.Store.VotesAsync(id, http.RequestAborted);
             return Results.Json(new { review = View(review), votes = votes.Select(v => new { v.Reviewer, v.Approve, v.Reason, v.Time }) });
-        });
-        app.MapPost("/api/reviews/{id}/approve", (HttpContext http, string id, DecisionBody? body) => DecideAsync(http, id, true, body?.Reason));
-        app.MapPost("/api/reviews/{id}/reject", (HttpContext http, string id, DecisionBody? body) => DecideAsync(http, id, false, body?.Reason));
+        })
+            .WithTags("reviews").WithName("GetReview").WithSummary("One review request with its votes")
+            .Produces<object>().ProducesProblem(401).ProducesProblem(403).ProducesProblem(404);
+        app.MapPost("/api/reviews/{id}/approve", (HttpContext http, string id, DecisionBody? body) => DecideAsync(http, id, true, body?.Reason))
+            .WithTags("reviews").WithName("ApproveReview").WithSummary("Approves a pending review (approvers; not one's own statement)")
+            .Produces<object>().ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
+        app.MapPost("/api/reviews/{id}/reject", (HttpContext http, string id, DecisionBody? body) => DecideAsync(http, id, false, body?.Reason))
+            .WithTags("reviews").WithName("RejectReview").WithSummary("Rejects a pending review; a reason is required")
+            .Produces<object>().ProducesProblem(400).ProducesProblem(401).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
 
         async Task<IResult> DecideAsync(HttpContext http, string id, bool approve, string? reason)
         {
@@ -62,6 +70,11 @@ internal static class ReviewsApi
             if (failure is not null)
             {
                 return failure;
+            }
+
+            if (!approve && string.IsNullOrWhiteSpace(reason))
+            {
+                return AdminProblems.BadRequest("a rejection needs a reason: send {\"reason\": \"…\"}");
             }
 
             var result = await reviews.DecideAsync(id, principal!.Subject, principal.Issuer, principal.Claims, approve, reason, http.RequestAborted);

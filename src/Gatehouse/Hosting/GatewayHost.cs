@@ -24,6 +24,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private UpstreamCatalogSource[] _catalogSources = [];
     private UpstreamSyntaxCheck[] _syntaxChecks = [];
     private AuditHosting? _audit;
+    private Admin.PolicyDistribution? _policyDistribution;
     private Gatehouse.Reviews.ReviewWebhook? _reviewWebhook;
     private readonly IReadOnlyDictionary<string, CredentialTarget> _targets;
     private readonly CancellationTokenSource _stopping = new();
@@ -74,6 +75,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
         builder.WebHost.UseKestrel(k => k.Listen(config.AdminListen));
+        Admin.AdminApi.AddServices(builder.Services);
 
         var time = TimeProvider.System;
         var loggerFactory = LoggerFactory.Create(b => { b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }); logging?.Invoke(b); });
@@ -156,8 +158,8 @@ public sealed class GatewayHost : IAsyncDisposable
         var mcp = McpHosting.Add(builder, config, services, policy, catalogs, reviews.Service);
 
         var app = builder.Build();
+        Admin.AdminProblems.Use(app);
         WebConsole.ConsoleEndpoints.Map(app);
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
         MetricsHosting.Register(metrics, services, policy, broker, audit, reviews.Service, time);
         MetricsHosting.Map(app, metrics);
         if (devIssuer is not null)
@@ -169,6 +171,9 @@ public sealed class GatewayHost : IAsyncDisposable
         var adminAuth = new Admin.AdminAuth(services.Authenticator, policy, config.Admin, consoleSessions);
         signIn.Map(app, devIssuer, services.Authenticator, adminAuth, consoleSessions, loggerFactory.CreateLogger("Gatehouse.Admin"));
         Admin.ReviewsApi.Map(app, reviews.Service, adminAuth);
+        var policyDistribution = new Admin.PolicyDistribution(policy, state.Policies, config.Targets.Keys.ToHashSet(), instance, config.StateDirectory,
+            loggerFactory.CreateLogger("Gatehouse.Policy"), time);
+        Admin.AdminApi.Map(app, adminAuth, state, audit is not null, services.Live, instance, policyDistribution, broker, targets.Values, time);
         app.Lifetime.ApplicationStopping.Register(reviews.Service.GatewayStopping); // held reviews outlive a restart
 
         mcp.Map(app);
@@ -178,6 +183,7 @@ public sealed class GatewayHost : IAsyncDisposable
             _catalogSources = [.. catalogSources.Values],
             _syntaxChecks = [.. syntaxChecks.Values],
             _reviewWebhook = reviews.Webhook,
+            _policyDistribution = policyDistribution,
             _audit = audit is null ? null : new AuditHosting(audit, state, config.Audit, loggerFactory.CreateLogger("Gatehouse.Audit"), time),
         };
     }
@@ -196,6 +202,12 @@ public sealed class GatewayHost : IAsyncDisposable
     /// </summary>
     public async Task StartAsync(CancellationToken ct)
     {
+        if (_policyDistribution is not null)
+        {
+            // A revision published while this instance was down is the policy of record: it applies before anything checks the policy.
+            await _policyDistribution.StartAsync(ct);
+        }
+
         var problems = new List<string>();
         foreach (var target in _targets.Values)
         {
@@ -236,6 +248,10 @@ public sealed class GatewayHost : IAsyncDisposable
         }
 
         await _app.DisposeAsync();
+        if (_policyDistribution is not null)
+        {
+            await _policyDistribution.DisposeAsync();
+        }
         await _stopping.CancelAsync();
         await _broker.DisposeAsync();
         if (_reviewWebhook is not null)

@@ -3,26 +3,28 @@ using Npgsql;
 namespace Gatehouse.State.Postgres;
 
 /// <summary>
-/// One LISTEN connection per store, on a task of its own: each notification on
-/// <see cref="PostgresReviewStore.Channel"/> signals the store's waiters. When the connection breaks (server
+/// One LISTEN connection per store, on a task of its own, for every channel of the store (reviews, policy): each
+/// notification signals that channel's waiters. When the connection breaks (server
 /// restarted, backend ended) it reconnects with backoff (0.1 s doubling to 5 s), and signals once LISTEN is
 /// in place again, since a change may have gone unheard meanwhile (waiters re-read; callers also poll).
 /// The connection is unpooled: a pooled one would be reset (UNLISTEN) and shared.
 /// </summary>
-internal sealed class PostgresReviewListener : IAsyncDisposable
+internal sealed class PostgresNotificationListener : IAsyncDisposable
 {
     private static readonly TimeSpan Check = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
 
     private readonly NpgsqlDataSource _source;
+    private readonly IReadOnlyDictionary<string, ChangeSignal> _channels;
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _starting = new();
     private Task? _loop;
     private bool _stopped;
     private int _connects;
 
-    public PostgresReviewListener(NpgsqlConnectionStringBuilder settings)
+    public PostgresNotificationListener(NpgsqlConnectionStringBuilder settings, IReadOnlyDictionary<string, ChangeSignal> channels)
     {
+        _channels = channels;
         var own = new NpgsqlConnectionStringBuilder(settings.ConnectionString) { Pooling = false, ApplicationName = "gatehouse-listen" };
         _source = NpgsqlDataSource.Create(own);
     }
@@ -31,18 +33,18 @@ internal sealed class PostgresReviewListener : IAsyncDisposable
     internal int Connects => Volatile.Read(ref _connects);
 
     /// <summary>Starts listening, once; later calls do nothing.</summary>
-    public void Start(ChangeSignal signal)
+    public void Start()
     {
         if (Volatile.Read(ref _loop) is not null)
             return;
         lock (_starting)
         {
             if (_loop is null && !_stopped)
-                _loop = Task.Run(() => RunAsync(signal, _stop.Token));
+                _loop = Task.Run(() => RunAsync(_stop.Token));
         }
     }
 
-    private async Task RunAsync(ChangeSignal signal, CancellationToken stop)
+    private async Task RunAsync(CancellationToken stop)
     {
         var backoff = TimeSpan.FromMilliseconds(100);
         while (!stop.IsCancellationRequested)
@@ -50,11 +52,12 @@ internal sealed class PostgresReviewListener : IAsyncDisposable
             try
             {
                 await using var connection = await _source.OpenConnectionAsync(stop);
-                connection.Notification += (_, _) => signal.Signal();
-                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresReviewStore.Channel}", connection))
+                connection.Notification += (_, e) => _channels.GetValueOrDefault(e.Channel)?.Signal();
+                await using (var listen = new NpgsqlCommand(string.Join(';', _channels.Keys.Select(c => $"LISTEN {c}")), connection))
                     await listen.ExecuteNonQueryAsync(stop);
                 backoff = TimeSpan.FromMilliseconds(100);
-                signal.Signal();
+                foreach (var signal in _channels.Values)
+                    signal.Signal();
                 Interlocked.Increment(ref _connects); // after the signal: a test that sees the count knows it has passed
                 while (true)
                 {
