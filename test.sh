@@ -12,6 +12,8 @@ fi
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+# The console's browser tests drive Debian's Chromium (Playwright's own browser download is never used).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   as_root apt-get update -qq
