@@ -141,4 +141,50 @@ public sealed class ConsoleTrailTests(ConsoleGateway gateway)
         Assert.Contains("no-order-deletes", denied.Stderr, StringComparison.Ordinal);
         Assert.Empty(console.Errors);
     }
+
+    [Fact]
+    public async Task The_session_list_filters_by_identity_decision_text_and_since_and_pages_by_cursor()
+    {
+        string agent = "agent-list-" + Marker();
+        string token = await gateway.AgentTokenAsync(agent);
+        string since = DateTime.UtcNow.AddMinutes(-1).ToString("yyyy-MM-ddTHH:mm", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(0, (await gateway.PsqlAsync(token, "SELECT 'first session'")).ExitCode);
+        Assert.NotEqual(0, (await gateway.PsqlAsync(token, "DROP TABLE orders")).ExitCode);
+        Assert.Equal(0, (await gateway.PsqlAsync(token, "SELECT 'third session'")).ExitCode);
+
+        await using var console = await ConsoleSession.OpenAsync(gateway);
+        await console.RunAsync("session-list", async page =>
+        {
+            await console.SignInAsync("ada", $"#/sessions?identity={agent}&limit=2");
+            var rows = page.Locator("#session-rows tr");
+            await Assertions.Expect(page.GetByLabel("Identity")).ToHaveValueAsync(agent);
+            await Assertions.Expect(rows).ToHaveCountAsync(2, new() { Timeout = 20_000 });
+            var older = page.GetByRole(AriaRole.Button, new() { Name = "Older →" });
+            var newer = page.GetByRole(AriaRole.Button, new() { Name = "← Newer" });
+            Assert.True(await newer.IsDisabledAsync());
+            await older.ClickAsync();
+            await Assertions.Expect(rows).ToHaveCountAsync(1);
+            Assert.True(await older.IsDisabledAsync());
+            await newer.ClickAsync();
+            await Assertions.Expect(rows).ToHaveCountAsync(2);
+
+            await page.GetByLabel("Decision").SelectOptionAsync("deny");
+            await page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+            await Assertions.Expect(rows).ToHaveCountAsync(1);
+            await Assertions.Expect(rows).ToContainTextAsync("1 denied");
+            Assert.Contains("decision=deny", page.Url, StringComparison.Ordinal);
+
+            await page.GetByLabel("Decision").SelectOptionAsync("");
+            await page.GetByLabel("SQL text").FillAsync("third session");
+            await page.GetByLabel("Since (UTC)").FillAsync(since);
+            await page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+            await Assertions.Expect(rows).ToHaveCountAsync(1);
+            await rows.GetByRole(AriaRole.Link).ClickAsync();
+            await Assertions.Expect(page.Locator("#events li.statement pre.sql")).ToHaveTextAsync("SELECT 'third session'");
+
+            await page.GotoAsync($"/#/sessions?identity={agent}&since=2999-01-01T00:00");
+            await Assertions.Expect(page.Locator("main .status")).ToHaveTextAsync("No sessions match.");
+        });
+        Assert.Empty(console.Errors);
+    }
 }

@@ -4,10 +4,11 @@ import { get, query } from './api.js';
 import { counts } from './live.js';
 
 const FILTERS = ['identity', 'target', 'decision', 'text', 'since'];
-const PAGE = 50;
 
 export function sessionsView(main, { hash }) {
   const params = new URLSearchParams(hash.split('?')[1] ?? '');
+  // Page size: 50, or the address's limit (1-500).
+  const page = Math.min(500, Math.max(1, Number.parseInt(params.get('limit') ?? '', 10) || 50));
   const field = (name, label, input) => h('div', { class: 'field' }, h('label', { for: `filter-${name}` }, label), input);
   const text = (name, type = 'text') => h('input', { id: `filter-${name}`, name, type, value: params.get(name) ?? '' });
   const decision = h('select', { id: 'filter-decision', name: 'decision' },
@@ -46,7 +47,7 @@ export function sessionsView(main, { hash }) {
     status.textContent = 'Loading…';
     try {
       const before = cursors[cursors.length - 1];
-      const body = await get(`/api/sessions${query({ ...filters(), limit: PAGE, before })}`);
+      const body = await get(`/api/sessions${query({ ...filters(), limit: page, before })}`);
       const list = body.sessions ?? [];
       replace(rows, list.map(row));
       status.textContent = list.length ? `${list.length} sessions${cursors.length > 1 ? ` (page ${cursors.length})` : ''}` : 'No sessions match.';
@@ -61,7 +62,7 @@ export function sessionsView(main, { hash }) {
     event.preventDefault();
     const values = filters();
     // Keep the filters in the address, so back/forward and a shared link show the same list.
-    history.replaceState(null, '', `#/sessions${query({ ...values, since: form.elements.since.value })}`);
+    history.replaceState(null, '', `#/sessions${query({ ...values, since: form.elements.since.value, limit: params.get('limit') })}`);
     cursors.length = 1;
     load();
   });
