@@ -79,8 +79,9 @@ internal sealed record DemoBanner
         Line("     Refused before PostgreSQL sees it: ERROR:  gatehouse: denied by rule no-ddl …");
         Line("  3. UPDATE payments SET status = 'refunded' WHERE id = 1;");
         Line("     Rule pay-writes holds payment writes for review: psql shows a NOTICE with the review id and waits.");
-        Line($"     In another terminal: {Gatehouse} reviews approve ID --token REVIEWER_TOKEN --config {DemoRunner.Quote(ConfigPath)}");
-        Line("  4. Then read the trail of what the agent did, every statement tied to its token:");
+        Line($"     Approve it in the web console (Reviews, signed in as {DemoFiles.ConsoleLogin}): psql returns UPDATE 1. Or in another terminal:");
+        Line($"     {Gatehouse} reviews approve ID --token REVIEWER_TOKEN --config {DemoRunner.Quote(ConfigPath)}");
+        Line("  4. Then replay what the agent did, every statement tied to its token: the console's Sessions, or");
         Line($"     {Gatehouse} sessions list --config {DemoRunner.Quote(ConfigPath)}   (and: sessions show ID, sessions replay ID, audit verify)");
         Line();
         Line("More agent tokens:");
