@@ -17,7 +17,8 @@ public sealed class RefusedBatchTests(GatewayFixture fixture)
     {
         string user = $"direct_{Guid.NewGuid():N}"[..20];
         string password = Guid.NewGuid().ToString("N");
-        await fixture.Postgres.ExecuteAsync($"CREATE ROLE {user} LOGIN PASSWORD '{password}' IN ROLE app_read, app_write");
+        // A verifier, not the password: the shared server's log is checked for plaintext passwords (CredentialTests).
+        await fixture.Postgres.ExecuteAsync($"CREATE ROLE {user} LOGIN PASSWORD '{Gatehouse.Protocol.ScramKeys.Verifier(password)}' IN ROLE app_read, app_write");
         return (user, password);
     }
 
