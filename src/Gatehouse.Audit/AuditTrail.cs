@@ -56,6 +56,9 @@ public sealed class AuditTrail : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentQueue<Pending> _lazy = new();
     private readonly ITimer _lazyTimer;
     private int _lazyArmed;
+
+    // Order of appends, so lazy and awaited records take their place in the chain in the order they came.
+    private long _order;
     private long _seq;
     private byte[] _head = AuditKey.Genesis;
     private long _records;
@@ -105,7 +108,7 @@ public sealed class AuditTrail : IAsyncDisposable
     /// </summary>
     public void AppendLazily<T>(string kind, string? session, T record)
     {
-        _lazy.Enqueue(new Pending(kind, session, AuditJson.Write(record), _time.GetUtcNow()));
+        _lazy.Enqueue(new Pending(kind, session, AuditJson.Write(record), _time.GetUtcNow(), Interlocked.Increment(ref _order)));
         if (Interlocked.Exchange(ref _lazyArmed, 1) == 0)
         {
             _lazyTimer.Change(LazyFlush, Timeout.InfiniteTimeSpan);
@@ -114,7 +117,7 @@ public sealed class AuditTrail : IAsyncDisposable
 
     private Task Append(string kind, string? session, string body, CancellationToken ct)
     {
-        var pending = new Pending(kind, session, body, _time.GetUtcNow());
+        var pending = new Pending(kind, session, body, _time.GetUtcNow(), Interlocked.Increment(ref _order));
         if (!_queue.Writer.TryWrite(pending))
         {
             return QueueAsync(pending, ct);
@@ -153,25 +156,30 @@ public sealed class AuditTrail : IAsyncDisposable
         var rows = new List<AuditRow>(MaxBatch);
         while (await _queue.Reader.WaitToReadAsync())
         {
-            // Lazy records were queued before the records that woke the writer, or at least not after anything
-            // waited on: an outcome is appended after its statement's record was seen durable.
-            while (batch.Count < MaxBatch && _lazy.TryDequeue(out var lazy))
-            {
-                batch.Add(lazy);
-            }
-
+            long last = long.MinValue;
             while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending))
             {
                 if (!ReferenceEquals(pending, Pending.Wake))
                 {
                     batch.Add(pending);
+                    last = Math.Max(last, pending.Order);
                 }
+            }
+
+            // Read after the queue: a lazy record appended before a record taken above is in the lazy queue by now
+            // (one session appends in sequence). A full batch takes only those; the rest wait for the next one.
+            bool full = batch.Count >= MaxBatch;
+            while (_lazy.TryPeek(out var lazy) && (!full || lazy.Order < last) && _lazy.TryDequeue(out lazy))
+            {
+                batch.Add(lazy);
             }
 
             if (batch.Count == 0)
             {
                 continue;
             }
+
+            batch.Sort(static (a, b) => a.Order.CompareTo(b.Order));
 
             long seq = _seq;
             var previous = _head;
@@ -249,10 +257,12 @@ public sealed class AuditTrail : IAsyncDisposable
         _lazyTimer.Dispose();
     }
 
-    private sealed class Pending(string kind, string? session, string body, DateTimeOffset time)
+    private sealed class Pending(string kind, string? session, string body, DateTimeOffset time, long order)
     {
         /// <summary>Not a record: wakes the writer for lazy records.</summary>
-        public static readonly Pending Wake = new(string.Empty, null, string.Empty, default);
+        public static readonly Pending Wake = new(string.Empty, null, string.Empty, default, 0);
+
+        public long Order { get; } = order;
 
         public string Kind { get; } = kind;
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Data.Sqlite;
 
 namespace Gatehouse.Audit.Tests;
@@ -74,5 +75,51 @@ public sealed class TrailFaultTests : IAsyncLifetime
         }
 
         Assert.Equal(2001, expected);
+    }
+
+    [Fact]
+    public async Task Lazy_records_keep_their_place_between_awaited_ones_and_are_flushed_alone()
+    {
+        await using (var store = _files.Open())
+        await using (var trail = _files.Trail(store))
+        {
+            await trail.StartAsync(default);
+            var awaited = new List<Task>();
+            for (int i = 1; i <= 1500; i++)
+            {
+                // Statement i is awaited; its "outcome" (a lazy statement record numbered -i) follows it, as a session's would.
+                awaited.Add(trail.Append(AuditKinds.Statement, "mixed", Records.Statement("mixed", i, $"SELECT {i}", "allow", null)));
+                trail.AppendLazily(AuditKinds.Statement, "mixed", Records.Statement("mixed", -i, $"SELECT {i}", "allow", null));
+            }
+
+            await Task.WhenAll(awaited);
+            trail.AppendLazily(AuditKinds.Statement, "alone", Records.Statement("alone", 1, "SELECT 'alone'", "allow", null));
+            var flushed = Stopwatch.StartNew();
+            while (trail.Stats.Records < 3002 && flushed.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.Equal(3002, trail.Stats.Records);
+        }
+
+        Assert.True((await _files.VerifyAsync()).Intact);
+        using var connection = new SqliteConnection($"Data Source={_files.Path};Pooling=false");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT body FROM audit_records WHERE session_id = 'mixed' ORDER BY seq";
+        using var reader = command.ExecuteReader();
+        var numbers = new List<long>();
+        while (reader.Read())
+        {
+            numbers.Add(AuditJson.Read<StatementRecord>(reader.GetString(0)).Statement);
+        }
+
+        // Each lazy record comes after the awaited one appended before it: a statement before its outcome.
+        Assert.Equal(3000, numbers.Count);
+        for (int i = 1; i <= 1500; i++)
+        {
+            Assert.True(numbers.IndexOf(i) < numbers.IndexOf(-i), $"record -{i} was stored before record {i}");
+        }
     }
 }
