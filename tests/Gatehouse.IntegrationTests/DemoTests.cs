@@ -84,7 +84,8 @@ public sealed class DemoTests : IDisposable
         string emptyRoot = Directory.CreateDirectory(Path.Combine(_tmp, "no-postgres-here")).FullName;
         const string path = "/usr/bin:/bin";
         Assert.DoesNotContain(path.Split(':'), d => File.Exists(Path.Combine(d, "initdb")));
-        await using var demo = DemoProcess.Start([], Environment(("PATH", path), ("GATEHOUSE_DEMO_PG_ROOT", emptyRoot)));
+        // Free ports: the README's demo may hold the default ones while this runs.
+        await using var demo = DemoProcess.Start(["--port", "0", "--admin-port", "0"], Environment(("PATH", path), ("GATEHOUSE_DEMO_PG_ROOT", emptyRoot)));
         int exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(1, exit);
         string line = Assert.Single(demo.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
@@ -101,7 +102,7 @@ public sealed class DemoTests : IDisposable
     [InlineData("postgres://admin:s3cr3t-pw@db.example.com/shop?target_session_attrs=any", "parameter 'target_session_attrs' is not supported")]
     public async Task A_bad_upstream_uri_is_one_line_that_never_shows_the_password(string uri, string expected)
     {
-        await using var demo = DemoProcess.Start(["--upstream", uri], Environment());
+        await using var demo = DemoProcess.Start(["--upstream", uri, "--port", "0", "--admin-port", "0"], Environment());
         int exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(2, exit);
         string line = Assert.Single(demo.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
