@@ -104,7 +104,9 @@ public sealed class AuditTrail : IAsyncDisposable
 
     /// <summary>
     /// Queues a record nobody waits for (an outcome, after the client saw it) without waking the writer: it goes
-    /// with the next batch, or within <see cref="LazyFlush"/>. Saves a thread wake-up per statement.
+    /// with the next batch, or within <see cref="LazyFlush"/>. Saves a thread wake-up per statement. Only for a
+    /// record whose caller has awaited the records it must follow (an outcome comes after its statement's record
+    /// was seen durable): it is stored in append order relative to what is appended after it, not before.
     /// </summary>
     public void AppendLazily<T>(string kind, string? session, T record)
     {
@@ -156,20 +158,18 @@ public sealed class AuditTrail : IAsyncDisposable
         var rows = new List<AuditRow>(MaxBatch);
         while (await _queue.Reader.WaitToReadAsync())
         {
-            long last = long.MinValue;
             while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending))
             {
                 if (!ReferenceEquals(pending, Pending.Wake))
                 {
                     batch.Add(pending);
-                    last = Math.Max(last, pending.Order);
                 }
             }
 
-            // Read after the queue: a lazy record appended before a record taken above is in the lazy queue by now
-            // (one session appends in sequence). A full batch takes only those; the rest wait for the next one.
-            bool full = batch.Count >= MaxBatch;
-            while (_lazy.TryPeek(out var lazy) && (!full || lazy.Order < last) && _lazy.TryDequeue(out lazy))
+            // Every lazy record, read after the queue: one appended before a record taken above is in the lazy
+            // queue by now (a session appends in sequence), and what it follows is already stored (the contract
+            // of AppendLazily). Sorted by append number, each lands before what its session appended after it.
+            while (_lazy.TryDequeue(out var lazy))
             {
                 batch.Add(lazy);
             }

@@ -80,46 +80,55 @@ public sealed class TrailFaultTests : IAsyncLifetime
     [Fact]
     public async Task Lazy_records_keep_their_place_between_awaited_ones_and_are_flushed_alone()
     {
+        const int sessions = 8, statements = 150;
         await using (var store = _files.Open())
         await using (var trail = _files.Trail(store))
         {
             await trail.StartAsync(default);
-            var awaited = new List<Task>();
-            for (int i = 1; i <= 1500; i++)
+
+            // As sessions do: a statement's record is awaited, its outcome (here a record numbered -i) appended
+            // lazily, then the next statement; the session's end is awaited last.
+            async Task SessionAsync(string session)
             {
-                // Statement i is awaited; its "outcome" (a lazy statement record numbered -i) follows it, as a session's would.
-                awaited.Add(trail.Append(AuditKinds.Statement, "mixed", Records.Statement("mixed", i, $"SELECT {i}", "allow", null)));
-                trail.AppendLazily(AuditKinds.Statement, "mixed", Records.Statement("mixed", -i, $"SELECT {i}", "allow", null));
+                await Task.Yield();
+                for (int i = 1; i <= statements; i++)
+                {
+                    await trail.Append(AuditKinds.Statement, session, Records.Statement(session, i, $"SELECT {i}", "allow", null));
+                    trail.AppendLazily(AuditKinds.Statement, session, Records.Statement(session, -i, $"SELECT {i}", "allow", null));
+                }
+
+                await trail.Append(AuditKinds.SessionEnded, session, new SessionEndedRecord(session, statements, null));
             }
 
-            await Task.WhenAll(awaited);
+            await Task.WhenAll(Enumerable.Range(1, sessions).Select(n => SessionAsync($"s{n}")));
             trail.AppendLazily(AuditKinds.Statement, "alone", Records.Statement("alone", 1, "SELECT 'alone'", "allow", null));
+            long expected = 1 + sessions * (2L * statements + 1) + 1;
             var flushed = Stopwatch.StartNew();
-            while (trail.Stats.Records < 3002 && flushed.Elapsed < TimeSpan.FromSeconds(10))
+            while (trail.Stats.Records < expected && flushed.Elapsed < TimeSpan.FromSeconds(10))
             {
                 await Task.Delay(10);
             }
 
-            Assert.Equal(3002, trail.Stats.Records);
+            Assert.Equal(expected, trail.Stats.Records);
         }
 
         Assert.True((await _files.VerifyAsync()).Intact);
         using var connection = new SqliteConnection($"Data Source={_files.Path};Pooling=false");
         connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT body FROM audit_records WHERE session_id = 'mixed' ORDER BY seq";
-        using var reader = command.ExecuteReader();
-        var numbers = new List<long>();
-        while (reader.Read())
+        for (int n = 1; n <= sessions; n++)
         {
-            numbers.Add(AuditJson.Read<StatementRecord>(reader.GetString(0)).Statement);
-        }
+            using var command = connection.CreateCommand();
+            command.CommandText = $"SELECT kind, body FROM audit_records WHERE session_id = 's{n}' ORDER BY seq";
+            using var reader = command.ExecuteReader();
+            var order = new List<long>();
+            while (reader.Read())
+            {
+                order.Add(reader.GetString(0) == AuditKinds.SessionEnded ? long.MaxValue : AuditJson.Read<StatementRecord>(reader.GetString(1)).Statement);
+            }
 
-        // Each lazy record comes after the awaited one appended before it: a statement before its outcome.
-        Assert.Equal(3000, numbers.Count);
-        for (int i = 1; i <= 1500; i++)
-        {
-            Assert.True(numbers.IndexOf(i) < numbers.IndexOf(-i), $"record -{i} was stored before record {i}");
+            // 1, -1, 2, -2, …, end: every outcome after its statement, before the next one and before the end.
+            var want = Enumerable.Range(1, statements).SelectMany(i => new long[] { i, -i }).Append(long.MaxValue);
+            Assert.Equal(want, order);
         }
     }
 }
