@@ -22,6 +22,9 @@ public sealed record AuditTrailOptions
     public AuditFailureMode OnFailure { get; init; } = AuditFailureMode.Deny;
 
     public string Version { get; init; } = typeof(AuditTrail).Assembly.GetName().Version?.ToString() ?? "0";
+
+    /// <summary>Told how long each stored batch took (for /metrics); failed batches are counted in the stats instead.</summary>
+    public Action<TimeSpan>? BatchWritten { get; init; }
 }
 
 /// <summary>Counters for /metrics and the benchmark: records per store transaction is the group commit at work.</summary>
@@ -202,9 +205,11 @@ public sealed class AuditTrail : IAsyncDisposable
                 failure = ex;
             }
 
-            Volatile.Write(ref _lastBatchMs, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            Volatile.Write(ref _lastBatchMs, elapsed.TotalMilliseconds);
             if (failure is null)
             {
+                Options.BatchWritten?.Invoke(elapsed);
                 _seq = seq;
                 _head = previous;
                 _lastError = null;

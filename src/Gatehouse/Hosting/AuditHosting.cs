@@ -14,7 +14,7 @@ internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditCon
     private Task _retention = Task.CompletedTask;
 
     /// <summary>The trail for this process, or null when <c>audit.enabled: false</c>. Throws <see cref="AuditKeyException"/>.</summary>
-    public static AuditTrail? Create(GatewayConfig config, IStateStore state, string instance, TimeProvider time, IAuditTrailObserver? observer = null)
+    public static AuditTrail? Create(GatewayConfig config, IStateStore state, string instance, TimeProvider time, Action<TimeSpan>? batchWritten = null)
     {
         if (!config.Audit.Enabled)
         {
@@ -22,8 +22,7 @@ internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditCon
         }
 
         var key = AuditKey.Load(config.Audit.KeyFile ?? Path.Combine(config.StateDirectory, "audit.key"), create: config.Audit.KeyFile is null);
-        var store = observer is null ? state.Audit : new ObservedAuditStore(state.Audit, observer);
-        return new AuditTrail(store, key, new AuditTrailOptions { Chain = instance, OnFailure = config.Audit.OnFailure }, time);
+        return new AuditTrail(state.Audit, key, new AuditTrailOptions { Chain = instance, OnFailure = config.Audit.OnFailure, BatchWritten = batchWritten }, time);
     }
 
     /// <summary>The key file the verbs that read the trail use (the same rule as <see cref="Create"/>).</summary>

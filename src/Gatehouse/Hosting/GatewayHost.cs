@@ -105,7 +105,7 @@ public sealed class GatewayHost : IAsyncDisposable
         AuditTrail? audit;
         try
         {
-            audit = AuditHosting.Create(config, state, instance, time, new AuditWriteMetrics(metrics.AuditWrite));
+            audit = AuditHosting.Create(config, state, instance, time, elapsed => metrics.AuditWrite.Observe(elapsed.TotalSeconds));
         }
         catch (AuditKeyException ex)
         {

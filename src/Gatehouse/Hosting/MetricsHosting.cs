@@ -92,9 +92,3 @@ internal static class MetricsHosting
             await metrics.Registry.CollectAndExportAsTextAsync(http.Response.Body, http.RequestAborted);
         });
 }
-
-/// <summary>Audit batch writes into the write-latency histogram.</summary>
-internal sealed class AuditWriteMetrics(Histogram histogram) : IAuditTrailObserver
-{
-    public void OnBatchWritten(int records, TimeSpan elapsed) => histogram.Observe(elapsed.TotalSeconds);
-}
