@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using Gatehouse.Pipeline;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Proxy;
@@ -12,7 +11,7 @@ namespace Gatehouse.Proxy;
 /// 0700 and is itself 0600, so only the gateway's own OS user can connect; nothing crosses a network, so it needs
 /// no TLS. The file is named as libpq and Npgsql expect (<c>.s.PGSQL.PORT</c> in the directory given as host).
 /// </summary>
-public sealed class UnixSocketListener(ProxyServices services, string directory) : BackgroundService
+public sealed class UnixSocketListener(ProxyServices services, string directory) : SessionListener(services, FrontDoor.Mcp)
 {
     /// <summary>The port part of the socket's name; no TCP port is opened.</summary>
     public const int Port = 5432;
@@ -21,7 +20,6 @@ public sealed class UnixSocketListener(ProxyServices services, string directory)
     private static readonly IPAddress SlotAddress = IPAddress.IPv6None;
 
     private readonly ILogger _logger = services.LoggerFactory.CreateLogger<UnixSocketListener>();
-    private Socket? _socket;
 
     public string Directory => directory;
 
@@ -38,56 +36,27 @@ public sealed class UnixSocketListener(ProxyServices services, string directory)
         System.IO.Directory.CreateDirectory(directory, Owner);
         File.SetUnixFileMode(directory, Owner); // an existing directory too
         File.Delete(SocketPath); // left by a gateway that did not stop cleanly
-        _socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        _socket.Bind(new UnixDomainSocketEndPoint(SocketPath));
+        Socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        Socket.Bind(new UnixDomainSocketEndPoint(SocketPath));
         File.SetUnixFileMode(SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        _socket.Listen(128);
-        Log.Listening(_logger, _socket.LocalEndPoint!);
+        Socket.Listen(128);
+        Log.Listening(_logger, Socket.LocalEndPoint!);
         return base.StartAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override ConnectionSlots.Slot? Admit(Socket client)
     {
-        var sessions = new List<Task>();
-        while (!stoppingToken.IsCancellationRequested)
+        var slot = Services.Slots.TryAcquire(SlotAddress);
+        if (slot is null)
         {
-            Socket client;
-            try
-            {
-                client = await _socket!.AcceptAsync(stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            catch (SocketException)
-            {
-                continue;
-            }
-
-            var slot = services.Slots.TryAcquire(SlotAddress);
-            if (slot is null)
-            {
-                client.Dispose(); // the client sees the connection close; every slot is held by an authenticated session
-                continue;
-            }
-
-            sessions.RemoveAll(t => t.IsCompleted);
-            sessions.Add(Task.Run(async () =>
-            {
-                using (slot)
-                {
-                    await new ClientSession(client, services, slot, FrontDoor.Mcp).RunAsync(stoppingToken);
-                }
-            }, CancellationToken.None));
+            client.Dispose(); // the client sees the connection close; every slot is held by an authenticated session
         }
 
-        await Task.WhenAll(sessions);
+        return slot;
     }
 
     public override void Dispose()
     {
-        _socket?.Dispose();
         try
         {
             File.Delete(SocketPath);
