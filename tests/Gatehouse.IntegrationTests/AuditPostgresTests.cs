@@ -23,11 +23,7 @@ public sealed class AuditPostgresTests(GatewayFixture fixture)
         }
 
         var session = Assert.Single(await AuditCli.EndedSessionsAsync(gateway.ConfigPath, subject, 1));
-        var identity = session.GetProperty("start").GetProperty("identity");
-        Assert.Equal(subject, identity.GetProperty("subject").GetString());
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token))), identity.GetProperty("token_sha256").GetString());
-        Assert.Equal(["ai-agents"], identity.GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
-        Assert.Equal(TestGateway.Target, session.GetProperty("start").GetProperty("target").GetString());
+        AuditSessionScript.AssertStartedBy(session, subject, token);
         Assert.Equal((1L, 1L), (session.GetProperty("denied").GetInt64(), session.GetProperty("errors").GetInt64()));
 
         var detail = await AuditCli.JsonAsync("sessions", "show", session.GetProperty("session").GetString()!, "--config", gateway.ConfigPath, "--json");

@@ -22,6 +22,16 @@ internal static class AuditSessionScript
         Assert.Equal(1, await after.ExecuteNonQueryAsync());
     }
 
+    /// <summary>A session summary's start names the token's identity (its hash, never the token) and the target.</summary>
+    public static void AssertStartedBy(JsonElement session, string subject, string token)
+    {
+        var identity = session.GetProperty("start").GetProperty("identity");
+        Assert.Equal(subject, identity.GetProperty("subject").GetString());
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token))), identity.GetProperty("token_sha256").GetString());
+        Assert.Equal(["ai-agents"], identity.GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
+        Assert.Equal(TestGateway.Target, session.GetProperty("start").GetProperty("target").GetString());
+    }
+
     /// <summary>The decisions and outcomes <see cref="RunAsync"/> leaves in a session's detail (sessions show --json).</summary>
     public static void AssertRecorded(JsonElement detail)
     {

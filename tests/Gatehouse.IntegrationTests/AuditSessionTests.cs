@@ -22,11 +22,7 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
         }
 
         var session = Assert.Single(await AuditCli.EndedSessionsAsync(fixture.ConfigPath, subject, 1));
-        var identity = session.GetProperty("start").GetProperty("identity");
-        Assert.Equal(subject, identity.GetProperty("subject").GetString());
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token))), identity.GetProperty("token_sha256").GetString());
-        Assert.Equal(["ai-agents"], identity.GetProperty("groups").EnumerateArray().Select(g => g.GetString()));
-        Assert.Equal(TestGateway.Target, session.GetProperty("start").GetProperty("target").GetString());
+        AuditSessionScript.AssertStartedBy(session, subject, token);
         Assert.Equal(1, session.GetProperty("denied").GetInt64());
         Assert.True(session.GetProperty("errors").GetInt64() >= 1);
 
