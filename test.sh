@@ -14,6 +14,8 @@ command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 # The console's browser tests drive Debian's Chromium (Playwright's own browser download is never used).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# DocsTests validates deploy/docker-compose.yml with `docker compose config` (or Debian's docker-compose).
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   as_root apt-get update -qq

@@ -7,7 +7,7 @@ namespace Gatehouse.IntegrationTests;
 /// <summary>
 /// The docs cannot rot: README.md's commands run as written (<see cref="DocsReadmeRunner"/>), links name files that
 /// exist, every cookbook policy passes `gatehouse policy check`, and the Docker Compose example — which cannot be
-/// started here (no Docker engine, no compose plugin) — is parsed and checked for what it must contain and for
+/// started here (no Docker engine) — passes `compose config` and is checked for what it must contain and for
 /// agreement between its realm, configuration, policy and the demo's schema.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -155,6 +155,50 @@ public sealed class DocsTests : IDisposable
         Assert.Contains("gatehouse-state:/var/lib/gatehouse", Sequence(gatehouse, "volumes"));
         Assert.Equal("../Dockerfile", Path.Combine(Scalar(Map(gatehouse, "build"), "context"), Scalar(Map(gatehouse, "build"), "dockerfile")));
         Assert.Contains("/healthz", string.Join(' ', Sequence(Map(gatehouse, "healthcheck"), "test")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Docker_compose_config_validates_the_compose_file_and_rejects_a_broken_copy()
+    {
+        var good = await ComposeConfigAsync(Path.Combine(Root, "deploy"));
+        Assert.True(good.ExitCode == 0, $"compose config rejected deploy/docker-compose.yml:\n{good.Stderr}");
+        Assert.Contains("gatehouse:", good.Stdout, StringComparison.Ordinal);
+
+        // The same check must be able to fail: a copy with one misspelt service key is refused, naming the key.
+        string copy = Path.Combine(_tmp, "deploy");
+        CopyDirectory(Path.Combine(Root, "deploy"), copy);
+        string file = Path.Combine(copy, "docker-compose.yml");
+        string text = await File.ReadAllTextAsync(file);
+        await File.WriteAllTextAsync(file, text.Replace("    read_only: true", "    read_only: true\n    restrat: always", StringComparison.Ordinal));
+        var broken = await ComposeConfigAsync(copy);
+        Assert.NotEqual(0, broken.ExitCode);
+        Assert.Contains("restrat", broken.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>`docker compose config` when the Compose plugin is installed, else Debian's docker-compose (which
+    /// test.sh installs): both validate the file against the Compose schema without a Docker engine.</summary>
+    private static async Task<ProcessRunner.Result> ComposeConfigAsync(string directory)
+    {
+        string file = Path.Combine(directory, "docker-compose.yml");
+        bool plugin = File.Exists("/usr/bin/docker")
+            && (await ProcessRunner.RunAsync("docker", ["compose", "version"])).ExitCode == 0;
+        return plugin
+            ? await ProcessRunner.RunAsync("docker", ["compose", "-f", file, "config"])
+            : await ProcessRunner.RunAsync("docker-compose", ["-f", file, "config"]);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string directory in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, directory)));
+        }
+
+        foreach (string source in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            File.Copy(source, Path.Combine(to, Path.GetRelativePath(from, source)));
+        }
     }
 
     [Fact]
