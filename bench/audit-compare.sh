@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cost of the audit trail: pgbench -S and the TPC-B-like default script at 8 clients through Gatehouse with
 # audit off, and on with the SQLite store (durability process and os) and the PostgreSQL store (process and os),
-# in one run. Prints TPS, the ratio to audit off, and the records per store transaction (group commit).
+# in one run. Prints TPS, the ratio to audit off, the records per store transaction, and for os the records per
+# fsync of the journal (the group commit that makes them durable).
 # Usage: bench/audit-compare.sh [seconds-per-cell]   (default 10); BENCH_CLIENTS (default 8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,16 +29,23 @@ start_gatehouse sqlite_os "$POLICY" "audit: { durability: os }"
 start_gatehouse pg_process "$POLICY" "audit: { durability: process, key_file: $work/audit.key }" "$STATE_URI"
 start_gatehouse pg_os "$POLICY" "audit: { durability: os, key_file: $work/audit.key }" "$STATE_URI"
 NAMES="off sqlite_process sqlite_os pg_process pg_os"
-declare -A token tps recs
+declare -A token tps recs fsyncs
 for name in $NAMES; do token[$name]=$(gatehouse_token "$name"); done
 
 run() { # name script(select-only|tpcb-like)
-  local name=$1 script=$2 port_var=GH_PORT_$1 admin_var=GH_ADMIN_$1 out r0 b0 r1 b1
+  local name=$1 script=$2 port_var=GH_PORT_$1 admin_var=GH_ADMIN_$1 out r0 b0 r1 b1 s0 s1
   r0=$(metric "${!admin_var}" gatehouse_audit_records_total); b0=$(metric "${!admin_var}" gatehouse_audit_batches_total)
+  s0=$(metric "${!admin_var}" gatehouse_audit_journal_syncs_total)
   out=$(PGPASSWORD=${token[$name]} "$PGBENCH" -n -b "$script" -M simple -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_RUN" \
     -h 127.0.0.1 -p "${!port_var}" -U agent bench 2>&1) || { echo "$out" >&2; return 1; }
   tps[$name/$script]=$(echo "$out" | awk '/^tps/ { print $3; exit }')
   r1=$(metric "${!admin_var}" gatehouse_audit_records_total); b1=$(metric "${!admin_var}" gatehouse_audit_batches_total)
+  s1=$(metric "${!admin_var}" gatehouse_audit_journal_syncs_total)
+  if [ -n "$s0" ] && [ -n "$s1" ] && [ "${s1%.*}" != "${s0%.*}" ]; then
+    fsyncs[$name/$script]=$(awk -v a="$r1" -v b="$r0" -v c="$s1" -v d="$s0" 'BEGIN { printf "%.1f", (a - b) / (c - d) }')
+  else
+    fsyncs[$name/$script]=-
+  fi
   if [ -n "$r0" ] && [ -n "$b1" ] && [ "${b1%.*}" != "${b0%.*}" ]; then
     recs[$name/$script]=$(awk -v a="$r1" -v b="$r0" -v c="$b1" -v d="$b0" 'BEGIN { printf "%.1f", (a - b) / (c - d) }')
   else
@@ -57,11 +65,11 @@ for script in select-only tpcb-like; do
 done
 
 echo
-echo "TPS (pgbench -M simple, $CLIENTS clients; last round), ratio to audit off, records per store transaction"
-printf '%-12s %-16s %9s %7s %9s\n' script gateway tps ratio recs/txn
+echo "TPS (pgbench -M simple, $CLIENTS clients; last round), ratio to audit off, records per store transaction and per journal fsync"
+printf '%-12s %-16s %9s %7s %9s %11s\n' script gateway tps ratio recs/txn recs/fsync
 for script in select-only tpcb-like; do
   for name in $NAMES; do
-    awk -v s="$script" -v n="$name" -v t="${tps[$name/$script]}" -v o="${tps[off/$script]}" -v r="${recs[$name/$script]}" \
-      'BEGIN { printf "%-12s %-16s %9.0f %7.2f %9s\n", s, n, t, t / o, r }'
+    awk -v s="$script" -v n="$name" -v t="${tps[$name/$script]}" -v o="${tps[off/$script]}" -v r="${recs[$name/$script]}" -v f="${fsyncs[$name/$script]}" \
+      'BEGIN { printf "%-12s %-16s %9.0f %7.2f %9s %11s\n", s, n, t, t / o, r, f }'
   done
 done

@@ -109,6 +109,19 @@ public sealed class AuditKey
     public byte[] Mac(string chain, long seq, DateTimeOffset time, string kind, string? session, string body, ReadOnlySpan<byte> previous)
     {
         using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _key);
+        return Mac(hmac, chain, seq, time, kind, session, body, previous);
+    }
+
+    /// <summary>
+    /// A keyed HMAC to give to <see cref="Mac(IncrementalHash, string, long, DateTimeOffset, string, string?, string, ReadOnlySpan{byte})"/>
+    /// again and again from one thread at a time (the trail's writer, under its lock): no key schedule per record.
+    /// </summary>
+    public IncrementalHash CreateReusableMac() => IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _key);
+
+    /// <summary><see cref="Mac(string, long, DateTimeOffset, string, string?, string, ReadOnlySpan{byte})"/> with an HMAC from <see cref="CreateReusableMac"/>; leaves it reset.</summary>
+    public static byte[] Mac(IncrementalHash hmac, string chain, long seq, DateTimeOffset time, string kind, string? session, string body, ReadOnlySpan<byte> previous)
+    {
+        ArgumentNullException.ThrowIfNull(hmac);
         Field(hmac, chain);
         Number(hmac, seq);
         Number(hmac, time.ToUnixTimeMilliseconds());

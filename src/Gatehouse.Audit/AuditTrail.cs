@@ -25,58 +25,98 @@ public sealed record AuditTrailOptions
 
     /// <summary>Told how long each stored batch took (for /metrics); failed batches are counted in the stats instead.</summary>
     public Action<TimeSpan>? BatchWritten { get; init; }
+
+    /// <summary>
+    /// The state directory to keep this chain's write-ahead journal in (<see cref="AuditJournal"/>), or null for none:
+    /// then every awaited record waits until the store has it.
+    /// </summary>
+    public string? JournalDirectory { get; init; }
+
+    /// <summary>With a journal: an awaited record is durable once an fsync of the journal covers it (<c>durability: os</c>).</summary>
+    public bool SyncJournal { get; init; }
 }
 
 /// <summary>Counters for /metrics and the benchmark: records per store transaction is the group commit at work.</summary>
-public readonly record struct AuditTrailStats(long Records, long Batches, long FailedRecords, int Queued, double LastBatchMs);
+public readonly record struct AuditTrailStats(long Records, long Batches, long FailedRecords, int Queued, double LastBatchMs, long JournalSyncs = 0);
 
 /// <summary>
 /// The writer of this process's chain.
 /// <code>
-///  caller: Append(kind, session, record) ─► body serialized on the caller ─► queue ─► Task (durable | faulted)
-///  writer: take everything queued (≤ MaxBatch) ─► seq and MAC for each, continuing from the durable head
-///          ─► store.AppendAsync(rows): one transaction ─► head moves on; every task completes
+///  caller: Append ─► under one lock: seq, MAC after the previous record's, one journal write (pwrite) ─► queued for the store
+///          └─► the task is complete at once (journaled) · after the journal's next fsync (SyncJournal) ·
+///              after the store has it (no journal, the journal failed, the store is failing, or StartAsync)
+///  writer: woken by a waiting record, by WakeAt queued records, or LazyFlush after the first
+///          ─► store.AppendAsync(≤ MaxBatch rows): one transaction each ─► waiting tasks complete; stored segments go
 ///                         │ fails
-///                         ▼ every task of the batch faults; the head stays, so the next batch continues the chain
+///                         ▼ waiting tasks fault (58000); the rows stay first in line and are retried every RetryEvery
 /// </code>
-/// Callers never wait on the store on their own thread: they await their record's task. A chain only ever holds
-/// records that were stored in order, so a failed batch leaves no gap.
+/// Seq and MAC are given at append, so the chain's order is the order of appends and a record is never renumbered:
+/// a row the store refused is stored later, after the store returns, not dropped. While the store fails, every
+/// awaited record waits for it (so a statement is refused with 58000 rather than run while the trail is down); with
+/// a journal, those appended before the failure was seen are safe in it. A crash leaves the journal for
+/// <see cref="AuditJournalRecovery"/>.
 /// </summary>
 public sealed class AuditTrail : IAsyncDisposable
 {
-    public const int MaxBatch = 512;
+    /// <summary>Rows per store transaction, at most.</summary>
+    public const int MaxBatch = 1024;
 
-    /// <summary>The longest a lazily appended record waits for a batch to join.</summary>
+    /// <summary>Queued rows that wake the writer although nobody waits for them.</summary>
+    public const int WakeAt = 256;
+
+    /// <summary>Rows not yet stored beyond which appends are refused (the store has been failing for a long time).</summary>
+    public const int MaxBacklog = 200_000;
+
+    /// <summary>The longest a record nobody waits for stays queued before the writer takes it.</summary>
     public static readonly TimeSpan LazyFlush = TimeSpan.FromMilliseconds(50);
-    private const int Capacity = 16 * 1024;
 
-    private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(
-        new BoundedChannelOptions(Capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    /// <summary>How often rows the store refused are tried again (sooner when a caller waits for one).</summary>
+    public static readonly TimeSpan RetryEvery = TimeSpan.FromMilliseconds(250);
+
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly IAuditStore _store;
     private readonly AuditKey _key;
     private readonly TimeProvider _time;
-    private readonly Task _loop;
-    private readonly System.Collections.Concurrent.ConcurrentQueue<Pending> _lazy = new();
     private readonly ITimer _lazyTimer;
-    private int _lazyArmed;
+    private readonly AuditJournal? _journal;
+    private readonly System.Security.Cryptography.IncrementalHash _mac;
+    private readonly JournalSyncer? _syncer;
+    private readonly Task _loop;
 
-    // Order of appends, so lazy and awaited records take their place in the chain in the order they came.
-    private long _order;
+    // Guards the chain's head, the journal and the queue: an append is one short critical section.
+    private readonly Lock _gate = new();
+    private List<Unstored> _queue = [];
+    private readonly List<(long Seq, TaskCompletionSource Done)> _flushes = [];
+    private long _storedSeq;
     private long _seq;
     private byte[] _head = AuditKey.Genesis;
+    private bool _closed;
+    private volatile bool _stopping;
+    private int _lazyArmed;
+
     private long _records;
     private long _batches;
     private long _failed;
+    private int _queued;
     private double _lastBatchMs;
     private volatile string? _lastError;
+    private volatile string? _journalError;
 
+    /// <summary>Creates the trail, and its journal when <see cref="AuditTrailOptions.JournalDirectory"/> is set (IOException when it cannot be created).</summary>
     public AuditTrail(IAuditStore store, AuditKey key, AuditTrailOptions options, TimeProvider time)
     {
         _store = store;
         _key = key;
         _time = time;
         Options = options;
-        _lazyTimer = time.CreateTimer(_ => FlushLazy(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _mac = key.CreateReusableMac();
+        if (options.JournalDirectory is { } directory)
+        {
+            _journal = AuditJournal.Create(directory, options.Chain, options.SyncJournal);
+            _syncer = options.SyncJournal ? new JournalSyncer(this) : null;
+        }
+
+        _lazyTimer = time.CreateTimer(_ => Wake(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _loop = Task.Run(RunAsync);
     }
 
@@ -92,110 +132,236 @@ public sealed class AuditTrail : IAsyncDisposable
 
     public string? LastError => _lastError;
 
+    /// <summary>Why the journal could not be written, when it could not (records then wait for the store).</summary>
+    public string? JournalError => _journalError;
+
     public AuditTrailStats Stats => new(
-        Interlocked.Read(ref _records), Interlocked.Read(ref _batches), Interlocked.Read(ref _failed), _queue.Reader.Count, Volatile.Read(ref _lastBatchMs));
+        Interlocked.Read(ref _records), Interlocked.Read(ref _batches), Interlocked.Read(ref _failed), Volatile.Read(ref _queued), Volatile.Read(ref _lastBatchMs),
+        _syncer?.Syncs ?? 0);
 
-    /// <summary>Writes the chain's first record and waits until it is stored: a store that cannot be written stops start-up.</summary>
+    /// <summary>Writes the chain's first record and waits until the store has it: a store that cannot be written stops start-up.</summary>
     public Task StartAsync(CancellationToken ct) =>
-        Append(AuditKinds.ChainStarted, null, AuditJson.Write(new ChainStartedRecord(Options.Chain, Environment.MachineName, Environment.ProcessId, Options.Version)), ct);
+        Append(AuditKinds.ChainStarted, null, AuditJson.Write(new ChainStartedRecord(Options.Chain, Environment.MachineName, Environment.ProcessId, Options.Version)), Wait.Store, ct);
 
-    /// <summary>Queues one record; the task completes once it is durable, or faults with <see cref="AuditUnavailableException"/>.</summary>
-    public Task Append<T>(string kind, string? session, T record, CancellationToken ct = default) => Append(kind, session, AuditJson.Write(record), ct);
+    /// <summary>Appends one record; the task completes once it is durable, or faults with <see cref="AuditUnavailableException"/>.</summary>
+    public Task Append<T>(string kind, string? session, T record, CancellationToken ct = default) => Append(kind, session, AuditJson.Write(record), Wait.Durable, ct);
 
-    /// <summary>Queues a record whose body is JSON the caller made (records of other components, e.g. reviews).</summary>
-    public Task AppendJson(string kind, string? session, string body, CancellationToken ct = default) => Append(kind, session, body, ct);
+    /// <summary>Appends a record whose body is JSON the caller made (records of other components, e.g. reviews).</summary>
+    public Task AppendJson(string kind, string? session, string body, CancellationToken ct = default) => Append(kind, session, body, Wait.Durable, ct);
 
     /// <summary>
-    /// Queues a record nobody waits for (an outcome, after the client saw it) without waking the writer: it goes
-    /// with the next batch, or within <see cref="LazyFlush"/>. Saves a thread wake-up per statement. Only for a
-    /// record whose caller has awaited the records it must follow (an outcome comes after its statement's record
-    /// was seen durable): it is stored in append order relative to what is appended after it, not before.
+    /// Appends a record nobody waits for (an outcome, after the client saw it): journaled if there is a journal, never
+    /// waking the writer by itself. Its place in the chain is where it was appended, like any other record.
     /// </summary>
-    public void AppendLazily<T>(string kind, string? session, T record)
+    public void AppendLazily<T>(string kind, string? session, T record) => _ = Append(kind, session, AuditJson.Write(record), Wait.None, default);
+
+    private enum Wait
     {
-        _lazy.Enqueue(new Pending(kind, session, AuditJson.Write(record), _time.GetUtcNow(), Interlocked.Increment(ref _order)));
-        if (Interlocked.Exchange(ref _lazyArmed, 1) == 0)
+        None,
+        Durable,
+        Store,
+    }
+
+    private Task Append(string kind, string? session, string body, Wait wait, CancellationToken ct)
+    {
+        if (ct.IsCancellationRequested)
+        {
+            return Task.FromCanceled(ct);
+        }
+
+        var time = _time.GetUtcNow();
+        TaskCompletionSource? waiter = null;
+        long journaled = -1;
+        bool wake, arm;
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                return Task.FromException(new AuditUnavailableException("the audit trail is closed"));
+            }
+
+            if (_queue.Count >= MaxBacklog)
+            {
+                return Task.FromException(new AuditUnavailableException($"the audit store has not taken a record for too long ({MaxBacklog} waiting)"));
+            }
+
+            long seq = _seq + 1;
+            var mac = AuditKey.Mac(_mac, Options.Chain, seq, time, kind, session, body, _head);
+            var row = new AuditRow(Options.Chain, seq, time, kind, session, body, mac);
+            journaled = Journal(row, buffered: wait == Wait.None);
+            _seq = seq;
+            _head = mac;
+            if (wait == Wait.Store || (wait == Wait.Durable && (journaled < 0 || _lastError is not null)))
+            {
+                waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            _queue.Add(new Unstored(row, waiter));
+            _queued = _queue.Count;
+            wake = waiter is not null || _queue.Count == WakeAt;
+            arm = !wake && _queue.Count == 1;
+        }
+
+        if (wake)
+        {
+            Wake();
+        }
+        else if (arm && Interlocked.Exchange(ref _lazyArmed, 1) == 0)
         {
             _lazyTimer.Change(LazyFlush, Timeout.InfiniteTimeSpan);
         }
-    }
 
-    private Task Append(string kind, string? session, string body, CancellationToken ct)
-    {
-        var pending = new Pending(kind, session, body, _time.GetUtcNow(), Interlocked.Increment(ref _order));
-        if (!_queue.Writer.TryWrite(pending))
+        if (waiter is not null)
         {
-            return QueueAsync(pending, ct);
+            return waiter.Task;
         }
 
-        return pending.Done.Task;
+        return wait == Wait.Durable && _syncer is not null ? _syncer.WaitFor(journaled) : Task.CompletedTask;
     }
 
-    // Wakes the writer for lazy records that found no batch to join.
-    private void FlushLazy()
+    // Under _gate. The journal's position after the row, or -1 when there is no journal or it failed (the record
+    // then waits for the store: slower, never less safe). A record nobody waits for is only buffered: it goes out
+    // with the next write (one pwrite for a statement and the previous outcome), or when the writer takes the queue.
+    private long Journal(AuditRow row, bool buffered)
     {
-        Volatile.Write(ref _lazyArmed, 0);
-        if (!_lazy.IsEmpty)
+        if (_journal is null)
         {
-            _queue.Writer.TryWrite(Pending.Wake);
+            return -1;
+        }
+
+        try
+        {
+            long written = _journal.Write(row, buffered);
+            _journalError = null;
+            return written;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            _journalError = OneLine(ex);
+            return -1;
         }
     }
 
-    private async Task QueueAsync(Pending pending, CancellationToken ct)
+    /// <summary>
+    /// Completes once every record appended before the call is in the store, or the store refused the attempt:
+    /// a reader in this process then sees its own writes (the admin API reads the store, not the journal).
+    /// </summary>
+    public Task FlushAsync()
+    {
+        TaskCompletionSource done;
+        lock (_gate)
+        {
+            if (_storedSeq >= _seq || _closed)
+            {
+                return Task.CompletedTask;
+            }
+
+            done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _flushes.Add((_seq, done));
+        }
+
+        Wake();
+        return done.Task;
+    }
+
+    // Under _gate: flushes that the store has caught up with, or all of them when it failed.
+    private void CompleteFlushes(bool failed)
+    {
+        for (int i = _flushes.Count - 1; i >= 0; i--)
+        {
+            if (failed || _flushes[i].Seq <= _storedSeq)
+            {
+                _flushes[i].Done.TrySetResult();
+                _flushes.RemoveAt(i);
+            }
+        }
+    }
+
+    // Under _gate: buffered records go to the journal before the store has them, or at the latest with them.
+    private void FlushJournalBuffer()
     {
         try
         {
-            await _queue.Writer.WriteAsync(pending, ct);
+            _journal?.Flush();
         }
-        catch (ChannelClosedException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
-            throw new AuditUnavailableException("the audit trail is closed");
+            _journalError = OneLine(ex); // only outcomes are buffered; the store still gets them
         }
+    }
 
-        await pending.Done.Task;
+    private void Wake()
+    {
+        Volatile.Write(ref _lazyArmed, 0);
+        _wake.Writer.TryWrite(true);
     }
 
     private async Task RunAsync()
     {
-        var batch = new List<Pending>(MaxBatch);
+        // Rows taken from the queue and not yet stored, oldest first: what a failed attempt leaves is retried first.
+        var attempt = new List<Unstored>(MaxBatch);
+        var spare = new List<Unstored>(MaxBatch);
         var rows = new List<AuditRow>(MaxBatch);
-        while (await _queue.Reader.WaitToReadAsync())
+        bool failing = false;
+        while (true)
         {
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending))
+            bool open = await WaitAsync(failing);
+            List<Unstored> taken;
+            lock (_gate)
             {
-                if (!ReferenceEquals(pending, Pending.Wake))
+                taken = _queue;
+                _queue = spare;
+                _queued = 0;
+                if (taken.Count > 0)
                 {
-                    batch.Add(pending);
+                    FlushJournalBuffer();
                 }
             }
 
-            // Every lazy record, read after the queue: one appended before a record taken above is in the lazy
-            // queue by now (a session appends in sequence), and what it follows is already stored (the contract
-            // of AppendLazily). Sorted by append number, each lands before what its session appended after it.
-            while (_lazy.TryDequeue(out var lazy))
+            attempt.AddRange(taken);
+            taken.Clear();
+            spare = taken;
+            if (attempt.Count > 0)
             {
-                batch.Add(lazy);
+                failing = !await StoreAsync(attempt, rows);
             }
 
-            if (batch.Count == 0)
+            if (!open && (attempt.Count == 0 || _stopping))
             {
-                continue;
+                return;
             }
+        }
+    }
 
-            batch.Sort(static (a, b) => a.Order.CompareTo(b.Order));
+    private async Task<bool> WaitAsync(bool failing)
+    {
+        if (!failing)
+        {
+            bool open = await _wake.Reader.WaitToReadAsync();
+            _wake.Reader.TryRead(out _);
+            return open;
+        }
 
-            long seq = _seq;
-            var previous = _head;
-            foreach (var pending in batch)
+        await Task.WhenAny(_wake.Reader.WaitToReadAsync().AsTask(), Task.Delay(RetryEvery, _time));
+        _wake.Reader.TryRead(out _);
+        return !_wake.Reader.Completion.IsCompleted;
+    }
+
+    // Stores the attempt in batches, removing what was stored; false when the store failed (the rest stays).
+    private async Task<bool> StoreAsync(List<Unstored> attempt, List<AuditRow> rows)
+    {
+        int done = 0;
+        Exception? failure = null;
+        while (done < attempt.Count && failure is null)
+        {
+            int count = Math.Min(MaxBatch, attempt.Count - done);
+            rows.Clear();
+            for (int i = done; i < done + count; i++)
             {
-                seq++;
-                var mac = _key.Mac(Options.Chain, seq, pending.Time, pending.Kind, pending.Session, pending.Body, previous);
-                rows.Add(new AuditRow(Options.Chain, seq, pending.Time, pending.Kind, pending.Session, pending.Body, mac));
-                previous = mac;
+                rows.Add(attempt[i].Row);
             }
 
             var started = Stopwatch.GetTimestamp();
-            Exception? failure = null;
             try
             {
                 await _store.AppendAsync(rows, CancellationToken.None);
@@ -210,30 +376,47 @@ public sealed class AuditTrail : IAsyncDisposable
             if (failure is null)
             {
                 Options.BatchWritten?.Invoke(elapsed);
-                _seq = seq;
-                _head = previous;
-                _lastError = null;
-                Interlocked.Add(ref _records, batch.Count);
+                Interlocked.Add(ref _records, count);
                 Interlocked.Increment(ref _batches);
-                foreach (var pending in batch)
+                for (int i = done; i < done + count; i++)
                 {
-                    pending.Done.TrySetResult();
+                    attempt[i].Waiter?.TrySetResult();
                 }
-            }
-            else
-            {
-                var error = new AuditUnavailableException(OneLine(failure));
-                _lastError = error.Message;
-                Interlocked.Add(ref _failed, batch.Count);
-                foreach (var pending in batch)
-                {
-                    pending.Done.TrySetException(error);
-                }
-            }
 
-            batch.Clear();
-            rows.Clear();
+                done += count;
+                lock (_gate)
+                {
+                    _storedSeq = rows[^1].Seq;
+                    _journal?.Release(_storedSeq);
+                    CompleteFlushes(failed: false);
+                }
+            }
         }
+
+        attempt.RemoveRange(0, done);
+        rows.Clear();
+        if (failure is null)
+        {
+            _lastError = null;
+            return true;
+        }
+
+        var error = new AuditUnavailableException(OneLine(failure));
+        _lastError = error.Message;
+        lock (_gate)
+        {
+            CompleteFlushes(failed: true);
+        }
+
+        for (int i = 0; i < attempt.Count; i++)
+        {
+            if (attempt[i].Waiter is { } waiter && waiter.TrySetException(error))
+            {
+                Interlocked.Increment(ref _failed);
+            }
+        }
+
+        return false;
     }
 
     private static string OneLine(Exception ex)
@@ -243,41 +426,153 @@ public sealed class AuditTrail : IAsyncDisposable
         return newline < 0 ? message : message[..newline];
     }
 
-    /// <summary>Writes the chain's closing record, then lets the writer finish everything queued.</summary>
+    /// <summary>
+    /// Writes the chain's closing record and lets the writer store everything queued (up to 5 s while the store
+    /// fails). What it could not store stays in the journal for the next start's recovery.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         try
         {
-            var end = Append(AuditKinds.ChainEnded, null, AuditJson.Write(new ChainEndedRecord(Options.Chain, Interlocked.Read(ref _records) + 1)), CancellationToken.None);
-            _queue.Writer.TryComplete();
+            var end = Append(AuditKinds.ChainEnded, null, AuditJson.Write(new ChainEndedRecord(Options.Chain, _seq + 1)), Wait.Store, CancellationToken.None);
             await end.WaitAsync(TimeSpan.FromSeconds(5));
         }
         catch (Exception ex) when (ex is AuditUnavailableException or TimeoutException)
         {
-            // The trail ends without its closing record; verify reports that, as it does for a crash.
+            // The trail ends without its closing record in the store; the journal keeps what is missing.
         }
 
-        _queue.Writer.TryComplete();
+        lock (_gate)
+        {
+            _closed = true;
+            CompleteFlushes(failed: true);
+        }
+
+        _stopping = true;
+        _wake.Writer.TryComplete();
         await _loop;
         _lazyTimer.Dispose();
+        _syncer?.Dispose();
+        lock (_gate)
+        {
+            FlushJournalBuffer();
+            _journal?.Close(stored: _queue.Count == 0 && Healthy);
+        }
+
+        _mac.Dispose();
     }
 
-    private sealed class Pending(string kind, string? session, string body, DateTimeOffset time, long order)
+    private readonly record struct Unstored(AuditRow Row, TaskCompletionSource? Waiter);
+
+    /// <summary>
+    /// <c>durability: os</c> with a journal: one thread fsyncs the journal for every record written before the
+    /// fsync began, so sessions that append together share one fsync (group commit).
+    /// </summary>
+    private sealed class JournalSyncer : IDisposable
     {
-        /// <summary>Not a record: wakes the writer for lazy records.</summary>
-        public static readonly Pending Wake = new(string.Empty, null, string.Empty, default, 0);
+        private readonly AuditTrail _trail;
+        private readonly object _gate = new();
+        private readonly List<(long Position, TaskCompletionSource Done)> _waiters = [];
+        private readonly Thread _thread;
+        private long _synced;
+        private long _syncs;
+        private bool _stop;
 
-        public long Order { get; } = order;
+        public JournalSyncer(AuditTrail trail)
+        {
+            _trail = trail;
+            _thread = new Thread(Run) { IsBackground = true, Name = "gatehouse audit journal fsync" };
+            _thread.Start();
+        }
 
-        public string Kind { get; } = kind;
+        public long Syncs => Interlocked.Read(ref _syncs);
 
-        public string? Session { get; } = session;
+        public Task WaitFor(long position)
+        {
+            lock (_gate)
+            {
+                if (position <= _synced)
+                {
+                    return Task.CompletedTask;
+                }
 
-        public string Body { get; } = body;
+                var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _waiters.Add((position, done));
+                Monitor.Pulse(_gate);
+                return done.Task;
+            }
+        }
 
-        public DateTimeOffset Time { get; } = time;
+        private void Run()
+        {
+            while (true)
+            {
+                lock (_gate)
+                {
+                    while (_waiters.Count == 0 && !_stop)
+                    {
+                        Monitor.Wait(_gate);
+                    }
 
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+                    if (_stop && _waiters.Count == 0)
+                    {
+                        return;
+                    }
+                }
+
+                Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+                long written;
+                lock (_trail._gate)
+                {
+                    handle = _trail._journal!.Current;
+                    written = _trail._journal.Written;
+                }
+
+                AuditUnavailableException? error = null;
+                try
+                {
+                    RandomAccess.FlushToDisk(handle);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Released: everything in it is in the store already.
+                }
+                catch (IOException ex)
+                {
+                    error = new AuditUnavailableException("the audit journal cannot be synced: " + OneLine(ex));
+                }
+
+                Interlocked.Increment(ref _syncs);
+                lock (_gate)
+                {
+                    if (error is null)
+                    {
+                        _synced = Math.Max(_synced, written);
+                    }
+
+                    for (int i = _waiters.Count - 1; i >= 0; i--)
+                    {
+                        var (position, done) = _waiters[i];
+                        if (position <= written)
+                        {
+                            _ = error is null ? done.TrySetResult() : done.TrySetException(error);
+                            _waiters.RemoveAt(i);
+                        }
+                    }
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (_gate)
+            {
+                _stop = true;
+                Monitor.Pulse(_gate);
+            }
+
+            _thread.Join();
+        }
     }
 }
 

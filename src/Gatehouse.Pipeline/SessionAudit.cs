@@ -59,7 +59,11 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
             refusal?.RuleId ?? decision?.RuleId, decision?.Reason ?? refusal?.Message ?? string.Empty, refusal?.SqlState, refusal?.Message,
             review?.Id, review?.Reviewers);
         var task = trail.Append(AuditKinds.Statement, session.Id, record);
-        _pending.Enqueue(task);
+        if (!task.IsCompletedSuccessfully)
+        {
+            _pending.Enqueue(task); // journaled records are durable already: no barrier to wait at
+        }
+
         return task;
     }
 

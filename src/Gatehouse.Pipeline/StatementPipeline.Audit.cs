@@ -47,7 +47,11 @@ public sealed partial class StatementPipeline
             // The reason (a store path, a server's message) is for the operator's log, not the agent.
             PipelineLog.AuditFailed(logger, ex.Message);
             await audit.BarrierAsync();
-            return Refused(Refusals.AuditUnavailable(Refusals.AuditUnwritable));
+            var refusal = Refusals.AuditUnavailable(Refusals.AuditUnwritable);
+
+            // The record keeps its place in the chain and reaches the store when it returns: say what became of it.
+            ticket.Complete(new StatementOutcome(false, null, refusal.SqlState, refusal.Message));
+            return Refused(refusal);
         }
     }
 }

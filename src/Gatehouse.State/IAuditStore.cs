@@ -45,6 +45,9 @@ public interface IAuditStore
     /// <summary>The chains that have rows or an anchor, in no particular order.</summary>
     Task<IReadOnlyList<string>> ChainsAsync(CancellationToken ct);
 
+    /// <summary>The chain's row with the highest seq, or null when it has none (journal recovery continues after it).</summary>
+    Task<AuditRow?> LastAsync(string chain, CancellationToken ct);
+
     /// <summary>A chain's rows with seq greater than <paramref name="afterSeq"/>, in seq order, streamed.</summary>
     IAsyncEnumerable<AuditRow> ReadChainAsync(string chain, long afterSeq, CancellationToken ct);
 

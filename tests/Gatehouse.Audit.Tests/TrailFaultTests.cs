@@ -3,7 +3,7 @@ using Microsoft.Data.Sqlite;
 
 namespace Gatehouse.Audit.Tests;
 
-/// <summary>The state file taken away while the trail writes: the batch faults, and the chain continues without a gap.</summary>
+/// <summary>The state file taken away while the trail writes: waiting records fault, and are stored once it returns, without a gap.</summary>
 public sealed class TrailFaultTests : IAsyncLifetime
 {
     private readonly TrailFiles _files = new();
@@ -13,7 +13,7 @@ public sealed class TrailFaultTests : IAsyncLifetime
     public Task DisposeAsync() => _files.DisposeAsync().AsTask();
 
     [Fact]
-    public async Task A_failed_batch_faults_its_records_and_the_chain_continues_after_the_store_returns()
+    public async Task A_failed_batch_faults_its_waiting_records_and_stores_them_in_place_after_the_store_returns()
     {
         var store = _files.Open();
         await using (store)
@@ -34,16 +34,22 @@ public sealed class TrailFaultTests : IAsyncLifetime
             Assert.False(trail.Healthy);
             Assert.Equal(1, trail.Stats.FailedRecords);
 
+            // While the store fails, a record waits for it (and faults) rather than completing at once.
+            var alsoLost = trail.Append(AuditKinds.SessionEnded, "lost", new SessionEndedRecord("lost", 0, null));
+            await Assert.ThrowsAsync<AuditUnavailableException>(() => alsoLost);
+
             File.Copy(backup, _files.Path);
             await Records.SessionAsync(trail, _files.Time, "after");
             Assert.True(trail.Healthy);
         }
 
+        // The refused records keep their place: seq is given at append, so nothing is renumbered or dropped.
         var result = await _files.VerifyAsync();
         Assert.True(result.Intact, string.Join("; ", result.Breaks));
         Assert.Empty(result.Notes);
-        Assert.Equal(1 + 6 + 6 + 1, result.Records);
-        Assert.Equal(0, _files.Scalar("SELECT count(*) FROM audit_records WHERE session_id = 'lost'"));
+        Assert.Equal(1 + 6 + 2 + 6 + 1, result.Records);
+        Assert.Equal(2, _files.Scalar("SELECT count(*) FROM audit_records WHERE session_id = 'lost'"));
+        Assert.Equal(8, _files.Scalar("SELECT seq FROM audit_records WHERE session_id = 'lost' AND kind = 'session.start'"));
         Assert.Equal(6, _files.Scalar("SELECT count(*) FROM audit_records WHERE session_id = 'after'"));
         Assert.Equal(result.Records, _files.Scalar("SELECT max(seq) FROM audit_records"));
     }

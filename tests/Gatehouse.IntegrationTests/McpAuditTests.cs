@@ -24,22 +24,36 @@ public sealed class McpAuditTests(McpFixture fixture)
             await command.ExecuteScalarAsync();
         }
 
+        // The store has a record within AuditTrail.LazyFlush of its journal write: poll for both markers.
         var opened = StateStore.Open(fixture.Gateway.Config.State, new StateStoreOptions());
         Assert.True(opened.Success, opened.Error);
         await using var store = opened.Store;
         var doors = new Dictionary<string, string>(); // session id → front door, for this subject
         var statements = new List<(string Session, string Sql)>();
-        await foreach (var row in store.Audit.ReadAsync(new AuditQuery(Since: DateTimeOffset.UtcNow.AddMinutes(-10)), CancellationToken.None))
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
         {
-            using var body = JsonDocument.Parse(row.Body);
-            if (row.Kind == "session.start" && body.RootElement.GetProperty("identity").GetProperty("subject").GetString() == subject)
+            doors.Clear();
+            statements.Clear();
+            await foreach (var row in store.Audit.ReadAsync(new AuditQuery(Since: DateTimeOffset.UtcNow.AddMinutes(-10)), CancellationToken.None))
             {
-                doors[row.SessionId!] = body.RootElement.GetProperty("front_door").GetString()!;
+                using var body = JsonDocument.Parse(row.Body);
+                if (row.Kind == "session.start" && body.RootElement.GetProperty("identity").GetProperty("subject").GetString() == subject)
+                {
+                    doors[row.SessionId!] = body.RootElement.GetProperty("front_door").GetString()!;
+                }
+                else if (row.Kind == "statement" && row.SessionId is { } id && body.RootElement.TryGetProperty("sql", out var sql))
+                {
+                    statements.Add((id, sql.GetString()!));
+                }
             }
-            else if (row.Kind == "statement" && row.SessionId is { } id && body.RootElement.TryGetProperty("sql", out var sql))
+
+            if (statements.Any(s => s.Sql.Contains("wire-audit-marker", StringComparison.Ordinal)) || DateTime.UtcNow > deadline)
             {
-                statements.Add((id, sql.GetString()!));
+                break;
             }
+
+            await Task.Delay(50);
         }
 
         Assert.Contains("mcp", doors.Values);

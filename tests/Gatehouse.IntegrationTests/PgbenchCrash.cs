@@ -65,8 +65,10 @@ internal static partial class PgbenchCrash
 
         Assert.True(committed.Count >= 100, $"only {committed.Count} transactions committed before the kill: {result.Stdout}{result.Stderr}");
 
+        // The killed process left its journal: the first verb that reads the trail stores what it holds.
         var export = await AuditCli.RunAsync("audit", "export", "--config", gateway.ConfigPath);
         Assert.True(export.ExitCode == 0, export.Stderr);
+        Assert.Contains("recovered the journal of chain", export.Stderr, StringComparison.Ordinal);
         var recorded = new Dictionary<(int, int, int, int), int>();
         long records = 0;
         foreach (var line in export.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))

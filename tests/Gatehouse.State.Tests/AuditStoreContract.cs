@@ -48,6 +48,9 @@ public abstract class AuditStoreContract(IStateStoreFactory factory) : StoreCont
         Assert.Empty(await audit.ReadChainAsync("i1", 6, default).ToListAsync());
         Assert.Empty(await audit.ReadChainAsync("nope", 0, default).ToListAsync());
         Assert.Equal(["i1", "i2"], (await audit.ChainsAsync(default)).Order());
+        Assert.Equal(6, (await audit.LastAsync("i1", default))?.Seq);
+        Assert.Equal(2, (await audit.LastAsync("i2", default))?.Seq);
+        Assert.Null(await audit.LastAsync("nope", default));
     }
 
     [Fact]

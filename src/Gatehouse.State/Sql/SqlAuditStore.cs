@@ -66,6 +66,15 @@ internal class SqlAuditStore(ISqlStore store) : IAuditStore
             return result;
         }, ct);
 
+    public Task<AuditRow?> LastAsync(string chain, CancellationToken ct) =>
+        Store.ReadAsync(async (cmd, token) =>
+        {
+            cmd.CommandText = $"SELECT {Columns} FROM {Records} WHERE chain = @chain ORDER BY seq DESC LIMIT 1";
+            SqlDialect.Add(cmd, "@chain", chain);
+            var rows = await ReadRowsAsync(cmd, token);
+            return rows.Count == 0 ? null : rows[0];
+        }, ct);
+
     public async IAsyncEnumerable<AuditRow> ReadChainAsync(string chain, long afterSeq, [EnumeratorCancellation] CancellationToken ct)
     {
         while (true)

@@ -16,10 +16,10 @@ internal static class AdminApi
 
     /// <param name="chain">This instance's audit chain (its instance id).</param>
     public static void Map(
-        WebApplication app, AdminAuth auth, IStateStore state, bool audited, LiveSessions live, string chain, PolicyDistribution policy,
+        WebApplication app, AdminAuth auth, IStateStore state, AuditTrail? audit, LiveSessions live, string chain, PolicyDistribution policy,
         CredentialBroker broker, IReadOnlyCollection<CredentialTarget> targets, TimeProvider time)
     {
-        SessionsApi.Map(app, audited ? new AuditReader(state.Audit) : null, live, chain, auth);
+        SessionsApi.Map(app, audit is null ? null : new AuditReader(new FlushedAuditStore(state.Audit, audit)), live, chain, auth);
         PolicyApi.Map(app, policy, auth);
         LeasesApi.Map(app, broker, auth);
         new HealthApi(targets, state, time).Map(app);

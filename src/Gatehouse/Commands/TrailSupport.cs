@@ -38,7 +38,33 @@ internal static class TrailSupport
             return null;
         }
 
+        RecoverJournals(config, opened.Store, verb);
         return opened.Store;
+    }
+
+    /// <summary>
+    /// What a crashed gateway left in its journal (on this machine's state directory) goes into the store first, so
+    /// the verbs read the whole trail. A failure is a note, not an error: reading what is stored still works.
+    /// </summary>
+    private static void RecoverJournals(GatewayConfig config, IStateStore store, string verb)
+    {
+        if (!config.Audit.Enabled || !Directory.Exists(Path.Combine(config.StateDirectory, Gatehouse.Audit.AuditJournal.DirectoryName)))
+        {
+            return;
+        }
+
+        try
+        {
+            var key = Hosting.AuditHosting.LoadKey(config);
+            // A command-line verb has no synchronization context: waiting here cannot deadlock.
+            Hosting.AuditHosting.RecoverJournalsAsync(config.StateDirectory, store, key, recovered => Console.Error.WriteLine(
+                $"gatehouse: {verb}: recovered the journal of chain {Visible(recovered.Chain)} (a gateway that did not stop cleanly): " +
+                $"{recovered.Stored} records stored, {recovered.AlreadyStored} already stored, {recovered.Discarded} discarded as torn"), CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is Gatehouse.Audit.AuditKeyException or System.Data.Common.DbException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"gatehouse: {verb}: note: journals of crashed gateways were not recovered: {Visible(ex.Message)}");
+        }
     }
 
     /// <summary>ISO-8601 (a time without offset is UTC), or a duration back from now such as 30m, 2h, 7d.</summary>

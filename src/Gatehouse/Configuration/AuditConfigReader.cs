@@ -7,10 +7,11 @@ namespace Gatehouse.Configuration;
 /// <summary>
 /// The <c>audit</c> section. <c>enabled: false</c> exists for benchmarks and relay tests only: the gateway says so
 /// loudly at every start. Without <c>key_file</c> the key is made in the state directory, which suits one instance;
-/// instances sharing a PostgreSQL store must share the key, so there <c>key_file</c> is required.
+/// instances sharing a PostgreSQL store must share the key, so there <c>key_file</c> is required. <c>journal</c>
+/// (default true) keeps each record in a local write-ahead journal before the store has it (AuditJournal).
 /// </summary>
 public sealed record AuditConfig(
-    bool Enabled, string? KeyFile, AuditDurability Durability, AuditFailureMode OnFailure, TimeSpan? Retention)
+    bool Enabled, string? KeyFile, AuditDurability Durability, AuditFailureMode OnFailure, TimeSpan? Retention, bool Journal = true)
 {
     public static AuditConfig Default { get; } = new(true, null, AuditDurability.Process, AuditFailureMode.Deny, TimeSpan.FromDays(90));
 }
@@ -55,8 +56,9 @@ internal static class AuditConfigReader
             section.Error(section.Get("retention")!, "'retention' must be at least 1h (or forever)");
         }
 
+        bool journal = section.Bool("journal", true);
         section.RejectUnknownKeys("audit");
-        return new AuditConfig(enabled, keyFile is null ? null : resolve(keyFile), durability, onFailure, retention);
+        return new AuditConfig(enabled, keyFile is null ? null : resolve(keyFile), durability, onFailure, retention, journal);
     }
 
     private static T Invalid<T>(YamlSection section, string key, string message, T fallback)

@@ -8,12 +8,15 @@ namespace Gatehouse.Hosting;
 /// The audit trail's life in a gateway process: the key, the chain's first and last records, retention in the
 /// background, and the warnings an operator must not miss (audit off, failing open).
 /// </summary>
-internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditConfig config, ILogger logger, TimeProvider time) : IAsyncDisposable
+internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditConfig config, string stateDirectory, ILogger logger, TimeProvider time) : IAsyncDisposable
 {
     private static readonly TimeSpan RetentionEvery = TimeSpan.FromHours(1);
     private Task _retention = Task.CompletedTask;
 
-    /// <summary>The trail for this process, or null when <c>audit.enabled: false</c>. Throws <see cref="AuditKeyException"/>.</summary>
+    /// <summary>
+    /// The trail for this process, or null when <c>audit.enabled: false</c>. Throws <see cref="AuditKeyException"/>,
+    /// and IOException when the journal cannot be created.
+    /// </summary>
     public static AuditTrail? Create(GatewayConfig config, IStateStore state, string instance, TimeProvider time, Action<TimeSpan>? batchWritten = null)
     {
         if (!config.Audit.Enabled)
@@ -22,7 +25,26 @@ internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditCon
         }
 
         var key = AuditKey.Load(config.Audit.KeyFile ?? Path.Combine(config.StateDirectory, "audit.key"), create: config.Audit.KeyFile is null);
-        return new AuditTrail(state.Audit, key, new AuditTrailOptions { Chain = instance, OnFailure = config.Audit.OnFailure, BatchWritten = batchWritten }, time);
+        return new AuditTrail(state.Audit, key, new AuditTrailOptions
+        {
+            Chain = instance,
+            OnFailure = config.Audit.OnFailure,
+            BatchWritten = batchWritten,
+            JournalDirectory = config.Audit.Journal ? config.StateDirectory : null,
+            SyncJournal = config.Audit.Durability == AuditDurability.Os,
+        }, time);
+    }
+
+    /// <summary>
+    /// Stores what crashed processes left in their journals under <paramref name="stateDirectory"/> (live ones are
+    /// locked and left alone), telling <paramref name="report"/> about each. A store error propagates.
+    /// </summary>
+    public static async Task RecoverJournalsAsync(string stateDirectory, IStateStore state, AuditKey key, Action<JournalRecovered> report, CancellationToken ct)
+    {
+        foreach (var recovered in await AuditJournalRecovery.RecoverAsync(stateDirectory, state.Audit, key, ct))
+        {
+            report(recovered);
+        }
     }
 
     /// <summary>The key file the verbs that read the trail use (the same rule as <see cref="Create"/>).</summary>
@@ -35,6 +57,17 @@ internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditCon
         if (config.OnFailure == AuditFailureMode.Allow)
         {
             logger.LogWarning("audit.on_failure is allow: statements run even when the audit trail cannot be written. Never use this in production.");
+        }
+
+        try
+        {
+            await RecoverJournalsAsync(stateDirectory, state, trail.Key, recovered => logger.LogWarning(
+                "Audit journal of chain {Chain} (a process that did not stop cleanly) recovered: {Stored} records stored, {Already} were already stored, {Discarded} discarded as torn",
+                recovered.Chain, recovered.Stored, recovered.AlreadyStored, recovered.Discarded), ct);
+        }
+        catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
+        {
+            throw new GatewayStartupException([$"audit: a crashed process's journal cannot be recovered into the store: {ex.Message}"]);
         }
 
         try

@@ -107,9 +107,9 @@ public sealed class GatewayHost : IAsyncDisposable
         {
             audit = AuditHosting.Create(config, state, instance, time, elapsed => metrics.AuditWrite.Observe(elapsed.TotalSeconds));
         }
-        catch (AuditKeyException ex)
+        catch (Exception ex) when (ex is AuditKeyException or IOException or UnauthorizedAccessException)
         {
-            errors.WriteLine($"{config.SourcePath}: error: {ex.Message}");
+            errors.WriteLine($"{config.SourcePath}: error: {(ex is AuditKeyException ? ex.Message : $"audit: cannot create the journal in {config.StateDirectory}: {ex.Message}")}");
             policy.Dispose();
             return null;
         }
@@ -173,7 +173,7 @@ public sealed class GatewayHost : IAsyncDisposable
         Admin.ReviewsApi.Map(app, reviews.Service, adminAuth);
         var policyDistribution = new Admin.PolicyDistribution(policy, state.Policies, config.Targets.Keys.ToHashSet(), instance, config.StateDirectory,
             loggerFactory.CreateLogger("Gatehouse.Policy"), time);
-        Admin.AdminApi.Map(app, adminAuth, state, audit is not null, services.Live, instance, policyDistribution, broker, targets.Values, time);
+        Admin.AdminApi.Map(app, adminAuth, state, audit, services.Live, instance, policyDistribution, broker, targets.Values, time);
         app.Lifetime.ApplicationStopping.Register(reviews.Service.GatewayStopping); // held reviews outlive a restart
 
         mcp.Map(app);
@@ -184,7 +184,7 @@ public sealed class GatewayHost : IAsyncDisposable
             _syntaxChecks = [.. syntaxChecks.Values],
             _reviewWebhook = reviews.Webhook,
             _policyDistribution = policyDistribution,
-            _audit = audit is null ? null : new AuditHosting(audit, state, config.Audit, loggerFactory.CreateLogger("Gatehouse.Audit"), time),
+            _audit = audit is null ? null : new AuditHosting(audit, state, config.Audit, config.StateDirectory, loggerFactory.CreateLogger("Gatehouse.Audit"), time),
         };
     }
 

@@ -73,6 +73,7 @@ internal static class MetricsHosting
         var queued = f.CreateGauge("gatehouse_audit_queue_depth", "Audit records waiting to be written.");
         var last = f.CreateGauge("gatehouse_audit_last_batch_seconds", "How long the last batch write took.");
         var healthy = f.CreateGauge("gatehouse_audit_healthy", "0 when the last audit write failed and none has succeeded since.");
+        var syncs = f.CreateCounter("gatehouse_audit_journal_syncs_total", "fsyncs of the audit journal (durability: os); records per fsync is the group commit.");
         registry.AddBeforeCollectCallback(() =>
         {
             var stats = audit.Stats;
@@ -82,6 +83,7 @@ internal static class MetricsHosting
             queued.Set(stats.Queued);
             last.Set(stats.LastBatchMs / 1000.0);
             healthy.Set(audit.Healthy ? 1 : 0);
+            syncs.IncTo(stats.JournalSyncs);
         });
     }
 

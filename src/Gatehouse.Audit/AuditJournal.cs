@@ -1,0 +1,379 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using Gatehouse.State;
+using Microsoft.Win32.SafeHandles;
+
+namespace Gatehouse.Audit;
+
+/// <summary>
+/// The write-ahead journal of one chain: each record, with its sequence number and MAC, is written to a local file
+/// with one <c>pwrite</c> on the caller's thread before the caller goes on, so it survives a Gatehouse crash the
+/// moment the call returns (<c>durability: os</c> adds an fsync of <see cref="Current"/>). The store gets the records
+/// later, in large batches; a segment is deleted once everything in it is stored. A crashed process's journal is
+/// put into the store by <see cref="AuditJournalRecovery"/>.
+/// <code>
+///  STATE_DIR/audit-journal/CHAIN-DIR/chain          the chain's name (UTF-8)
+///                                    lock           held (flock) while the process lives: a live journal is never recovered
+///                                    000…001.seg    frames from seq 1; a new segment every SegmentBytes
+///  frame: u32 length │ i64 seq │ i64 UTC ticks │ str kind │ str session (-1: none) │ str body │ 32-byte MAC
+///  str:   i32 UTF-8 length │ bytes
+/// </code>
+/// Not thread-safe: the trail calls every member under its own lock.
+/// </summary>
+public sealed class AuditJournal : IDisposable
+{
+    public const string DirectoryName = "audit-journal";
+    public const string ChainFile = "chain";
+    public const string LockFile = "lock";
+    public const string SegmentExtension = ".seg";
+    public const int MacBytes = 32;
+
+    /// <summary>A segment grows to about this size before the next record starts a new one.</summary>
+    public const long SegmentBytes = 16L << 20;
+
+    private readonly string _directory;
+    private readonly bool _fsync;
+    private readonly SafeFileHandle _lock;
+
+    // Sealed and current segments, oldest first, with the last seq each holds.
+    private readonly List<Segment> _segments = [];
+    // Frames encoded and not yet written: [0, _pendingLength) of _frame.
+    private byte[] _frame = new byte[8192];
+    private int _pendingLength;
+    private long _pendingLastSeq;
+    private Segment _current;
+
+    private AuditJournal(string directory, bool fsync, SafeFileHandle lockHandle, Segment first)
+    {
+        _directory = directory;
+        _fsync = fsync;
+        _lock = lockHandle;
+        _current = first;
+        _segments.Add(first);
+    }
+
+    /// <summary>Bytes written so far, over every segment: what <see cref="Sync"/> reports as synced.</summary>
+    public long Written { get; private set; }
+
+    /// <summary>Creates the journal of a new chain under <paramref name="stateDirectory"/>. Throws IOException.</summary>
+    public static AuditJournal Create(string stateDirectory, string chain, bool fsync)
+    {
+        // Records hold SQL and identities: the directories are the owner's only, like the state file's key.
+        string root = Path.Combine(stateDirectory, DirectoryName);
+        string directory = Path.Combine(root, DirectoryFor(chain));
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(directory);
+        }
+        else
+        {
+            var ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+            Directory.CreateDirectory(root, ownerOnly);
+            Directory.CreateDirectory(directory, ownerOnly);
+        }
+
+        var lockHandle = File.OpenHandle(Path.Combine(directory, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        File.WriteAllText(Path.Combine(directory, ChainFile), chain, new UTF8Encoding(false));
+        var first = Segment.Create(directory, 1);
+        if (fsync)
+        {
+            SyncDirectory(directory);
+            SyncDirectory(root);
+        }
+
+        return new AuditJournal(directory, fsync, lockHandle, first);
+    }
+
+    /// <summary>A file-system-safe directory name for a chain (gateway chains are host:pid:guid).</summary>
+    public static string DirectoryFor(string chain)
+    {
+        var name = new StringBuilder(chain.Length);
+        foreach (char c in chain)
+        {
+            name.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_');
+        }
+
+        return name.ToString();
+    }
+
+    /// <summary>
+    /// Appends one frame: with <paramref name="buffered"/> it is only encoded, to go out with the next unbuffered
+    /// frame or <see cref="Flush"/>; otherwise everything buffered and this frame go in one pwrite. Returns
+    /// <see cref="Written"/> after it. On an exception nothing of the write counts as written (the buffer is kept).
+    /// </summary>
+    public long Write(AuditRow row, bool buffered = false)
+    {
+        int start = _pendingLength;
+        int length = Encode(row);
+        if (_current.Length > 0 && _current.Length + start + length > SegmentBytes)
+        {
+            // What is buffered ends this segment; the new frame moves to the front and starts the next.
+            Flush();
+            _frame.AsSpan(start, length).CopyTo(_frame);
+            Rotate(row.Seq);
+        }
+
+        _pendingLength += length;
+        _pendingLastSeq = row.Seq;
+        if (!buffered)
+        {
+            Flush();
+        }
+
+        return Written;
+    }
+
+    /// <summary>Writes what is buffered, in one pwrite.</summary>
+    public void Flush()
+    {
+        if (_pendingLength == 0)
+        {
+            return;
+        }
+
+        RandomAccess.Write(_current.Handle, _frame.AsSpan(0, _pendingLength), _current.Length);
+        _current.Length += _pendingLength;
+        _current.LastSeq = _pendingLastSeq;
+        Written += _pendingLength;
+        _pendingLength = 0;
+    }
+
+    /// <summary>
+    /// The segment to fsync for everything <see cref="Written"/> so far: a sealed segment was synced when it was
+    /// sealed (with <c>fsync</c> on). The handle may be closed by a later <see cref="Release"/>, which only
+    /// happens once its records are stored, so a flush that finds it closed has nothing left to do.
+    /// </summary>
+    public SafeFileHandle Current => _current.Handle;
+
+    /// <summary>Deletes the sealed segments whose records are all stored (seq ≤ <paramref name="storedSeq"/>).</summary>
+    public void Release(long storedSeq)
+    {
+        while (_segments.Count > 1 && _segments[0].LastSeq <= storedSeq)
+        {
+            _segments[0].Delete();
+            _segments.RemoveAt(0);
+        }
+    }
+
+    /// <summary>Closes the journal; with <paramref name="stored"/> every record reached the store, so the files go.</summary>
+    public void Close(bool stored)
+    {
+        foreach (var segment in _segments)
+        {
+            if (stored)
+            {
+                segment.Delete();
+            }
+            else
+            {
+                segment.Handle.Dispose();
+            }
+        }
+
+        _segments.Clear();
+        if (stored)
+        {
+            File.Delete(Path.Combine(_directory, ChainFile));
+            File.Delete(Path.Combine(_directory, LockFile));
+            _lock.Dispose();
+            try
+            {
+                Directory.Delete(_directory);
+            }
+            catch (IOException)
+            {
+                // Something else was put there; leave it.
+            }
+        }
+        else
+        {
+            _lock.Dispose();
+        }
+    }
+
+    public void Dispose() => Close(stored: false);
+
+    private void Rotate(long nextSeq)
+    {
+        if (_fsync)
+        {
+            RandomAccess.FlushToDisk(_current.Handle);
+        }
+
+        _current = Segment.Create(_directory, nextSeq);
+        _segments.Add(_current);
+        if (_fsync)
+        {
+            SyncDirectory(_directory);
+        }
+    }
+
+    // Encodes the row after what is buffered; returns its length.
+    private int Encode(AuditRow row)
+    {
+        int size = 4 + 8 + 8 + Str(row.Kind) + Str(row.SessionId) + Str(row.Body) + MacBytes;
+        if (_frame.Length < _pendingLength + size)
+        {
+            Array.Resize(ref _frame, Math.Max(_pendingLength + size, _frame.Length * 2));
+        }
+
+        var span = _frame.AsSpan(_pendingLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)(size - 4));
+        BinaryPrimitives.WriteInt64LittleEndian(span[4..], row.Seq);
+        BinaryPrimitives.WriteInt64LittleEndian(span[12..], row.Time.UtcTicks);
+        int at = 20;
+        at += PutStr(span[at..], row.Kind);
+        at += PutStr(span[at..], row.SessionId);
+        at += PutStr(span[at..], row.Body);
+        row.Mac.AsSpan(0, MacBytes).CopyTo(span[at..]);
+        return size;
+
+        static int Str(string? text) => 4 + (text is null ? 0 : Encoding.UTF8.GetByteCount(text));
+    }
+
+    private static int PutStr(Span<byte> span, string? text)
+    {
+        if (text is null)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(span, -1);
+            return 4;
+        }
+
+        int bytes = Encoding.UTF8.GetBytes(text, span[4..]);
+        BinaryPrimitives.WriteInt32LittleEndian(span, bytes);
+        return 4 + bytes;
+    }
+
+    /// <summary>Reads the frames of one segment file in order; stops quietly at a torn or short tail.</summary>
+    public static IEnumerable<AuditRow> ReadSegment(string path, string chain)
+    {
+        byte[] data = File.ReadAllBytes(path);
+        int at = 0;
+        while (TryDecode(data, ref at, chain, out var row))
+        {
+            yield return row;
+        }
+    }
+
+    private static bool TryDecode(byte[] data, ref int at, string chain, out AuditRow row)
+    {
+        row = null!;
+        if (data.Length - at < 4)
+        {
+            return false;
+        }
+
+        uint length = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(at));
+        if (length < 16 + 12 + MacBytes || length > data.Length - at - 4)
+        {
+            return false;
+        }
+
+        var frame = data.AsSpan(at + 4, (int)length);
+        long seq = BinaryPrimitives.ReadInt64LittleEndian(frame);
+        long ticks = BinaryPrimitives.ReadInt64LittleEndian(frame[8..]);
+        int offset = 16;
+        if (ticks < DateTimeOffset.MinValue.UtcTicks || ticks > DateTimeOffset.MaxValue.UtcTicks
+            || !TakeStr(frame, ref offset, out string? kind) || kind is null
+            || !TakeStr(frame, ref offset, out string? session)
+            || !TakeStr(frame, ref offset, out string? body) || body is null
+            || frame.Length - offset != MacBytes)
+        {
+            return false;
+        }
+
+        row = new AuditRow(chain, seq, new DateTimeOffset(ticks, TimeSpan.Zero), kind, session, body, frame[offset..].ToArray());
+        at += 4 + (int)length;
+        return true;
+    }
+
+    private static bool TakeStr(ReadOnlySpan<byte> frame, ref int offset, out string? text)
+    {
+        text = null;
+        if (frame.Length - offset < 4)
+        {
+            return false;
+        }
+
+        int length = BinaryPrimitives.ReadInt32LittleEndian(frame[offset..]);
+        offset += 4;
+        if (length == -1)
+        {
+            return true;
+        }
+
+        if (length < 0 || length > frame.Length - offset)
+        {
+            return false;
+        }
+
+        try
+        {
+            text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(frame.Slice(offset, length));
+        }
+        catch (DecoderFallbackException)
+        {
+            return false;
+        }
+
+        offset += length;
+        return true;
+    }
+
+    /// <summary>fsync of a directory, so a new file's name survives an OS crash (POSIX needs it; .NET has no API).</summary>
+    private static void SyncDirectory(string path)
+    {
+        int fd = Native.Open(path, 0 /* O_RDONLY */);
+        if (fd < 0)
+        {
+            throw new IOException($"cannot open {path} to sync it (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            if (Native.Fsync(fd) != 0)
+            {
+                throw new IOException($"fsync of {path} failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+        }
+        finally
+        {
+            _ = Native.Close(fd);
+        }
+    }
+
+    private sealed class Segment(string path, SafeFileHandle handle)
+    {
+        public SafeFileHandle Handle { get; } = handle;
+
+        public long Length { get; set; }
+
+        public long LastSeq { get; set; }
+
+        public static Segment Create(string directory, long firstSeq)
+        {
+            string path = Path.Combine(directory, $"{firstSeq:D20}{SegmentExtension}");
+            var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+            return new Segment(path, handle) { LastSeq = firstSeq - 1 };
+        }
+
+        public void Delete()
+        {
+            Handle.Dispose();
+            File.Delete(path);
+        }
+    }
+
+    private static class Native
+    {
+        [DllImport("libc", EntryPoint = "open", SetLastError = true, CharSet = CharSet.Ansi)]
+        public static extern int Open(string path, int flags);
+
+        [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
+        public static extern int Fsync(int fd);
+
+        [DllImport("libc", EntryPoint = "close", SetLastError = true)]
+        public static extern int Close(int fd);
+    }
+}

@@ -1,0 +1,156 @@
+using Gatehouse.State;
+
+namespace Gatehouse.Audit.Tests;
+
+/// <summary>
+/// The write-ahead journal: a journaled record is durable before the store has it, a crashed process's journal is
+/// recovered into the store exactly once (torn tails dropped, a live journal left alone), and os durability shares
+/// fsyncs between records.
+/// </summary>
+public sealed class JournalTests : IAsyncLifetime
+{
+    private readonly TrailFiles _files = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public Task DisposeAsync() => _files.DisposeAsync().AsTask();
+
+    private string JournalRoot => Path.Combine(_files.Directory, AuditJournal.DirectoryName);
+
+    private AuditTrail JournaledTrail(IStateStore store, string chain = "gw-1", bool sync = false) =>
+        new(store.Audit, _files.Key, new AuditTrailOptions { Chain = chain, JournalDirectory = _files.Directory, SyncJournal = sync }, _files.Time);
+
+    [Fact]
+    public async Task Journaled_records_complete_at_once_and_a_clean_stop_stores_them_and_removes_the_journal()
+    {
+        await using (var store = _files.Open())
+        await using (var trail = JournaledTrail(store))
+        {
+            await trail.StartAsync(default);
+            var appended = Enumerable.Range(1, 300).Select(i => trail.Append(AuditKinds.Statement, "s", Records.Statement("s", i, $"SELECT {i}", "allow", null))).ToList();
+            Assert.All(appended, task => Assert.True(task.IsCompletedSuccessfully, "a journaled record is durable when Append returns"));
+            Assert.Single(Directory.EnumerateDirectories(JournalRoot));
+        }
+
+        var result = await _files.VerifyAsync();
+        Assert.True(result.Intact, string.Join("; ", result.Breaks));
+        Assert.Empty(result.Notes);
+        Assert.Equal(302, result.Records);
+        Assert.Empty(Directory.EnumerateDirectories(JournalRoot));
+    }
+
+    [Fact]
+    public async Task A_crashed_journal_is_recovered_once_after_what_the_store_has_and_its_torn_tail_is_dropped()
+    {
+        // A "crash": rows 1-40 journaled, only 1-25 in the store, the last frame half written.
+        var rows = Chain("gw-crashed", 40);
+        using (var journal = AuditJournal.Create(_files.Directory, "gw-crashed", fsync: false))
+        {
+            foreach (var row in rows)
+            {
+                journal.Write(row);
+            }
+        }
+
+        string segment = Directory.EnumerateFiles(Path.Combine(JournalRoot, AuditJournal.DirectoryFor("gw-crashed"))).Single(f => f.EndsWith(AuditJournal.SegmentExtension, StringComparison.Ordinal));
+        var bytes = await File.ReadAllBytesAsync(segment);
+        await File.WriteAllBytesAsync(segment, bytes[..^10]);
+
+        await using (var store = _files.Open())
+        {
+            await store.Audit.AppendAsync(rows.Take(25).ToList(), default);
+            var recovered = Assert.Single(await AuditJournalRecovery.RecoverAsync(_files.Directory, store.Audit, _files.Key, default));
+            Assert.Equal(new JournalRecovered("gw-crashed", 14, 25, 0), recovered);
+            Assert.Empty(await AuditJournalRecovery.RecoverAsync(_files.Directory, store.Audit, _files.Key, default));
+        }
+
+        var result = await _files.VerifyAsync();
+        Assert.True(result.Intact, string.Join("; ", result.Breaks));
+        Assert.Equal(39, result.Records);
+        Assert.Contains(result.Notes, note => note.Contains("chain.end", StringComparison.Ordinal));
+        Assert.Empty(Directory.EnumerateDirectories(JournalRoot));
+    }
+
+    [Fact]
+    public async Task A_frame_that_does_not_verify_ends_recovery_there()
+    {
+        var rows = Chain("gw-forged", 10);
+        var forged = rows[6] with { Body = rows[6].Body.Replace("SELECT", "DELETE", StringComparison.Ordinal) };
+        using (var journal = AuditJournal.Create(_files.Directory, "gw-forged", fsync: false))
+        {
+            foreach (var row in rows.Take(6).Append(forged).Concat(rows.Skip(7)))
+            {
+                journal.Write(row);
+            }
+        }
+
+        await using var store = _files.Open();
+        var recovered = Assert.Single(await AuditJournalRecovery.RecoverAsync(_files.Directory, store.Audit, _files.Key, default));
+        Assert.Equal(new JournalRecovered("gw-forged", 6, 0, 4), recovered);
+        Assert.Equal(6, (await store.Audit.LastAsync("gw-forged", default))?.Seq);
+    }
+
+    [Fact]
+    public async Task A_live_journal_is_locked_and_left_alone()
+    {
+        await using var store = _files.Open();
+        await using var trail = JournaledTrail(store, "gw-live");
+        await trail.StartAsync(default);
+        await trail.Append(AuditKinds.Statement, "s", Records.Statement("s", 1, "SELECT 1", "allow", null));
+        Assert.Empty(await AuditJournalRecovery.RecoverAsync(_files.Directory, store.Audit, _files.Key, default));
+        Assert.Single(Directory.EnumerateDirectories(JournalRoot));
+    }
+
+    [Fact]
+    public async Task With_fsync_concurrent_records_share_fsyncs()
+    {
+        await using (var store = _files.Open())
+        await using (var trail = JournaledTrail(store, sync: true))
+        {
+            await trail.StartAsync(default);
+            async Task SessionAsync(string session)
+            {
+                await Task.Yield();
+                for (int i = 1; i <= 100; i++)
+                {
+                    await trail.Append(AuditKinds.Statement, session, Records.Statement(session, i, $"SELECT {i}", "allow", null));
+                }
+            }
+
+            await Task.WhenAll(Enumerable.Range(1, 8).Select(n => SessionAsync($"s{n}")));
+            long syncs = trail.Stats.JournalSyncs;
+            Assert.InRange(syncs, 1, 799);
+        }
+
+        Assert.True((await _files.VerifyAsync()).Intact);
+    }
+
+    [Fact]
+    public async Task A_journal_directory_that_cannot_be_created_is_an_io_error_naming_it()
+    {
+        string blocked = Path.Combine(_files.Directory, "not-a-directory");
+        await File.WriteAllTextAsync(blocked, "x");
+        await using var store = _files.Open();
+        var error = Assert.ThrowsAny<IOException>(() => new AuditTrail(store.Audit, _files.Key, new AuditTrailOptions { Chain = "gw", JournalDirectory = blocked }, _files.Time));
+        Assert.Contains("not-a-directory", error.Message, StringComparison.Ordinal);
+    }
+
+    // Rows of a chain as the trail makes them: chain.start, then statements, each MAC after the previous one's.
+    private List<AuditRow> Chain(string chain, int count)
+    {
+        var rows = new List<AuditRow>();
+        var previous = AuditKey.Genesis;
+        for (int seq = 1; seq <= count; seq++)
+        {
+            var time = TrailFiles.Start.AddSeconds(seq);
+            var (kind, session, body) = seq == 1
+                ? (AuditKinds.ChainStarted, (string?)null, AuditJson.Write(new ChainStartedRecord(chain, "host", 1, "1")))
+                : (AuditKinds.Statement, "s", AuditJson.Write(Records.Statement("s", seq, $"SELECT {seq}", "allow", null)));
+            var mac = _files.Key.Mac(chain, seq, time, kind, session, body, previous);
+            rows.Add(new AuditRow(chain, seq, time, kind, session, body, mac));
+            previous = mac;
+        }
+
+        return rows;
+    }
+}
