@@ -77,7 +77,20 @@ public sealed record OutcomeRecord(
     IReadOnlyList<string?>? Parameters,
     IReadOnlyList<string> MaskedColumns,
     string? Review = null,
-    string? Reviewer = null);
+    string? Reviewer = null,
+    AuditResult? Result = null);
+
+/// <summary>
+/// The rows the client received for one execution, after masking, when its grant records results (<c>audit:
+/// { results: true }</c>): the first result set's column names, its rows (as text; binary-format values of other
+/// than text, integer, boolean and uuid types as <c>\x</c> hex; null for SQL NULL), the columns a mask rewrote, and whether rows (or result sets) were left out by the bounds.
+/// Null (and absent from the body) otherwise, so records written before it read and verify unchanged.
+/// </summary>
+public sealed record AuditResult(
+    IReadOnlyList<string> Columns,
+    IReadOnlyList<IReadOnlyList<string?>> Rows,
+    IReadOnlyList<string> MaskedColumns,
+    bool Truncated);
 
 /// <summary>Record bodies are compact snake_case JSON, written once; the MAC covers the stored text, so it need not be canonical.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

@@ -100,4 +100,5 @@ public sealed class AuditReadException(string message) : Exception(message);
 [JsonSerializable(typeof(IReadOnlyList<SessionSummary>))]
 [JsonSerializable(typeof(SessionDetail))]
 [JsonSerializable(typeof(SessionEvent))]
+[JsonSerializable(typeof(IReadOnlyList<SessionEvent>))]
 public sealed partial class AuditViewJson : JsonSerializerContext;

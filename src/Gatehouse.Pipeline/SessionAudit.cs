@@ -92,10 +92,11 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
             parameters = [.. parameters.Select(p => p is null ? null : masker.Scrub(p, rules, tainted: false))];
         }
 
-        // An outcome is recorded after the client saw it; a failed write shows as a statement without outcome.
+        // An outcome is recorded after the client saw it; a failed write shows as a statement without outcome. Its rows
+        // (grants with audit.results) were captured after masking, as the client received them.
         trail.AppendLazily(AuditKinds.Outcome, session.Id, new OutcomeRecord(
             session.Id, ticket.Id, outcome.Succeeded, outcome.CommandTag, RowCount(outcome.CommandTag), ms, outcome.SqlState, message,
-            parameters, [.. ticket.MaskedColumns], ticket.ReviewId, ticket.Reviewers));
+            parameters, [.. ticket.MaskedColumns], ticket.ReviewId, ticket.Reviewers, ticket.Result?.Take()));
     }
 
     /// <summary>True while a statement record of this session has not been seen durable by a barrier.</summary>

@@ -59,6 +59,12 @@ public sealed partial class StatementPipeline(
 
     private bool _hadMasks;
 
+    /// <summary>A grant of this session has recorded result rows (<c>audit: { results: true }</c>) and the session has an
+    /// audit trail: its rows are looked at. Sticky like <see cref="HasMasks"/>; false keeps rows streaming untouched.</summary>
+    public bool RecordsResults => Volatile.Read(ref _recordsResults);
+
+    private bool _recordsResults;
+
     /// <summary>The limits of the grant the last statement was decided under (SPEC §3; the wire enforces them).</summary>
     public GrantLimits Limits => _grant?.Limits ?? GrantLimits.None;
 
@@ -125,6 +131,12 @@ public sealed partial class StatementPipeline(
             {
                 Volatile.Write(ref _hadMasks, true);
             }
+
+            if (_grant is { Audit.Results: true } && audit is not null)
+            {
+                Volatile.Write(ref _recordsResults, true);
+            }
+
             _grantSnapshot = snapshot;
         }
 
@@ -163,7 +175,8 @@ public sealed partial class StatementPipeline(
             return (null, new Refusal(RefusalKind.SessionGuard, "54000", "gatehouse: " + full, "session-guard"));
         }
 
-        return (new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName) { NeedsReview = held, Sql = request.Sql }, null);
+        var capture = _grant.Audit.Results && audit is not null ? new ResultCapture(_grant.Audit) : null;
+        return (new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName) { NeedsReview = held, Sql = request.Sql, Result = capture }, null);
     }
 
     /// <summary>The server reported a setting (ParameterStatus, at login or after a statement).</summary>

@@ -39,7 +39,7 @@ public sealed class StatementTicket
     internal StatementTicket WithMasks(StatementMasks masks, RelationCatalog catalog) =>
         new(Id, _session, Statements, Decision, PreparedName, masks, catalog)
         {
-            Sql = Sql, NeedsReview = NeedsReview, ReviewId = ReviewId, Reviewers = Reviewers,
+            Sql = Sql, NeedsReview = NeedsReview, ReviewId = ReviewId, Reviewers = Reviewers, Result = Result,
         };
 
     /// <summary>Increasing within the session.</summary>
@@ -57,8 +57,16 @@ public sealed class StatementTicket
     /// <summary>What to mask in this statement's results; null when the grant has no masks.</summary>
     public StatementMasks? Masks { get; }
 
+    /// <summary>The rows of the current execution as the client receives them, when the grant records results; else null.</summary>
+    public ResultCapture? Result { get; internal init; }
+
     /// <summary>Columns masked in the results, per result set, for the outcome and the audit trail.</summary>
-    public List<string> MaskedColumns { get; } = [];
+    public IReadOnlyList<string> MaskedColumns => _maskedColumns ?? (IReadOnlyList<string>)[];
+
+    // Made at the first masked result set: a statement without masks allocates none.
+    private List<string>? _maskedColumns;
+
+    public void AddMaskedColumns(IEnumerable<string> columns) => (_maskedColumns ??= []).AddRange(columns);
 
     /// <summary>The server ran statement <paramref name="index"/> (its CommandComplete arrived).</summary>
     public void Commit(int index)

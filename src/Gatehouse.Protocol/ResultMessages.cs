@@ -161,13 +161,14 @@ public static class ResultMessages
             }
 
             short format = formatCount == 0 ? (short)0 : formatCount == 1 ? formats[0] : i < formatCount ? formats[i] : (short)0;
-            values[i] = Render(value, format, maxChars);
+            values[i] = RenderValue(value, format, maxChars);
         }
 
         return values;
     }
 
-    private static string Render(ReadOnlySpan<byte> value, short format, int maxChars)
+    /// <summary>A value for a record: text format as text, binary as <c>\x</c> hex; cut to <paramref name="maxChars"/> with a marker.</summary>
+    public static string RenderValue(ReadOnlySpan<byte> value, short format, int maxChars)
     {
         if (format == 0)
         {

@@ -236,10 +236,10 @@ internal sealed class ClientToServerPump(
                     return RefuseParse(refusal); // where the server fails a statement it may not run
                 }
 
-                if (_portals.GetValueOrDefault(portal) is { Ticket.Masks: not null, Described: false } undescribed)
+                if (_portals.GetValueOrDefault(portal) is { Described: false } undescribed && undescribed.Ticket is { Masks: not null } or { Result: not null })
                 {
-                    // Execute sends no RowDescription: describe the portal first, so its rows can be masked by column;
-                    // the server's answer to this Describe is not shown to the client.
+                    // Execute sends no RowDescription: describe the portal first, so its rows can be masked (and
+                    // recorded) by column; the server's answer to this Describe is not shown to the client.
                     _portals[portal] = (undescribed.Ticket, true);
                     ledger.Expect(new(StatementLedger.Kind.Describe, undescribed.Ticket, Name: portal, Target: (byte)'P', Injected: true));
                     Replace(Describe(portal));
@@ -394,6 +394,9 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
     private readonly DataRowRewriter? _rewriter = pipeline?.Masker is { } masker ? new DataRowRewriter(masker) : null;
     private ColumnPlan? _rowPlan;
 
+    // Where the DataRow being inspected is recorded as sent (a grant with audit.results); null: not recorded.
+    private ResultCapture? _rowCapture;
+
     // The COPY … TO STDOUT stream being masked, from its CopyOutResponse to its CopyDone.
     private CopyRewriter? _copy;
 
@@ -420,7 +423,7 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
         {
             case BackendMessageCode.ReadyForQuery or BackendMessageCode.ErrorResponse:
                 return FrameHandling.Inspect;
-            case BackendMessageCode.DataRow when pipeline is { HasMasks: true }:
+            case BackendMessageCode.DataRow when pipeline is { HasMasks: true } or { RecordsResults: true }:
                 return ClassifyRow(total);
             case BackendMessageCode.CopyOutResponse when pipeline is { HasMasks: true }:
                 return FrameHandling.Inspect;
@@ -452,9 +455,11 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
             return FrameHandling.Drop;
         }
 
+        // Recorded rows are within the grant's bounds (at most 1 MB), so inspecting them whole is bounded too.
+        _rowCapture = pipeline!.RecordsResults ? ledger.RowCapture(total) : null;
         if (_rowPlan is null)
         {
-            return FrameHandling.Pass;
+            return _rowCapture is null ? FrameHandling.Pass : FrameHandling.Inspect;
         }
 
         if (total > MaxMaskedRow || _rewriter is null)
@@ -539,9 +544,14 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
 
             case BackendMessageCode.CopyOutResponse or BackendMessageCode.CopyData or BackendMessageCode.CopyDone when pipeline is { HasMasks: true }:
                 return OnCopyFrame(code, span);
+            case BackendMessageCode.DataRow when _rowPlan is null:
+                _rowCapture!.Add(span);
+                return FrameVerdict.Pass;
             case BackendMessageCode.DataRow:
-                if (_rewriter!.Rewrite(span, _rowPlan!) is { } row)
+                if (_rewriter!.Rewrite(span, _rowPlan) is { } row)
                 {
+                    // Recorded after the mask: the bytes the client gets.
+                    _rowCapture?.Add(row.Span);
                     Replace(row.Span);
                     return FrameVerdict.Replace;
                 }

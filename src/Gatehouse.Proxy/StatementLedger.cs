@@ -40,6 +40,9 @@ internal sealed class StatementLedger
         public ColumnPlan? Plan { get; set; }
     }
 
+    // Described columns of portals whose ticket records its rows, by portal name (made at the first such portal).
+    private Dictionary<string, ResultShape>? _portalShapes;
+
     private readonly ConcurrentQueue<Entry> _entries = new();
 
     // Server side only.
@@ -119,6 +122,7 @@ internal sealed class StatementLedger
                 {
                     // The client side resolved the statement's ticket when the Bind went out; it decides the masks.
                     _portals[bind.Portal!] = new PortalState(bind.Ticket ?? _statements.GetValueOrDefault(bind.Name!), bind.Formats, bind.FormatsKnown, bind.Parameters);
+                    _portalShapes?.Remove(bind.Portal!);
                 }
 
                 return null;
@@ -137,6 +141,7 @@ internal sealed class StatementLedger
                     else if (close.Target == (byte)'P')
                     {
                         _portals.Remove(close.Name!);
+                        _portalShapes?.Remove(close.Name!);
                     }
                 }
 
@@ -187,6 +192,11 @@ internal sealed class StatementLedger
             var portal = _portals.GetValueOrDefault(head.Portal!);
             if (ran && portal?.Ticket is { } ticket)
             {
+                if (ticket.Result is { Described: false } capture && _portalShapes?.GetValueOrDefault(head.Portal!) is { } shape)
+                {
+                    capture.Describe(shape); // no rows: the outcome still shows the columns
+                }
+
                 ticket.Commit(0);
                 ticket.Complete(new StatementOutcome(true, CommandTag(frame), null, null, portal.Parameters, head.At));
             }
@@ -309,6 +319,34 @@ internal sealed class StatementLedger
     }
 
     /// <summary>
+    /// Server side: where a DataRow of <paramref name="frameLength"/> bytes arriving now is recorded as the client
+    /// receives it (its ticket records results and the bounds leave room); null: it is not.
+    /// </summary>
+    public ResultCapture? RowCapture(long frameLength)
+    {
+        if (OutOfStep || !Head(out var head))
+        {
+            return null;
+        }
+
+        ResultCapture? capture = null;
+        if (head.Kind == Kind.Query)
+        {
+            capture = head.Ticket?.Result;
+        }
+        else if (head.Kind == Kind.Execute && _portals.GetValueOrDefault(head.Portal!) is { Ticket.Result: { } portalCapture })
+        {
+            capture = portalCapture;
+            if (!capture.Described && _portalShapes?.GetValueOrDefault(head.Portal!) is { } shape)
+            {
+                capture.Describe(shape);
+            }
+        }
+
+        return capture is not null && capture.Wants(frameLength) ? capture : null;
+    }
+
+    /// <summary>
     /// Server side: a CopyOutResponse arrived. The plan to rewrite its stream by, or null to pass it (the statement
     /// needs no masking). Throws <see cref="MaskingException"/> when a statement with masks copies out and no plan was made.
     /// </summary>
@@ -363,6 +401,11 @@ internal sealed class StatementLedger
 
         if (ticket?.Masks is not { } masks)
         {
+            if (ticket?.Result is not null && ResultMessages.ReadRowDescription(frame.Span[FrameHeader.Size..]) is { } described)
+            {
+                Shape(head, ticket, ResultShape.Of(described, null));
+            }
+
             return head.Injected;
         }
 
@@ -383,7 +426,12 @@ internal sealed class StatementLedger
             throw new MaskingException(denied, denied: true);
         }
 
-        ticket.MaskedColumns.AddRange(plan.Describe(columns));
+        ticket.AddMaskedColumns(plan.Describe(columns));
+        if (ticket.Result is not null)
+        {
+            Shape(head, ticket, ResultShape.Of(columns, plan));
+        }
+
         if (head.Kind == Kind.Query)
         {
             _queryPlan = plan;
@@ -397,6 +445,19 @@ internal sealed class StatementLedger
     }
 
     private bool _masked;
+
+    // A recorded result's columns: a query's result set begins now; a portal's is kept for its Execute.
+    private void Shape(in Entry head, StatementTicket ticket, ResultShape shape)
+    {
+        if (head.Kind == Kind.Query)
+        {
+            ticket.Result!.Describe(shape);
+        }
+        else
+        {
+            (_portalShapes ??= new(StringComparer.Ordinal))[head.Name!] = shape;
+        }
+    }
 
     private bool Head(out Entry head) => _entries.TryPeek(out head);
 

@@ -59,6 +59,7 @@ public sealed class ConsoleGateway : IAsyncLifetime
               - { id: pay-writes, when: { class: write, tables: ["public.payments"] }, then: review }
             masks:
               - { columns: ["public.customers.ssn"], with: last4 }
+            audit: { results: true, max_rows: 20 }
         reviews: { approvers: reviewers, mode: hold, timeout: 90s }
         """;
 

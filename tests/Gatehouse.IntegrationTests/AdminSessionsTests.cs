@@ -116,7 +116,7 @@ public sealed class AdminSessionsTests(AdminGatewayFixture fixture)
         var selectEvent = Assert.Single(events, e => e.GetProperty("kind").GetString() == "statement" && e.GetProperty("sql").GetString()!.Contains("FROM customers", StringComparison.Ordinal));
         Assert.True(dropEvent.GetProperty("offset_ms").GetInt64() - selectEvent.GetProperty("offset_ms").GetInt64() >= 300);
         Assert.Contains(events, e => e.GetProperty("kind").GetString() == "outcome" && e.GetProperty("command_tag").GetString() == "SELECT 1");
-        // The trail records no result rows yet: every event says so with null.
+        // This grant has no audit: { results: true }: no rows are recorded, and every event says so with null.
         Assert.All(events, e => Assert.Equal(JsonValueKind.Null, e.GetProperty("result").ValueKind));
     }
 

@@ -24,7 +24,7 @@ public class PolicyCheckTests
             [
                 "unknown-keys-and-types.yaml:2:48: error: claim 'team' must be a single value (string, number or true/false), got a mapping",
                 "unknown-keys-and-types.yaml:4:5: error: a grant is missing 'targets'",
-                "unknown-keys-and-types.yaml:5:5: error: unknown key 'target' in a grant; expected one of: to, targets, db_roles, rules, masks, strict_masking, limits",
+                "unknown-keys-and-types.yaml:5:5: error: unknown key 'target' in a grant; expected one of: to, targets, db_roles, rules, masks, strict_masking, limits, audit",
                 "unknown-keys-and-types.yaml:8:7: error: 'rules' must be a list, got a mapping",
                 "unknown-keys-and-types.yaml:13:41: error: unknown statement class 'writes'; expected one of: read, write, ddl, dcl, admin, code, copy-out, transaction, session, unknown",
                 "unknown-keys-and-types.yaml:13:58: error: 'then' must be allow, deny or review, got 'permit'",

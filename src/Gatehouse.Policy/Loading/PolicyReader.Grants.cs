@@ -31,7 +31,7 @@ internal sealed partial class PolicyReader
 
     private Grant? ReadGrant(YamlMapping map, int index, bool hasReviews)
     {
-        CheckKeys(map, "a grant", "to", "targets", "db_roles", "rules", "masks", "strict_masking", "limits");
+        CheckKeys(map, "a grant", "to", "targets", "db_roles", "rules", "masks", "strict_masking", "limits", "audit");
         var ok = true;
         string? to = null;
         if (Required(map, "to", "a grant") is { } toNode && AsString(toNode, "'to'") is { } toText)
@@ -69,7 +69,8 @@ internal sealed partial class PolicyReader
             }
         }
         var limits = map.Find("limits") is { } limitsNode ? ReadLimits(limitsNode) : GrantLimits.None;
-        if (!ok || to is null || targets is null || roles is null || rules is null || limits is null)
+        var audit = map.Find("audit") is { } auditNode ? ReadAudit(auditNode) : GrantAudit.None;
+        if (!ok || to is null || targets is null || roles is null || rules is null || limits is null || audit is null)
         {
             return null;
         }
@@ -83,6 +84,7 @@ internal sealed partial class PolicyReader
             Masks = masks,
             StrictMaskingDeny = strict,
             Limits = limits,
+            Audit = audit,
             Index = index,
             Line = map.Line,
         };

@@ -16,6 +16,9 @@ public sealed class Grant
 
     public GrantLimits Limits { get; init; } = GrantLimits.None;
 
+    /// <summary><c>audit</c>: whether result rows are recorded, and their bounds (off by default).</summary>
+    public GrantAudit Audit { get; init; } = GrantAudit.None;
+
     /// <summary><c>strict_masking: deny</c>: a result column of a statement that reads masked data and cannot be traced
     /// to an unmasked source refuses the result instead of being redacted (the default, <c>redact</c>).</summary>
     public bool StrictMaskingDeny { get; init; }

@@ -78,8 +78,11 @@ public sealed record StatementItem(
 
 public sealed record SessionDetailView(SessionItem Session, IReadOnlyList<StatementItem> Statements);
 
-/// <summary>Rows of a result as the agent saw them; the trail does not record them yet, so replay events carry null.</summary>
-public sealed record ReplayResult(IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string?>> Rows, IReadOnlyList<string> MaskedColumns, bool Truncated);
+/// <summary>Rows of a result as the agent saw them (after masking), when its grant records results; null otherwise.</summary>
+public sealed record ReplayResult(IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string?>> Rows, IReadOnlyList<string> MaskedColumns, bool Truncated)
+{
+    public static ReplayResult? Of(AuditResult? r) => r is null ? null : new(r.Columns, r.Rows, r.MaskedColumns, r.Truncated);
+}
 
 /// <summary>
 /// One step of a replay, in recorded order, <see cref="OffsetMs"/> after the session's start. Fields belong to
@@ -103,7 +106,8 @@ public sealed record ReplayEvent(
             { Sent: { } s } => new(offset, e.Time, "statement", s.Statement, s.Sql, s.Prepared, StatementItem.ClassOf(s), s.Decision, s.Rule, s.Reason, s.Review,
                 Sqlstate: s.SqlState, Message: s.Message),
             { Received: { } o } => new(offset, e.Time, "outcome", o.Statement, Review: o.Review, Succeeded: o.Succeeded, CommandTag: o.CommandTag, Rows: o.Rows,
-                DurationMs: o.DurationMs, Sqlstate: o.SqlState, Message: o.Message, Parameters: o.Parameters, MaskedColumns: o.MaskedColumns),
+                DurationMs: o.DurationMs, Sqlstate: o.SqlState, Message: o.Message, Parameters: o.Parameters, MaskedColumns: o.MaskedColumns,
+                Result: ReplayResult.Of(o.Result)),
             { End: { } end } => new(offset, e.Time, "end", Reason: end.Reason, Statements: end.Statements),
             _ => null,
         };

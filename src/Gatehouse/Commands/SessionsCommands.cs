@@ -115,7 +115,11 @@ internal static class SessionsCommands
             Description = "follow the original timing, this many times faster (1 = as recorded, 2 = twice as fast); 0 = no waiting",
             DefaultValueFactory = _ => 0,
         };
-        var command = new Command("replay", "Replay a session: what the agent sent and what it got back, in order, with times.") { id, config, speed };
+        var json = new Option<bool>("--json") { Description = "print the session's records as one JSON array (no waiting)" };
+        var command = new Command("replay", "Replay a session: what the agent sent and what it got back (rows too, when its grant records them), in order, with times.")
+        {
+            id, config, speed, json,
+        };
         command.SetAction(async (parse, ct) =>
         {
             const string verb = "sessions replay";
@@ -128,6 +132,23 @@ internal static class SessionsCommands
             return await WithReaderAsync(parse, config, verb, async reader =>
             {
                 string session = parse.GetValue(id)!;
+                if (parse.GetValue(json))
+                {
+                    var events = new List<SessionEvent>();
+                    await foreach (var e in reader.EventsAsync(session, ct))
+                    {
+                        events.Add(e);
+                    }
+
+                    if (events.Count == 0)
+                    {
+                        return TrailSupport.Fail(verb, $"no session {session} in the trail");
+                    }
+
+                    Console.WriteLine(JsonSerializer.Serialize<IReadOnlyList<SessionEvent>>(events, AuditViewJson.Default.IReadOnlyListSessionEvent));
+                    return CommandSupport.ExitOk;
+                }
+
                 var console = TrailSupport.Terminal();
                 DateTimeOffset? first = null, previous = null;
                 await foreach (var e in reader.EventsAsync(session, ct))
@@ -140,6 +161,10 @@ internal static class SessionsCommands
                     first ??= e.Time;
                     previous = e.Time;
                     console.Write(ReplayLine(e, e.Time - first.Value));
+                    if (e.Received?.Result is { } result)
+                    {
+                        console.Write(ResultTable(result));
+                    }
                 }
 
                 return first is null ? TrailSupport.Fail(verb, $"no session {session} in the trail") : CommandSupport.ExitOk;
@@ -243,6 +268,43 @@ internal static class SessionsCommands
             : $"ERROR {o.SqlState} {o.Message}";
         string parameters = o.Parameters is { Count: > 0 } p ? $" params [{string.Join(", ", p.Select(v => v ?? "NULL"))}]" : "";
         return string.Create(CultureInfo.InvariantCulture, $"{result} {o.DurationMs:0.###} ms{parameters}");
+    }
+
+    // A replay on a terminal shows the first rows of a recorded result, each value cut; --json has them all.
+    private const int ShownRows = 20;
+    private const int ShownChars = 60;
+
+    private static IRenderable ResultTable(AuditResult result)
+    {
+        var masked = result.MaskedColumns.ToHashSet(StringComparer.Ordinal);
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var column in result.Columns)
+        {
+            table.AddColumn(new TableColumn(TrailSupport.Cell(masked.Contains(column) ? column + " (masked)" : column)));
+        }
+
+        string Shown(string? value) => value is null ? "NULL" : value.Length <= ShownChars ? value : string.Concat(value.AsSpan(0, ShownChars), "…");
+        foreach (var row in result.Rows.Take(ShownRows))
+        {
+            if (row.Count == result.Columns.Count && row.Count > 0)
+            {
+                table.AddRow(row.Select(v => (IRenderable)TrailSupport.Cell(Shown(v), v is null ? new Style(decoration: Decoration.Dim) : Style.Plain)).ToArray());
+            }
+        }
+
+        var notes = new List<string>();
+        if (result.Rows.Count > ShownRows)
+        {
+            notes.Add($"{result.Rows.Count - ShownRows} more recorded row(s): see --json");
+        }
+
+        if (result.Truncated)
+        {
+            notes.Add("truncated: the client got more than the grant's audit bounds keep");
+        }
+
+        var note = new Text(notes.Count == 0 ? "" : "   " + string.Join("; ", notes) + "\n", new Style(decoration: Decoration.Dim));
+        return result.Columns.Count == 0 ? note : new Rows(new Padder(table, new Padding(4, 0, 0, 0)), note);
     }
 
     private static Text ReplayLine(SessionEvent e, TimeSpan offset)
