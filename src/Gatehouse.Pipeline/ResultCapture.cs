@@ -130,12 +130,18 @@ public sealed class ResultCapture(GrantAudit bounds)
         AuditResult? result = _shape is null && !_truncated
             ? null
             : new AuditResult(_shape?.Names ?? [], [.. _rows], _shape?.Masked ?? [], _truncated);
+        Reset();
+        return result;
+    }
+
+    /// <summary>Forgets what was recorded: the next execution starts empty.</summary>
+    public void Reset()
+    {
         _rows.Clear();
         _shape = null;
         _bytes = 0;
         _truncated = false;
         _later = false;
-        return result;
     }
 }
 

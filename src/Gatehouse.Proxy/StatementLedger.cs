@@ -123,6 +123,8 @@ internal sealed class StatementLedger
                     // The client side resolved the statement's ticket when the Bind went out; it decides the masks.
                     _portals[bind.Portal!] = new PortalState(bind.Ticket ?? _statements.GetValueOrDefault(bind.Name!), bind.Formats, bind.FormatsKnown, bind.Parameters);
                     _portalShapes?.Remove(bind.Portal!);
+                    // A new execution: rows of one that never completed (a suspended portal left behind) are not its.
+                    _portals[bind.Portal!].Ticket?.Result?.Reset();
                 }
 
                 return null;
