@@ -68,6 +68,33 @@ public sealed class AuditStoreFaultTests(GatewayFixture fixture)
         Assert.Equal("ok", seen["SELECT 3 AS three"]);
     }
 
+    [Fact]
+    public async Task A_journal_that_cannot_be_created_stops_start_up_with_one_line_and_journal_false_runs_without_it()
+    {
+        await using var gateway = GatewayProcess.Prepare(fixture);
+        await File.WriteAllTextAsync(Path.Combine(gateway.Directory, Gatehouse.Audit.AuditJournal.DirectoryName), "not a directory");
+        gateway.Start();
+        var failed = await gateway.ExitAsync();
+        Assert.NotEqual(0, failed.ExitCode);
+        var line = Assert.Single(failed.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.Contains("journal", StringComparison.Ordinal));
+        Assert.Contains("audit: cannot create the journal in", line, StringComparison.Ordinal);
+        Assert.Contains("audit.journal: false", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", failed.Stderr, StringComparison.Ordinal);
+
+        await using var unjournaled = GatewayProcess.Prepare(fixture, extra: "audit: { journal: false }");
+        unjournaled.Start();
+        await using (var connection = await unjournaled.OpenAsync(await unjournaled.TokenAsync("no-journal-agent")))
+        {
+            Assert.Equal(1, await ScalarAsync(connection, "SELECT 1"));
+        }
+
+        Assert.False(Directory.Exists(Path.Combine(unjournaled.Directory, Gatehouse.Audit.AuditJournal.DirectoryName)));
+        var stopped = await unjournaled.StopAsync(Signals.Terminate);
+        Assert.True(stopped.ExitCode == 0, stopped.Stderr);
+        var session = Assert.Single((await AuditCli.JsonAsync("sessions", "list", "--config", unjournaled.ConfigPath, "--identity", "no-journal-agent", "--json")).EnumerateArray());
+        Assert.True(session.GetProperty("statements").GetInt64() >= 1, session.ToString()); // Npgsql's own start-up query, and ours
+    }
+
     private static async Task<int> ScalarAsync(NpgsqlConnection connection, string sql)
     {
         await using var command = new NpgsqlCommand(sql, connection);

@@ -31,6 +31,18 @@ public sealed class ConfigurationTests : IDisposable
     }
 
     [Fact]
+    public void The_audit_journal_is_on_by_default_and_can_be_turned_off()
+    {
+        var (on, _) = Load("identity: { dev_issuer: true }\n" + MinimalTarget);
+        Assert.True(on!.Audit.Journal);
+        var (off, errors) = Load("identity: { dev_issuer: true }\n" + MinimalTarget + "audit: { journal: false }\n");
+        Assert.Empty(errors);
+        Assert.False(off!.Audit.Journal);
+        var (_, bad) = Load("identity: { dev_issuer: true }\n" + MinimalTarget + "audit: { journal: maybe }\n");
+        Assert.Equal(["c.yaml:4:19: error: 'journal' must be true or false"], bad);
+    }
+
+    [Fact]
     public void Every_bad_value_is_reported_at_its_position()
     {
         var (config, errors) = Load("""

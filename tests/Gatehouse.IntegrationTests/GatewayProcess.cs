@@ -95,6 +95,15 @@ internal sealed class GatewayProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits for a process expected to stop by itself (a start-up error) and collects its output.</summary>
+    public async Task<ProcessRunner.Result> ExitAsync()
+    {
+        var result = await ProcessRunner.CollectAsync(_process!, TimeSpan.FromSeconds(30));
+        _process!.Dispose();
+        _process = null;
+        return result;
+    }
+
     public async Task<ProcessRunner.Result> StopAsync(int signal)
     {
         Assert.Equal(0, Signals.Send(_process!.Id, signal));

@@ -109,7 +109,7 @@ public sealed class GatewayHost : IAsyncDisposable
         }
         catch (Exception ex) when (ex is AuditKeyException or IOException or UnauthorizedAccessException)
         {
-            errors.WriteLine($"{config.SourcePath}: error: {(ex is AuditKeyException ? ex.Message : $"audit: cannot create the journal in {config.StateDirectory}: {ex.Message}")}");
+            errors.WriteLine($"{config.SourcePath}: error: {(ex is AuditKeyException ? ex.Message : $"audit: cannot create the journal in {config.StateDirectory}: {ex.Message} (make state_dir writable, or set audit.journal: false)")}");
             policy.Dispose();
             return null;
         }
