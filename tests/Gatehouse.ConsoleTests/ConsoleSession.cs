@@ -58,7 +58,8 @@ public sealed class ConsoleSession : IAsyncDisposable
     {
         await Page.GotoAsync("/" + route);
         await Page.Locator("main").GetByRole(AriaRole.Link, new() { Name = "Sign in" }).ClickAsync();
-        await Page.WaitForURLAsync("**/dev-issuer/authorize**");
+        // The form is usable once its DOM is there; waiting for the full load event timed out on a loaded machine.
+        await Page.WaitForURLAsync("**/dev-issuer/authorize**", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
         await Page.GetByLabel("User name").FillAsync(login);
         await Page.GetByLabel("Password").FillAsync(Gateway.Password);
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();

@@ -67,6 +67,7 @@ public sealed class MetricsTests(MetricsFixture fixture) : IClassFixture<Metrics
             ["gatehouse_audit_queue_depth"] = "gauge",
             ["gatehouse_audit_last_batch_seconds"] = "gauge",
             ["gatehouse_audit_healthy"] = "gauge",
+            ["gatehouse_audit_journal_syncs_total"] = "counter",
             ["gatehouse_audit_write_seconds"] = "histogram",
         };
         foreach (var (name, type) in expected)
