@@ -79,7 +79,6 @@ public sealed class AuditTrail : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ITimer _lazyTimer;
     private readonly AuditJournal? _journal;
-    private readonly System.Security.Cryptography.IncrementalHash _mac;
     private readonly JournalSyncer? _syncer;
     private readonly Task _loop;
 
@@ -109,7 +108,6 @@ public sealed class AuditTrail : IAsyncDisposable
         _key = key;
         _time = time;
         Options = options;
-        _mac = key.CreateReusableMac();
         if (options.JournalDirectory is { } directory)
         {
             _journal = AuditJournal.Create(directory, options.Chain, options.SyncJournal);
@@ -186,7 +184,7 @@ public sealed class AuditTrail : IAsyncDisposable
             }
 
             long seq = _seq + 1;
-            var mac = AuditKey.Mac(_mac, Options.Chain, seq, time, kind, session, body, _head);
+            var mac = _key.Mac(Options.Chain, seq, time, kind, session, body, _head);
             var row = new AuditRow(Options.Chain, seq, time, kind, session, body, mac);
             journaled = Journal(row, buffered: wait == Wait.None);
             _seq = seq;
@@ -459,7 +457,6 @@ public sealed class AuditTrail : IAsyncDisposable
             _journal?.Close(stored: _queue.Count == 0 && Healthy);
         }
 
-        _mac.Dispose();
     }
 
     private readonly record struct Unstored(AuditRow Row, TaskCompletionSource? Waiter);
