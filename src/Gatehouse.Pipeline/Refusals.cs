@@ -52,16 +52,16 @@ public static class Refusals
         new(RefusalKind.SyntaxError, "42601", message, ruleId) { Position = position };
 
     /// <summary>Hold mode: a reviewer rejected the statement (SPEC §4).</summary>
-    public static Refusal ReviewRejected(string reviewId, string reason) =>
-        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} rejected: {reason}", "review");
+    public static Refusal ReviewRejected(string reviewId, string ruleId, string reason) =>
+        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} rejected: {reason}", ruleId);
 
     /// <summary>Hold mode: nobody decided in time (SPEC §4).</summary>
-    public static Refusal ReviewTimedOut(string reviewId, TimeSpan timeout) =>
-        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} timed out after {timeout}: nobody decided", "review");
+    public static Refusal ReviewTimedOut(string reviewId, string ruleId, TimeSpan timeout) =>
+        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} timed out after {timeout}: nobody decided", ruleId);
 
     /// <summary>Hold mode: the client cancelled the held statement; the review is withdrawn.</summary>
-    public static Refusal ReviewWithdrawn(string reviewId) =>
-        new(RefusalKind.ReviewRequired, "57014", $"gatehouse: review {reviewId} withdrawn: the statement was cancelled", "review");
+    public static Refusal ReviewWithdrawn(string reviewId, string ruleId) =>
+        new(RefusalKind.ReviewRequired, "57014", $"gatehouse: review {reviewId} withdrawn: the statement was cancelled", ruleId);
 
     /// <summary>Async mode (or a bounded hold that ended): the statement needs an approval first.</summary>
     public static Refusal ReviewPending(string reviewId, string ruleId, string howToDecide) =>
@@ -85,8 +85,8 @@ public static class Refusals
     }
 
     /// <summary>A bounded hold's approval was taken by the same statement sent again meanwhile (it ran there).</summary>
-    public static Refusal ReviewUsed(string reviewId) =>
-        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} was already used by another call of the same statement; send it again to ask for a new review", "review");
+    public static Refusal ReviewUsed(string reviewId, string ruleId) =>
+        new(RefusalKind.ReviewRequired, InsufficientPrivilege, $"gatehouse: review {reviewId} was already used by another call of the same statement; send it again to ask for a new review", ruleId);
 
     /// <summary>One identity asked for too many reviews at once.</summary>
     public static Refusal ReviewQueueFull(string ruleId, string reason) =>

@@ -53,7 +53,11 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         var parts = statements is null ? [] : statements.Select(s => new StatementPart(
             s.Command, s.Class.ToString().ToLowerInvariant(),
             [.. s.ReadRelations.Select(r => r.ToString())], [.. s.WrittenRelations.Select(r => r.ToString())], [.. s.Functions.Select(f => f.ToString())])).ToList();
-        string verdict = refusal is null ? "allow" : refusal.Kind == RefusalKind.ReviewRequired ? "review" : "deny";
+        // A statement its rule sends to review is "review" whether it was refused, held, approved, or (prepared) waits
+        // for its Bind: how it ended is in its outcome, and the rule is the one that asked for the review.
+        string verdict = refusal is null
+            ? decision?.Verdict == Gatehouse.Policy.Model.PolicyVerdict.Review ? "review" : "allow"
+            : refusal.Kind == RefusalKind.ReviewRequired ? "review" : "deny";
         var record = new StatementRecord(
             session.Id, number, Sql(request.Sql, rules, masker), request.PreparedName, parts, verdict,
             refusal?.RuleId ?? decision?.RuleId, decision?.Reason ?? refusal?.Message ?? string.Empty, refusal?.SqlState, refusal?.Message,

@@ -95,16 +95,16 @@ public sealed partial class StatementPipeline
             var ended = await reviews.WaitAsync(review, HoldAtMost is { } most ? review.Created + most : null, hold.Token);
             if (ended.Status == ReviewStatus.Approved && resumable && !await reviews.UseAsync(ended, session.Id, CancellationToken.None))
             {
-                return (null, Refusals.ReviewUsed(ended.Id));
+                return (null, Refusals.ReviewUsed(ended.Id, rule));
             }
 
             return ended.Status switch
             {
                 ReviewStatus.Pending => (null, Refusals.ReviewPending(review.Id, rule, reviews.HowToDecide(review.Id) + "; then send the same statement again")),
                 ReviewStatus.Approved => (await Approved(ticket, ended), null),
-                ReviewStatus.Rejected => (null, Refusals.ReviewRejected(ended.Id, ended.DecisionReason ?? "no reason given")),
-                ReviewStatus.Expired => (null, Refusals.ReviewTimedOut(ended.Id, settings.Timeout)),
-                _ => (null, Refusals.ReviewWithdrawn(ended.Id)),
+                ReviewStatus.Rejected => (null, Refusals.ReviewRejected(ended.Id, rule, ended.DecisionReason ?? "no reason given")),
+                ReviewStatus.Expired => (null, Refusals.ReviewTimedOut(ended.Id, rule, settings.Timeout)),
+                _ => (null, Refusals.ReviewWithdrawn(ended.Id, rule)),
             };
         }
         finally

@@ -184,6 +184,8 @@ internal sealed class ClientToServerPump(
                 if (_statements.GetValueOrDefault(statement) is { NeedsReview: true } held
                     && await ReviewBindAsync(held, frame[FrameHeader.Size..], ct) is { } refused)
                 {
+                    // This execution ends here, as the client sees it: the trail gets it as the statement's outcome.
+                    held.Complete(new StatementOutcome(false, null, refused.SqlState, refused.Message, parameters));
                     return RefuseParse(refused);
                 }
 

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Net;
 using Npgsql;
 
@@ -79,6 +80,33 @@ public sealed class ReviewHoldTests(ReviewHoldFixture fixture) : IClassFixture<R
         Assert.Equal("42501", error.SqlState);
         Assert.Equal($"gatehouse: review {id} rejected: no refunds today", error.MessageText);
         Assert.Equal(HttpStatusCode.Conflict, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-late")));
+
+        // The trail: the statement (recorded at its Parse) as sent to review by its rule, and the rejection as its outcome.
+        var (statement, outcome) = await RecordedStatementAsync(marker);
+        Assert.Equal(("review", "pay-writes"), (statement.GetProperty("decision").GetString(), statement.GetProperty("rule").GetString()));
+        Assert.Equal(("42501", $"gatehouse: review {id} rejected: no refunds today"), (outcome.GetProperty("sql_state").GetString(), outcome.GetProperty("message").GetString()));
+    }
+
+    // The CLI reads the store, which has a record within AuditTrail.LazyFlush of its journal write.
+    private async Task<(JsonElement Statement, JsonElement Outcome)> RecordedStatementAsync(string marker)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            var sessions = (await AuditCli.JsonAsync("sessions", "list", "--config", Gateway.ConfigPath, "--text", marker, "--json")).EnumerateArray().ToList();
+            if (sessions.Count == 1)
+            {
+                var detail = await AuditCli.JsonAsync("sessions", "show", sessions[0].GetProperty("session").GetString()!, "--config", Gateway.ConfigPath, "--json");
+                var view = detail.GetProperty("statements").EnumerateArray()
+                    .Single(s => s.GetProperty("statement").GetProperty("sql").GetString()!.Contains(marker, StringComparison.Ordinal));
+                if (view.GetProperty("outcomes").GetArrayLength() == 1)
+                {
+                    return (view.GetProperty("statement"), view.GetProperty("outcomes")[0].GetProperty("outcome"));
+                }
+            }
+
+            Assert.True(attempt < 50, $"no statement with {marker} and its outcome in the trail");
+            await Task.Delay(100);
+        }
     }
 
     [Fact]
