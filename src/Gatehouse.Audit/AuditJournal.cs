@@ -172,23 +172,21 @@ public sealed class AuditJournal : IDisposable
         }
 
         _segments.Clear();
-        if (stored)
+        _lock.Dispose();
+        if (!stored)
         {
-            File.Delete(Path.Combine(_directory, ChainFile));
-            File.Delete(Path.Combine(_directory, LockFile));
-            _lock.Dispose();
-            try
-            {
-                Directory.Delete(_directory);
-            }
-            catch (IOException)
-            {
-                // Something else was put there; leave it.
-            }
+            return;
         }
-        else
+
+        File.Delete(Path.Combine(_directory, ChainFile));
+        File.Delete(Path.Combine(_directory, LockFile));
+        try
         {
-            _lock.Dispose();
+            Directory.Delete(_directory);
+        }
+        catch (IOException)
+        {
+            // Something else was put there; leave it.
         }
     }
 

@@ -140,41 +140,29 @@ public sealed class AuditKey
     /// <summary>An anchor's signature: binds the chain, the pruned position and the MAC the rest continues from.</summary>
     public byte[] SignAnchor(string chain, long seq, ReadOnlySpan<byte> mac, DateTimeOffset time)
     {
-        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _key);
-        hmac.AppendData(AnchorLabel);
-        Field(hmac, chain);
-        Number(hmac, seq);
-        Number(hmac, time.ToUnixTimeMilliseconds());
-        hmac.AppendData(mac);
-        return hmac.GetHashAndReset();
-    }
-
-    public bool VerifiesAnchor(AuditAnchor anchor) =>
-        CryptographicOperations.FixedTimeEquals(SignAnchor(anchor.Chain, anchor.Seq, anchor.Mac, anchor.Time), anchor.Signature);
-
-    // Length-prefixed, so no two different field lists give the same input.
-    private static void Field(IncrementalHash hmac, string value)
-    {
-        int max = Encoding.UTF8.GetMaxByteCount(value.Length);
-        byte[]? rented = max > 1024 ? System.Buffers.ArrayPool<byte>.Shared.Rent(max) : null;
-        Span<byte> buffer = rented ?? stackalloc byte[1024];
-        int length = Encoding.UTF8.GetBytes(value, buffer);
-        Number(hmac, length);
-        hmac.AppendData(buffer[..length]);
-        if (rented is not null)
+        int length = AnchorLabel.Length + 8 + Encoding.UTF8.GetByteCount(chain) + 8 + 8 + mac.Length;
+        byte[] rented = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var input = rented.AsSpan(0, length);
+            AnchorLabel.CopyTo(input);
+            int at = AnchorLabel.Length;
+            at += Field(input[at..], chain);
+            at += Number(input[at..], seq);
+            at += Number(input[at..], time.ToUnixTimeMilliseconds());
+            mac.CopyTo(input[at..]);
+            return HMACSHA256.HashData(_key, input);
+        }
+        finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(rented);
         }
     }
 
-    private static void Number(IncrementalHash hmac, long value)
-    {
-        Span<byte> bytes = stackalloc byte[8];
-        BinaryPrimitives.WriteInt64BigEndian(bytes, value);
-        hmac.AppendData(bytes);
-    }
+    public bool VerifiesAnchor(AuditAnchor anchor) =>
+        CryptographicOperations.FixedTimeEquals(SignAnchor(anchor.Chain, anchor.Seq, anchor.Mac, anchor.Time), anchor.Signature);
 
-    // The same layout as Field and Number above, into a buffer: the length, then the UTF-8 bytes.
+    // Length-prefixed (8 bytes, big-endian, then the UTF-8 bytes), so no two different field lists give the same input.
     private static int Field(Span<byte> into, string value)
     {
         int length = Encoding.UTF8.GetBytes(value, into[8..]);

@@ -90,13 +90,11 @@ public sealed class AuditTrail : IAsyncDisposable
     private long _seq;
     private byte[] _head = AuditKey.Genesis;
     private bool _closed;
-    private volatile bool _stopping;
     private int _lazyArmed;
 
     private long _records;
     private long _batches;
     private long _failed;
-    private int _queued;
     private double _lastBatchMs;
     private volatile string? _lastError;
     private volatile string? _journalError;
@@ -134,7 +132,7 @@ public sealed class AuditTrail : IAsyncDisposable
     public string? JournalError => _journalError;
 
     public AuditTrailStats Stats => new(
-        Interlocked.Read(ref _records), Interlocked.Read(ref _batches), Interlocked.Read(ref _failed), Volatile.Read(ref _queued), Volatile.Read(ref _lastBatchMs),
+        Interlocked.Read(ref _records), Interlocked.Read(ref _batches), Interlocked.Read(ref _failed), Volatile.Read(ref _queue).Count, Volatile.Read(ref _lastBatchMs),
         _syncer?.Syncs ?? 0);
 
     /// <summary>Writes the chain's first record and waits until the store has it: a store that cannot be written stops start-up.</summary>
@@ -195,7 +193,6 @@ public sealed class AuditTrail : IAsyncDisposable
             }
 
             _queue.Add(new Unstored(row, waiter));
-            _queued = _queue.Count;
             wake = waiter is not null || _queue.Count == WakeAt;
             arm = !wake && _queue.Count == 1;
         }
@@ -309,7 +306,6 @@ public sealed class AuditTrail : IAsyncDisposable
             {
                 taken = _queue;
                 _queue = spare;
-                _queued = 0;
                 if (taken.Count > 0)
                 {
                     FlushJournalBuffer();
@@ -324,7 +320,8 @@ public sealed class AuditTrail : IAsyncDisposable
                 failing = !await StoreAsync(attempt, rows);
             }
 
-            if (!open && (attempt.Count == 0 || _stopping))
+            // Closed: the last take was stored, or it failed and stays in the journal for the next start.
+            if (!open)
             {
                 return;
             }
@@ -446,7 +443,6 @@ public sealed class AuditTrail : IAsyncDisposable
             CompleteFlushes(failed: true);
         }
 
-        _stopping = true;
         _wake.Writer.TryComplete();
         await _loop;
         _lazyTimer.Dispose();

@@ -98,19 +98,16 @@ internal sealed class GatewayProcess : IAsyncDisposable
     /// <summary>Waits for a process expected to stop by itself (a start-up error) and collects its output.</summary>
     public async Task<ProcessRunner.Result> ExitAsync()
     {
-        var result = await ProcessRunner.CollectAsync(_process!, TimeSpan.FromSeconds(30));
+        var result = await ProcessRunner.CollectAsync(_process!, TimeSpan.FromSeconds(20));
         _process!.Dispose();
         _process = null;
         return result;
     }
 
-    public async Task<ProcessRunner.Result> StopAsync(int signal)
+    public Task<ProcessRunner.Result> StopAsync(int signal)
     {
         Assert.Equal(0, Signals.Send(_process!.Id, signal));
-        var result = await ProcessRunner.CollectAsync(_process, TimeSpan.FromSeconds(20));
-        _process.Dispose();
-        _process = null;
-        return result;
+        return ExitAsync();
     }
 
     public async ValueTask DisposeAsync()

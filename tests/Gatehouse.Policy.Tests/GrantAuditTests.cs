@@ -5,15 +5,7 @@ namespace Gatehouse.Policy.Tests;
 /// <summary>A grant's <c>audit</c>: result recording is opt-in and bounded; a wrong setting is one error at its line and column.</summary>
 public sealed class GrantAuditTests
 {
-    private static PolicyLoadResult Load(string audit) => PolicyLoader.Parse($"""
-        identities:
-          agents: {"{"} claims: {"{"} groups: ai-agents {"}"} {"}"}
-        grants:
-          - to: agents
-            targets: [orders]
-            db_roles: [app_read]
-        {(audit.Length == 0 ? "" : "    audit: " + audit)}
-        """, "p.yaml");
+    private static PolicyLoadResult Load(string audit) => Support.OneGrantWith(audit.Length == 0 ? "" : "audit: " + audit);
 
     [Fact]
     public void Results_are_not_recorded_unless_a_grant_asks()

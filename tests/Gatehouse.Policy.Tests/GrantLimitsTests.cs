@@ -5,15 +5,7 @@ namespace Gatehouse.Policy.Tests;
 /// <summary>A grant's <c>limits</c> (SPEC §3): what the reader accepts, and the one error line for what it does not.</summary>
 public sealed class GrantLimitsTests
 {
-    private static PolicyLoadResult Load(string limits) => PolicyLoader.Parse($"""
-        identities:
-          agents: {"{"} claims: {"{"} groups: ai-agents {"}"} {"}"}
-        grants:
-          - to: agents
-            targets: [orders]
-            db_roles: [app_read]
-            limits: {limits}
-        """, "p.yaml");
+    private static PolicyLoadResult Load(string limits) => Support.OneGrantWith("limits: " + limits);
 
     [Fact]
     public void Limits_are_read_as_written()

@@ -51,6 +51,17 @@ internal static class Support
         return (result.Snapshot!, result.Snapshot!.Grants[0]);
     }
 
+    /// <summary>One grant (agents → orders, app_read) whose last key is <paramref name="setting"/> (say "limits: {…}"), on line 7, column 5.</summary>
+    public static PolicyLoadResult OneGrantWith(string setting) => PolicyLoader.Parse($"""
+        identities:
+          agents: {"{"} claims: {"{"} groups: ai-agents {"}"} {"}"}
+        grants:
+          - to: agents
+            targets: [orders]
+            db_roles: [app_read]
+        {(setting.Length == 0 ? "" : "    " + setting)}
+        """, "p.yaml");
+
     private static string Indent(string text, string prefix) =>
         string.Join("\n", text.Split('\n').Select(l => l.Length == 0 ? l : prefix + l.TrimStart()));
 

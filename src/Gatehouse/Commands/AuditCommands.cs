@@ -34,7 +34,7 @@ internal static class AuditCommands
                 return TrailSupport.Fail(verb, ex.Message);
             }
 
-            await using var store = TrailSupport.Open(gatewayConfig, verb);
+            await using var store = await TrailSupport.OpenAsync(gatewayConfig, verb);
             if (store is null)
             {
                 return CommandSupport.ExitFailure;
@@ -94,7 +94,7 @@ internal static class AuditCommands
                 return CommandSupport.ExitUsage;
             }
 
-            await using var store = TrailSupport.Open(gatewayConfig, verb);
+            await using var store = await TrailSupport.OpenAsync(gatewayConfig, verb);
             if (store is null)
             {
                 return CommandSupport.ExitFailure;

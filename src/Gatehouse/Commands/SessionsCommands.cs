@@ -181,7 +181,7 @@ internal static class SessionsCommands
             return CommandSupport.ExitUsage;
         }
 
-        await using var store = TrailSupport.Open(gatewayConfig, verb);
+        await using var store = await TrailSupport.OpenAsync(gatewayConfig, verb);
         if (store is null)
         {
             return CommandSupport.ExitFailure;

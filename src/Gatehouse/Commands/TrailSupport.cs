@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Gatehouse.Audit;
 using Gatehouse.Configuration;
 using Gatehouse.State;
 using Gatehouse.Yaml;
@@ -23,7 +24,7 @@ internal static class TrailSupport
     }
 
     /// <summary>Opens the state store of <paramref name="config"/> for reading; a sqlite file that does not exist is an error, not a new empty trail.</summary>
-    public static IStateStore? Open(GatewayConfig config, string verb)
+    public static async Task<IStateStore?> OpenAsync(GatewayConfig config, string verb)
     {
         if (config.State.StartsWith("sqlite:", StringComparison.OrdinalIgnoreCase) && !File.Exists(config.State["sqlite:".Length..]))
         {
@@ -38,7 +39,7 @@ internal static class TrailSupport
             return null;
         }
 
-        RecoverJournals(config, opened.Store, verb);
+        await RecoverJournalsAsync(config, opened.Store, verb);
         return opened.Store;
     }
 
@@ -46,24 +47,25 @@ internal static class TrailSupport
     /// What a crashed gateway left in its journal (on this machine's state directory) goes into the store first, so
     /// the verbs read the whole trail. A failure is a note, not an error: reading what is stored still works.
     /// </summary>
-    private static void RecoverJournals(GatewayConfig config, IStateStore store, string verb)
+    private static async Task RecoverJournalsAsync(GatewayConfig config, IStateStore store, string verb)
     {
-        if (!config.Audit.Enabled || !Directory.Exists(Path.Combine(config.StateDirectory, Gatehouse.Audit.AuditJournal.DirectoryName)))
+        if (!config.Audit.Enabled || !Directory.Exists(Path.Combine(config.StateDirectory, AuditJournal.DirectoryName)))
         {
             return;
         }
 
         try
         {
-            var key = Hosting.AuditHosting.LoadKey(config);
-            // A command-line verb has no synchronization context: waiting here cannot deadlock.
-            Hosting.AuditHosting.RecoverJournalsAsync(config.StateDirectory, store, key, recovered => Console.Error.WriteLine(
-                $"gatehouse: {verb}: recovered the journal of chain {Visible(recovered.Chain)} (a gateway that did not stop cleanly): " +
-                $"{recovered.Stored} records stored, {recovered.AlreadyStored} already stored, {recovered.Discarded} discarded as torn"), CancellationToken.None).GetAwaiter().GetResult();
+            foreach (var recovered in await AuditJournalRecovery.RecoverAsync(config.StateDirectory, store.Audit, Hosting.AuditHosting.LoadKey(config), CancellationToken.None))
+            {
+                await Console.Error.WriteLineAsync(
+                    $"gatehouse: {verb}: recovered the journal of chain {Visible(recovered.Chain)} (a gateway that did not stop cleanly): " +
+                    $"{recovered.Stored} records stored, {recovered.AlreadyStored} already stored, {recovered.Discarded} discarded as torn");
+            }
         }
-        catch (Exception ex) when (ex is Gatehouse.Audit.AuditKeyException or System.Data.Common.DbException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is AuditKeyException or System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"gatehouse: {verb}: note: journals of crashed gateways were not recovered: {Visible(ex.Message)}");
+            await Console.Error.WriteLineAsync($"gatehouse: {verb}: note: journals of crashed gateways were not recovered: {Visible(ex.Message)}");
         }
     }
 

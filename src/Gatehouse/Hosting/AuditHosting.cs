@@ -35,18 +35,6 @@ internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditCon
         }, time);
     }
 
-    /// <summary>
-    /// Stores what crashed processes left in their journals under <paramref name="stateDirectory"/> (live ones are
-    /// locked and left alone), telling <paramref name="report"/> about each. A store error propagates.
-    /// </summary>
-    public static async Task RecoverJournalsAsync(string stateDirectory, IStateStore state, AuditKey key, Action<JournalRecovered> report, CancellationToken ct)
-    {
-        foreach (var recovered in await AuditJournalRecovery.RecoverAsync(stateDirectory, state.Audit, key, ct))
-        {
-            report(recovered);
-        }
-    }
-
     /// <summary>The key file the verbs that read the trail use (the same rule as <see cref="Create"/>).</summary>
     public static AuditKey LoadKey(GatewayConfig config) =>
         AuditKey.Load(config.Audit.KeyFile ?? Path.Combine(config.StateDirectory, "audit.key"), create: false);
@@ -61,9 +49,12 @@ internal sealed class AuditHosting(AuditTrail trail, IStateStore state, AuditCon
 
         try
         {
-            await RecoverJournalsAsync(stateDirectory, state, trail.Key, recovered => logger.LogWarning(
-                "Audit journal of chain {Chain} (a process that did not stop cleanly) recovered: {Stored} records stored, {Already} were already stored, {Discarded} discarded as torn",
-                recovered.Chain, recovered.Stored, recovered.AlreadyStored, recovered.Discarded), ct);
+            foreach (var recovered in await AuditJournalRecovery.RecoverAsync(stateDirectory, state.Audit, trail.Key, ct))
+            {
+                logger.LogWarning(
+                    "Audit journal of chain {Chain} (a process that did not stop cleanly) recovered: {Stored} records stored, {Already} were already stored, {Discarded} discarded as torn",
+                    recovered.Chain, recovered.Stored, recovered.AlreadyStored, recovered.Discarded);
+            }
         }
         catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
