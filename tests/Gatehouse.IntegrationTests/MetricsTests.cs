@@ -104,7 +104,14 @@ public sealed class MetricsTests(MetricsFixture fixture) : IClassFixture<Metrics
         Assert.True(Value(after, "gatehouse_upstream_latency_seconds_sum") > Value(before, "gatehouse_upstream_latency_seconds_sum"));
         Assert.Equal(Value(after, "gatehouse_upstream_latency_seconds_count"), Value(after, "gatehouse_upstream_latency_seconds_bucket{le=\"8.192\"}"));
 
-        // Each session's records were written in batches whose latency was observed.
+        // Each session's records were written in batches whose latency was observed: the store gets journaled
+        // records within AuditTrail.LazyFlush, so the batch may come just after the psql sessions ended.
+        for (int attempt = 0; attempt < 50 && Value(after, "gatehouse_audit_write_seconds_count") <= Value(before, "gatehouse_audit_write_seconds_count"); attempt++)
+        {
+            await Task.Delay(100);
+            after = await ScrapeAsync();
+        }
+
         Assert.True(Value(after, "gatehouse_audit_write_seconds_count") > Value(before, "gatehouse_audit_write_seconds_count"));
         Assert.Equal(1, Value(after, "gatehouse_audit_healthy"));
     }
