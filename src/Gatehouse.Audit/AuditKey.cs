@@ -15,8 +15,15 @@ public sealed class AuditKey
 {
     private static readonly byte[] AnchorLabel = "gatehouse-audit-anchor-v1"u8.ToArray();
     private readonly byte[] _key;
+    // One keyed HMAC per thread, reset after each use: a one-shot HMAC sets up OpenSSL's context every call, which
+    // costs more than hashing a record (2.5 µs against 1.2 µs for 400 bytes here).
+    private readonly ThreadLocal<IncrementalHash> _hmac;
 
-    private AuditKey(byte[] key) => _key = key;
+    private AuditKey(byte[] key)
+    {
+        _key = key;
+        _hmac = new ThreadLocal<IncrementalHash>(() => IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _key));
+    }
 
     /// <summary>A MAC of 32 zero bytes stands for "no predecessor" (the first record of a chain).</summary>
     public static byte[] Genesis { get; } = new byte[32];
@@ -108,6 +115,7 @@ public sealed class AuditKey
     /// <summary>
     /// The MAC of a record whose predecessor's MAC is <paramref name="previous"/>: HMAC-SHA-256 over the fields,
     /// length-prefixed, laid out in one buffer and hashed in one call (a call per field cost more than the hash).
+    /// Thread-safe.
     /// </summary>
     public byte[] Mac(string chain, long seq, DateTimeOffset time, string kind, string? session, string body, ReadOnlySpan<byte> previous)
     {
@@ -125,7 +133,7 @@ public sealed class AuditKey
             at += Field(input[at..], session);
             at += Field(input[at..], body);
             previous.CopyTo(input[at..]);
-            return HMACSHA256.HashData(_key, input);
+            return Hash(input);
         }
         finally
         {
@@ -151,12 +159,19 @@ public sealed class AuditKey
             at += Number(input[at..], seq);
             at += Number(input[at..], time.ToUnixTimeMilliseconds());
             mac.CopyTo(input[at..]);
-            return HMACSHA256.HashData(_key, input);
+            return Hash(input);
         }
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(rented);
         }
+    }
+
+    private byte[] Hash(ReadOnlySpan<byte> input)
+    {
+        var hmac = _hmac.Value!;
+        hmac.AppendData(input);
+        return hmac.GetHashAndReset();
     }
 
     public bool VerifiesAnchor(AuditAnchor anchor) =>

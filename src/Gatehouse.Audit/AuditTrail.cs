@@ -42,7 +42,7 @@ public readonly record struct AuditTrailStats(long Records, long Batches, long F
 /// <summary>
 /// The writer of this process's chain.
 /// <code>
-///  caller: Append ─► under one lock: seq, MAC after the previous record's, one journal write (pwrite) ─► queued for the store
+///  caller: Append ─► under one lock: seq, MAC after the previous record's, a copy into the journal's mapping ─► queued for the store
 ///          └─► the task is complete at once (journaled) · after the journal's next fsync (SyncJournal) ·
 ///              after the store has it (no journal, the journal failed, the store is failing, or StartAsync)
 ///  writer: woken by a waiting record, by WakeAt queued records, or LazyFlush after the first
@@ -184,7 +184,7 @@ public sealed class AuditTrail : IAsyncDisposable
             long seq = _seq + 1;
             var mac = _key.Mac(Options.Chain, seq, time, kind, session, body, _head);
             var row = new AuditRow(Options.Chain, seq, time, kind, session, body, mac);
-            journaled = Journal(row, buffered: wait == Wait.None);
+            journaled = Journal(row);
             _seq = seq;
             _head = mac;
             if (wait == Wait.Store || (wait == Wait.Durable && (journaled < 0 || _lastError is not null)))
@@ -215,9 +215,8 @@ public sealed class AuditTrail : IAsyncDisposable
     }
 
     // Under _gate. The journal's position after the row, or -1 when there is no journal or it failed (the record
-    // then waits for the store: slower, never less safe). A record nobody waits for is only buffered: it goes out
-    // with the next write (one pwrite for a statement and the previous outcome), or when the writer takes the queue.
-    private long Journal(AuditRow row, bool buffered)
+    // then waits for the store: slower, never less safe).
+    private long Journal(AuditRow row)
     {
         if (_journal is null)
         {
@@ -226,7 +225,7 @@ public sealed class AuditTrail : IAsyncDisposable
 
         try
         {
-            long written = _journal.Write(row, buffered);
+            long written = _journal.Write(row);
             _journalError = null;
             return written;
         }
@@ -272,19 +271,6 @@ public sealed class AuditTrail : IAsyncDisposable
         }
     }
 
-    // Under _gate: buffered records go to the journal before the store has them, or at the latest with them.
-    private void FlushJournalBuffer()
-    {
-        try
-        {
-            _journal?.Flush();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
-        {
-            _journalError = OneLine(ex); // only outcomes are buffered; the store still gets them
-        }
-    }
-
     private void Wake()
     {
         Volatile.Write(ref _lazyArmed, 0);
@@ -306,10 +292,6 @@ public sealed class AuditTrail : IAsyncDisposable
             {
                 taken = _queue;
                 _queue = spare;
-                if (taken.Count > 0)
-                {
-                    FlushJournalBuffer();
-                }
             }
 
             attempt.AddRange(taken);
@@ -449,7 +431,6 @@ public sealed class AuditTrail : IAsyncDisposable
         _syncer?.Dispose();
         lock (_gate)
         {
-            FlushJournalBuffer();
             _journal?.Close(stored: _queue.Count == 0 && Healthy);
         }
 
@@ -524,7 +505,7 @@ public sealed class AuditTrail : IAsyncDisposable
                 AuditUnavailableException? error = null;
                 try
                 {
-                    RandomAccess.FlushToDisk(handle);
+                    AuditJournal.SyncData(handle);
                 }
                 catch (ObjectDisposedException)
                 {

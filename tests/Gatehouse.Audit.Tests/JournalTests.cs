@@ -42,25 +42,30 @@ public sealed class JournalTests : IAsyncLifetime
     [Fact]
     public async Task A_crashed_journal_is_recovered_once_after_what_the_store_has_and_its_torn_tail_is_dropped()
     {
-        // A "crash": rows 1-40 journaled, only 1-25 in the store, the last frame half written.
+        // A "crash": rows 1-40 journaled, only 1-25 in the store, the end of the last frame never written.
         var rows = Chain("gw-crashed", 40);
+        long end = 0;
         using (var journal = AuditJournal.Create(_files.Directory, "gw-crashed", fsync: false))
         {
             foreach (var row in rows)
             {
-                journal.Write(row);
+                end = journal.Write(row);
             }
         }
 
+        // The segment is allocated whole: what the crash did not write of the last frame reads as zeros.
         string segment = Directory.EnumerateFiles(Path.Combine(JournalRoot, AuditJournal.DirectoryFor("gw-crashed"))).Single(f => f.EndsWith(AuditJournal.SegmentExtension, StringComparison.Ordinal));
-        var bytes = await File.ReadAllBytesAsync(segment);
-        await File.WriteAllBytesAsync(segment, bytes[..^10]);
+        Assert.Equal(AuditJournal.SegmentBytes, new FileInfo(segment).Length);
+        using (var file = File.OpenHandle(segment, FileMode.Open, FileAccess.Write))
+        {
+            RandomAccess.Write(file, new byte[10], end - 10);
+        }
 
         await using (var store = _files.Open())
         {
             await store.Audit.AppendAsync(rows.Take(25).ToList(), default);
             var recovered = Assert.Single(await AuditJournalRecovery.RecoverAsync(_files.Directory, store.Audit, _files.Key, default));
-            Assert.Equal(new JournalRecovered("gw-crashed", 14, 25, 0), recovered);
+            Assert.Equal(new JournalRecovered("gw-crashed", 14, 25, 1), recovered); // the torn frame fails its MAC
             Assert.Empty(await AuditJournalRecovery.RecoverAsync(_files.Directory, store.Audit, _files.Key, default));
         }
 
@@ -135,8 +140,45 @@ public sealed class JournalTests : IAsyncLifetime
         Assert.Contains("not-a-directory", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Records_over_several_segments_and_one_larger_than_a_segment_are_all_recovered(bool fsync)
+    {
+        // About 25 MiB of 2 KiB statements, with one of 17 MiB (larger than a segment) among them: that one has a
+        // segment of its own, between two allocated ones.
+        const int count = 12_000, huge = 5_000;
+        string padding = new('x', 2048);
+        var rows = Chain("gw-segments", count, seq => seq == huge ? "SELECT '" + new string('y', 17 << 20) + "'" : $"SELECT {seq} /* {padding} */");
+        string directory = Path.Combine(JournalRoot, AuditJournal.DirectoryFor("gw-segments"));
+        using (var journal = AuditJournal.Create(_files.Directory, "gw-segments", fsync))
+        {
+            foreach (var row in rows)
+            {
+                journal.Write(row);
+            }
+
+            var segments = Directory.EnumerateFiles(directory, "*" + AuditJournal.SegmentExtension).Order(StringComparer.Ordinal).Select(f => new FileInfo(f).Length).ToList();
+            Assert.Equal(3, segments.Count);
+            Assert.Equal(AuditJournal.SegmentBytes, segments[0]);
+            Assert.True(segments[1] > AuditJournal.SegmentBytes);
+            Assert.Equal(AuditJournal.SegmentBytes, segments[2]);
+        }
+
+        await using (var store = _files.Open())
+        {
+            var recovered = Assert.Single(await AuditJournalRecovery.RecoverAsync(_files.Directory, store.Audit, _files.Key, default));
+            Assert.Equal(new JournalRecovered("gw-segments", count, 0, 0), recovered);
+        }
+
+        var result = await _files.VerifyAsync();
+        Assert.True(result.Intact, string.Join("; ", result.Breaks));
+        Assert.Equal(count, result.Records);
+        Assert.False(Directory.Exists(directory));
+    }
+
     // Rows of a chain as the trail makes them: chain.start, then statements, each MAC after the previous one's.
-    private List<AuditRow> Chain(string chain, int count)
+    private List<AuditRow> Chain(string chain, int count, Func<int, string>? sql = null)
     {
         var rows = new List<AuditRow>();
         var previous = AuditKey.Genesis;
@@ -145,7 +187,7 @@ public sealed class JournalTests : IAsyncLifetime
             var time = TrailFiles.Start.AddSeconds(seq);
             var (kind, session, body) = seq == 1
                 ? (AuditKinds.ChainStarted, (string?)null, AuditJson.Write(new ChainStartedRecord(chain, "host", 1, "1")))
-                : (AuditKinds.Statement, "s", AuditJson.Write(Records.Statement("s", seq, $"SELECT {seq}", "allow", null)));
+                : (AuditKinds.Statement, "s", AuditJson.Write(Records.Statement("s", seq, sql?.Invoke(seq) ?? $"SELECT {seq}", "allow", null)));
             var mac = _files.Key.Mac(chain, seq, time, kind, session, body, previous);
             rows.Add(new AuditRow(chain, seq, time, kind, session, body, mac));
             previous = mac;
