@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using System.Text;
 using Gatehouse.State;
@@ -8,23 +7,23 @@ using Microsoft.Win32.SafeHandles;
 namespace Gatehouse.Audit;
 
 /// <summary>
-/// The write-ahead journal of one chain: each record, with its sequence number and MAC, is copied into a
-/// memory-mapped segment file on the caller's thread before the caller goes on. The page cache holds it from that
-/// moment, so it survives a Gatehouse crash without a system call (<c>durability: os</c> adds an fdatasync of
-/// <see cref="Current"/>). The store gets the records later, in large batches; a segment is deleted once everything
-/// in it is stored. A crashed process's journal is put into the store by <see cref="AuditJournalRecovery"/>.
+/// The write-ahead journal of one chain: each record, with its sequence number and MAC, is written to a local file
+/// with one <c>pwrite</c> on the caller's thread before the caller goes on, so it survives a Gatehouse crash the
+/// moment the call returns (<c>durability: os</c> adds an fsync of <see cref="Current"/>). The store gets the records
+/// later, in large batches; a segment is deleted once everything in it is stored. A crashed process's journal is
+/// put into the store by <see cref="AuditJournalRecovery"/>.
 /// <code>
 ///  STATE_DIR/audit-journal/CHAIN-DIR/chain          the chain's name (UTF-8)
 ///                                    lock           held (flock) while the process lives: a live journal is never recovered
 ///                                    000…001.seg    frames from seq 1; a new segment every SegmentBytes
-///                                    spare          the next segment, allocated ahead off the caller's thread
+///                                    spare          with fsync: the next segment, zero-filled ahead
 ///  frame: u32 length │ i64 seq │ i64 UTC ticks │ str kind │ str session (-1: none) │ str body │ 32-byte MAC
 ///  str:   i32 UTF-8 length │ bytes                 a zero length ends a segment (its preallocated tail)
 /// </code>
-/// Segments are allocated whole before use (posix_fallocate), so a full disk fails the allocation, never a write
-/// into the mapping. With fsync they are written full of zeros and synced instead, like PostgreSQL's WAL: a record
+/// With fsync, segments are written full of zeros and synced before they are used, like PostgreSQL's WAL: a record
 /// then lands in blocks that are already written, and <see cref="SyncData"/> (fdatasync) has no file size or
-/// extent to commit, which on ext4 is several times cheaper than an fsync of a file that grew.
+/// extent to commit, which on ext4 is several times cheaper than an fsync of a file that grew. The zeros are written
+/// off the caller's thread, while the segment before fills.
 /// Not thread-safe: the trail calls every member under its own lock.
 /// </summary>
 public sealed class AuditJournal : IDisposable
@@ -36,7 +35,7 @@ public sealed class AuditJournal : IDisposable
     public const string SpareFile = "spare";
     public const int MacBytes = 32;
 
-    /// <summary>The size of a segment; a record that does not fit in what is left starts the next one.</summary>
+    /// <summary>A segment grows to about this size before the next record starts a new one.</summary>
     public const long SegmentBytes = 16L << 20;
 
     private readonly string _directory;
@@ -45,10 +44,12 @@ public sealed class AuditJournal : IDisposable
 
     // Sealed and current segments, oldest first, with the last seq each holds.
     private readonly List<Segment> _segments = [];
-    // The frame being encoded, before it is copied into the mapping.
+    // Frames encoded and not yet written: [0, _pendingLength) of _frame.
     private byte[] _frame = new byte[8192];
+    private int _pendingLength;
+    private long _pendingLastSeq;
     private Segment _current;
-    // With fsync: the next segment, being zero-filled off the caller's thread while this one fills.
+    // With fsync: the next segment, being zero-filled off the caller's thread; true once it is ready.
     private Task<bool>? _spare;
 
     private AuditJournal(string directory, bool fsync, SafeFileHandle lockHandle, Segment first)
@@ -83,12 +84,17 @@ public sealed class AuditJournal : IDisposable
 
         var lockHandle = File.OpenHandle(Path.Combine(directory, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         File.WriteAllText(Path.Combine(directory, ChainFile), chain, new UTF8Encoding(false));
-        Prepare(Path.Combine(directory, SpareFile), fsync);
-        var first = Segment.FromSpare(directory, 1);
+        Segment first;
         if (fsync)
         {
+            ZeroFill(Path.Combine(directory, SpareFile));
+            first = Segment.FromSpare(directory, 1);
             SyncDirectory(directory);
             SyncDirectory(root);
+        }
+        else
+        {
+            first = Segment.Create(directory, 1);
         }
 
         return new AuditJournal(directory, fsync, lockHandle, first);
@@ -107,21 +113,45 @@ public sealed class AuditJournal : IDisposable
     }
 
     /// <summary>
-    /// Appends one frame and returns <see cref="Written"/> after it. On an exception (a new segment could not be
-    /// made) the frame does not count as written.
+    /// Appends one frame: with <paramref name="buffered"/> it is only encoded, to go out with the next unbuffered
+    /// frame or <see cref="Flush"/>; otherwise everything buffered and this frame go in one pwrite. Returns
+    /// <see cref="Written"/> after it. On an exception nothing of the write counts as written (the buffer is kept).
     /// </summary>
-    public long Write(AuditRow row)
+    public long Write(AuditRow row, bool buffered = false)
     {
+        int start = _pendingLength;
         int length = Encode(row);
-        if (_current.Length > 0 && _current.Length + length > _current.Capacity)
+        if (_current.Length > 0 && _current.Length + start + length > SegmentBytes)
         {
+            // What is buffered ends this segment; the new frame moves to the front and starts the next.
+            Flush();
+            _frame.AsSpan(start, length).CopyTo(_frame);
             Rotate(row.Seq);
         }
 
-        _current.Append(_frame, length);
-        _current.LastSeq = row.Seq;
-        Written += length;
+        _pendingLength += length;
+        _pendingLastSeq = row.Seq;
+        if (!buffered)
+        {
+            Flush();
+        }
+
         return Written;
+    }
+
+    /// <summary>Writes what is buffered, in one pwrite.</summary>
+    public void Flush()
+    {
+        if (_pendingLength == 0)
+        {
+            return;
+        }
+
+        RandomAccess.Write(_current.Handle, _frame.AsSpan(0, _pendingLength), _current.Length);
+        _current.Length += _pendingLength;
+        _current.LastSeq = _pendingLastSeq;
+        Written += _pendingLength;
+        _pendingLength = 0;
     }
 
     /// <summary>
@@ -154,7 +184,7 @@ public sealed class AuditJournal : IDisposable
             }
             else
             {
-                segment.Close();
+                segment.Handle.Dispose();
             }
         }
 
@@ -181,68 +211,48 @@ public sealed class AuditJournal : IDisposable
 
     private void Rotate(long nextSeq)
     {
-        if (_fsync)
+        if (!_fsync)
         {
-            SyncData(_current.Handle);
+            _current = Segment.Create(_directory, nextSeq);
+            _segments.Add(_current);
+            return;
         }
 
+        SyncData(_current.Handle);
         // The spare has had a whole segment's worth of records to get ready; when it could not be made (a full
-        // disk), it is tried once more here, and failing that the record goes to the store alone.
-        if (_spare is null || !_spare.GetAwaiter().GetResult())
-        {
-            Prepare(Path.Combine(_directory, SpareFile), _fsync);
-        }
-
-        _current = Segment.FromSpare(_directory, nextSeq);
+        // disk), a plain file serves: correct, with dearer syncs until the next rotation.
+        bool spare = _spare is { } task && task.GetAwaiter().GetResult();
+        _current = spare ? Segment.FromSpare(_directory, nextSeq) : Segment.Create(_directory, nextSeq);
         _segments.Add(_current);
-        if (_fsync)
-        {
-            SyncDirectory(_directory);
-        }
-
+        SyncDirectory(_directory);
         PrepareSpare();
     }
 
     private void PrepareSpare()
     {
-        string path = Path.Combine(_directory, SpareFile);
-        bool zeroFill = _fsync;
-        _spare = Task.Factory.StartNew(() => Prepare(path, zeroFill), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
-            .ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default);
+        if (_fsync)
+        {
+            string path = Path.Combine(_directory, SpareFile);
+            _spare = Task.Factory.StartNew(() => ZeroFill(path), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
+                .ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default);
+        }
     }
 
-    // A segment's blocks, allocated: with zeroFill written as zeros and synced, so the blocks and the size are
-    // durable before a record relies on them; otherwise reserved (posix_fallocate), which is enough for the page
-    // cache to take every write into the mapping. IOException when the disk has no room for it.
-    private static void Prepare(string path, bool zeroFill)
+    // A segment's worth of zeros, synced: the blocks and the size are durable before a record relies on them.
+    private static void ZeroFill(string path)
     {
-        using var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.None);
-        if (zeroFill)
+        using var handle = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.None);
+        var zeros = new byte[1 << 20];
+        for (long at = 0; at < SegmentBytes; at += zeros.Length)
         {
-            var zeros = new byte[1 << 20];
-            for (long at = 0; at < SegmentBytes; at += zeros.Length)
-            {
-                RandomAccess.Write(handle, zeros, at);
-            }
+            RandomAccess.Write(handle, zeros, at);
+        }
 
-            RandomAccess.FlushToDisk(handle);
-        }
-        else if (OperatingSystem.IsWindows())
-        {
-            RandomAccess.SetLength(handle, SegmentBytes);
-        }
-        else
-        {
-            int error = Native.PosixFallocate((int)handle.DangerousGetHandle(), 0, SegmentBytes);
-            if (error != 0)
-            {
-                throw new IOException($"cannot allocate {SegmentBytes >> 20} MiB for the audit journal (errno {error})");
-            }
-        }
+        RandomAccess.FlushToDisk(handle);
     }
 
     /// <summary>
-    /// Makes what was written to <paramref name="handle"/> durable: fdatasync where there is one (a preallocated
+    /// Makes what was written to <paramref name="handle"/> durable: fdatasync where there is one (a zero-filled
     /// segment has no metadata left to commit), else a full flush. ObjectDisposedException when it was closed.
     /// </summary>
     public static void SyncData(SafeFileHandle handle)
@@ -271,16 +281,16 @@ public sealed class AuditJournal : IDisposable
         }
     }
 
-    // Encodes the row into _frame; returns its length.
+    // Encodes the row after what is buffered; returns its length.
     private int Encode(AuditRow row)
     {
         int size = 4 + 8 + 8 + Str(row.Kind) + Str(row.SessionId) + Str(row.Body) + MacBytes;
-        if (_frame.Length < size)
+        if (_frame.Length < _pendingLength + size)
         {
-            _frame = new byte[Math.Max(size, _frame.Length * 2)];
+            Array.Resize(ref _frame, Math.Max(_pendingLength + size, _frame.Length * 2));
         }
 
-        var span = _frame.AsSpan();
+        var span = _frame.AsSpan(_pendingLength);
         BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)(size - 4));
         BinaryPrimitives.WriteInt64LittleEndian(span[4..], row.Seq);
         BinaryPrimitives.WriteInt64LittleEndian(span[12..], row.Time.UtcTicks);
@@ -405,74 +415,36 @@ public sealed class AuditJournal : IDisposable
         }
     }
 
-    /// <summary>One segment file, mapped whole while it is written.</summary>
-    private sealed class Segment
+    private sealed class Segment(string path, SafeFileHandle handle)
     {
-        private readonly string _path;
-        private readonly MemoryMappedFile _map;
-        private readonly MemoryMappedViewAccessor _view;
+        public SafeFileHandle Handle { get; } = handle;
 
-        private Segment(string path, SafeFileHandle handle)
-        {
-            _path = path;
-            Handle = handle;
-            Capacity = RandomAccess.GetLength(handle);
-            _map = MemoryMappedFile.CreateFromFile(handle, null, Capacity, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true);
-            _view = _map.CreateViewAccessor(0, Capacity, MemoryMappedFileAccess.ReadWrite);
-        }
-
-        public SafeFileHandle Handle { get; }
-
-        /// <summary>Bytes of frames so far; the file itself is <see cref="Capacity"/> long from the start.</summary>
-        public long Length { get; private set; }
-
-        public long Capacity { get; }
+        public long Length { get; set; }
 
         public long LastSeq { get; set; }
 
-        /// <summary>The allocated spare becomes the segment from <paramref name="firstSeq"/> (the caller syncs the directory).</summary>
+        public static Segment Create(string directory, long firstSeq)
+        {
+            string path = PathFor(directory, firstSeq);
+            var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+            return new Segment(path, handle) { LastSeq = firstSeq - 1 };
+        }
+
+        /// <summary>The zero-filled spare becomes the segment from <paramref name="firstSeq"/> (the caller syncs the directory).</summary>
         public static Segment FromSpare(string directory, long firstSeq)
         {
-            string path = Path.Combine(directory, $"{firstSeq:D20}{SegmentExtension}");
+            string path = PathFor(directory, firstSeq);
             File.Move(Path.Combine(directory, SpareFile), path);
             var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
-            try
-            {
-                return new Segment(path, handle) { LastSeq = firstSeq - 1 };
-            }
-            catch
-            {
-                handle.Dispose();
-                throw;
-            }
+            return new Segment(path, handle) { LastSeq = firstSeq - 1 };
         }
 
-        public void Append(byte[] frame, int length)
-        {
-            if (Length + length <= Capacity)
-            {
-                _view.WriteArray(Length, frame, 0, length);
-            }
-            else
-            {
-                // A record larger than a segment, alone in a fresh one: written past the mapping, the file grows.
-                RandomAccess.Write(Handle, frame.AsSpan(0, length), Length);
-            }
-
-            Length += length;
-        }
-
-        public void Close()
-        {
-            _view.Dispose();
-            _map.Dispose();
-            Handle.Dispose();
-        }
+        private static string PathFor(string directory, long firstSeq) => Path.Combine(directory, $"{firstSeq:D20}{SegmentExtension}");
 
         public void Delete()
         {
-            Close();
-            File.Delete(_path);
+            Handle.Dispose();
+            File.Delete(path);
         }
     }
 
@@ -486,10 +458,6 @@ public sealed class AuditJournal : IDisposable
 
         [DllImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
         public static extern int Fdatasync(int fd);
-
-        // Returns the error number itself (0 on success); glibc falls back to writing where fallocate is unsupported.
-        [DllImport("libc", EntryPoint = "posix_fallocate")]
-        public static extern int PosixFallocate(int fd, long offset, long length);
 
         [DllImport("libc", EntryPoint = "close", SetLastError = true)]
         public static extern int Close(int fd);

@@ -42,7 +42,7 @@ public readonly record struct AuditTrailStats(long Records, long Batches, long F
 /// <summary>
 /// The writer of this process's chain.
 /// <code>
-///  caller: Append ─► under one lock: seq, MAC after the previous record's, a copy into the journal's mapping ─► queued for the store
+///  caller: Append ─► under one lock: seq, MAC after the previous record's, one journal write (pwrite) ─► queued for the store
 ///          └─► the task is complete at once (journaled) · after the journal's next fsync (SyncJournal) ·
 ///              after the store has it (no journal, the journal failed, the store is failing, or StartAsync)
 ///  writer: woken by a waiting record, by WakeAt queued records, or LazyFlush after the first
@@ -184,7 +184,7 @@ public sealed class AuditTrail : IAsyncDisposable
             long seq = _seq + 1;
             var mac = _key.Mac(Options.Chain, seq, time, kind, session, body, _head);
             var row = new AuditRow(Options.Chain, seq, time, kind, session, body, mac);
-            journaled = Journal(row);
+            journaled = Journal(row, buffered: wait == Wait.None);
             _seq = seq;
             _head = mac;
             if (wait == Wait.Store || (wait == Wait.Durable && (journaled < 0 || _lastError is not null)))
@@ -215,8 +215,9 @@ public sealed class AuditTrail : IAsyncDisposable
     }
 
     // Under _gate. The journal's position after the row, or -1 when there is no journal or it failed (the record
-    // then waits for the store: slower, never less safe).
-    private long Journal(AuditRow row)
+    // then waits for the store: slower, never less safe). A record nobody waits for is only buffered: it goes out
+    // with the next write (one pwrite for a statement and the previous outcome), or when the writer takes the queue.
+    private long Journal(AuditRow row, bool buffered)
     {
         if (_journal is null)
         {
@@ -225,7 +226,7 @@ public sealed class AuditTrail : IAsyncDisposable
 
         try
         {
-            long written = _journal.Write(row);
+            long written = _journal.Write(row, buffered);
             _journalError = null;
             return written;
         }
@@ -271,6 +272,19 @@ public sealed class AuditTrail : IAsyncDisposable
         }
     }
 
+    // Under _gate: buffered records go to the journal before the store has them, or at the latest with them.
+    private void FlushJournalBuffer()
+    {
+        try
+        {
+            _journal?.Flush();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            _journalError = OneLine(ex); // only outcomes are buffered; the store still gets them
+        }
+    }
+
     private void Wake()
     {
         Volatile.Write(ref _lazyArmed, 0);
@@ -292,6 +306,10 @@ public sealed class AuditTrail : IAsyncDisposable
             {
                 taken = _queue;
                 _queue = spare;
+                if (taken.Count > 0)
+                {
+                    FlushJournalBuffer();
+                }
             }
 
             attempt.AddRange(taken);
@@ -431,6 +449,7 @@ public sealed class AuditTrail : IAsyncDisposable
         _syncer?.Dispose();
         lock (_gate)
         {
+            FlushJournalBuffer();
             _journal?.Close(stored: _queue.Count == 0 && Healthy);
         }
 
@@ -439,8 +458,9 @@ public sealed class AuditTrail : IAsyncDisposable
     private readonly record struct Unstored(AuditRow Row, TaskCompletionSource? Waiter);
 
     /// <summary>
-    /// <c>durability: os</c> with a journal: one thread fsyncs the journal for every record written before the
-    /// fsync began, so sessions that append together share one fsync (group commit).
+    /// <c>durability: os</c> with a journal: one thread syncs the journal (fdatasync) for every record written before
+    /// the sync began, so sessions that append together share one (group commit). Two threads overlapping their
+    /// syncs were tried and were slower here: the disk serves one flush at a time, and each took longer.
     /// </summary>
     private sealed class JournalSyncer : IDisposable
     {
