@@ -84,17 +84,13 @@ public sealed class AuditJournal : IDisposable
 
         var lockHandle = File.OpenHandle(Path.Combine(directory, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         File.WriteAllText(Path.Combine(directory, ChainFile), chain, new UTF8Encoding(false));
-        Segment first;
+        // Without room for a zero-filled segment (a nearly full disk) the journal still works, with growing
+        // segments and dearer syncs, rather than stopping the gateway.
+        var first = fsync && TryZeroFill(Path.Combine(directory, SpareFile)) ? Segment.FromSpare(directory, 1) : Segment.Create(directory, 1);
         if (fsync)
         {
-            ZeroFill(Path.Combine(directory, SpareFile));
-            first = Segment.FromSpare(directory, 1);
             SyncDirectory(directory);
             SyncDirectory(root);
-        }
-        else
-        {
-            first = Segment.Create(directory, 1);
         }
 
         return new AuditJournal(directory, fsync, lockHandle, first);
@@ -233,22 +229,39 @@ public sealed class AuditJournal : IDisposable
         if (_fsync)
         {
             string path = Path.Combine(_directory, SpareFile);
-            _spare = Task.Factory.StartNew(() => ZeroFill(path), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
-                .ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default);
+            _spare = Task.Factory.StartNew(() => TryZeroFill(path), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
     }
 
     // A segment's worth of zeros, synced: the blocks and the size are durable before a record relies on them.
-    private static void ZeroFill(string path)
+    // False, and no file left behind, when the disk has no room for it.
+    private static bool TryZeroFill(string path)
     {
-        using var handle = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.None);
-        var zeros = new byte[1 << 20];
-        for (long at = 0; at < SegmentBytes; at += zeros.Length)
+        try
         {
-            RandomAccess.Write(handle, zeros, at);
-        }
+            using var handle = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.None);
+            var zeros = new byte[1 << 20];
+            for (long at = 0; at < SegmentBytes; at += zeros.Length)
+            {
+                RandomAccess.Write(handle, zeros, at);
+            }
 
-        RandomAccess.FlushToDisk(handle);
+            RandomAccess.FlushToDisk(handle);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (Exception again) when (again is IOException or UnauthorizedAccessException)
+            {
+                // Left for the next rotation's attempt to overwrite, or for recovery to delete.
+            }
+
+            return false;
+        }
     }
 
     /// <summary>

@@ -41,6 +41,19 @@ public sealed class SqliteLeaseStoreTests() : LeaseStoreContract(new SqliteStore
     }
 
     [Fact]
+    public async Task A_new_file_and_its_wal_are_the_owners_only()
+    {
+        if (OperatingSystem.IsWindows())
+            return;
+        var store = Open();
+        await store.Leases.InsertAsync(Lease("gh_mode_0123456789"), default);
+
+        const UnixFileMode others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+        foreach (var file in new[] { Sqlite.Path, Sqlite.Path + "-wal", Sqlite.Path + "-shm" })
+            Assert.Equal((UnixFileMode)0, File.GetUnixFileMode(file) & others);
+    }
+
+    [Fact]
     public void The_file_is_in_wal_mode()
     {
         Open();

@@ -70,6 +70,8 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
             return StateStoreResult.Failure($"state: cannot open sqlite:{path}: {ex.Message}");
         }
 
+        CreateOwnerOnly(full);
+
         // The writer's connection is not pooled, so closing it (the file was deleted) really lets the file go.
         // Readers never create the file: a read while it is missing fails instead of leaving an empty one behind.
         var writerConnectionString = new SqliteConnectionStringBuilder
@@ -90,6 +92,27 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
         if (connection is null)
             return StateStoreResult.Failure(error!);
         return StateStoreResult.Opened(new SqliteStateStore(full, readerConnectionString, new SqliteWriter(connection, full, options.Durability, time)));
+    }
+
+    // The file holds the audit trail (SQL, identities): a new one is the owner's only, and SQLite gives its -wal and
+    // -shm files the database file's mode. An existing file keeps the mode its operator gave it.
+    private static void CreateOwnerOnly(string path)
+    {
+        if (OperatingSystem.IsWindows() || File.Exists(path))
+            return;
+        try
+        {
+            using var created = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            });
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Another instance created it first, or the folder is not writable: opening it says which.
+        }
     }
 
     /// <summary>Queues a write for the store's one writer; see <see cref="StoreWriter{TCommand}.WriteAsync{T}"/>.</summary>
