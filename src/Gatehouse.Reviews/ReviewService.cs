@@ -42,6 +42,11 @@ public sealed record ReviewSubmission(ReviewRecord? Review, string? Refusal);
 /// </summary>
 public sealed class ReviewService(IReviewStore store, PolicyStore policy, ReviewOptions options, TimeProvider time, ILogger logger, AuditTrail? audit = null, ReviewWebhook? webhook = null)
 {
+    // Async submits of one fingerprint take turns, so two sessions sending the same statement at the same instant
+    // find one pending request rather than each inserting its own (striped: unrelated submits rarely share a stripe,
+    // and sharing one only makes them take turns).
+    private readonly SemaphoreSlim[] _submitting = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
+
     public ReviewOptions Options => options;
 
     public IReviewStore Store => store;
@@ -49,16 +54,31 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
     public async Task<ReviewSubmission> SubmitAsync(ReviewRequest request, CancellationToken ct)
     {
         var settings = policy.Current.Reviews ?? throw new InvalidOperationException("the policy has no reviews section");
-        var now = time.GetUtcNow();
         var fingerprint = ReviewFingerprint.Of(request.Subject, request.Issuer, request.Target, request.Sql, request.Parameters);
-
-        // Async mode: an agent retrying before anyone decided asks for the same thing again; it gets the same request
-        // (one pending request per fingerprint, so a retry loop neither floods reviewers nor fills the cap).
-        if (settings.Mode == ReviewMode.Async && await store.FindPendingAsync(fingerprint, now, ct) is { } pending)
+        if (settings.Mode != ReviewMode.Async)
         {
-            return new ReviewSubmission(pending, null);
+            return await SubmitNewAsync(request, settings, fingerprint, ct);
         }
 
+        var turn = _submitting[(uint)StringComparer.Ordinal.GetHashCode(fingerprint) % (uint)_submitting.Length];
+        await turn.WaitAsync(ct);
+        try
+        {
+            // An agent retrying before anyone decided asks for the same thing again; it gets the same request (one
+            // pending request per fingerprint, so a retry loop neither floods reviewers nor fills the cap).
+            return await store.FindPendingAsync(fingerprint, time.GetUtcNow(), ct) is { } pending
+                ? new ReviewSubmission(pending, null)
+                : await SubmitNewAsync(request, settings, fingerprint, ct);
+        }
+        finally
+        {
+            turn.Release();
+        }
+    }
+
+    private async Task<ReviewSubmission> SubmitNewAsync(ReviewRequest request, ReviewSettings settings, string fingerprint, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
         if (await store.CountPendingAsync(request.Subject, request.Issuer, now, ct) >= settings.MaxPending)
         {
             return new ReviewSubmission(null, $"{request.Subject} already has {settings.MaxPending} reviews pending (reviews.max_pending); wait for decisions");

@@ -60,6 +60,36 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task The_same_statement_sent_by_eight_sessions_at_once_makes_one_request()
+    {
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        string sql = $"INSERT INTO payments (card_number) VALUES ($1) /* {marker} */";
+        string token = Gateway.Token("agent-burst");
+        var connections = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Gateway.OpenAsync(token)));
+        try
+        {
+            using var start = new SemaphoreSlim(0);
+            var sends = connections.Select(async connection =>
+            {
+                await start.WaitAsync();
+                return ReviewIdOf(await RefusedAsync(connection, sql, "burst"));
+            }).ToList();
+            start.Release(connections.Length);
+            var ids = await Task.WhenAll(sends);
+
+            Assert.Single(ids.Distinct());
+            Assert.Equal([ids[0]], await ReviewSupport.ListAsync(Gateway.Gateway.AdminUrl, ReviewSupport.Reviewer(Gateway, "dba-burst"), "pending", marker));
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Resending_while_pending_reuses_the_request_and_an_approval_runs_once()
     {
         string marker = Guid.NewGuid().ToString("N")[..8];
