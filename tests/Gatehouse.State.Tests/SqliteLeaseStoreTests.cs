@@ -60,6 +60,7 @@ public sealed class SqliteLeaseStoreTests() : LeaseStoreContract(new SqliteStore
         using var connection = Sqlite.Connect();
 
         Assert.Equal("wal", Scalar<string>(connection, "PRAGMA journal_mode"));
+        Assert.Equal(16384L, Scalar<long>(connection, "PRAGMA page_size"));
     }
 
     [Fact]
