@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Gatehouse.Testing;
 using Gatehouse.State;
 
 namespace Gatehouse.Audit.Tests;
@@ -10,18 +10,12 @@ namespace Gatehouse.Audit.Tests;
 /// </summary>
 public sealed class JournalDiskFullTests : IAsyncLifetime
 {
+    private const string Needs = "root, to mount a tmpfs";
+
     private readonly string _mount = Directory.CreateTempSubdirectory("gatehouse-journal-full-").FullName;
     private readonly TrailFiles _files = new();
 
-    private static async Task Run(string tool, params string[] args)
-    {
-        using var process = Process.Start(new ProcessStartInfo(tool, args) { RedirectStandardError = true, UseShellExecute = false })!;
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', args)} failed (this test mounts a tmpfs and needs root): {error}");
-    }
-
-    public Task InitializeAsync() => Run("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", _mount);
+    public Task InitializeAsync() => RootTool.RunAsync(Needs, "mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", _mount);
 
     [Fact]
     public async Task Without_room_for_a_zero_filled_segment_records_go_to_a_growing_one_and_are_recovered()
@@ -67,7 +61,7 @@ public sealed class JournalDiskFullTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await Run("umount", _mount);
+        await RootTool.RunAsync(Needs, "umount", _mount);
         Directory.Delete(_mount);
         await _files.DisposeAsync();
     }

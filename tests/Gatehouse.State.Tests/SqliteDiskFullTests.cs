@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Gatehouse.Testing;
 using Microsoft.Data.Sqlite;
 
 namespace Gatehouse.State.Tests;
@@ -9,17 +9,11 @@ namespace Gatehouse.State.Tests;
 /// </summary>
 public sealed class SqliteDiskFullTests : IAsyncLifetime
 {
+    private const string Needs = "root, to mount a tmpfs";
+
     private readonly string _mount = Directory.CreateTempSubdirectory("gatehouse-state-full-").FullName;
 
-    private static async Task Run(string tool, params string[] args)
-    {
-        using var process = Process.Start(new ProcessStartInfo(tool, args) { RedirectStandardError = true, UseShellExecute = false })!;
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', args)} failed (this test mounts a tmpfs and needs root): {error}");
-    }
-
-    public Task InitializeAsync() => Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", _mount);
+    public Task InitializeAsync() => RootTool.RunAsync(Needs, "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", _mount);
 
     [Fact]
     public async Task A_full_disk_faults_appends_and_room_brings_them_back()
@@ -49,7 +43,7 @@ public sealed class SqliteDiskFullTests : IAsyncLifetime
         Assert.InRange(acknowledged, 3, 200); // 8 KB rows in 16 KiB pages, WAL and all, on 1 MiB
         await Assert.ThrowsAsync<SqliteException>(() => store.Audit.AppendAsync([new AuditRow("i1", acknowledged + 1, DateTimeOffset.UnixEpoch, "statement", null, body, [1])], default));
 
-        await Run("mount", "-o", "remount,size=16m", _mount);
+        await RootTool.RunAsync(Needs, "mount", "-o", "remount,size=16m", _mount);
 
         await store.Audit.AppendAsync([new AuditRow("i1", acknowledged + 1, DateTimeOffset.UnixEpoch, "statement", null, body, [1])], default);
         Assert.Equal(Enumerable.Range(1, (int)acknowledged + 1).Select(i => (long)i), (await store.Audit.ReadChainAsync("i1", 0, default).ToListAsync()).Select(r => r.Seq));
@@ -58,7 +52,7 @@ public sealed class SqliteDiskFullTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         SqliteConnection.ClearAllPools();
-        await Run("umount", _mount);
+        await RootTool.RunAsync(Needs, "umount", _mount);
         Directory.Delete(_mount);
     }
 }

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Gatehouse.Testing;
 using Microsoft.Data.Sqlite;
 
 namespace Gatehouse.State.Tests;
@@ -9,15 +9,9 @@ namespace Gatehouse.State.Tests;
 /// </summary>
 public sealed class SqliteReadOnlyTests : IAsyncLifetime
 {
-    private readonly SqliteStoreFactory _factory = new();
+    private const string Needs = "root and a file system with the immutable attribute";
 
-    private static async Task Run(string tool, params string[] args)
-    {
-        using var process = Process.Start(new ProcessStartInfo(tool, args) { RedirectStandardError = true, UseShellExecute = false })!;
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', args)} failed (this test needs root and a file system with the immutable attribute): {error}");
-    }
+    private readonly SqliteStoreFactory _factory = new();
 
     private static AuditRow Row(long seq) => new("i1", seq, DateTimeOffset.UnixEpoch.AddMilliseconds(seq), "statement", null, "{}", [1]);
 
@@ -29,7 +23,7 @@ public sealed class SqliteReadOnlyTests : IAsyncLifetime
         await using var store = _factory.Open();
         await store.Audit.AppendAsync([Row(1)], default);
 
-        await Run("chattr", "+i", _factory.Path, _factory.Path + "-wal");
+        await RootTool.RunAsync(Needs, "chattr", "+i", _factory.Path, _factory.Path + "-wal");
         try
         {
             var error = await Assert.ThrowsAnyAsync<SqliteException>(() => store.Audit.AppendAsync([Row(2)], default));
@@ -39,7 +33,7 @@ public sealed class SqliteReadOnlyTests : IAsyncLifetime
         }
         finally
         {
-            await Run("chattr", "-i", _factory.Path, _factory.Path + "-wal");
+            await RootTool.RunAsync(Needs, "chattr", "-i", _factory.Path, _factory.Path + "-wal");
         }
 
         await store.Audit.AppendAsync([Row(2)], default);
