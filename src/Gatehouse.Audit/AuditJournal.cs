@@ -40,6 +40,7 @@ public sealed class AuditJournal : IDisposable
 
     private readonly string _directory;
     private readonly bool _fsync;
+    private readonly long _segmentBytes;
     private readonly SafeFileHandle _lock;
 
     // Sealed and current segments, oldest first, with the last seq each holds.
@@ -52,10 +53,11 @@ public sealed class AuditJournal : IDisposable
     // With fsync: the next segment, being zero-filled off the caller's thread; true once it is ready.
     private Task<bool>? _spare;
 
-    private AuditJournal(string directory, bool fsync, SafeFileHandle lockHandle, Segment first)
+    private AuditJournal(string directory, bool fsync, long segmentBytes, SafeFileHandle lockHandle, Segment first)
     {
         _directory = directory;
         _fsync = fsync;
+        _segmentBytes = segmentBytes;
         _lock = lockHandle;
         _current = first;
         _segments.Add(first);
@@ -66,7 +68,10 @@ public sealed class AuditJournal : IDisposable
     public long Written { get; private set; }
 
     /// <summary>Creates the journal of a new chain under <paramref name="stateDirectory"/>. Throws IOException.</summary>
-    public static AuditJournal Create(string stateDirectory, string chain, bool fsync)
+    public static AuditJournal Create(string stateDirectory, string chain, bool fsync) => Create(stateDirectory, chain, fsync, SegmentBytes);
+
+    /// <summary>With segments of another size: tests cross segments without writing tens of megabytes.</summary>
+    internal static AuditJournal Create(string stateDirectory, string chain, bool fsync, long segmentBytes)
     {
         // Records hold SQL and identities: the directories are the owner's only, like the state file's key.
         string root = Path.Combine(stateDirectory, DirectoryName);
@@ -86,14 +91,14 @@ public sealed class AuditJournal : IDisposable
         File.WriteAllText(Path.Combine(directory, ChainFile), chain, new UTF8Encoding(false));
         // Without room for a zero-filled segment (a nearly full disk) the journal still works, with growing
         // segments and dearer syncs, rather than stopping the gateway.
-        var first = fsync && TryZeroFill(Path.Combine(directory, SpareFile)) ? Segment.FromSpare(directory, 1) : Segment.Create(directory, 1);
+        var first = fsync && TryZeroFill(Path.Combine(directory, SpareFile), segmentBytes) ? Segment.FromSpare(directory, 1) : Segment.Create(directory, 1);
         if (fsync)
         {
             SyncDirectory(directory);
             SyncDirectory(root);
         }
 
-        return new AuditJournal(directory, fsync, lockHandle, first);
+        return new AuditJournal(directory, fsync, segmentBytes, lockHandle, first);
     }
 
     /// <summary>A file-system-safe directory name for a chain (gateway chains are host:pid:guid).</summary>
@@ -117,7 +122,7 @@ public sealed class AuditJournal : IDisposable
     {
         int start = _pendingLength;
         int length = Encode(row);
-        if (_current.Length > 0 && _current.Length + start + length > SegmentBytes)
+        if (_current.Length > 0 && _current.Length + start + length > _segmentBytes)
         {
             // What is buffered ends this segment; the new frame moves to the front and starts the next.
             Flush();
@@ -229,21 +234,28 @@ public sealed class AuditJournal : IDisposable
         if (_fsync)
         {
             string path = Path.Combine(_directory, SpareFile);
-            _spare = Task.Factory.StartNew(() => TryZeroFill(path), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            long bytes = _segmentBytes;
+            _spare = Task.Factory.StartNew(() => TryZeroFill(path, bytes), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
     }
 
     // A segment's worth of zeros, synced: the blocks and the size are durable before a record relies on them.
-    // False, and no file left behind, when the disk has no room for it.
-    private static bool TryZeroFill(string path)
+    // False, and no file left behind, when the disk has no room for it. It is not tried with less than four
+    // segments' worth free, so filling a spare never takes the last room the records themselves need.
+    private static bool TryZeroFill(string path, long bytes)
     {
         try
         {
-            using var handle = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.None);
-            var zeros = new byte[1 << 20];
-            for (long at = 0; at < SegmentBytes; at += zeros.Length)
+            if (new DriveInfo(Path.GetDirectoryName(path)!).AvailableFreeSpace < 4 * bytes)
             {
-                RandomAccess.Write(handle, zeros, at);
+                return false;
+            }
+
+            using var handle = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.None);
+            var zeros = new byte[(int)Math.Min(bytes, 1 << 20)];
+            for (long at = 0; at < bytes; at += zeros.Length)
+            {
+                RandomAccess.Write(handle, zeros.AsSpan(0, (int)Math.Min(zeros.Length, bytes - at)), at);
             }
 
             RandomAccess.FlushToDisk(handle);

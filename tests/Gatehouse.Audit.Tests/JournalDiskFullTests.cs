@@ -4,9 +4,9 @@ using Gatehouse.State;
 namespace Gatehouse.Audit.Tests;
 
 /// <summary>
-/// With durability os the journal zero-fills its segments ahead; on a disk without room for one (an 8 MiB tmpfs,
-/// a segment is 16 MiB) it falls back to growing segments instead of failing, and leaves no half-filled spare
-/// taking the room that is left. Mounting needs root (as the tests run here).
+/// With durability os the journal zero-fills its segments ahead; on a disk without room for several (an 8 MiB
+/// tmpfs, a segment is 16 MiB) it falls back to growing segments instead of failing, and no spare takes the room
+/// that is left. Mounting needs root (as the tests run here).
 /// </summary>
 public sealed class JournalDiskFullTests : IAsyncLifetime
 {
@@ -43,7 +43,7 @@ public sealed class JournalDiskFullTests : IAsyncLifetime
             string segment = Assert.Single(Directory.EnumerateFiles(directory, "*" + AuditJournal.SegmentExtension));
             Assert.True(new FileInfo(segment).Length < 1 << 20);
 
-            // The next segment's zero-fill (started in the background) fails too, and gives the room back.
+            // The next segment's zero-fill is not even tried: the records keep the room there is.
             string spare = Path.Combine(directory, AuditJournal.SpareFile);
             var deadline = DateTime.UtcNow.AddSeconds(10);
             while (File.Exists(spare) && DateTime.UtcNow < deadline)

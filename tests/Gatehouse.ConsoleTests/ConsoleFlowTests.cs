@@ -18,10 +18,10 @@ public sealed class ConsoleFlowTests(ConsoleGateway gateway)
             Assert.True(await page.Locator("#nav").IsHiddenAsync());
             Assert.StartsWith("/login?return=", await page.Locator("main").GetByRole(AriaRole.Link, new() { Name = "Sign in" }).GetAttributeAsync("href"));
             await admin.SignInAsync("ada");
-            Assert.Equal("Ada Admin (ada)", await page.Locator("#identity").TextContentAsync());
-            string roles = (await page.Locator("#roles").TextContentAsync())!;
-            Assert.Contains("admin", roles, StringComparison.Ordinal);
-            Assert.Contains("approver", roles, StringComparison.Ordinal);
+            // Expect waits for the text: the header is shown before the identity's details are filled in.
+            await Assertions.Expect(page.Locator("#identity")).ToHaveTextAsync("Ada Admin (ada)");
+            await Assertions.Expect(page.Locator("#roles")).ToContainTextAsync("admin");
+            await Assertions.Expect(page.Locator("#roles")).ToContainTextAsync("approver");
             foreach (string section in new[] { "Live", "Sessions", "Reviews", "Policy" })
             {
                 Assert.True(await page.Locator("#nav").GetByRole(AriaRole.Link, new() { Name = section }).IsVisibleAsync(), section);
@@ -35,8 +35,8 @@ public sealed class ConsoleFlowTests(ConsoleGateway gateway)
         await reviewer.RunAsync("sign-in-reviewer", async page =>
         {
             await reviewer.SignInAsync("rita");
-            Assert.Equal("Rita Reviewer (rita)", await page.Locator("#identity").TextContentAsync());
-            Assert.Equal("approver", await page.Locator("#roles").TextContentAsync());
+            await Assertions.Expect(page.Locator("#identity")).ToHaveTextAsync("Rita Reviewer (rita)");
+            await Assertions.Expect(page.Locator("#roles")).ToHaveTextAsync("approver");
             await page.WaitForURLAsync("**/#/reviews");
             Assert.True(await page.Locator("#nav").GetByRole(AriaRole.Link, new() { Name = "Reviews" }).IsVisibleAsync());
             foreach (string section in new[] { "Live", "Sessions", "Policy" })

@@ -45,7 +45,7 @@ public sealed class ConsoleXssTests(ConsoleGateway gateway)
         await console.RunAsync("xss-claim-header", async page =>
         {
             await console.SignInAsync("mallory", "#/reviews");
-            Assert.Equal($"{Payload} (mallory)", await page.Locator("#identity").TextContentAsync());
+            await Assertions.Expect(page.Locator("#identity")).ToHaveTextAsync($"{Payload} (mallory)");
             await page.Locator("#reviews").WaitForAsync(new() { State = WaitForSelectorState.Attached });
             await console.AssertInertAsync();
         });
