@@ -35,7 +35,10 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build Gatehouse.slnx -nologo -v quiet -clp:ErrorsOnly
 log=$(mktemp)
 status=0
-dotnet test Gatehouse.slnx --no-build -nologo -v quiet "$@" 2>&1 | tee "$log" || status=$?
+# Normal console verbosity prints why a test failed (the quiet one only names it); the line per passed test is
+# dropped, so the log holds failures and totals.
+dotnet test Gatehouse.slnx --no-build -nologo -v quiet --logger "console;verbosity=normal" "$@" 2>&1 \
+  | grep --line-buffered -v -E '^[[:space:]]+Passed ' | tee "$log" || status=$?
 
 # One closing line for CI: totals over every test project.
 total() { grep -Eo "$1: +[0-9]+" "$log" | awk '{ n += $2 } END { print n + 0 }'; }
