@@ -41,7 +41,7 @@ dotnet test Gatehouse.slnx --no-build -nologo -v quiet --logger "console;verbosi
   | grep --line-buffered -v -E '^[[:space:]]+Passed ' | tee "$log" || status=$?
 
 # One closing line for CI: totals over every test project.
-total() { grep -Eo "$1: +[0-9]+" "$log" | awk '{ n += $2 } END { print n + 0 }'; }
+total() { { grep -Eo "$1: +[0-9]+" "$log" || true; } | awk '{ n += $2 } END { print n + 0 }'; }
 passed=$(total Passed); failed=$(total Failed); skipped=$(total Skipped)
 rm -f "$log"
 echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
