@@ -309,14 +309,14 @@ public sealed class AuditJournal : IDisposable
     // Encodes the row after what is buffered; returns its length.
     private int Encode(AuditRow row)
     {
-        int size = 4 + 8 + 8 + Str(row.Kind) + Str(row.SessionId) + Str(row.Body) + MacBytes;
-        if (_frame.Length < _pendingLength + size)
+        // Room for the most UTF-8 the strings can take: each is encoded once and the lengths are written after it.
+        int most = 4 + 8 + 8 + Str(row.Kind) + Str(row.SessionId) + Str(row.Body) + MacBytes;
+        if (_frame.Length < _pendingLength + most)
         {
-            Array.Resize(ref _frame, Math.Max(_pendingLength + size, _frame.Length * 2));
+            Array.Resize(ref _frame, Math.Max(_pendingLength + most, _frame.Length * 2));
         }
 
         var span = _frame.AsSpan(_pendingLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)(size - 4));
         BinaryPrimitives.WriteInt64LittleEndian(span[4..], row.Seq);
         BinaryPrimitives.WriteInt64LittleEndian(span[12..], row.Time.UtcTicks);
         int at = 20;
@@ -324,9 +324,11 @@ public sealed class AuditJournal : IDisposable
         at += PutStr(span[at..], row.SessionId);
         at += PutStr(span[at..], row.Body);
         row.Mac.AsSpan(0, MacBytes).CopyTo(span[at..]);
+        int size = at + MacBytes;
+        BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)(size - 4));
         return size;
 
-        static int Str(string? text) => 4 + (text is null ? 0 : Encoding.UTF8.GetByteCount(text));
+        static int Str(string? text) => 4 + (text is null ? 0 : Encoding.UTF8.GetMaxByteCount(text.Length));
     }
 
     private static int PutStr(Span<byte> span, string? text)

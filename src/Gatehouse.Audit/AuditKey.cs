@@ -120,12 +120,12 @@ public sealed class AuditKey
     public byte[] Mac(string chain, long seq, DateTimeOffset time, string kind, string? session, string body, ReadOnlySpan<byte> previous)
     {
         session ??= string.Empty;
-        int length = 8 + Encoding.UTF8.GetByteCount(chain) + 8 + 8 + 8 + Encoding.UTF8.GetByteCount(kind)
-            + 8 + Encoding.UTF8.GetByteCount(session) + 8 + Encoding.UTF8.GetByteCount(body) + previous.Length;
-        byte[] rented = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        // Sized by the most UTF-8 each field can take, so the body is encoded once rather than counted first.
+        int most = 8 + MaxBytes(chain) + 8 + 8 + 8 + MaxBytes(kind) + 8 + MaxBytes(session) + 8 + MaxBytes(body) + previous.Length;
+        byte[] rented = System.Buffers.ArrayPool<byte>.Shared.Rent(most);
         try
         {
-            var input = rented.AsSpan(0, length);
+            var input = rented.AsSpan();
             int at = Field(input, chain);
             at += Number(input[at..], seq);
             at += Number(input[at..], time.ToUnixTimeMilliseconds());
@@ -133,7 +133,7 @@ public sealed class AuditKey
             at += Field(input[at..], session);
             at += Field(input[at..], body);
             previous.CopyTo(input[at..]);
-            return Hash(input);
+            return Hash(input[..(at + previous.Length)]);
         }
         finally
         {
@@ -184,6 +184,8 @@ public sealed class AuditKey
         BinaryPrimitives.WriteInt64BigEndian(into, length);
         return 8 + length;
     }
+
+    private static int MaxBytes(string value) => Encoding.UTF8.GetMaxByteCount(value.Length);
 
     private static int Number(Span<byte> into, long value)
     {

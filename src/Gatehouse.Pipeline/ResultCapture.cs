@@ -58,13 +58,9 @@ public sealed class ResultCapture(GrantAudit bounds)
         }
         else
         {
-            _truncated = true;
-            _later = true;
+            _truncated = true; // and so its rows are not recorded
         }
     }
-
-    // Rows of a later result set of the same execution are not recorded.
-    private bool _later;
 
     /// <summary>Rows arrived that cannot be recorded (their columns were never described): the outcome says so.</summary>
     public void Skip() => _truncated = true;
@@ -72,7 +68,7 @@ public sealed class ResultCapture(GrantAudit bounds)
     /// <summary>True when a DataRow of <paramref name="frameLength"/> bytes may still be recorded; false (and truncated) once a bound is reached.</summary>
     public bool Wants(long frameLength)
     {
-        if (_shape is null || _later || _truncated)
+        if (_shape is null || _truncated)
         {
             _truncated = true;
             return false;
@@ -141,7 +137,6 @@ public sealed class ResultCapture(GrantAudit bounds)
         _shape = null;
         _bytes = 0;
         _truncated = false;
-        _later = false;
     }
 }
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Gatehouse.Policy.Model;
 using Gatehouse.Yaml;
 
@@ -16,23 +15,9 @@ internal sealed partial class PolicyReader
 
         CheckKeys(map, "'audit'", "results", "max_rows", "max_bytes");
         var ok = true;
-        bool results = false;
-        if (map.Find("results") is { } resultsNode && AsString(resultsNode, "'results'") is { } resultsText)
-        {
-            results = resultsText == "true";
-            if (resultsText is not ("true" or "false"))
-            {
-                Error(resultsNode, $"'results' must be true or false, got '{resultsText}'");
-                ok = false;
-            }
-        }
-        else if (map.Find("results") is not null)
-        {
-            ok = false;
-        }
-
-        int maxRows = AuditBound(map, "max_rows", GrantAudit.DefaultMaxRows, GrantAudit.MaxRowsCap, ref ok);
-        int maxBytes = AuditBound(map, "max_bytes", GrantAudit.DefaultMaxBytes, GrantAudit.MaxBytesCap, ref ok);
+        bool results = Keyword(map, "results", "true", "false", ref ok) ?? false;
+        int maxRows = LimitCount(map, "max_rows", ref ok, GrantAudit.MaxRowsCap) ?? GrantAudit.DefaultMaxRows;
+        int maxBytes = LimitCount(map, "max_bytes", ref ok, GrantAudit.MaxBytesCap) ?? GrantAudit.DefaultMaxBytes;
         if (ok && !results && (map.Find("max_rows") ?? map.Find("max_bytes")) is { } bound)
         {
             Error(bound, "'max_rows' and 'max_bytes' bound recorded results: set 'results: true' too, or leave them out");
@@ -40,22 +25,5 @@ internal sealed partial class PolicyReader
         }
 
         return ok ? new GrantAudit { Results = results, MaxRows = maxRows, MaxBytes = maxBytes } : null;
-    }
-
-    private int AuditBound(YamlMapping map, string key, int fallback, int cap, ref bool ok)
-    {
-        if (LimitText(map, key, ref ok) is not ({ } node, { } text))
-        {
-            return fallback;
-        }
-
-        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < 1 || value > cap)
-        {
-            Error(node, $"'{key}' must be a whole number from 1 to {cap.ToString(CultureInfo.InvariantCulture)}, got '{text}'");
-            ok = false;
-            return fallback;
-        }
-
-        return value;
     }
 }

@@ -58,16 +58,7 @@ internal sealed partial class PolicyReader
         var roles = Required(map, "db_roles", "a grant") is { } rolesNode ? StringList(rolesNode, "'db_roles'") : null;
         var rules = map.Find("rules") is { } rulesNode ? ReadRules(rulesNode, hasReviews) : [];
         var masks = map.Find("masks") is { } masksNode ? ReadMasks(masksNode) : [];
-        var strict = false;
-        if (map.Find("strict_masking") is { } strictNode && AsString(strictNode, "'strict_masking'") is { } strictText)
-        {
-            strict = strictText == "deny";
-            if (strictText is not ("deny" or "redact"))
-            {
-                Error(strictNode, $"'strict_masking' must be deny or redact, got '{strictText}'");
-                ok = false;
-            }
-        }
+        var strict = Keyword(map, "strict_masking", "deny", "redact", ref ok) ?? false;
         var limits = map.Find("limits") is { } limitsNode ? ReadLimits(limitsNode) : GrantLimits.None;
         var audit = map.Find("audit") is { } auditNode ? ReadAudit(auditNode) : GrantAudit.None;
         if (!ok || to is null || targets is null || roles is null || rules is null || limits is null || audit is null)

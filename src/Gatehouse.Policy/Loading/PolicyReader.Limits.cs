@@ -31,7 +31,7 @@ internal sealed partial class PolicyReader
 
     private TimeSpan? LimitDuration(YamlMapping map, string key, ref bool ok)
     {
-        if (LimitText(map, key, ref ok) is not ({ } node, { } text))
+        if (ScalarText(map, key, ref ok) is not ({ } node, { } text))
         {
             return null;
         }
@@ -53,16 +53,19 @@ internal sealed partial class PolicyReader
         return value;
     }
 
-    private int? LimitCount(YamlMapping map, string key, ref bool ok)
+    /// <summary>A whole number of at least 1 (and at most <paramref name="cap"/>); null when absent or wrong (reported).</summary>
+    private int? LimitCount(YamlMapping map, string key, ref bool ok, int? cap = null)
     {
-        if (LimitText(map, key, ref ok) is not ({ } node, { } text))
+        if (ScalarText(map, key, ref ok) is not ({ } node, { } text))
         {
             return null;
         }
 
-        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < 1)
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < 1 || value > cap)
         {
-            Error(node, $"'{key}' must be a whole number of at least 1, got '{text}'");
+            Error(node, cap is { } most
+                ? $"'{key}' must be a whole number from 1 to {most.ToString(CultureInfo.InvariantCulture)}, got '{text}'"
+                : $"'{key}' must be a whole number of at least 1, got '{text}'");
             ok = false;
             return null;
         }
@@ -70,8 +73,26 @@ internal sealed partial class PolicyReader
         return value;
     }
 
+    /// <summary>One of two keywords: true for <paramref name="yes"/>, false for <paramref name="no"/>; null when absent or neither (reported).</summary>
+    private bool? Keyword(YamlMapping map, string key, string yes, string no, ref bool ok)
+    {
+        if (ScalarText(map, key, ref ok) is not ({ } node, { } text))
+        {
+            return null;
+        }
+
+        if (text != yes && text != no)
+        {
+            Error(node, $"'{key}' must be {yes} or {no}, got '{text}'");
+            ok = false;
+            return null;
+        }
+
+        return text == yes;
+    }
+
     /// <summary>The key's node and text; null when absent, or not a string (reported, <paramref name="ok"/> cleared).</summary>
-    private (YamlNode Node, string Text)? LimitText(YamlMapping map, string key, ref bool ok)
+    private (YamlNode Node, string Text)? ScalarText(YamlMapping map, string key, ref bool ok)
     {
         if (map.Find(key) is not { } node)
         {
