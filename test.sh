@@ -40,6 +40,13 @@ status=0
 dotnet test Gatehouse.slnx --no-build -nologo -v quiet --logger "console;verbosity=normal" "$@" 2>&1 \
   | grep --line-buffered -v -E '^[[:space:]]+Passed ' | tee "$log" || status=$?
 
+# The failures again at the end, since the gateways' own log lines bury them above: each failed test's block, up
+# to its stack trace's first lines.
+if grep -qE '^[[:space:]]+Failed [A-Za-z]' "$log"; then
+  echo "test.sh: failed tests:"
+  awk '/^[[:space:]]+Failed [A-Za-z]/ { n = 30 } n > 0 && !/^[0-9:]+ (warn|info|fail|dbug): / { print; n-- }' "$log"
+fi
+
 # One closing line for CI: totals over every test project.
 total() { { grep -Eo "$1: +[0-9]+" "$log" || true; } | awk '{ n += $2 } END { print n + 0 }'; }
 passed=$(total Passed); failed=$(total Failed); skipped=$(total Skipped)
