@@ -89,6 +89,7 @@ public sealed class AuditTrail : IAsyncDisposable
     private long _storedSeq;
     private long _seq;
     private byte[] _head = AuditKey.Genesis;
+    private DateTimeOffset _lastTime = DateTimeOffset.MinValue;
     private bool _closed;
     private int _lazyArmed;
 
@@ -165,7 +166,6 @@ public sealed class AuditTrail : IAsyncDisposable
             return Task.FromCanceled(ct);
         }
 
-        var time = _time.GetUtcNow();
         TaskCompletionSource? waiter = null;
         long journaled = -1;
         bool wake, arm;
@@ -181,12 +181,21 @@ public sealed class AuditTrail : IAsyncDisposable
                 return Task.FromException(new AuditUnavailableException($"the audit store has not taken a record for too long ({MaxBacklog} waiting)"));
             }
 
+            // Read under the lock and never earlier than the previous record's: the chain's times follow its order
+            // (a session's outcome and next statement append from two threads; replay offsets follow the times).
+            var time = _time.GetUtcNow();
+            if (time < _lastTime)
+            {
+                time = _lastTime;
+            }
+
             long seq = _seq + 1;
             var mac = _key.Mac(Options.Chain, seq, time, kind, session, body, _head);
             var row = new AuditRow(Options.Chain, seq, time, kind, session, body, mac);
             journaled = Journal(row, buffered: wait == Wait.None);
             _seq = seq;
             _head = mac;
+            _lastTime = time;
             if (wait == Wait.Store || (wait == Wait.Durable && (journaled < 0 || _lastError is not null)))
             {
                 waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -55,6 +55,27 @@ public sealed class TrailFaultTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_clock_stepped_back_does_not_give_a_later_record_an_earlier_time()
+    {
+        await using (var store = _files.Open())
+        await using (var trail = _files.Trail(store))
+        {
+            await trail.StartAsync(default);
+            _files.Time.Now = TrailFiles.Start.AddSeconds(10);
+            await trail.Append(AuditKinds.Statement, "clock", Records.Statement("clock", 1, "SELECT 1", "allow", null));
+            _files.Time.Now = TrailFiles.Start.AddSeconds(4); // NTP stepped the clock back
+            await trail.Append(AuditKinds.Statement, "clock", Records.Statement("clock", 2, "SELECT 2", "allow", null));
+            _files.Time.Now = TrailFiles.Start.AddSeconds(12);
+            await trail.Append(AuditKinds.Statement, "clock", Records.Statement("clock", 3, "SELECT 3", "allow", null));
+        }
+
+        Assert.True((await _files.VerifyAsync()).Intact);
+        long Time(int seq) => _files.Scalar($"SELECT time FROM audit_records WHERE session_id = 'clock' ORDER BY seq LIMIT 1 OFFSET {seq - 1}");
+        Assert.Equal(Time(1), Time(2));
+        Assert.True(Time(3) > Time(2));
+    }
+
+    [Fact]
     public async Task Records_queued_together_are_stored_in_one_batch_in_order()
     {
         await using (var store = _files.Open())
