@@ -79,7 +79,9 @@ internal sealed class GatewayProcess : IAsyncDisposable
     public async Task<NpgsqlConnection> OpenAsync(string token)
     {
         var builder = new NpgsqlConnectionStringBuilder { Host = "127.0.0.1", Port = Port, Database = TestGateway.Target, Username = "a", Password = token, SslMode = SslMode.Require, Pooling = false };
-        for (int attempt = 0; ; attempt++)
+        // Generous: under CI's parallel suites a cold process can take many seconds to listen.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
         {
             var connection = new NpgsqlConnection(builder.ConnectionString);
             try
@@ -87,7 +89,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
                 await connection.OpenAsync();
                 return connection;
             }
-            catch (NpgsqlException) when (attempt < 150 && _process is { HasExited: false })
+            catch (NpgsqlException) when (DateTime.UtcNow < deadline && _process is { HasExited: false })
             {
                 await connection.DisposeAsync();
                 await Task.Delay(100);
@@ -98,7 +100,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
     /// <summary>Waits for a process expected to stop by itself (a start-up error) and collects its output.</summary>
     public async Task<ProcessRunner.Result> ExitAsync()
     {
-        var result = await ProcessRunner.CollectAsync(_process!, TimeSpan.FromSeconds(20));
+        var result = await ProcessRunner.CollectAsync(_process!, TimeSpan.FromSeconds(60));
         _process!.Dispose();
         _process = null;
         return result;
