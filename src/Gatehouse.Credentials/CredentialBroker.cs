@@ -27,7 +27,7 @@ namespace Gatehouse.Credentials;
 ///    own leases:   in use ─► renew │ idle and over ─► claim row ─► NOLOGIN, [terminate], DROP
 ///    store rows:   over, any instance (crash leftovers) ─► claim row (compare-and-delete) ─► DROP
 ///    server roles: gh_ + marker, no row, VALID UNTIL passed ─► DROP
-///    rotate:       password older than `every` ─► ALTER ROLE … PASSWORD 'SCRAM-SHA-256$…'
+///    rotate:       a new period of `every` ─► ALTER ROLE … PASSWORD 'SCRAM-SHA-256$…' (the period's derived password)
 /// </code>
 /// A role is dropped only by whoever deleted its expired row, so instances sharing a store never drop a
 /// lease another instance keeps renewing.
@@ -288,7 +288,8 @@ public sealed class CredentialBroker : IAsyncDisposable
         await rotation.Gate.WaitAsync(ct);
         try
         {
-            if (IsDue(rotation, target))
+            // Also when the provisioner password changed: the period's password is derived from it.
+            if (IsDue(rotation, target) || provisioner.RotationPassword(target.Role, rotation.Period).Password != rotation.Password)
                 await RotateLockedAsync(provisioner, target, rotation, ct);
         }
         finally
@@ -298,23 +299,26 @@ public sealed class CredentialBroker : IAsyncDisposable
     }
 
     private bool IsDue(Rotation rotation, CredentialTarget target) =>
-        rotation.Password is null || _time.GetUtcNow() >= rotation.RotatedAt + target.Every;
+        rotation.Password is null || RotationPeriods.Number(_time.GetUtcNow(), target.Every) != rotation.Period;
 
     /// <summary>
-    /// Sets a fresh password. Sessions already logged in are unaffected (PostgreSQL checks passwords only at
-    /// login); when setting fails, the previous password stays in use.
+    /// Sets the current period's password, which every instance computes alike (<see cref="RotationPeriods"/>), so
+    /// instances sharing the role agree without a word. Sessions already logged in are unaffected (PostgreSQL checks
+    /// passwords only at login); when setting fails, the previous password stays in use.
     /// </summary>
     private async ValueTask<ProvisionerFailure?> RotateLockedAsync(Provisioner provisioner, CredentialTarget target, Rotation rotation, CancellationToken ct)
     {
-        var password = RoleNames.NewPassword();
-        var failure = await provisioner.SetPasswordAsync(target.Role!, ScramKeys.Verifier(password), ct);
+        long period = RotationPeriods.Number(_time.GetUtcNow(), target.Every);
+        var (password, failure) = provisioner.RotationPassword(target.Role!, period);
+        if (password is not null)
+            failure = await provisioner.SetPasswordAsync(target.Role!, ScramKeys.Verifier(password), ct);
         if (failure is not null)
         {
             Log.RotationFailed(_logger, target.Role!, target.Name, failure.Cause);
             return failure;
         }
         rotation.Password = password;
-        rotation.RotatedAt = _time.GetUtcNow();
+        rotation.Period = period;
         Log.PasswordRotated(_logger, target.Role!, target.Name);
         return null;
     }

@@ -32,5 +32,6 @@ internal sealed class Rotation
 
     public string? Password { get; set; }
 
-    public DateTimeOffset RotatedAt { get; set; }
+    /// <summary>The period (<see cref="RotationPeriods"/>) whose password is set.</summary>
+    public long Period { get; set; }
 }

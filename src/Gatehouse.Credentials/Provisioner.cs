@@ -100,6 +100,19 @@ internal sealed class Provisioner : IAsyncDisposable
     }
 
     /// <summary>Rotate mode: replace an existing role's password by a verifier.</summary>
+    /// <summary>Rotate mode: the password of <paramref name="role"/> for one period (<see cref="RotationPeriods"/>), or why it cannot be computed.</summary>
+    public (string? Password, ProvisionerFailure? Failure) RotationPassword(string role, long period)
+    {
+        try
+        {
+            return (RotationPeriods.Password(ReadPassword(Target), User, role, period), null);
+        }
+        catch (ProvisionerPasswordException ex)
+        {
+            return (null, Classify(ex));
+        }
+    }
+
     public async ValueTask<ProvisionerFailure?> SetPasswordAsync(string role, string verifier, CancellationToken ct)
     {
         var major = 0;

@@ -73,7 +73,7 @@ internal static partial class RoleNames
         return new string(chars);
     }
 
-    private static string Base64Url(byte[] bytes) =>
+    public static string Base64Url(byte[] bytes) =>
         Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     [GeneratedRegex("^gh_[a-z0-9_]+_[a-z0-9]{10}$", RegexOptions.CultureInvariant)]

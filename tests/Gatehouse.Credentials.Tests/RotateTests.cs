@@ -12,6 +12,7 @@ public sealed class RotateTests(PostgresFixture pg) : IAsyncDisposable
     {
         await pg.Server.ExecuteAsync("CREATE ROLE agent_rw LOGIN; GRANT app_read TO agent_rw");
         var target = pg.Target("rot", t => t with { Mode = UpstreamCredentialMode.Rotate, Role = "agent_rw", Every = TimeSpan.FromMinutes(10) });
+        _harness.Time.AdvanceIntoNextPeriod(target.Every, TimeSpan.FromSeconds(1));
         var broker = _harness.Broker();
         await broker.StartReaperAsync([target], default);
 
@@ -49,6 +50,56 @@ public sealed class RotateTests(PostgresFixture pg) : IAsyncDisposable
 
         Assert.NotEqual(first.Password, second.Password);
         Assert.Null(await pg.TryLoginAsync("agent_lazy", second.Password));
+    }
+
+    [Fact]
+    public async Task Two_instances_rotating_one_role_agree_on_its_password_without_a_shared_store()
+    {
+        await pg.Server.ExecuteAsync("CREATE ROLE agent_shared LOGIN");
+        var target = pg.Target("shared", t => t with { Mode = UpstreamCredentialMode.Rotate, Role = "agent_shared", Every = TimeSpan.FromMinutes(10) });
+        _harness.Time.AdvanceIntoNextPeriod(target.Every, TimeSpan.FromMinutes(3));
+        var a = _harness.Broker("instance-a");
+        var b = _harness.Broker("instance-b");
+
+        // Each instance sets the period's password when it first needs it; the second's set does not undo the first's.
+        var fromA = (await a.AcquireAsync(target, "x", [], default)).Login!;
+        var fromB = (await b.AcquireAsync(target, "y", [], default)).Login!;
+        Assert.Equal(fromA.Password, fromB.Password);
+        Assert.Null(await pg.TryLoginAsync("agent_shared", fromA.Password));
+
+        // The next period: whichever instance moves first, the other's next login uses the same new password.
+        _harness.Time.AdvanceIntoNextPeriod(target.Every, TimeSpan.FromSeconds(2));
+        await a.ReapAsync([target], default);
+        var laterB = (await b.AcquireAsync(target, "y", [], default)).Login!;
+        var laterA = (await a.AcquireAsync(target, "x", [], default)).Login!;
+        Assert.NotEqual(fromA.Password, laterB.Password);
+        Assert.Equal(laterA.Password, laterB.Password);
+        Assert.Null(await pg.TryLoginAsync("agent_shared", laterB.Password));
+        Assert.Equal(PostgresErrorCodes.InvalidPassword, await pg.TryLoginAsync("agent_shared", fromA.Password));
+
+        // The password is the provisioner's secret at work, never written down: not in the log, not in the store.
+        Assert.DoesNotContain(laterA.Password, _harness.Logger.All, StringComparison.Ordinal);
+        Assert.DoesNotContain(laterA.Password, await File.ReadAllTextAsync(_harness.StorePath), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_period_password_depends_on_the_provisioner_secret_the_role_and_the_period()
+    {
+        string p = RotationPeriods.Password("secret", "prov", "agent", 42);
+        Assert.Equal(p, RotationPeriods.Password("secret", "prov", "agent", 42));
+        Assert.Equal(43, p.Length); // 32 bytes, base64url without padding
+        Assert.Equal(5, new[]
+        {
+            p,
+            RotationPeriods.Password("Secret", "prov", "agent", 42),
+            RotationPeriods.Password("secret", "prov2", "agent", 42),
+            RotationPeriods.Password("secret", "prov", "agent2", 42),
+            RotationPeriods.Password("secret", "prov", "agent", 43),
+        }.Distinct().Count());
+        var every = TimeSpan.FromHours(1);
+        var start = RotationPeriods.Start(RotationPeriods.Number(DateTimeOffset.UtcNow, every), every);
+        Assert.Equal(RotationPeriods.Number(start, every), RotationPeriods.Number(start + every - TimeSpan.FromMilliseconds(1), every));
+        Assert.Equal(RotationPeriods.Number(start, every) + 1, RotationPeriods.Number(start + every, every));
     }
 
     [Fact]

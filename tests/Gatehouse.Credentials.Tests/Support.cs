@@ -15,6 +15,10 @@ internal sealed class ManualTime : TimeProvider
     public override DateTimeOffset GetUtcNow() => _now;
 
     public void Advance(TimeSpan by) => _now += by;
+
+    /// <summary>To <paramref name="offset"/> into the next rotation period of length <paramref name="every"/>.</summary>
+    public void AdvanceIntoNextPeriod(TimeSpan every, TimeSpan offset) =>
+        _now = RotationPeriods.Start(RotationPeriods.Number(_now, every) + 1, every) + offset;
 }
 
 /// <summary>Keeps every formatted log line, so tests can check what was (and was not) logged.</summary>

@@ -59,7 +59,7 @@ public sealed class ConfigurationTests : IDisposable
                 port: 99999
                 tls: maybe
                 provisioner: { password_file: f, password_env: E }
-                credentials: { mode: rotate }
+                credentials: { mode: rotate, every: 30s }
             limits:
               max_client_connections: 0
             bogus: 1
@@ -80,6 +80,7 @@ public sealed class ConfigurationTests : IDisposable
                 "c.yaml:13:18: error: 'user' is required",
                 "c.yaml:13:18: error: the provisioner needs exactly one of 'password_file' or 'password_env'",
                 "c.yaml:14:18: error: credentials mode 'rotate' needs a 'role'",
+                "c.yaml:14:41: error: credentials 'every' must be at least 1m",
                 "c.yaml:16:27: error: 'max_client_connections' must be a whole number from 1 to 1000000",
                 "c.yaml:17:1: error: unknown key 'bogus' in the configuration",
             ],

@@ -67,6 +67,12 @@ internal static class TargetConfigReader
                 credentialsSection.Error(credentialsSection.Node, "credentials mode 'rotate' needs a 'role'");
             }
 
+            if (credentials.Every < TimeSpan.FromMinutes(1) && credentialsSection.Get("every") is { } every)
+            {
+                // Periods are shared by every instance (docs/credentials.md): a shorter one leaves clock skew too large a share.
+                credentialsSection.Error(every, "credentials 'every' must be at least 1m");
+            }
+
             credentialsSection.RejectUnknownKeys($"targets.{name}.credentials");
         }
 
