@@ -96,6 +96,20 @@ public static class Refusals
         new(RefusalKind.ReviewRequired, InsufficientPrivilege,
             $"gatehouse: denied by rule {ruleId}: the statement needs review, and this gateway has no approval workflow yet ({reason})", ruleId);
 
+    /// <summary>A protocol Bind of a statement not prepared by a Parse that Gatehouse saw (SQL PREPARE, or gone), with
+    /// PostgreSQL's SQLSTATE for a statement that does not exist (26000): for Gatehouse it does not.</summary>
+    public static Refusal NotPreparedThroughGatehouse(string name) =>
+        new(RefusalKind.SessionGuard, "26000",
+            $"gatehouse: prepared statement \"{name}\" does not exist for the extended protocol: it was not prepared by a Parse through Gatehouse (run a SQL-prepared statement with EXECUTE)",
+            "session-guard");
+
+    /// <summary>A protocol Execute of a portal not made by a Bind that Gatehouse saw (a SQL cursor, or gone), with
+    /// PostgreSQL's SQLSTATE for a portal that does not exist (34000).</summary>
+    public static Refusal NotBoundThroughGatehouse(string name) =>
+        new(RefusalKind.SessionGuard, "34000",
+            $"gatehouse: portal \"{name}\" does not exist for the extended protocol: it was not bound by a Bind through Gatehouse (read a SQL cursor with FETCH)",
+            "session-guard");
+
     public static Refusal SessionGuard(string problem) =>
         new(RefusalKind.SessionGuard, InsufficientPrivilege, "gatehouse: denied: " + problem, "session-guard");
 

@@ -73,10 +73,9 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
     protected abstract ValueTask<FrameVerdict> OnFrameAsync(byte code, ReadOnlyMemory<byte> frame, CancellationToken ct);
 
     /// <summary>Sees every frame that streams through (or is dropped): its type, and its first bytes when asked for.
-    /// For a dropped frame the consumer may <see cref="Replace"/> it with bytes of its own.</summary>
-    protected virtual void OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped)
-    {
-    }
+    /// For a dropped frame the consumer may <see cref="Replace"/> it with bytes of its own; returning true drops a
+    /// frame that was to stream through (replaced the same way).</summary>
+    protected virtual bool OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped) => false;
 
     /// <summary>A frame to inspect is above the limit. True: it is dropped unread, replaced by what the consumer wrote
     /// with <see cref="Replace"/>; false: the connection ends (the default).</summary>
@@ -181,7 +180,7 @@ internal abstract class FramePump(Stream input, Stream output, int maxInspectedP
 
                 int take = (int)Math.Min(total, available);
                 _passThroughDropped = handling == FrameHandling.Drop;
-                OnStreamed(code, _buffer.AsSpan(position, prefix), _passThroughDropped);
+                _passThroughDropped |= OnStreamed(code, _buffer.AsSpan(position, prefix), _passThroughDropped);
                 if (_passThroughDropped)
                 {
                     CloseRun(runStart, position);

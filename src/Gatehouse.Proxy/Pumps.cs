@@ -60,11 +60,11 @@ internal sealed class ClientToServerPump(
 
     protected override int PrefixLength(byte code) => code == (byte)FrontendMessageCode.Bind && pipeline is not null ? BindPrefix : 0;
 
-    protected override void OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped)
+    protected override bool OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped)
     {
         if (code != (byte)FrontendMessageCode.Bind || dropped || pipeline is null)
         {
-            return;
+            return false;
         }
 
         var reader = new PayloadReader(prefix[FrameHeader.Size..]);
@@ -73,12 +73,67 @@ internal sealed class ClientToServerPump(
             throw new ProtocolException($"Bind names are not terminated within the first {BindPrefix} bytes");
         }
 
+        if (!_statements.ContainsKey(statement))
+        {
+            RefuseParse(Refusals.NotPreparedThroughGatehouse(statement));
+            return true;
+        }
+
         // Streamed (large) Bind: its result formats are not read; a masked result on this portal is refused.
         ExpectBind(portal, statement, null, formatsKnown: pipeline.HasMasks is false, StreamedParameters);
+        return false;
     }
 
     // What the audit trail gets for the parameters of a Bind too large to read.
     private static readonly string?[] StreamedParameters = [$"[not recorded: a Bind larger than {InspectedBind} bytes]"];
+
+    /// <summary>
+    /// Names a SQL statement of <paramref name="ticket"/> will (re)define or remove lose what Gatehouse knew of them: a
+    /// protocol Bind or Execute of such a name is then refused as unknown (a SQL PREPAREd statement or DECLAREd cursor
+    /// runs through EXECUTE and FETCH, which are decided and masked), never run with the facts of the name's old owner.
+    /// Forgotten before the statement runs, so a failed one errs on the side of refusing.
+    /// </summary>
+    private void ForgetRedefinedNames(StatementTicket? ticket)
+    {
+        if (ticket is null)
+        {
+            return;
+        }
+
+        foreach (var statement in ticket.Statements)
+        {
+            foreach (var effect in statement.Effects)
+            {
+                switch (effect)
+                {
+                    case SessionEffect.Prepare p:
+                        _statements.Remove(p.Name);
+                        _refused.Remove(p.Name);
+                        break;
+                    case SessionEffect.Deallocate { Name: { } name }:
+                        _statements.Remove(name);
+                        _refused.Remove(name);
+                        break;
+                    case SessionEffect.Deallocate:
+                        _statements.Clear();
+                        _refused.Clear();
+                        break;
+                    case SessionEffect.DeclareCursor c:
+                        _portals.Remove(c.Name);
+                        _refusedPortals.Remove(c.Name);
+                        break;
+                    case SessionEffect.CloseCursor { Name: { } name }:
+                        _portals.Remove(name);
+                        _refusedPortals.Remove(name);
+                        break;
+                    case SessionEffect.CloseCursor:
+                        _portals.Clear();
+                        _refusedPortals.Clear();
+                        break;
+                }
+            }
+        }
+    }
 
     private void ExpectBind(string portal, string statement, short[]? formats, bool formatsKnown, string?[]? parameters)
     {
@@ -134,6 +189,7 @@ internal sealed class ClientToServerPump(
                     return RefuseQuery(refusal);
                 }
 
+                ForgetRedefinedNames(submission.Ticket);
                 ledger.Expect(new(StatementLedger.Kind.Query, submission.Ticket, At: Stopwatch.GetTimestamp()));
                 limits?.Sent();
                 return FrameVerdict.Pass;
@@ -160,6 +216,7 @@ internal sealed class ClientToServerPump(
                         : AnswerRefusedParse(name, refusal, ParameterTypes(frame.Span[(FrameHeader.Size + used + sqlUsed)..], sql));
                 }
 
+                ForgetRedefinedNames(submission.Ticket);
                 _statements[name] = submission.Ticket;
                 _reviewing |= submission.Ticket!.NeedsReview;
                 ledger.Expect(new(StatementLedger.Kind.Parse, submission.Ticket, Name: name));
@@ -177,6 +234,11 @@ internal sealed class ClientToServerPump(
                 if (_refused.TryGetValue(statement, out var refusedStatement))
                 {
                     return AnswerRefusedBind(portal, refusedStatement.Refusal);
+                }
+
+                if (!_statements.ContainsKey(statement))
+                {
+                    return RefuseParse(Refusals.NotPreparedThroughGatehouse(statement));
                 }
 
                 var formats = ResultMessages.ReadBindResultFormats(body) ?? throw new ProtocolException("malformed Bind message");
@@ -227,6 +289,12 @@ internal sealed class ClientToServerPump(
                 }
 
                 ledger.Expect(new(type == FrontendMessageCode.Describe ? StatementLedger.Kind.Describe : StatementLedger.Kind.Close, ticket, Name: name, Target: body[0]));
+                if (type == FrontendMessageCode.Close)
+                {
+                    // A closed name is unknown again: a later Bind or Execute of it is refused unless it is made anew.
+                    _ = body[0] == (byte)'P' ? _portals.Remove(name) : _statements.Remove(name);
+                }
+
                 return FrameVerdict.Pass;
             }
 
@@ -236,6 +304,11 @@ internal sealed class ClientToServerPump(
                 if (_refusedPortals.TryGetValue(portal, out var refusal))
                 {
                     return RefuseParse(refusal); // where the server fails a statement it may not run
+                }
+
+                if (!_portals.ContainsKey(portal))
+                {
+                    return RefuseParse(Refusals.NotBoundThroughGatehouse(portal));
                 }
 
                 if (_portals.GetValueOrDefault(portal) is { Described: false } undescribed && undescribed.Ticket is { Masks: not null } or { Result: not null })
@@ -473,13 +546,15 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
         return FrameHandling.Inspect;
     }
 
-    protected override void OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped)
+    protected override bool OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped)
     {
         if (dropped && _pendingRefusal is { } error)
         {
             Replace(error);
             _pendingRefusal = null;
         }
+
+        return false;
     }
 
     private byte[]? _pendingRefusal;

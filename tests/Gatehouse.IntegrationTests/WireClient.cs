@@ -79,6 +79,12 @@ internal sealed class WireClient : IAsyncDisposable
         }
     }
 
+    public WireClient Query(string sql)
+    {
+        _out.StartMessage((byte)FrontendMessageCode.Query).WriteCString(sql).EndMessage();
+        return this;
+    }
+
     public WireClient Parse(string name, string sql)
     {
         _out.StartMessage((byte)FrontendMessageCode.Parse).WriteCString(name).WriteCString(sql).WriteInt16(0).EndMessage();

@@ -1,0 +1,90 @@
+using System.Text;
+
+namespace Gatehouse.IntegrationTests;
+
+/// <summary>
+/// Names the extended protocol refers to (statements, portals) that Gatehouse did not see made by Parse and Bind: a
+/// SQL PREPAREd statement, a DECLAREd or PL/pgSQL cursor, a name redefined after DEALLOCATE. Bound or executed at the
+/// protocol level they would run without the facts masking needs, so they are refused as not existing (26000, 34000),
+/// and the session goes on. Found by a red team: before, each of these returned raw values.
+/// </summary>
+[Collection(MaskingCollection.Name)]
+public sealed class MaskingNameTests(MaskingFixture fixture)
+{
+    private static string Text(IEnumerable<WireReply> replies) => string.Join('\n', replies.Select(r => Encoding.UTF8.GetString(r.Payload)));
+
+    private static string Shape(IEnumerable<WireReply> replies) => string.Join(' ', replies);
+
+    private static void AssertNoRawValue(IEnumerable<WireReply> replies)
+    {
+        string text = Text(replies);
+        foreach (var needle in MaskingFixture.Needles(MaskGrant.Columns))
+        {
+            Assert.False(text.Contains(needle.Text, StringComparison.Ordinal), $"{needle.What} reached the client: {text}");
+        }
+    }
+
+    private async Task<WireClient> ConnectAsync() => await WireClient.ConnectAsync(fixture.Port, "agent", fixture.Token(MaskGrant.Columns));
+
+    [Fact]
+    public async Task A_SQL_prepared_statement_bound_at_the_protocol_level_is_refused_and_EXECUTE_still_masks()
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query("PREPARE s AS SELECT email, ssn, lower(email) FROM customers WHERE id = 1").RoundTripAsync()));
+
+        var bound = await client.Bind("", "s").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("E(26000) Z", Shape(bound));
+        Assert.Contains("was not prepared by a Parse through Gatehouse", bound[0].Error.Message, StringComparison.Ordinal);
+        AssertNoRawValue(bound);
+
+        var executed = await client.Query("EXECUTE s").RoundTripAsync();
+        Assert.Equal("T D C Z", Shape(executed));
+        AssertNoRawValue(executed);
+    }
+
+    [Fact]
+    public async Task A_name_redefined_by_SQL_after_a_protocol_Parse_is_forgotten()
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("1 Z", Shape(await client.Parse("x", "SELECT 1::text AS a, 2::text AS b").Sync().RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query("DEALLOCATE x").RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query("PREPARE x AS SELECT email, lower(email) FROM customers WHERE id = 1").RoundTripAsync()));
+
+        var bound = await client.Describe('S', "x").Bind("", "x").Describe('P', "").Execute("").Sync().RoundTripAsync();
+        Assert.Contains(bound, r => r.Type == 'E' && r.Error.SqlState == "26000");
+        AssertNoRawValue(bound);
+
+        // A statement Parsed anew under the name is known again, and masked.
+        Assert.Equal("C Z", Shape(await client.Query("DEALLOCATE x").RoundTripAsync()));
+        var parsed = await client.Parse("x", "SELECT email FROM customers WHERE id = 1").Bind("", "x").Describe('P', "").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("1 2 T D C Z", Shape(parsed));
+        AssertNoRawValue(parsed);
+    }
+
+    [Fact]
+    public async Task A_protocol_statement_closed_and_then_bound_is_refused_as_PostgreSQL_refuses_it()
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("1 2 D C 3 Z", Shape(await client.Parse("c1", "SELECT 1").Bind("", "c1").Execute("").Close('S', "c1").Sync().RoundTripAsync()));
+        Assert.Equal("E(26000) Z", Shape(await client.Bind("", "c1").Execute("").Sync().RoundTripAsync()));
+        Assert.Equal("1 2 D C Z", Shape(await client.Parse("c1", "SELECT 1").Bind("", "c1").Execute("").Sync().RoundTripAsync()));
+    }
+
+    [Theory]
+    [InlineData("DECLARE cc CURSOR FOR SELECT email, ssn, lower(email) FROM customers", "cc")]
+    [InlineData("SELECT open_customer_cursor()", "customer_cursor")]
+    public async Task A_SQL_or_PLpgSQL_cursor_executed_at_the_protocol_level_is_refused_and_FETCH_still_masks(string open, string cursor)
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query("BEGIN").RoundTripAsync()));
+        AssertNoRawValue(await client.Query(open).RoundTripAsync());
+
+        var executed = await client.Execute(cursor).Sync().RoundTripAsync();
+        Assert.Equal("E(34000) Z", Shape(executed));
+        Assert.Contains("was not bound by a Bind through Gatehouse", executed[0].Error.Message, StringComparison.Ordinal);
+        AssertNoRawValue(executed);
+
+        Assert.Equal("C Z", Shape(await client.Query("ROLLBACK").RoundTripAsync()));
+        Assert.Equal("T D C Z", Shape(await client.Query("SELECT 1").RoundTripAsync()));
+    }
+}
