@@ -737,6 +737,26 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
         return FrameVerdict.Replace;
     }
 
+    // SQLSTATEs whose messages name only the statement's own words and the schema (connection, integrity constraint
+    // names, transaction state, serialization, resources, limits, object state, operator intervention; permission,
+    // syntax, unknown column): kept in a statement that reads masked data. Every other one is withheld: data
+    // exceptions print the value they failed on, and casts to reg* types make errors that print it unquoted
+    // (email::regclass: 0A000 "cross-database references are not implemented: …") or quoted (42P01, 42883, 42704).
+    private static bool KeepsDataOut(string? code) =>
+        code is { Length: 5 } && (code[..2] is "08" or "23" or "25" or "40" or "53" or "54" or "55" or "57" || code is "42501" or "42601" or "42703");
+
+    private static void WithholdMessage(List<(byte Type, string Value)> fields, string message)
+    {
+        fields.RemoveAll(f => f.Type == (byte)'H');
+        for (int i = 0; i < fields.Count; i++)
+        {
+            if (fields[i].Type == (byte)'M')
+            {
+                fields[i] = ((byte)'M', message);
+            }
+        }
+    }
+
     private static byte[]? ScrubFields(ReadOnlySpan<byte> frame, IValueMasker masker, MaskRules rules, bool tainted)
     {
         var reader = new PayloadReader(frame[FrameHeader.Size..]);
@@ -775,15 +795,14 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
         // in its message, unquoted: in a tainted statement such a message is withheld whole.
         if (tainted && (frame[0] == (byte)BackendMessageCode.NoticeResponse || hadContext || code is "P0001"))
         {
-            fields.RemoveAll(f => f.Type == (byte)'H');
-            for (int i = 0; i < fields.Count; i++)
-            {
-                if (fields[i].Type == (byte)'M')
-                {
-                    fields[i] = ((byte)'M', "[redacted: a message raised while reading masked data]");
-                }
-            }
-
+            WithholdMessage(fields, "[redacted: a message raised while reading masked data]");
+            changed = true;
+        }
+        else if (tainted && !KeepsDataOut(code))
+        {
+            // A data exception quotes or prints the value it failed on, and quotes an attacker added defeat any
+            // reading of which part is the value: its message is withheld whole, the SQLSTATE kept.
+            WithholdMessage(fields, $"[withheld: the server's message for a statement that reads masked data; SQLSTATE {code}]");
             changed = true;
         }
 

@@ -70,6 +70,10 @@ public sealed class StatementMasks
                 {
                     laundering = "a statement that reads masked columns may not set run-time parameters from them";
                 }
+                else if (facts.Functions.Where(f => f.Schema is null or "pg_catalog" && OutsideChannels.Contains(f.Name)).Select(f => f.Name).FirstOrDefault() is { } channel)
+                {
+                    laundering = $"a statement that reads masked columns may not call {channel}() (what it leaves behind outside the result would carry the values past the mask)";
+                }
                 else if (await UnmaskedTargetAsync(rules, catalog, facts, ct) is { } target && await ReadsSensitiveAsync(rules, catalog, facts, ct))
                 {
                     laundering = $"a statement that reads masked columns may not write {target} (the values would leave the mask)";
@@ -88,6 +92,18 @@ public sealed class StatementMasks
 
         return masks;
     }
+
+    // Functions whose arguments end up where a later statement, or another session, reads them unmasked: a
+    // notification's channel, an advisory lock's keys (pg_locks), a large object, a sequence's value, a logical
+    // decoding message, a file.
+    private static readonly HashSet<string> OutsideChannels = new(StringComparer.Ordinal)
+    {
+        "pg_notify",
+        "pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
+        "pg_try_advisory_lock", "pg_try_advisory_lock_shared", "pg_try_advisory_xact_lock", "pg_try_advisory_xact_lock_shared",
+        "lo_from_bytea", "lo_create", "lo_creat", "lo_put", "lowrite", "lo_import", "lo_export",
+        "setval", "pg_logical_emit_message", "pg_file_write",
+    };
 
     /// <summary>A relation the statement writes whose reads masking would not cover (not itself sensitive), or null.</summary>
     private static async ValueTask<QualifiedName?> UnmaskedTargetAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, CancellationToken ct)

@@ -1,0 +1,66 @@
+using System.Text;
+
+namespace Gatehouse.IntegrationTests;
+
+/// <summary>
+/// Ways out of a statement that reads masked data besides its result, found by a red team: a server message that
+/// prints the value it failed on (with quotes added to confuse the scrubber, as a number, through a reg* cast), and
+/// functions whose arguments stay behind for a later statement (notification channels, advisory lock keys).
+/// </summary>
+[Collection(MaskingCollection.Name)]
+public sealed class MaskingSideChannelTests(MaskingFixture fixture)
+{
+    private static void AssertNoRawValue(IEnumerable<WireReply> replies)
+    {
+        string text = string.Join('\n', replies.Select(r => Encoding.UTF8.GetString(r.Payload)));
+        foreach (var needle in MaskingFixture.Needles(MaskGrant.Columns))
+        {
+            Assert.False(text.Contains(needle.Text, StringComparison.Ordinal), $"{needle.What} reached the client: {text}");
+        }
+    }
+
+    private async Task<WireClient> ConnectAsync() => await WireClient.ConnectAsync(fixture.Port, "agent", fixture.Token(MaskGrant.Columns));
+
+    [Theory]
+    [InlineData("SELECT ('\" ' || email || ' \"')::int FROM customers WHERE id = 1", "22P02")]
+    [InlineData("SELECT make_date(('x' || encode(convert_to(substr(email, 1, 4), 'UTF8'), 'hex'))::bit(32)::int, 13, 1) FROM customers WHERE id = 1", "22008")]
+    [InlineData("SELECT email::regclass FROM customers WHERE id = 1", "0A000")]
+    [InlineData("SELECT split_part(email, '@', 1)::regtype FROM customers WHERE id = 1", "3F000")]
+    [InlineData("SELECT email::regproc FROM customers WHERE id = 1", "0A000")]
+    public async Task A_server_message_that_could_print_a_masked_value_is_withheld_with_its_SQLSTATE(string sql, string sqlState)
+    {
+        await using var client = await ConnectAsync();
+        var replies = await client.Query(sql).RoundTripAsync();
+        var error = Assert.Single(replies, r => r.Type == 'E').Error;
+        Assert.True(sqlState == error.SqlState, error.Message);
+        Assert.StartsWith("[withheld: the server's message for a statement that reads masked data", error.Message, StringComparison.Ordinal);
+        AssertNoRawValue(replies);
+    }
+
+    [Fact]
+    public async Task A_message_that_names_only_the_statements_words_is_kept()
+    {
+        await using var client = await ConnectAsync();
+        var error = Assert.Single(await client.Query("SELECT emial FROM customers").RoundTripAsync(), r => r.Type == 'E').Error;
+        Assert.Equal("42703", error.SqlState);
+        Assert.Equal("column \"[redacted]\" does not exist", error.Message); // quoted words are redacted, as before
+    }
+
+    [Theory]
+    [InlineData("SELECT count(pg_notify('ch' || substr(email, 1, 1), '')) FROM customers WHERE id = 1", "pg_notify")]
+    [InlineData("SELECT pg_advisory_lock(id, length(email)) FROM customers WHERE id = 1", "pg_advisory_lock")]
+    [InlineData("SELECT pg_try_advisory_xact_lock(ascii(ssn)) FROM customers WHERE id = 1", "pg_try_advisory_xact_lock")]
+    public async Task A_function_whose_arguments_stay_behind_is_refused_in_a_statement_that_reads_masked_data(string sql, string function)
+    {
+        await using var client = await ConnectAsync();
+        var replies = await client.Query(sql).RoundTripAsync();
+        var error = Assert.Single(replies, r => r.Type == 'E').Error;
+        Assert.Equal("42501", error.SqlState);
+        Assert.Contains($"may not call {function}()", error.Message, StringComparison.Ordinal);
+
+        // Nothing was left behind, and the same calls without masked data still run.
+        var locks = await client.Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()").RoundTripAsync();
+        Assert.Equal("0", Assert.Single(locks, r => r.Type == 'D').FirstValue());
+        Assert.DoesNotContain(await client.Query("SELECT pg_notify('free', 'x'), pg_advisory_unlock_all()").RoundTripAsync(), r => r.Type == 'E');
+    }
+}
