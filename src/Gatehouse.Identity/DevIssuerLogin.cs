@@ -221,27 +221,45 @@ internal sealed class DevIssuerThrottle(TimeProvider time)
     private readonly Dictionary<string, List<DateTimeOffset>> _failures = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
 
-    /// <summary>How long the address must wait before trying again; zero when it may try now.</summary>
-    public TimeSpan RetryAfter(string address)
+    /// <summary>
+    /// How long the address must wait before trying again; zero when it may try now, and then the attempt counts as a
+    /// failure at once, until <see cref="Succeeded"/> takes it back: parallel attempts cannot all pass the check
+    /// before the first failure is counted.
+    /// </summary>
+    public TimeSpan TryAttempt(string address)
     {
         lock (_lock)
         {
             var now = time.GetUtcNow();
-            if (!_failures.TryGetValue(address, out var list))
+            if (_failures.TryGetValue(address, out var list))
             {
-                return TimeSpan.Zero;
+                list.RemoveAll(t => t <= now - Window);
+                if (list.Count >= MaxFailures)
+                {
+                    return list[0] + Window - now;
+                }
             }
 
-            list.RemoveAll(t => t <= now - Window);
-            return list.Count >= MaxFailures ? list[0] + Window - now : TimeSpan.Zero;
+            Failed(address, now);
+            return TimeSpan.Zero;
         }
     }
 
-    public void Failed(string address)
+    /// <summary>The attempt <see cref="TryAttempt"/> counted signed in: it is not a failure.</summary>
+    public void Succeeded(string address)
     {
         lock (_lock)
         {
-            var now = time.GetUtcNow();
+            if (_failures.TryGetValue(address, out var list) && list.Count > 0)
+            {
+                list.RemoveAt(list.Count - 1);
+            }
+        }
+    }
+
+    private void Failed(string address, DateTimeOffset now)
+    {
+        {
             if (_failures.Count >= MaxAddresses && !_failures.ContainsKey(address))
             {
                 foreach (var key in _failures.Where(f => f.Value.Count == 0 || f.Value[^1] <= now - Window).Select(f => f.Key).ToList())

@@ -53,13 +53,18 @@ public static class DevIssuerLoginPage
 
             string address = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
             string subject = form["username"].ToString();
-            if (login.Throttle.RetryAfter(address) is { TotalSeconds: > 0 } wait)
+            if (login.Throttle.TryAttempt(address) is { TotalSeconds: > 0 } wait)
             {
                 http.Response.Headers.RetryAfter = Math.Ceiling(wait.TotalSeconds).ToString(CultureInfo.InvariantCulture);
                 return Page(http, 429, stylesheet, prefix, request, login, $"Too many failed sign-ins from your address. Try again in {Math.Ceiling(wait.TotalSeconds):0} seconds.", subject);
             }
 
             var result = login.SignIn(request, subject, form["password"]);
+            if (result.Location is not null || result.Busy)
+            {
+                login.Throttle.Succeeded(address); // counted as a failure until now; busy is not the password's fault
+            }
+
             if (result.Busy)
             {
                 return Page(http, 503, stylesheet, prefix, request, login, "Too many sign-ins are in progress. Try again in a minute.", subject);
@@ -67,7 +72,6 @@ public static class DevIssuerLoginPage
 
             if (result.Location is not { } location)
             {
-                login.Throttle.Failed(address);
                 return Page(http, 401, stylesheet, prefix, request, login, "Wrong user name or password.", subject);
             }
 

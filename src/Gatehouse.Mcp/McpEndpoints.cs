@@ -32,7 +32,8 @@ public static class McpEndpoints
         _ = app.Services.GetRequiredService<WireDoor>();
         var authenticator = mcp.Authenticator;
         app.UseWhen(
-            c => c.Request.Path.StartsWithSegments(Path, StringComparison.Ordinal),
+            // Routing matches paths ignoring case, so the check must too (/MCP reached the tools without a bearer).
+            c => c.Request.Path.StartsWithSegments(Path, StringComparison.OrdinalIgnoreCase),
             branch => branch.Use((context, next) => BearerAuthentication.InvokeAsync(context, next, authenticator, mcp.BaseUrl() + MetadataPath)));
         app.MapMcp(Path);
 

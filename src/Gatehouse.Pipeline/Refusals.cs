@@ -37,8 +37,11 @@ public static class Refusals
     public static Refusal NoGrant(string subject, string target) =>
         new(RefusalKind.NoGrant, InvalidAuthorization, $"gatehouse: no grant for \"{subject}\" on target \"{target}\"");
 
+    /// <summary>With no <paramref name="known"/> names (the wire door, before authentication) the targets are not listed.</summary>
     public static Refusal UnknownTarget(string? target, IEnumerable<string> known) =>
-        new(RefusalKind.UnknownTarget, InvalidCatalogName, $"gatehouse: unknown target \"{target}\"; known targets: {string.Join(", ", known)}");
+        new(RefusalKind.UnknownTarget, InvalidCatalogName, known.Any()
+            ? $"gatehouse: unknown target \"{target}\"; known targets: {string.Join(", ", known)}"
+            : $"gatehouse: unknown target \"{target}\"");
 
     public static Refusal Denied(string ruleId, string reason) =>
         new(RefusalKind.Denied, InsufficientPrivilege, $"gatehouse: denied by rule {ruleId}: {reason}", ruleId);
@@ -109,6 +112,10 @@ public static class Refusals
         new(RefusalKind.SessionGuard, "34000",
             $"gatehouse: portal \"{name}\" does not exist for the extended protocol: it was not bound by a Bind through Gatehouse (read a SQL cursor with FETCH)",
             "session-guard");
+
+    /// <summary>A Parse of a name the session has prepared already, as PostgreSQL refuses it (42P05).</summary>
+    public static Refusal StatementExists(string name) =>
+        new(RefusalKind.SessionGuard, "42P05", $"gatehouse: prepared statement \"{name}\" already exists", "session-guard");
 
     public static Refusal SessionGuard(string problem) =>
         new(RefusalKind.SessionGuard, InsufficientPrivilege, "gatehouse: denied: " + problem, "session-guard");

@@ -21,8 +21,9 @@ public static partial class SecretText
         return ConnectionPassword().Replace(scrubbed, m => m.Groups["lead"].Value + Marker);
     }
 
-    // PASSWORD 'x' / PASSWORD E'x' / ENCRYPTED PASSWORD $$x$$ …: the literal after the keyword, whatever its quoting.
-    [GeneratedRegex(@"(?<lead>\bpassword\s+)(?:[eE]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(?<tag>[A-Za-z_]*)\$.*?\$\k<tag>\$)", RegexOptions.IgnoreCase | RegexOptions.Singleline)]
+    // PASSWORD 'x' / PASSWORD E'x' / PASSWORD U&'x' / ENCRYPTED PASSWORD $$x$$ …: the literal after the keyword, whatever
+    // its quoting, and whatever comes between them (nothing, blanks, comments).
+    [GeneratedRegex(@"(?<lead>\bpassword(?:\s|/\*.*?\*/|--[^\n]*(?:\n|$))*)(?:[eE]'(?:[^'\\]|\\.|'')*'|(?:[uU]&)?'(?:[^']|'')*'|\$(?<tag>[A-Za-z_]*)\$.*?\$\k<tag>\$)", RegexOptions.IgnoreCase | RegexOptions.Singleline)]
     private static partial Regex RolePassword();
 
     // password=secret or password = 'secret' inside a connection string.

@@ -99,7 +99,9 @@ public sealed partial class StatementPipeline(
             return null;
         }
 
-        sql = SecretText.Scrub(sql.Length > maxChars ? sql[..maxChars] + "…" : sql);
+        // Scrubbed before it is cut: a password literal across the cut has no closing quote to be found by.
+        sql = SecretText.Scrub(sql);
+        sql = sql.Length > maxChars ? sql[..maxChars] + "…" : sql;
         return _grant is { } grant && masker is not null && MaskRules.For(grant) is { Detectors.Count: > 0 } rules ? masker.Scrub(sql, rules, tainted: false) : sql;
     }
 

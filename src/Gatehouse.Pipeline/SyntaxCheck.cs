@@ -27,6 +27,12 @@ public sealed class UpstreamSyntaxCheck : ISyntaxCheck, IAsyncDisposable
     private const string Suffix = "\n;SELECT 1";
     private const string MultipleCommands = "cannot insert multiple commands into a prepared statement";
 
+    // PostgreSQL lexes nested comments in quadratic time and neither a cancel nor pg_terminate_backend stops its lexer:
+    // text with more comment openers than this, or longer, is not sent (the caller's refusal stands without the
+    // server's position), and at most two checks run at once, so an agent cannot keep superuser backends busy.
+    public const int MaxCommentOpeners = 256;
+    public const int MaxChars = 1 << 20;
+    private readonly SemaphoreSlim _running = new(2, 2);
     private readonly NpgsqlDataSource _dataSource;
 
     public UpstreamSyntaxCheck(CredentialTarget target)
@@ -38,6 +44,11 @@ public sealed class UpstreamSyntaxCheck : ISyntaxCheck, IAsyncDisposable
 
     public async ValueTask<SyntaxError?> CheckAsync(string sql, CancellationToken ct)
     {
+        if (!Checkable(sql) || !await _running.WaitAsync(TimeSpan.FromSeconds(5), ct))
+        {
+            return null;
+        }
+
         try
         {
             await using var connection = await _dataSource.OpenConnectionAsync(ct);
@@ -55,6 +66,30 @@ public sealed class UpstreamSyntaxCheck : ISyntaxCheck, IAsyncDisposable
         {
             return null;   // no answer from the server: the check fails closed (the caller's refusal stands)
         }
+        finally
+        {
+            _running.Release();
+        }
+    }
+
+    /// <summary>Whether the text may be sent to the server to be parsed (see <see cref="MaxCommentOpeners"/>).</summary>
+    public static bool Checkable(string sql)
+    {
+        if (sql.Length > MaxChars)
+        {
+            return false;
+        }
+
+        int openers = 0;
+        for (int i = sql.IndexOf("/*", StringComparison.Ordinal); i >= 0; i = sql.IndexOf("/*", i + 2, StringComparison.Ordinal))
+        {
+            if (++openers > MaxCommentOpeners)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The error as the server gives it for the text alone: an unterminated literal or comment quotes the rest

@@ -62,7 +62,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
             var admitted = await AdmitClientAsync(startup, remote, authTimeout.Token, startupTimeout.Token);
             if (admitted.Error is not null)
             {
-                Log.ConnectionRefused(_logger, remote, admitted.Error.Message);
+                Log.ConnectionRefused(_logger, remote, Log.Printable(admitted.Error.Message));
                 await SendErrorAsync(clientStream, admitted.Error.SqlState, admitted.Error.Message, "FATAL");
                 return;
             }
@@ -80,7 +80,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
                 {
                     string message = $"gatehouse: too many sessions for \"{admitted.Principal.Subject}\" on target \"{admitted.Target.Name}\": "
                         + $"the grant allows {grant.Limits.MaxConnections} at once (limits.max_connections)";
-                    Log.ConnectionRefused(_logger, remote, message);
+                    Log.ConnectionRefused(_logger, remote, Log.Printable(message));
                     await SendErrorAsync(clientStream, SqlStates.TooManyConnections, message, "FATAL");
                     return;
                 }
@@ -223,7 +223,8 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
 
         if (database is null || !options.Targets.TryGetValue(database, out var target))
         {
-            return new(null, Refusals.UnknownTarget(database, options.Targets.Keys));
+            // Not authenticated yet: the target names are not told to whoever can reach the port.
+            return new(null, Refusals.UnknownTarget(database, []));
         }
 
         string? token = await ClientHandshake.ReadPasswordAsync(startup.Stream, authCt);

@@ -15,6 +15,11 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Information, "Session {SessionId} ended")]
     public static partial void SessionEnded(ILogger logger, string sessionId);
 
+    /// <summary>Text a client chose (a database name in a refusal) without control characters: no terminal escapes or
+    /// forged lines in the operator's log.</summary>
+    public static string Printable(string text) =>
+        text.Any(c => char.IsControl(c)) ? string.Concat(text.Select(c => char.IsControl(c) ? '?' : c)) : text;
+
     [LoggerMessage(4, LogLevel.Warning, "Connection from {Remote} refused: {Reason}")]
     public static partial void ConnectionRefused(ILogger logger, EndPoint? remote, string reason);
 

@@ -205,6 +205,13 @@ internal sealed class ClientToServerPump(
                     return RefuseParse(RefusalStatement.ReservedName(name));
                 }
 
+                if (name.Length > 0 && _statements.ContainsKey(name))
+                {
+                    // The server refuses it (42P05) and keeps the statement it has: what Gatehouse knows of the name
+                    // must stay that statement's, or a Bind would run it with another's decision (and skip its review).
+                    return RefuseParse(Refusals.StatementExists(name));
+                }
+
                 var submission = await pipeline!.SubmitAsync(StatementRequest.Prepare(name, sql), ct);
                 if (submission.Refusal is { } refusal)
                 {

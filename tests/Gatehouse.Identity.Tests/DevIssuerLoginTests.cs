@@ -128,14 +128,29 @@ public sealed class DevIssuerLoginTests : IDisposable
         var throttle = new DevIssuerThrottle(_time);
         for (int i = 0; i < DevIssuerThrottle.MaxFailures; i++)
         {
-            Assert.Equal(TimeSpan.Zero, throttle.RetryAfter("10.0.0.1"));
-            throttle.Failed("10.0.0.1");
+            Assert.Equal(TimeSpan.Zero, throttle.TryAttempt("10.0.0.1")); // and it failed
             _time.Advance(TimeSpan.FromSeconds(1));
         }
 
-        Assert.Equal(TimeSpan.FromSeconds(55), throttle.RetryAfter("10.0.0.1"));
-        Assert.Equal(TimeSpan.Zero, throttle.RetryAfter("10.0.0.2"));
+        Assert.Equal(TimeSpan.FromSeconds(55), throttle.TryAttempt("10.0.0.1"));
+        Assert.Equal(TimeSpan.Zero, throttle.TryAttempt("10.0.0.2"));
         _time.Advance(TimeSpan.FromSeconds(55));
-        Assert.Equal(TimeSpan.Zero, throttle.RetryAfter("10.0.0.1"));
+        Assert.Equal(TimeSpan.Zero, throttle.TryAttempt("10.0.0.1"));
+    }
+
+    [Fact]
+    public void Parallel_attempts_count_before_they_fail_and_a_success_is_taken_back()
+    {
+        var throttle = new DevIssuerThrottle(_time);
+        // Checked all at once, before any of them could fail: only the first five may try.
+        var allowed = Enumerable.Range(0, 50).AsParallel().Count(_ => throttle.TryAttempt("10.0.0.3") == TimeSpan.Zero);
+        Assert.Equal(DevIssuerThrottle.MaxFailures, allowed);
+
+        var other = new DevIssuerThrottle(_time);
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.Equal(TimeSpan.Zero, other.TryAttempt("10.0.0.4"));
+            other.Succeeded("10.0.0.4");
+        }
     }
 }

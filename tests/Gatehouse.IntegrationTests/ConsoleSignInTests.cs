@@ -222,6 +222,8 @@ public sealed partial class ConsoleSignInTests(ConsoleSignInFixture fixture) : I
     [InlineData("https://evil.example/")]
     [InlineData("/\\evil.example/")]
     [InlineData("/\t/evil.example/")]
+    [InlineData("/é")] // a Location header takes ASCII only: the callback failed with a 500 after the password
+    [InlineData("/\uFF0Fevil.example")] // a full-width solidus
     [InlineData("evil")]
     public async Task A_return_that_leaves_the_console_is_refused(string target)
     {

@@ -62,6 +62,20 @@ public sealed class MaskingNameTests(MaskingFixture fixture)
     }
 
     [Fact]
+    public async Task A_Parse_of_a_name_that_exists_is_refused_and_the_name_keeps_its_statement()
+    {
+        // A red team made a statement held for review run unreviewed this way: the second Parse, which the server
+        // refuses, used to replace what Gatehouse knew of the name.
+        await using var client = await ConnectAsync();
+        Assert.Equal("1 Z", Shape(await client.Parse("s", "SELECT email FROM customers WHERE id = 1").Sync().RoundTripAsync()));
+        var again = await client.Parse("s", "SELECT 1").Sync().RoundTripAsync();
+        Assert.Equal("E(42P05) Z", Shape(again));
+        var bound = await client.Bind("", "s").Describe('P', "").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("2 T D C Z", Shape(bound));
+        AssertNoRawValue(bound);
+    }
+
+    [Fact]
     public async Task A_protocol_statement_closed_and_then_bound_is_refused_as_PostgreSQL_refuses_it()
     {
         await using var client = await ConnectAsync();

@@ -16,10 +16,10 @@ public sealed class McpAuthorizationTests(McpFixture fixture)
 
     private string MetadataUrl => fixture.Gateway.Gateway.AdminUrl + "/.well-known/oauth-protected-resource";
 
-    private async Task<HttpResponseMessage> PostAsync(string? authorization)
+    private async Task<HttpResponseMessage> PostAsync(string? authorization, string? endpoint = null)
     {
         using var http = new HttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Post, fixture.Endpoint) { Content = new StringContent(Initialize, Encoding.UTF8, "application/json") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, endpoint is null ? fixture.Endpoint : new Uri(endpoint)) { Content = new StringContent(Initialize, Encoding.UTF8, "application/json") };
         request.Headers.Accept.ParseAdd("application/json");
         request.Headers.Accept.ParseAdd("text/event-stream");
         if (authorization is not null)
@@ -38,6 +38,15 @@ public sealed class McpAuthorizationTests(McpFixture fixture)
         var challenge = Assert.Single(response.Headers.WwwAuthenticate);
         Assert.Equal("Bearer", challenge.Scheme);
         Assert.Contains($"resource_metadata=\"{MetadataUrl}\"", challenge.Parameter, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/MCP")]
+    [InlineData("/Mcp/")]
+    public async Task The_path_in_another_case_needs_the_token_too(string path)
+    {
+        using var response = await PostAsync(null, fixture.Gateway.Gateway.AdminUrl + path);
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
     }
 
     [Theory]

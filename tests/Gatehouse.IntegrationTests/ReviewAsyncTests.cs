@@ -165,6 +165,13 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
         Assert.Contains("rejected", reject.Stdout, StringComparison.Ordinal);
         var json = await Cli("reviews", "show", id, "--json", "--config", Gateway.ConfigPath, "--token", reviewer);
         Assert.Contains("\"not now\"", json.Stdout, StringComparison.Ordinal);
+
+        // With a vote, the table shows it (this crashed on the vote's property names).
+        var voted = await Cli("reviews", "show", id, "--config", Gateway.ConfigPath, "--token", reviewer);
+        Assert.True(voted.ExitCode == 0, voted.Stderr);
+        Assert.Contains("reject", voted.Stdout, StringComparison.Ordinal);
+        Assert.Contains("not now", voted.Stdout, StringComparison.Ordinal);
+        Assert.Contains("dba-cli", voted.Stdout, StringComparison.Ordinal);
     }
 }
 

@@ -326,10 +326,11 @@ internal sealed class ConsoleSignIn
             : "the id_token's nonce does not match this sign-in";
     }
 
-    /// <summary>A same-origin path: one leading '/', no '//' or backslash (browsers read '/\' as '//'), no control characters.</summary>
+    /// <summary>A same-origin path: one leading '/', no '//' or backslash (browsers read '/\' as '//'), printable ASCII
+    /// only (a Location header takes nothing else; a browser may read a full-width solidus as '/').</summary>
     internal static bool IsLocalPath(string path) =>
         path.Length is > 0 and <= 2048 && path[0] == '/' && (path.Length == 1 || path[1] is not ('/' or '\\'))
-        && !path.Any(c => c == '\\' || char.IsControl(c) || c == ' ');
+        && path.All(c => c is > ' ' and < (char)0x7F && c != '\\');
 
     private bool Secure(HttpContext http) => http.Request.IsHttps || RedirectUri.StartsWith("https://", StringComparison.Ordinal);
 

@@ -99,7 +99,8 @@ internal static class ReviewsCommands
             var votes = new Table().AddColumns("reviewer", "vote", "reason", "time");
             foreach (var v in body.GetProperty("votes").EnumerateArray())
             {
-                votes.AddRow(Cell(v, "Reviewer"), TrailSupport.Cell(v.GetProperty("Approve").GetBoolean() ? "approve" : "reject"), Cell(v, "Reason"), Cell(v, "Time"));
+                bool approve = v.TryGetProperty("approve", out var vote) && vote.ValueKind == JsonValueKind.True;
+                votes.AddRow(Cell(v, "reviewer"), TrailSupport.Cell(approve ? "approve" : "reject"), Cell(v, "reason"), Cell(v, "time"));
             }
 
             var console = TrailSupport.Terminal();
