@@ -12,6 +12,7 @@ public static class AuditKinds
     public const string SessionEnded = "session.end";
     public const string Statement = "statement";
     public const string Outcome = "outcome";
+    public const string PolicyReplaced = "policy.replace";
 }
 
 /// <summary>Who sent a session's statements, from their token: claims worth keeping, and the token's SHA-256, never the token.</summary>
@@ -26,6 +27,9 @@ public sealed record AuditIdentity(
 
 /// <summary>A gateway process began writing this chain.</summary>
 public sealed record ChainStartedRecord(string Instance, string Host, int ProcessId, string Version);
+
+/// <summary>An admin replaced the policy through the admin API (or the console): who, and the versions (SHA-256 of the text).</summary>
+public sealed record PolicyReplacedRecord(string By, string Issuer, string Version, string Previous);
 
 /// <summary>The gateway stopped cleanly; a chain without one ended in a crash (or lost its tail).</summary>
 public sealed record ChainEndedRecord(string Instance, long Records);
@@ -100,6 +104,7 @@ public sealed record AuditResult(
 [JsonSerializable(typeof(SessionEndedRecord))]
 [JsonSerializable(typeof(StatementRecord))]
 [JsonSerializable(typeof(OutcomeRecord))]
+[JsonSerializable(typeof(PolicyReplacedRecord))]
 public sealed partial class AuditJson : JsonSerializerContext
 {
     public static string Write<T>(T record) => JsonSerializer.Serialize(record, typeof(T), Default);

@@ -4,6 +4,8 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Identity;
 
@@ -72,6 +74,9 @@ public static class DevIssuerLoginPage
 
             if (result.Location is not { } location)
             {
+                // Failed sign-ins leave a trace for the operator (a guessing run shows); the name is the client's text.
+                http.RequestServices.GetService<ILoggerFactory>()?.CreateLogger("Gatehouse.DevIssuer").LogWarning(
+                    "Dev issuer sign-in failed for user {User} from {Address}", string.Concat(subject.Take(64).Select(c => char.IsControl(c) ? '?' : c)), address);
                 return Page(http, 401, stylesheet, prefix, request, login, "Wrong user name or password.", subject);
             }
 

@@ -28,6 +28,9 @@ public sealed partial class StatementPipeline
     /// <summary>The reviews this gateway runs; null when it has none (review rules are then refused).</summary>
     public ReviewService? Reviews => reviews;
 
+    /// <summary>A statement of this session is held for review now.</summary>
+    public bool Holding => Volatile.Read(ref _hold) is not null;
+
     /// <summary>The client asked to cancel: a held statement's review is withdrawn. False when nothing was held.</summary>
     public bool CancelHold()
     {
@@ -65,7 +68,11 @@ public sealed partial class StatementPipeline
         }
 
         var principal = session.Principal;
-        var request = new ReviewRequest(principal.Subject, principal.Issuer, session.Target, session.Id, sql, parameters, rule, decision.Reason);
+        // Reviewers, the store and the webhook see the text with its passwords scrubbed, as the audit trail does.
+        var request = new ReviewRequest(principal.Subject, principal.Issuer, session.Target, session.Id, sql, parameters, rule, decision.Reason)
+        {
+            Shown = SecretText.Scrub(sql),
+        };
         bool resumable = settings.Mode == ReviewMode.Async || HoldAtMost is not null;
         if (resumable && await reviews.TakeApprovalAsync(request, ct) is { } approved)
         {
@@ -93,7 +100,9 @@ public sealed partial class StatementPipeline
             }
 
             var ended = await reviews.WaitAsync(review, HoldAtMost is { } most ? review.Created + most : null, hold.Token);
-            if (ended.Status == ReviewStatus.Approved && resumable && !await reviews.UseAsync(ended, session.Id, CancellationToken.None))
+            // Used up here in every mode: a held statement's approval must not also let the same statement run again
+            // through a door that takes approvals (MCP ran it a second time after the wire's hold had run it).
+            if (ended.Status == ReviewStatus.Approved && !await reviews.UseAsync(ended, session.Id, CancellationToken.None))
             {
                 return (null, Refusals.ReviewUsed(ended.Id, rule));
             }

@@ -293,7 +293,11 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         using var toClient = new ServerToClientPump(upstream.Stream, client, pipeline, ledger, limits, (upstream.ProcessId, clientPid));
         if (pipeline is not null)
         {
-            pipeline.OnHold = message => NoticeAsync(toClient, message, done.Token);
+            pipeline.OnHold = async message =>
+            {
+                await NoticeAsync(toClient, message, done.Token);
+                _ = WatchForHangupAsync(pipeline, done.Token);
+            };
         }
 
         var clientSide = toServer.RunAsync(done.Token);
@@ -355,6 +359,50 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
     }
 
     // psql and other clients show notices: the review id and where to approve it, while the statement waits.
+    private static readonly TimeSpan HangupPoll = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// While a statement is held the client's socket is not read, so a client that went away would not be seen until
+    /// the review ended, and an approval would run its statement for nobody. A socket that reads as closed (readable,
+    /// nothing to read) withdraws the review, as the client's cancel request would.
+    /// </summary>
+    private async Task WatchForHangupAsync(StatementPipeline pipeline, CancellationToken ct)
+    {
+        try
+        {
+            while (pipeline.Holding && !ct.IsCancellationRequested)
+            {
+                await Task.Delay(HangupPoll, services.Time, ct);
+                if (PeerClosed(socket))
+                {
+                    Log.ClientGoneWhileHeld(_logger, _id);
+                    pipeline.CancelHold();
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+        {
+            // The session ended meanwhile.
+        }
+    }
+
+    /// <summary>
+    /// The client closed its side. On Linux TCP the connection's state says so (CLOSE_WAIT) even with bytes still unread
+    /// (a Terminate message, a TLS close_notify); elsewhere a socket that is readable with nothing to read.
+    /// </summary>
+    private static bool PeerClosed(Socket client)
+    {
+        const int IpProtoTcp = 6, TcpInfo = 11, TcpCloseWait = 8;
+        if (OperatingSystem.IsLinux() && client.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+        {
+            Span<byte> info = stackalloc byte[8];
+            return client.GetRawSocketOption(IpProtoTcp, TcpInfo, info) > 0 && info[0] == TcpCloseWait;
+        }
+
+        return client.Poll(0, SelectMode.SelectRead) && client.Available == 0;
+    }
+
     private static async ValueTask NoticeAsync(ServerToClientPump toClient, string message, CancellationToken ct)
     {
         using var writer = new MessageWriter();

@@ -20,6 +20,9 @@ internal static partial class Log
     public static string Printable(string text) =>
         text.Any(c => char.IsControl(c)) ? string.Concat(text.Select(c => char.IsControl(c) ? '?' : c)) : text;
 
+    [LoggerMessage(15, LogLevel.Warning, "Session {Session}: the client went away while its statement was held for review; the review is withdrawn")]
+    public static partial void ClientGoneWhileHeld(ILogger logger, string session);
+
     [LoggerMessage(4, LogLevel.Warning, "Connection from {Remote} refused: {Reason}")]
     public static partial void ConnectionRefused(ILogger logger, EndPoint? remote, string reason);
 

@@ -25,7 +25,11 @@ public sealed record ReviewOptions
 
 /// <summary>What asks for a review: the statement exactly as it would run, and the rule that holds it.</summary>
 public sealed record ReviewRequest(
-    string Subject, string Issuer, string Target, string Session, string Sql, IReadOnlyList<string?> Parameters, string Rule, string Reason);
+    string Subject, string Issuer, string Target, string Session, string Sql, IReadOnlyList<string?> Parameters, string Rule, string Reason)
+{
+    /// <summary>The text reviewers see and the store keeps (passwords scrubbed); the fingerprint is of <see cref="Sql"/>.</summary>
+    public string? Shown { get; init; }
+}
 
 /// <summary>Why a review could not be requested (the cap), or the request.</summary>
 public sealed record ReviewSubmission(ReviewRecord? Review, string? Refusal);
@@ -86,7 +90,7 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
 
         var review = new ReviewRecord(
             NewId(), fingerprint,
-            request.Subject, request.Issuer, request.Target, request.Session, request.Sql, request.Parameters, request.Rule, request.Reason,
+            request.Subject, request.Issuer, request.Target, request.Session, request.Shown ?? request.Sql, request.Parameters, request.Rule, request.Reason,
             settings.Mode.ToString().ToLowerInvariant(), now, now + settings.Timeout, ReviewStatus.Pending, settings.Require, 0, options.Instance);
         await store.InsertAsync(review, ct);
         Record("review.request", review.Session, new { review = review.Id, review.Rule, review.Target, review.Subject, review.Fingerprint, expires = review.Expires });

@@ -105,6 +105,18 @@ public sealed class AdminPolicyTests(AdminGatewayFixture fixture)
 
             (status, _, _) = await PutAsync(original, $"\"{version}\"");
             Assert.Equal(HttpStatusCode.PreconditionFailed, status);
+
+            // The replacement is in the audit trail: who, and from which version to which.
+            string? record = null;
+            for (var deadline = DateTime.UtcNow.AddSeconds(10); record is null && DateTime.UtcNow < deadline; await Task.Delay(200))
+            {
+                var export = await AuditCli.RunAsync("audit", "export", "--config", fixture.ConfigPath, "--format", "jsonl");
+                record = export.Stdout.Split('\n').FirstOrDefault(l => l.Contains("\"policy.replace\"", StringComparison.Ordinal) && l.Contains(replaced, StringComparison.Ordinal));
+            }
+
+            Assert.NotNull(record);
+            Assert.Contains("previous", record, StringComparison.Ordinal);
+            Assert.Contains(version, record, StringComparison.Ordinal);
         }
         finally
         {

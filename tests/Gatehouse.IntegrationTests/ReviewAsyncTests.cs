@@ -134,6 +134,23 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task A_review_shows_the_statement_with_its_passwords_scrubbed_and_the_approval_still_matches_it()
+    {
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        string sql = $"DELETE FROM payments WHERE card_number = $1 /* {marker} set PASSWORD 'hunter2-{marker}' */";
+        await using var connection = await Gateway.OpenAsync(Gateway.Token("agent-secret"));
+        await RefusedAsync(connection, sql, "none");
+        string id = await ReviewSupport.PendingAsync(Gateway, marker);
+        var review = await ReviewSupport.ShowAsync(Gateway, id);
+        Assert.DoesNotContain("hunter2", review.GetRawText(), StringComparison.Ordinal);
+        Assert.Contains("PASSWORD '[redacted]'", review.GetProperty("sql").GetString(), StringComparison.Ordinal);
+
+        Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-1"), "ok"));
+        Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-2"), "ok"));
+        Assert.Equal(0, await RunAsync(connection, sql, "none")); // the fingerprint is of the text the agent sent
+    }
+
+    [Fact]
     public async Task The_cli_lists_shows_and_decides_through_the_admin_api()
     {
         string marker = Guid.NewGuid().ToString("N")[..8];

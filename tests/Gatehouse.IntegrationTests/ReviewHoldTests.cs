@@ -37,6 +37,9 @@ public sealed class ReviewHoldTests(ReviewHoldFixture fixture) : IClassFixture<R
         Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-alice"), "looks fine"));
         Assert.Equal("card-" + marker, await running.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(1L, await new NpgsqlCommand("SELECT 1::bigint", connection).ExecuteScalarAsync());
+
+        // The approval ran its statement: used, so no door (MCP takes approvals of statements sent again) runs it twice.
+        Assert.Equal("used", (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("status").GetString());
     }
 
     [Fact]
@@ -65,6 +68,27 @@ public sealed class ReviewHoldTests(ReviewHoldFixture fixture) : IClassFixture<R
         var statement = detail.GetProperty("statements").EnumerateArray().Single(s => s.GetProperty("statement").GetProperty("sql").GetString()!.Contains(marker, StringComparison.Ordinal)).GetProperty("statement");
         Assert.Equal(id, statement.GetProperty("review").GetString());
         Assert.Equal("dba-1", statement.GetProperty("reviewer").GetString());
+    }
+
+    [Fact]
+    public async Task A_client_that_goes_away_while_held_withdraws_its_review_and_an_approval_runs_nothing()
+    {
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        var client = await WireClient.ConnectAsync(Gateway.Port, "agent", Gateway.Token("agent-gone"));
+        await client.Query($"INSERT INTO payments (card_number, amount) VALUES ('gone-{marker}', 1) /* {marker} */").SendAsync();
+        Assert.Equal('N', (await client.ReadUntilAsync('N')).Type); // the hold notice
+        string id = await ReviewSupport.PendingAsync(Gateway, marker);
+        await client.DisposeAsync();
+
+        string status = "pending";
+        for (var deadline = DateTime.UtcNow.AddSeconds(10); status == "pending" && DateTime.UtcNow < deadline; await Task.Delay(100))
+        {
+            status = (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("status").GetString()!;
+        }
+
+        Assert.Equal("withdrawn", status);
+        Assert.NotEqual(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-late"), "too late"));
+        Assert.Equal(0L, await Gateway.Postgres.ScalarAsync<long>($"SELECT count(*) FROM payments WHERE card_number = 'gone-{marker}'", TestGateway.Target));
     }
 
     [Fact]

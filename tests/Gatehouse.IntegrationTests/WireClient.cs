@@ -157,6 +157,22 @@ internal sealed class WireClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends what was written without waiting for replies.</summary>
+    public Task SendAsync() => FlushAsync();
+
+    /// <summary>Reads replies until one of type <paramref name="type"/> (a notice is returned too).</summary>
+    public async Task<WireReply> ReadUntilAsync(char type)
+    {
+        while (true)
+        {
+            var reply = await ReadAsync();
+            if (reply.Type == type)
+            {
+                return reply;
+            }
+        }
+    }
+
     private async Task FlushAsync()
     {
         await _stream.WriteAsync(_out.WrittenMemory);

@@ -20,7 +20,7 @@ internal static class AdminApi
         CredentialBroker broker, IReadOnlyCollection<CredentialTarget> targets, TimeProvider time)
     {
         SessionsApi.Map(app, audit is null ? null : new AuditReader(new FlushedAuditStore(state.Audit, audit)), live, chain, auth);
-        PolicyApi.Map(app, policy, auth);
+        PolicyApi.Map(app, policy, auth, audit);
         LeasesApi.Map(app, broker, auth);
         new HealthApi(targets, state, time).Map(app);
         AdminOpenApi.Map(app);

@@ -24,6 +24,9 @@ internal static class AdminProblems
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse.Admin");
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
+            // A client's bad request (unreadable JSON, a malformed query value) is the client's: it is answered with a
+            // 400, and not logged with a stack trace that anyone, signed in or not, could fill the operator's log with.
+            SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException,
             ExceptionHandler = async http =>
             {
                 var error = http.Features.Get<IExceptionHandlerFeature>()?.Error;

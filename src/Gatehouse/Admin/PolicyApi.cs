@@ -22,8 +22,9 @@ internal static class PolicyApi
 {
     private static readonly string[] YamlTypes = ["text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml", "text/plain"];
 
-    public static void Map(WebApplication app, PolicyDistribution policy, AdminAuth auth)
+    public static void Map(WebApplication app, PolicyDistribution policy, AdminAuth auth, Gatehouse.Audit.AuditTrail? audit)
     {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse.Admin");
         var group = app.MapGroup("/api/policy").WithTags("policy");
         group.MapGet("", async (HttpContext http) =>
         {
@@ -76,6 +77,7 @@ internal static class PolicyApi
             }
 
             string? ifMatch = http.Request.Headers.IfMatch.Count > 0 ? http.Request.Headers.IfMatch.ToString() : null;
+            string previous = policy.Store.Current.ContentHash;
             var result = await policy.ReplaceAsync(bytes, ifMatch, principal!.Subject, http.RequestAborted);
             if (result.Errors is { } errors)
             {
@@ -85,6 +87,21 @@ internal static class PolicyApi
             if (result.Version is not { } version)
             {
                 return Results.Problem(statusCode: result.Status, title: result.Status == 412 ? "precondition failed" : null, detail: result.Problem);
+            }
+
+            // Who changed what every agent may do is the auditors' business: in the trail and the log. The policy is in
+            // force already, so a failed write is logged, not answered as a failed replacement.
+            logger.LogWarning("Policy replaced through the admin API by {Subject}: version {Version} (was {Previous})", principal.Subject, version, previous);
+            if (audit is not null)
+            {
+                try
+                {
+                    await audit.Append(Gatehouse.Audit.AuditKinds.PolicyReplaced, null, new Gatehouse.Audit.PolicyReplacedRecord(principal.Subject, principal.Issuer, version, previous), CancellationToken.None);
+                }
+                catch (Gatehouse.Audit.AuditUnavailableException ex)
+                {
+                    logger.LogError("The policy replacement by {Subject} could not be recorded in the audit trail: {Reason}", principal.Subject, ex.Message);
+                }
             }
 
             http.Response.Headers.ETag = $"\"{version}\"";

@@ -59,7 +59,7 @@ internal sealed record DemoBanner
         Line($"  PGPASSWORD={AgentToken} psql \"host=127.0.0.1 port={Port} dbname={DemoFiles.Target} user=agent sslmode=require\"");
         Line();
         Line($"Reviewer token (identity {DemoFiles.ReviewerIdentity}: roles={DemoFiles.ReviewerRole}). It has no grant on {DemoFiles.Target}, so a login with it");
-        Line("is refused (\"gatehouse: no grant\"); it approves held statements (`gatehouse reviews approve ID --token …`):");
+        Line("is refused (\"gatehouse: no grant\"); it approves held statements (`GATEHOUSE_TOKEN=… gatehouse reviews approve ID`):");
         Line();
         Line($"  {ReviewerToken}");
         Line();
@@ -80,7 +80,8 @@ internal sealed record DemoBanner
         Line("  3. UPDATE payments SET status = 'refunded' WHERE id = 1;");
         Line("     Rule pay-writes holds payment writes for review: psql shows a NOTICE with the review id and waits.");
         Line($"     Approve it in the web console (Reviews, signed in as {DemoFiles.ConsoleLogin}): psql returns UPDATE 1. Or in another terminal:");
-        Line($"     {Gatehouse} reviews approve ID --token REVIEWER_TOKEN --config {DemoRunner.Quote(ConfigPath)}");
+        // In the environment, not on the command line, where other users of the machine can read it (ps).
+        Line($"     GATEHOUSE_TOKEN=REVIEWER_TOKEN {Gatehouse} reviews approve ID --config {DemoRunner.Quote(ConfigPath)}");
         Line("  4. Then replay what the agent did, every statement tied to its token: the console's Sessions, or");
         Line($"     {Gatehouse} sessions list --config {DemoRunner.Quote(ConfigPath)}   (and: sessions show ID, sessions replay ID, audit verify)");
         Line();
