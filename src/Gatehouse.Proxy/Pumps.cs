@@ -135,11 +135,20 @@ internal sealed class ClientToServerPump(
         }
     }
 
+    // For each portal, how many requests had gone to the server when it was bound: a transaction that ended after
+    // that destroyed it, and a portal of that name later (a PL/pgSQL cursor) is not the one Gatehouse knows.
+    private readonly Dictionary<string, long> _boundAt = new(StringComparer.Ordinal);
+
     private void ExpectBind(string portal, string statement, short[]? formats, bool formatsKnown, string?[]? parameters)
     {
         var ticket = _statements.GetValueOrDefault(statement);
         _refusedPortals.Remove(portal);
         _portals[portal] = (ticket, false);
+        if (portal.Length > 0 && limits is not null)
+        {
+            _boundAt[portal] = limits.SentCount;
+        }
+
         ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown, Parameters: parameters));
     }
 
@@ -311,6 +320,13 @@ internal sealed class ClientToServerPump(
                 if (_refusedPortals.TryGetValue(portal, out var refusal))
                 {
                     return RefuseParse(refusal); // where the server fails a statement it may not run
+                }
+
+                if (portal.Length > 0 && limits is not null && _boundAt.TryGetValue(portal, out long boundAt) && limits.EndedTransactionAfter(boundAt))
+                {
+                    // Its transaction ended: the server destroyed the portal Gatehouse knows under this name.
+                    _portals.Remove(portal);
+                    _boundAt.Remove(portal);
                 }
 
                 if (!_portals.ContainsKey(portal))
@@ -716,6 +732,7 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
 
         Status = (TransactionStatus)frame[5];
         _refusingResult = false;
+        limits?.Ready(Status);
         ledger.OnResponse(code, frame);
         Replace(frame);
         return FrameVerdict.Replace;

@@ -52,11 +52,39 @@ internal sealed class SessionLimitWatch : IDisposable
     /// <summary>Completes with the FATAL error to end the session with, when a transaction limit is exceeded.</summary>
     public Task<(string SqlState, string Message)> Ended => _ended.Task;
 
+    // Requests sent and ReadyForQuery messages received, counted from the start; the number of the last ReadyForQuery
+    // that found no transaction open (every portal a Bind made was gone by then).
+    private long _sent;
+    private long _readies;
+    private long _lastIdleReady;
+
+    /// <summary>How many Query and Sync messages went to the server so far.</summary>
+    public long SentCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _sent;
+            }
+        }
+    }
+
+    /// <summary>A transaction ended (a ReadyForQuery said idle) for a request sent after the first <paramref name="sent"/> ones.</summary>
+    public bool EndedTransactionAfter(long sent)
+    {
+        lock (_lock)
+        {
+            return _lastIdleReady > sent;
+        }
+    }
+
     /// <summary>Client side: a Query or Sync is about to go to the server.</summary>
     public void Sent()
     {
         lock (_lock)
         {
+            _sent++;
             long now = _time.GetTimestamp();
             if (_outstanding++ == 0)
             {
@@ -75,6 +103,12 @@ internal sealed class SessionLimitWatch : IDisposable
         lock (_lock)
         {
             long now = _time.GetTimestamp();
+            _readies++;
+            if (status == TransactionStatus.Idle)
+            {
+                _lastIdleReady = _readies;
+            }
+
             _status = status;
             _outstanding = Math.Max(0, _outstanding - 1);
             _rewritesOwed = 0; // a cancel's 57014 arrives before the ReadyForQuery of the statement it ended

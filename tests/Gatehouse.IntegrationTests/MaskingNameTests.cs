@@ -84,6 +84,26 @@ public sealed class MaskingNameTests(MaskingFixture fixture)
         Assert.Equal("1 2 D C Z", Shape(await client.Parse("c1", "SELECT 1").Bind("", "c1").Execute("").Sync().RoundTripAsync()));
     }
 
+    [Fact]
+    public async Task A_portal_its_transaction_destroyed_is_not_known_when_a_cursor_takes_its_name()
+    {
+        await using var client = await ConnectAsync();
+
+        // A named portal read in parts across Syncs inside a transaction, as JDBC's fetch size does, keeps working.
+        Assert.Equal("C Z", Shape(await client.Query("BEGIN").RoundTripAsync()));
+        Assert.Equal("1 2 D D s Z", Shape(await client.Parse("five", "SELECT generate_series(1, 5)").Bind("customer_cursor", "five").Execute("customer_cursor", 2).Sync().RoundTripAsync()));
+        Assert.Equal("D D s Z", Shape(await client.Execute("customer_cursor", 2).Sync().RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query("COMMIT").RoundTripAsync()));
+
+        // Its transaction ended, so the server destroyed it; a PL/pgSQL cursor of that name is another portal.
+        Assert.Equal("C Z", Shape(await client.Query("BEGIN").RoundTripAsync()));
+        AssertNoRawValue(await client.Query("SELECT open_customer_cursor()").RoundTripAsync());
+        var executed = await client.Execute("customer_cursor").Sync().RoundTripAsync();
+        Assert.Equal("E(34000) Z", Shape(executed));
+        AssertNoRawValue(executed);
+        Assert.Equal("C Z", Shape(await client.Query("ROLLBACK").RoundTripAsync()));
+    }
+
     [Theory]
     [InlineData("DECLARE cc CURSOR FOR SELECT email, ssn, lower(email) FROM customers", "cc")]
     [InlineData("SELECT open_customer_cursor()", "customer_cursor")]

@@ -118,9 +118,9 @@ internal sealed class WireClient : IAsyncDisposable
         return this;
     }
 
-    public WireClient Execute(string portal)
+    public WireClient Execute(string portal, int maxRows = 0)
     {
-        _out.StartMessage((byte)FrontendMessageCode.Execute).WriteCString(portal).WriteInt32(0).EndMessage();
+        _out.StartMessage((byte)FrontendMessageCode.Execute).WriteCString(portal).WriteInt32(maxRows).EndMessage();
         return this;
     }
 
