@@ -286,7 +286,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         Stream client, UpstreamConnection upstream, int clientPid, StatementPipeline? pipeline, UpstreamTarget target, Task<(string, string)> endRequested, CancellationToken stopping)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var ledger = new StatementLedger { UpstreamLatency = services.Metrics?.UpstreamLatency };
+        var ledger = new StatementLedger { UpstreamLatency = services.Metrics?.UpstreamLatency, SessionHasMasks = () => pipeline?.HasMasks == true };
         using var limits = pipeline is null ? null : new SessionLimitWatch(
             () => pipeline.Limits, () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None), services.Time);
         using var toServer = new ClientToServerPump(client, upstream.Stream, services.Options.Limits.MaxMessageBytes, pipeline, ledger, limits);

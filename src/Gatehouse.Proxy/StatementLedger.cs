@@ -60,6 +60,9 @@ internal sealed class StatementLedger
     /// <summary>Responses stopped pairing with requests; nothing more is attributed or committed.</summary>
     public bool OutOfStep { get; private set; }
 
+    /// <summary>Whether the session's grant masks anything (rows of a portal not seen bound are then refused).</summary>
+    public Func<bool>? SessionHasMasks { get; init; }
+
     /// <summary>Entries appended and not yet answered (for tests).</summary>
     public int Pending => _entries.Count;
 
@@ -295,6 +298,13 @@ internal sealed class StatementLedger
             }
 
             return _queryPlan is { IsPassThrough: false } plan ? plan : null;
+        }
+
+        if (head.Kind == Kind.Execute && !_portals.ContainsKey(head.Portal!) && SessionHasMasks?.Invoke() == true)
+        {
+            // The server runs a portal whose Bind it never confirmed to Gatehouse (the Bind failed, say, because a
+            // cursor of that name existed): whatever it returns was not decided by the statement Gatehouse knows.
+            throw new MaskingException("rows arrived for a portal Gatehouse did not see bound");
         }
 
         if (head.Kind == Kind.Execute && _portals.GetValueOrDefault(head.Portal!) is { } portal)

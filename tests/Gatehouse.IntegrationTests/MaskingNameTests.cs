@@ -104,6 +104,26 @@ public sealed class MaskingNameTests(MaskingFixture fixture)
         Assert.Equal("C Z", Shape(await client.Query("ROLLBACK").RoundTripAsync()));
     }
 
+    [Fact]
+    public async Task A_portal_whose_Bind_the_server_refused_does_not_run_a_cursor_of_its_name_with_its_facts()
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query("BEGIN").RoundTripAsync()));
+        AssertNoRawValue(await client.Query("SELECT open_customer_cursor()").RoundTripAsync());
+        Assert.Equal("C Z", Shape(await client.Query("SAVEPOINT before_bind").RoundTripAsync()));
+
+        // The server refuses the Bind (a cursor of that name exists); the savepoint brings the transaction back.
+        var bound = await client.Parse("one", "SELECT 1::text AS e").Bind("customer_cursor", "one").Sync().RoundTripAsync();
+        Assert.Equal("1 E(42P03) Z", Shape(bound));
+        Assert.Equal("C Z", Shape(await client.Query("ROLLBACK TO SAVEPOINT before_bind").RoundTripAsync()));
+
+        // An Execute of the name runs the PL/pgSQL cursor: its rows are refused, not masked by the refused Bind's facts.
+        var executed = await client.Execute("customer_cursor").Sync().RoundTripAsync();
+        AssertNoRawValue(executed);
+        Assert.Contains(executed, r => r.Type == 'E');
+        Assert.Equal("C Z", Shape(await client.Query("ROLLBACK").RoundTripAsync()));
+    }
+
     [Theory]
     [InlineData("DECLARE cc CURSOR FOR SELECT email, ssn, lower(email) FROM customers", "cc")]
     [InlineData("SELECT open_customer_cursor()", "customer_cursor")]
