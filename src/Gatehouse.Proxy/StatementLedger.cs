@@ -123,8 +123,19 @@ internal sealed class StatementLedger
             case BackendMessageCode.BindComplete:
                 if (Take(Kind.Bind, out var bind))
                 {
-                    // The client side resolved the statement's ticket when the Bind went out; it decides the masks.
-                    _portals[bind.Portal!] = new PortalState(bind.Ticket ?? _statements.GetValueOrDefault(bind.Name!), bind.Formats, bind.FormatsKnown, bind.Parameters);
+                    // The client side resolved the statement's ticket when the Bind went out; it decides the masks, but
+                    // only if the server confirmed that very Parse. Otherwise (the server refused it: the name was a SQL
+                    // PREPAREd statement's) the server bound another statement, and the portal stays unknown: under masks
+                    // its rows are refused (RowPlan).
+                    var confirmed = _statements.GetValueOrDefault(bind.Name!);
+                    if (bind.Ticket is not null && !ReferenceEquals(confirmed, bind.Ticket))
+                    {
+                        _portals.Remove(bind.Portal!);
+                        _portalShapes?.Remove(bind.Portal!);
+                        return null;
+                    }
+
+                    _portals[bind.Portal!] = new PortalState(bind.Ticket ?? confirmed, bind.Formats, bind.FormatsKnown, bind.Parameters);
                     _portalShapes?.Remove(bind.Portal!);
                     // A new execution: rows of one that never completed (a suspended portal left behind) are not its.
                     _portals[bind.Portal!].Ticket?.Result?.Reset();

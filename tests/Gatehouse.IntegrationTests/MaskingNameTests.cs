@@ -124,6 +124,21 @@ public sealed class MaskingNameTests(MaskingFixture fixture)
         Assert.Equal("C Z", Shape(await client.Query("ROLLBACK").RoundTripAsync()));
     }
 
+    [Fact]
+    public async Task A_Parse_the_server_refused_does_not_lend_its_facts_to_the_SQL_statement_of_that_name()
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("1 Z", Shape(await client.Parse("x", "SELECT 1::text AS e").Sync().RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query("DEALLOCATE x").RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query("PREPARE x AS SELECT lower(email) AS e, ssn FROM customers").RoundTripAsync()));
+
+        // The server refuses this Parse (x exists, the SQL one) and would bind its own x.
+        Assert.Equal("E(42P05) Z", Shape(await client.Parse("x", "SELECT 1::text AS e").Sync().RoundTripAsync()));
+        var bound = await client.Bind("", "x").Describe('P', "").Execute("").Sync().RoundTripAsync();
+        AssertNoRawValue(bound);
+        Assert.Contains(bound, r => r.Type == 'E');
+    }
+
     [Theory]
     [InlineData("DECLARE cc CURSOR FOR SELECT email, ssn, lower(email) FROM customers", "cc")]
     [InlineData("SELECT open_customer_cursor()", "customer_cursor")]
