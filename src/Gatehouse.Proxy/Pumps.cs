@@ -93,6 +93,10 @@ internal sealed class ClientToServerPump(
     /// runs through EXECUTE and FETCH, which are decided and masked), never run with the facts of the name's old owner.
     /// Forgotten before the statement runs, so a failed one errs on the side of refusing.
     /// </summary>
+    // Names SQL PREPARE gave statements: a protocol Parse of one is refused as the server refuses it (42P05), and
+    // Gatehouse must not take the Parse's text as the name's meanwhile (a Bind would then run the SQL one unreviewed).
+    private readonly HashSet<string> _sqlPrepared = new(StringComparer.Ordinal);
+
     private void ForgetRedefinedNames(StatementTicket? ticket)
     {
         if (ticket is null)
@@ -109,14 +113,21 @@ internal sealed class ClientToServerPump(
                     case SessionEffect.Prepare p:
                         _statements.Remove(p.Name);
                         _refused.Remove(p.Name);
+                        if (_sqlPrepared.Count < SqlSessionState.MaxEntries)
+                        {
+                            _sqlPrepared.Add(p.Name);
+                        }
+
                         break;
                     case SessionEffect.Deallocate { Name: { } name }:
                         _statements.Remove(name);
                         _refused.Remove(name);
+                        _sqlPrepared.Remove(name);
                         break;
                     case SessionEffect.Deallocate:
                         _statements.Clear();
                         _refused.Clear();
+                        _sqlPrepared.Clear();
                         break;
                     case SessionEffect.DeclareCursor c:
                         _portals.Remove(c.Name);
@@ -214,7 +225,7 @@ internal sealed class ClientToServerPump(
                     return RefuseParse(RefusalStatement.ReservedName(name));
                 }
 
-                if (name.Length > 0 && _statements.ContainsKey(name))
+                if (name.Length > 0 && (_statements.ContainsKey(name) || _sqlPrepared.Contains(name)))
                 {
                     // The server refuses it (42P05) and keeps the statement it has: what Gatehouse knows of the name
                     // must stay that statement's, or a Bind would run it with another's decision (and skip its review).

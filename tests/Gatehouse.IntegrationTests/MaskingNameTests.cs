@@ -132,8 +132,10 @@ public sealed class MaskingNameTests(MaskingFixture fixture)
         Assert.Equal("C Z", Shape(await client.Query("DEALLOCATE x").RoundTripAsync()));
         Assert.Equal("C Z", Shape(await client.Query("PREPARE x AS SELECT lower(email) AS e, ssn FROM customers").RoundTripAsync()));
 
-        // The server refuses this Parse (x exists, the SQL one) and would bind its own x.
-        Assert.Equal("E(42P05) Z", Shape(await client.Parse("x", "SELECT 1::text AS e").Sync().RoundTripAsync()));
+        // The server would refuse this Parse (x exists, the SQL one) and bind its own x: Gatehouse refuses it first.
+        var parsed = await client.Parse("x", "SELECT 1::text AS e").Sync().RoundTripAsync();
+        Assert.Equal("E(42P05) Z", Shape(parsed));
+        Assert.StartsWith("gatehouse: prepared statement \"x\" already exists", parsed[0].Error.Message, StringComparison.Ordinal);
         var bound = await client.Bind("", "x").Describe('P', "").Execute("").Sync().RoundTripAsync();
         AssertNoRawValue(bound);
         Assert.Contains(bound, r => r.Type == 'E');
