@@ -38,10 +38,16 @@ public static class Refusals
         new(RefusalKind.NoGrant, InvalidAuthorization, $"gatehouse: no grant for \"{subject}\" on target \"{target}\"");
 
     /// <summary>With no <paramref name="known"/> names (the wire door, before authentication) the targets are not listed.</summary>
-    public static Refusal UnknownTarget(string? target, IEnumerable<string> known) =>
-        new(RefusalKind.UnknownTarget, InvalidCatalogName, known.Any()
-            ? $"gatehouse: unknown target \"{target}\"; known targets: {string.Join(", ", known)}"
-            : $"gatehouse: unknown target \"{target}\"");
+    public static Refusal UnknownTarget(string? target, IEnumerable<string> known)
+    {
+        // A token given as the database name by mistake must not reach the log (nor be echoed).
+        string shown = target is { Length: > 20 } && target.StartsWith("eyJ", StringComparison.Ordinal) && target.Contains('.', StringComparison.Ordinal)
+            ? "[a token, not shown: the token is the password]"
+            : target ?? "";
+        return new(RefusalKind.UnknownTarget, InvalidCatalogName, known.Any()
+            ? $"gatehouse: unknown target \"{shown}\"; known targets: {string.Join(", ", known)}"
+            : $"gatehouse: unknown target \"{shown}\"");
+    }
 
     public static Refusal Denied(string ruleId, string reason) =>
         new(RefusalKind.Denied, InsufficientPrivilege, $"gatehouse: denied by rule {ruleId}: {reason}", ruleId);

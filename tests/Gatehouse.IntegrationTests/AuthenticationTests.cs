@@ -45,6 +45,17 @@ public sealed class AuthenticationTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task A_token_given_as_the_database_name_is_not_echoed()
+    {
+        string token = fixture.Token();
+        await using var connection = new NpgsqlConnection(fixture.ConnectionString(database: token));
+        var error = await Assert.ThrowsAsync<PostgresException>(() => connection.OpenAsync());
+        Assert.Equal("3D000", error.SqlState);
+        Assert.DoesNotContain(token, error.MessageText, StringComparison.Ordinal);
+        Assert.Contains("a token, not shown", error.MessageText, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Startup_options_that_change_identity_are_refused()
     {
         var builder = new NpgsqlConnectionStringBuilder(fixture.ConnectionString()) { Options = "-c session_authorization=postgres" };
