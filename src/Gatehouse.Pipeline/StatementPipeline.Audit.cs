@@ -11,6 +11,29 @@ public sealed partial class StatementPipeline
     // What the last Decide analyzed and decided, so a refused statement is recorded with its facts too.
     private (IReadOnlyList<StatementFacts>? Statements, PolicyDecision? Decision) _decided;
 
+    /// <summary>
+    /// A protocol message the front door refused with no statement to decide (a Bind or Execute of a name Gatehouse does
+    /// not know, a fastpath call): logged like a refused statement and recorded in the trail, <paramref name="what"/>
+    /// standing for its SQL. Nothing ran, so a record that cannot be written is only logged.
+    /// </summary>
+    public async Task RefusedMessageAsync(string what, Refusal refusal)
+    {
+        Refused(refusal);
+        if (audit is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await audit.RecordStatement(++_nextTicket, StatementRequest.Query(what), null, refusal, null, null, null);
+        }
+        catch (AuditUnavailableException ex)
+        {
+            PipelineLog.AuditFailed(logger, ex.Message);
+        }
+    }
+
     /// <summary>A front door withheld a result because its record could not be written: the reason goes to the log.</summary>
     public void AuditFailed(string reason) => PipelineLog.AuditFailed(logger, reason);
 

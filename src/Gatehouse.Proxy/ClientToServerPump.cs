@@ -75,7 +75,9 @@ internal sealed class ClientToServerPump(
 
         if (!_statements.ContainsKey(statement))
         {
-            RefuseParse(Refusals.NotPreparedThroughGatehouse(statement));
+            var refusal = Refusals.NotPreparedThroughGatehouse(statement);
+            _ = pipeline.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", refusal);
+            RefuseParse(refusal);
             return true;
         }
 
@@ -199,6 +201,11 @@ internal sealed class ClientToServerPump(
         {
             case FrontendMessageCode.FunctionCall:
                 // The fastpath interface calls functions by OID, around every SQL-level check.
+                if (pipeline is not null)
+                {
+                    await pipeline.RefusedMessageAsync("[protocol FunctionCall (fastpath)]", Refusals.FastPath);
+                }
+
                 return RefuseQuery(Refusals.FastPath);
             case FrontendMessageCode.Query:
             {
@@ -265,7 +272,9 @@ internal sealed class ClientToServerPump(
 
                 if (!_statements.ContainsKey(statement))
                 {
-                    return RefuseParse(Refusals.NotPreparedThroughGatehouse(statement));
+                    var unknown = Refusals.NotPreparedThroughGatehouse(statement);
+                    await pipeline!.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", unknown);
+                    return RefuseParse(unknown);
                 }
 
                 var formats = ResultMessages.ReadBindResultFormats(body) ?? throw new ProtocolException("malformed Bind message");
@@ -342,7 +351,9 @@ internal sealed class ClientToServerPump(
 
                 if (!_portals.ContainsKey(portal))
                 {
-                    return RefuseParse(Refusals.NotBoundThroughGatehouse(portal));
+                    var unknown = Refusals.NotBoundThroughGatehouse(portal);
+                    await pipeline!.RefusedMessageAsync($"[protocol Execute of portal \"{portal}\"]", unknown);
+                    return RefuseParse(unknown);
                 }
 
                 if (_portals.GetValueOrDefault(portal) is { Described: false } undescribed && undescribed.Ticket is { Masks: not null } or { Result: not null })

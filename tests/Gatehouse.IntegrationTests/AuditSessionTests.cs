@@ -58,6 +58,25 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task Protocol_messages_refused_without_a_statement_are_recorded_too()
+    {
+        string subject = $"audit-names-{Guid.NewGuid():N}"[..24];
+        await using (var client = await WireClient.ConnectAsync(fixture.Port, "agent", fixture.Token(subject)))
+        {
+            Assert.Equal("E(26000) Z", string.Join(' ', await client.Bind("", "never_parsed").Execute("").Sync().RoundTripAsync()));
+            Assert.Equal("E(34000) Z", string.Join(' ', await client.Execute("never_bound").Sync().RoundTripAsync()));
+        }
+
+        var session = Assert.Single(await AuditCli.EndedSessionsAsync(fixture.ConfigPath, subject, 1));
+        var detail = await AuditCli.JsonAsync("sessions", "show", session.GetProperty("session").GetString()!, "--config", fixture.ConfigPath, "--json");
+        var statements = detail.GetProperty("statements").EnumerateArray().Select(s => s.GetProperty("statement")).ToList();
+        string? Field(JsonElement s, string name) => s.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        Assert.True(statements.Any(s => Field(s, "sql") == "[protocol Bind of prepared statement \"never_parsed\"]"
+            && Field(s, "decision") == "deny" && Field(s, "sql_state") == "26000"), detail.ToString());
+        Assert.True(statements.Any(s => Field(s, "sql") == "[protocol Execute of portal \"never_bound\"]" && Field(s, "sql_state") == "34000"), detail.ToString());
+    }
+
+    [Fact]
     public async Task A_psql_session_is_recorded_and_the_trail_verifies()
     {
         string subject = $"audit-psql-{Guid.NewGuid():N}"[..22];
