@@ -1,8 +1,6 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
 using Gatehouse.Pipeline;
-using Gatehouse.Pipeline.Masking;
 using Gatehouse.Protocol;
 using Gatehouse.Sql;
 

@@ -1,10 +1,7 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
-using System.Text;
 using Gatehouse.Pipeline;
 using Gatehouse.Pipeline.Masking;
 using Gatehouse.Protocol;
-using Gatehouse.Sql;
 
 namespace Gatehouse.Proxy;
 

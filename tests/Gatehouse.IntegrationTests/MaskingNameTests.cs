@@ -15,7 +15,8 @@ public sealed class MaskingNameTests(MaskingFixture fixture)
 
     private static string Shape(IEnumerable<WireReply> replies) => string.Join(' ', replies);
 
-    private static void AssertNoRawValue(IEnumerable<WireReply> replies)
+    /// <summary>No raw value of the fixture's masked columns in anything the client received (also MaskingSideChannelTests).</summary>
+    internal static void AssertNoRawValue(IEnumerable<WireReply> replies)
     {
         string text = Text(replies);
         foreach (var needle in MaskingFixture.Needles(MaskGrant.Columns))
