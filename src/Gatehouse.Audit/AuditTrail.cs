@@ -90,6 +90,7 @@ public sealed class AuditTrail : IAsyncDisposable
     private long _seq;
     private byte[] _head = AuditKey.Genesis;
     private DateTimeOffset _lastTime = DateTimeOffset.MinValue;
+    private long _lastStamp;
     private bool _closed;
     private int _lazyArmed;
 
@@ -181,13 +182,7 @@ public sealed class AuditTrail : IAsyncDisposable
                 return Task.FromException(new AuditUnavailableException($"the audit store has not taken a record for too long ({MaxBacklog} waiting)"));
             }
 
-            // Read under the lock and never earlier than the previous record's: the chain's times follow its order
-            // (a session's outcome and next statement append from two threads; replay offsets follow the times).
-            var time = _time.GetUtcNow();
-            if (time < _lastTime)
-            {
-                time = _lastTime;
-            }
+            var time = RecordTime();
 
             long seq = _seq + 1;
             var mac = _key.Mac(Options.Chain, seq, time, kind, session, body, _head);
@@ -196,6 +191,7 @@ public sealed class AuditTrail : IAsyncDisposable
             _seq = seq;
             _head = mac;
             _lastTime = time;
+            _lastStamp = _time.GetTimestamp();
             if (wait == Wait.Store || (wait == Wait.Durable && (journaled < 0 || _lastError is not null)))
             {
                 waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -222,6 +218,30 @@ public sealed class AuditTrail : IAsyncDisposable
 
         return wait == Wait.Durable && _syncer is not null ? _syncer.WaitFor(journaled) : Task.CompletedTask;
     }
+
+    // Under _gate: the wall clock, read under the lock and never earlier than the previous record's, so the chain's
+    // times follow its order (a session's outcome and next statement append from two threads). A clock stepped back
+    // (seen when it is behind the previous record's time plus the monotonic time since, by more than StepTolerance)
+    // gives way to that estimate: a replay's offsets keep the real durations, and the trail runs ahead of the wall
+    // clock until it catches up.
+    private DateTimeOffset RecordTime()
+    {
+        var wall = _time.GetUtcNow();
+        if (_lastStamp == 0)
+        {
+            return wall;
+        }
+
+        var estimate = _lastTime + _time.GetElapsedTime(_lastStamp);
+        if (wall < estimate - StepTolerance)
+        {
+            return estimate;
+        }
+
+        return wall < _lastTime ? _lastTime : wall;
+    }
+
+    private static readonly TimeSpan StepTolerance = TimeSpan.FromMilliseconds(100);
 
     // Under _gate. The journal's position after the row, or -1 when there is no journal or it failed (the record
     // then waits for the store: slower, never less safe). A record nobody waits for is only buffered: it goes out

@@ -27,6 +27,7 @@ public sealed class AuditStoreFaultTests(GatewayFixture fixture)
         // is moved back, two run.
         string script = $"""
             SELECT 'before' AS before;
+            \! sleep 0.3
             \! for f in '{state}' '{state}-wal' '{state}-shm'; do mv "$f" "$f.away"; done
             SELECT 10 AS journaled;
             \! sleep 1
