@@ -99,7 +99,6 @@ internal sealed class Provisioner : IAsyncDisposable
         }
     }
 
-    /// <summary>Rotate mode: replace an existing role's password by a verifier.</summary>
     /// <summary>Rotate mode: the password of <paramref name="role"/> for one period (<see cref="RotationPeriods"/>), or why it cannot be computed.</summary>
     public (string? Password, ProvisionerFailure? Failure) RotationPassword(string role, long period)
     {
@@ -113,6 +112,7 @@ internal sealed class Provisioner : IAsyncDisposable
         }
     }
 
+    /// <summary>Rotate mode: replace an existing role's password by a verifier.</summary>
     public async ValueTask<ProvisionerFailure?> SetPasswordAsync(string role, string verifier, CancellationToken ct)
     {
         var major = 0;

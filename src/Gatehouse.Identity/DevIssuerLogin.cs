@@ -259,27 +259,25 @@ internal sealed class DevIssuerThrottle(TimeProvider time)
 
     private void Failed(string address, DateTimeOffset now)
     {
+        if (_failures.Count >= MaxAddresses && !_failures.ContainsKey(address))
         {
-            if (_failures.Count >= MaxAddresses && !_failures.ContainsKey(address))
+            foreach (var key in _failures.Where(f => f.Value.Count == 0 || f.Value[^1] <= now - Window).Select(f => f.Key).ToList())
             {
-                foreach (var key in _failures.Where(f => f.Value.Count == 0 || f.Value[^1] <= now - Window).Select(f => f.Key).ToList())
-                {
-                    _failures.Remove(key);
-                }
+                _failures.Remove(key);
             }
-
-            if (!_failures.TryGetValue(address, out var list))
-            {
-                // Still full of fresh failures: count this address with the oldest one rather than grow without bound.
-                if (_failures.Count >= MaxAddresses)
-                {
-                    _failures.Remove(_failures.MinBy(f => f.Value[^1]).Key);
-                }
-
-                _failures[address] = list = [];
-            }
-
-            list.Add(now);
         }
+
+        if (!_failures.TryGetValue(address, out var list))
+        {
+            // Still full of fresh failures: count this address with the oldest one rather than grow without bound.
+            if (_failures.Count >= MaxAddresses)
+            {
+                _failures.Remove(_failures.MinBy(f => f.Value[^1]).Key);
+            }
+
+            _failures[address] = list = [];
+        }
+
+        list.Add(now);
     }
 }

@@ -358,7 +358,6 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         }
     }
 
-    // psql and other clients show notices: the review id and where to approve it, while the statement waits.
     private static readonly TimeSpan HangupPoll = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
@@ -403,6 +402,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         return client.Poll(0, SelectMode.SelectRead) && client.Available == 0;
     }
 
+    // psql and other clients show notices: the review id and where to approve it, while the statement waits.
     private static async ValueTask NoticeAsync(ServerToClientPump toClient, string message, CancellationToken ct)
     {
         using var writer = new MessageWriter();

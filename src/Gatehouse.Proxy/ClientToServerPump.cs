@@ -25,7 +25,10 @@ internal sealed class ClientToServerPump(
 
     // Client side: which ticket each statement and portal runs, and whether the client described a portal since its Bind.
     private readonly Dictionary<string, StatementTicket?> _statements = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (StatementTicket? Ticket, bool Described)> _portals = new(StringComparer.Ordinal);
+    // BoundAt: how many requests had gone to the server when a named portal was bound (-1 for the unnamed one, or
+    // without limits): a transaction that ended after that destroyed it, and a portal of that name later (a PL/pgSQL
+    // cursor) is not the one Gatehouse knows.
+    private readonly Dictionary<string, (StatementTicket? Ticket, bool Described, long BoundAt)> _portals = new(StringComparer.Ordinal);
 
     public bool ClientTerminated { get; private set; }
 
@@ -73,9 +76,7 @@ internal sealed class ClientToServerPump(
 
         if (!_statements.ContainsKey(statement))
         {
-            var refusal = Refusals.NotPreparedThroughGatehouse(statement);
-            _ = pipeline.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", refusal);
-            RefuseParse(refusal);
+            RefuseParse(UnknownStatement(statement).Refusal); // recorded meanwhile: a streamed frame cannot wait
             return true;
         }
 
@@ -146,19 +147,18 @@ internal sealed class ClientToServerPump(
         }
     }
 
-    // For each portal, how many requests had gone to the server when it was bound: a transaction that ended after
-    // that destroyed it, and a portal of that name later (a PL/pgSQL cursor) is not the one Gatehouse knows.
-    private readonly Dictionary<string, long> _boundAt = new(StringComparer.Ordinal);
+    // A Bind of a statement Gatehouse did not see prepared: its refusal (26000), and its record in the trail.
+    private (Refusal Refusal, Task Recorded) UnknownStatement(string statement)
+    {
+        var refusal = Refusals.NotPreparedThroughGatehouse(statement);
+        return (refusal, pipeline!.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", refusal));
+    }
 
     private void ExpectBind(string portal, string statement, short[]? formats, bool formatsKnown, string?[]? parameters)
     {
         var ticket = _statements.GetValueOrDefault(statement);
         _refusedPortals.Remove(portal);
-        _portals[portal] = (ticket, false);
-        if (portal.Length > 0 && limits is not null)
-        {
-            _boundAt[portal] = limits.SentCount;
-        }
+        _portals[portal] = (ticket, false, portal.Length > 0 && limits is not null ? limits.SentCount : -1);
 
         ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown, Parameters: parameters));
     }
@@ -270,8 +270,8 @@ internal sealed class ClientToServerPump(
 
                 if (!_statements.ContainsKey(statement))
                 {
-                    var unknown = Refusals.NotPreparedThroughGatehouse(statement);
-                    await pipeline!.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", unknown);
+                    var (unknown, recorded) = UnknownStatement(statement);
+                    await recorded;
                     return RefuseParse(unknown);
                 }
 
@@ -316,10 +316,19 @@ internal sealed class ClientToServerPump(
                     _refusedPortals.Remove(name);
                 }
 
-                var ticket = body[0] == (byte)'P' ? _portals.GetValueOrDefault(name).Ticket : _statements.GetValueOrDefault(name);
-                if (type == FrontendMessageCode.Describe && body[0] == (byte)'P' && _portals.ContainsKey(name))
+                StatementTicket? ticket;
+                if (body[0] == (byte)'P')
                 {
-                    _portals[name] = (ticket, true);
+                    bool known = _portals.TryGetValue(name, out var described);
+                    ticket = described.Ticket;
+                    if (known && type == FrontendMessageCode.Describe)
+                    {
+                        _portals[name] = described with { Described = true };
+                    }
+                }
+                else
+                {
+                    ticket = _statements.GetValueOrDefault(name);
                 }
 
                 ledger.Expect(new(type == FrontendMessageCode.Describe ? StatementLedger.Kind.Describe : StatementLedger.Kind.Close, ticket, Name: name, Target: body[0]));
@@ -340,25 +349,20 @@ internal sealed class ClientToServerPump(
                     return RefuseParse(refusal); // where the server fails a statement it may not run
                 }
 
-                if (portal.Length > 0 && limits is not null && _boundAt.TryGetValue(portal, out long boundAt) && limits.EndedTransactionAfter(boundAt))
+                // Unknown, or its transaction ended (the server destroyed the portal Gatehouse knows under this name).
+                if (!_portals.TryGetValue(portal, out var bound) || (bound.BoundAt >= 0 && limits!.EndedTransactionAfter(bound.BoundAt)))
                 {
-                    // Its transaction ended: the server destroyed the portal Gatehouse knows under this name.
                     _portals.Remove(portal);
-                    _boundAt.Remove(portal);
-                }
-
-                if (!_portals.ContainsKey(portal))
-                {
                     var unknown = Refusals.NotBoundThroughGatehouse(portal);
                     await pipeline!.RefusedMessageAsync($"[protocol Execute of portal \"{portal}\"]", unknown);
                     return RefuseParse(unknown);
                 }
 
-                if (_portals.GetValueOrDefault(portal) is { Described: false } undescribed && undescribed.Ticket is { Masks: not null } or { Result: not null })
+                if (bound is { Described: false } undescribed && undescribed.Ticket is { Masks: not null } or { Result: not null })
                 {
                     // Execute sends no RowDescription: describe the portal first, so its rows can be masked (and
                     // recorded) by column; the server's answer to this Describe is not shown to the client.
-                    _portals[portal] = (undescribed.Ticket, true);
+                    _portals[portal] = undescribed with { Described = true };
                     ledger.Expect(new(StatementLedger.Kind.Describe, undescribed.Ticket, Name: portal, Target: (byte)'P', Injected: true));
                     Replace(Describe(portal));
                     Replace(frame.Span);

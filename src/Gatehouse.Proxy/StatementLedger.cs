@@ -311,15 +311,15 @@ internal sealed class StatementLedger
             return _queryPlan is { IsPassThrough: false } plan ? plan : null;
         }
 
-        if (head.Kind == Kind.Execute && !_portals.ContainsKey(head.Portal!) && SessionHasMasks?.Invoke() == true)
+        if (head.Kind == Kind.Execute)
         {
-            // The server runs a portal whose Bind it never confirmed to Gatehouse (the Bind failed, say, because a
-            // cursor of that name existed): whatever it returns was not decided by the statement Gatehouse knows.
-            throw new MaskingException("rows arrived for a portal Gatehouse did not see bound");
-        }
+            if (_portals.GetValueOrDefault(head.Portal!) is not { } portal)
+            {
+                // The server runs a portal whose Bind it never confirmed to Gatehouse (the Bind failed, say, because a
+                // cursor of that name existed): whatever it returns was not decided by the statement Gatehouse knows.
+                return SessionHasMasks?.Invoke() == true ? throw new MaskingException("rows arrived for a portal Gatehouse did not see bound") : null;
+            }
 
-        if (head.Kind == Kind.Execute && _portals.GetValueOrDefault(head.Portal!) is { } portal)
-        {
             if (portal.Ticket?.Masks is null)
             {
                 return null;
