@@ -58,26 +58,11 @@ internal sealed class SessionLimitWatch : IDisposable
     private long _readies;
     private long _lastIdleReady;
 
-    /// <summary>How many Query and Sync messages went to the server so far.</summary>
-    public long SentCount
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _sent;
-            }
-        }
-    }
+    /// <summary>How many Query and Sync messages went to the server so far (read on the client side, which counts them).</summary>
+    public long SentCount => Volatile.Read(ref _sent);
 
     /// <summary>A transaction ended (a ReadyForQuery said idle) for a request sent after the first <paramref name="sent"/> ones.</summary>
-    public bool EndedTransactionAfter(long sent)
-    {
-        lock (_lock)
-        {
-            return _lastIdleReady > sent;
-        }
-    }
+    public bool EndedTransactionAfter(long sent) => Volatile.Read(ref _lastIdleReady) > sent;
 
     /// <summary>Client side: a Query or Sync is about to go to the server.</summary>
     public void Sent()
