@@ -24,7 +24,7 @@ public sealed class AdminGatewayFixture : TestGateway, IAsyncLifetime
         reviews: { approvers: dba-reviewers, mode: hold, timeout: 30s }
         """;
 
-    public const string AdminConfig = "admin:\n  identities: gatehouse-admins\n  auditors: gatehouse-auditors\n";
+    public const string AdminConfig = "admin:\n  identities: gatehouse-admins\n  auditors: gatehouse-auditors\n  allowed_hosts: [gatehouse.test, \"*.ops.test\"]\n";
 
     public Task InitializeAsync() => InitializeAsync(new TestGatewayOptions { Policy = Policy, ExtraConfig = AdminConfig });
 

@@ -50,6 +50,39 @@ public sealed class AdminApiTests(AdminGatewayFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData("localhost", HttpStatusCode.OK)]
+    [InlineData("127.0.0.1", HttpStatusCode.OK)]
+    [InlineData("LOCALHOST", HttpStatusCode.OK)]
+    [InlineData("gatehouse.test", HttpStatusCode.OK)]
+    [InlineData("console.ops.test", HttpStatusCode.OK)]
+    [InlineData("gatehouse.test.attacker.example", HttpStatusCode.BadRequest)]
+    [InlineData("rebound.attacker.example", HttpStatusCode.BadRequest)]
+    [InlineData("127.0.0.1.nip.io", HttpStatusCode.BadRequest)]
+    [InlineData("localhost.attacker.example", HttpStatusCode.BadRequest)]
+    public async Task A_loopback_admin_port_answers_only_to_loopback_names_and_admin_allowed_hosts(string host, HttpStatusCode expected)
+    {
+        // DNS rebinding: a page of another site names its own host, resolved to 127.0.0.1, and the browser sends that name.
+        var port = new Uri(fixture.Gateway.AdminUrl).Port;
+        foreach (var path in new[] { "/metrics", "/healthz", "/api/sessions", "/dev-issuer", "/" })
+        {
+            using var http = new HttpClient();
+            using var request = new HttpRequestMessage(HttpMethod.Get, fixture.Gateway.AdminUrl + path);
+            request.Headers.Host = $"{host}:{port}";
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Token(fixture, Role.Admin));
+            using var response = await http.SendAsync(request);
+            if (expected == HttpStatusCode.OK)
+            {
+                Assert.True(response.StatusCode != HttpStatusCode.BadRequest, $"{path} with Host {host}: {(int)response.StatusCode}");
+            }
+            else
+            {
+                Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{path} with Host {host}: {(int)response.StatusCode}");
+                Assert.DoesNotContain("gatehouse_", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
+        }
+    }
+
     [Fact]
     public async Task Errors_are_problem_documents_with_one_clear_detail()
     {

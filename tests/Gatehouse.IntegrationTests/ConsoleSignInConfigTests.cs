@@ -102,6 +102,20 @@ public sealed class ConsoleSignInConfigTests : IDisposable
     }
 
     [Fact]
+    public void Allowed_hosts_are_host_names_or_addresses_without_scheme_port_or_path()
+    {
+        var (config, errors) = Load("identity: { dev_issuer: true }\nadmin:\n  allowed_hosts: [gatehouse.example.com, \"*.corp.example\", \"[::1]\", 10.0.0.5]\n");
+        Assert.Empty(errors);
+        Assert.Equal(["gatehouse.example.com", "*.corp.example", "[::1]", "10.0.0.5"], config!.Admin.AllowedHosts);
+
+        foreach (var bad in new[] { "https://gatehouse.example.com", "gatehouse.example.com:8080", "host/path", "a..b", "[not-v6]", "*" })
+        {
+            (_, errors) = Load($"identity: {{ dev_issuer: true }}\nadmin:\n  allowed_hosts: [\"{bad}\"]\n");
+            Assert.Equal([$"c.yaml:3:18: error: '{bad}' is not a host name: give names like gatehouse.example.com or *.example.com, or IP addresses ([::1] for IPv6), without a scheme, port or path"], errors);
+        }
+    }
+
+    [Fact]
     public void Dev_logins_need_the_dev_issuer_and_a_console_needs_a_client_id_without_it()
     {
         var (_, errors) = Load("""

@@ -9,6 +9,9 @@ public sealed record AdminConfig(string? Identities, string? Auditors)
 
     /// <summary><c>admin.console</c>: how humans sign in to the web console (docs/console-sign-in.md).</summary>
     public ConsoleSignInConfig SignIn { get; init; } = ConsoleSignInConfig.Default;
+
+    /// <summary><c>admin.allowed_hosts</c>: further names the admin port answers to in the Host header (docs/operations.md).</summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
 }
 
 /// <summary>
@@ -51,6 +54,14 @@ internal static class AdminConfigReader
         {
             config = config with { SignIn = ReadConsole(console, identity, resolve) };
         }
+
+        var hosts = section.StringList("allowed_hosts", []);
+        if (hosts.FirstOrDefault(h => !Admin.AdminHosts.IsPattern(h)) is { } bad)
+        {
+            section.Error(section.Get("allowed_hosts")!, $"'{bad}' is not a host name: give names like gatehouse.example.com or *.example.com, or IP addresses ([::1] for IPv6), without a scheme, port or path");
+        }
+
+        config = config with { AllowedHosts = hosts };
 
         section.RejectUnknownKeys("admin");
         return config;

@@ -76,6 +76,7 @@ public sealed class GatewayHost : IAsyncDisposable
         logging?.Invoke(builder.Logging);
         builder.WebHost.UseKestrel(k => k.Listen(config.AdminListen));
         Admin.AdminApi.AddServices(builder.Services);
+        Admin.AdminHosts.AddServices(builder.Services, config);
 
         var time = TimeProvider.System;
         var loggerFactory = LoggerFactory.Create(b => { b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }); logging?.Invoke(b); });
@@ -158,6 +159,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var mcp = McpHosting.Add(builder, config, services, policy, catalogs, reviews.Service);
 
         var app = builder.Build();
+        app.UseHostFiltering();
         Admin.AdminProblems.Use(app);
         WebConsole.ConsoleEndpoints.Map(app);
         MetricsHosting.Register(metrics, services, policy, broker, audit, reviews.Service, time);
