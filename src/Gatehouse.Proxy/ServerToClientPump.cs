@@ -38,6 +38,13 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
     protected override FrameHandling Classify(byte code, long total)
     {
         ledger.OnServerFrame(code);
+        if (code == (byte)BackendMessageCode.ErrorResponse && total > MaxScrubbedError && pipeline is { HasMasks: true })
+        {
+            // Scrubbing works on whole strings: tens of megabytes of message would cost several times that in memory.
+            _oversizedError = total;
+            return FrameHandling.Drop;
+        }
+
         if (_refusingResult)
         {
             // Withholding the rest of a refused result: rows, COPY data and texts go nowhere; responses the ledger pairs
@@ -98,8 +105,24 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
         return FrameHandling.Inspect;
     }
 
+    protected override int PrefixLength(byte code) => code == (byte)BackendMessageCode.ErrorResponse ? ErrorPrefix : 0;
+
     protected override bool OnStreamed(byte code, ReadOnlySpan<byte> prefix, bool dropped)
     {
+        if (code == (byte)BackendMessageCode.ErrorResponse && _oversizedError > 0)
+        {
+            // In its place an error with the same severity and SQLSTATE, handled like any other: the ledger ends the
+            // statement with it, the trail records it.
+            var substitute = OversizedError(prefix, _oversizedError);
+            _oversizedError = 0;
+            if (OnError(substitute, scrub: false) == FrameVerdict.Pass)
+            {
+                Replace(substitute);
+            }
+
+            return false;
+        }
+
         if (dropped && _pendingRefusal is { } error)
         {
             Replace(error);
@@ -110,6 +133,34 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
     }
 
     private byte[]? _pendingRefusal;
+
+    /// <summary>Largest server error scrubbed in a session with masks; a larger one keeps only its severity and SQLSTATE.</summary>
+    public const int MaxScrubbedError = 1024 * 1024;
+
+    // Enough of an oversized error's start for its severity and SQLSTATE fields (the server sends them first).
+    private const int ErrorPrefix = 256;
+
+    // The length of the oversized error being dropped; 0 when none.
+    private long _oversizedError;
+
+    private static byte[] OversizedError(ReadOnlySpan<byte> prefix, long total)
+    {
+        string severity = "ERROR", code = "XX000";
+        var reader = new PayloadReader(prefix[FrameHeader.Size..]);
+        while (reader.TryReadByte(out byte type) && type != 0 && reader.TryReadCString(out var value))
+        {
+            if (type == (byte)'V' || (type == (byte)'S' && severity == "ERROR"))
+            {
+                severity = value is "FATAL" or "PANIC" ? value : "ERROR";
+            }
+            else if (type == (byte)'C' && value.Length == 5 && value.All(char.IsAsciiLetterOrDigit))
+            {
+                code = value;
+            }
+        }
+
+        return BackendMessages.Error(code, $"[withheld: the server's message of {total} bytes is larger than Gatehouse scrubs ({MaxScrubbedError} bytes); SQLSTATE {code}]", severity);
+    }
 
     private void RefuseResult(string why, bool denied = false)
     {
@@ -127,6 +178,11 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
         }
 
         var span = frame.Span;
+        if (code == (byte)BackendMessageCode.ErrorResponse)
+        {
+            return OnError(span);
+        }
+
         if (_refusingResult && code is not ((byte)BackendMessageCode.ReadyForQuery or (byte)BackendMessageCode.ParameterStatus))
         {
             if (code == (byte)BackendMessageCode.RowDescription)
@@ -156,10 +212,6 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
                 _copy = null;
                 limits?.Ready(Status);
                 break;
-            case BackendMessageCode.ErrorResponse when limits?.RewriteError(span) is { } timedOut:
-                ledger.OnResponse(code, span);
-                Replace(timedOut);
-                return FrameVerdict.Replace;
             case BackendMessageCode.ParameterStatus:
             {
                 var reader = new PayloadReader(span[FrameHeader.Size..]);
@@ -217,13 +269,14 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
 
             case BackendMessageCode.NoticeResponse:
                 return Scrub(code, span, ledger.CurrentTicket());
-            case BackendMessageCode.ErrorResponse when IsFatal(span):
-                ServerSentFatal = true;
-                break;
         }
 
-        // The statement an error belongs to, before the ledger moves past it.
-        var errorTicket = code == (byte)BackendMessageCode.ErrorResponse ? ledger.CurrentTicket() : null;
+        return ToLedger(code, span);
+    }
+
+    // A response the ledger pairs with its request: it may replace or drop it.
+    private FrameVerdict ToLedger(byte code, ReadOnlySpan<byte> span)
+    {
         if (pipeline is not null && ledger.OnResponse(code, span) is { } replacement)
         {
             if (replacement.Length == 0)
@@ -235,7 +288,37 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
             return FrameVerdict.Replace;
         }
 
-        return code == (byte)BackendMessageCode.ErrorResponse && pipeline is { HasMasks: true } ? Scrub(code, span, errorTicket) : FrameVerdict.Pass;
+        return FrameVerdict.Pass;
+    }
+
+    // An ErrorResponse, read whole or put in place of one too large to scrub (which has nothing to scrub); synchronous,
+    // so a dropped frame can use it.
+    private FrameVerdict OnError(ReadOnlySpan<byte> span, bool scrub = true)
+    {
+        const byte code = (byte)BackendMessageCode.ErrorResponse;
+        if (_refusingResult)
+        {
+            if (pipeline is not null)
+            {
+                ledger.OnResponse(code, span);
+            }
+
+            return FrameVerdict.Drop;
+        }
+
+        if (limits?.RewriteError(span) is { } timedOut)
+        {
+            ledger.OnResponse(code, span);
+            Replace(timedOut);
+            return FrameVerdict.Replace;
+        }
+
+        ServerSentFatal |= IsFatal(span);
+
+        // The statement the error belongs to, before the ledger moves past it.
+        var errorTicket = ledger.CurrentTicket();
+        var verdict = ToLedger(code, span);
+        return verdict == FrameVerdict.Pass && scrub && pipeline is { HasMasks: true } ? Scrub(code, span, errorTicket) : verdict;
     }
 
     /// <summary>

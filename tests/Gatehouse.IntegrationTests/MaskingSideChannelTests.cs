@@ -57,4 +57,24 @@ public sealed class MaskingSideChannelTests(MaskingFixture fixture)
         Assert.Equal("0", Assert.Single(locks, r => r.Type == 'D').FirstValue());
         Assert.DoesNotContain(await client.Query("SELECT pg_notify('free', 'x'), pg_advisory_unlock_all()").RoundTripAsync(), r => r.Type == 'E');
     }
+
+    [Theory]
+    [InlineData("SELECT (repeat('x', 3000000) || email)::int FROM customers WHERE id = 1")]
+    [InlineData("SELECT repeat('y', 3000000)::int")]
+    [InlineData("BEGIN; SELECT (repeat('x', 3000000) || email)::int FROM customers WHERE id = 1")]
+    public async Task A_server_error_too_large_to_scrub_keeps_only_its_SQLSTATE_and_the_session_goes_on(string sql)
+    {
+        await using var client = await ConnectAsync();
+        var replies = await client.Query(sql).RoundTripAsync();
+        var error = Assert.Single(replies, r => r.Type == 'E').Error;
+        Assert.True("22P02" == error.SqlState, error.SqlState + " " + error.Message);
+        Assert.Matches(@"^\[withheld: the server's message of 3\d{6} bytes is larger than Gatehouse scrubs \(1048576 bytes\); SQLSTATE 22P02\]$", error.Message);
+        MaskingNameTests.AssertNoRawValue(replies);
+
+        // In step: the transaction state the server reported, then the next statement's own result.
+        var ready = replies.Last();
+        Assert.Equal('Z', ready.Type);
+        var next = await client.Query(sql.StartsWith("BEGIN", StringComparison.Ordinal) ? "ROLLBACK; SELECT 41 + 1" : "SELECT 41 + 1").RoundTripAsync();
+        Assert.Equal("42", Assert.Single(next, r => r.Type == 'D').FirstValue());
+    }
 }
