@@ -15,6 +15,7 @@ internal enum Kw : byte
     Search, Security, Select, Session, Set, Share, Show, Start, Stdin, Stdout, System, Table, Temp, Temporary, Then,
     To, Transaction, Truncate, Union, Unlisten, Unlogged, Update, Using, Vacuum, Values, Verbose, View, When, Where,
     Window, With, Global, Local, Ordinality, Tablesample, Repeatable, Constraint, Trigger, Unique, Index, Filter, Over,
+    Overriding,
 }
 
 [Flags]

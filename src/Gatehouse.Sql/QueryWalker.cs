@@ -183,8 +183,12 @@ internal ref partial struct QueryWalker
                 j = Target(j);
                 if (j < _t.Length && _t[j].Is(Kw.As))
                     j = Expect(j + 1, Kw.None);
-                if (j < _t.Length && _t[j].Kind == TokenKind.LParen)
-                    j = SkipParens(j);
+                if (j < _t.Length && _t[j].Kind == TokenKind.LParen && !StartsQuery(j + 1))
+                    j = SkipParens(j);   // the column list; "INSERT INTO t (SELECT …)" is a parenthesised source
+                if (j + 2 < _t.Length && _t[j].Is(Kw.Overriding))
+                    j += 3;   // OVERRIDING { SYSTEM | USER } VALUE
+                // A WITH of the source query is not visible in RETURNING and ON CONFLICT (WordToken ends its scope).
+                Top.InsertCtes = _s.Ctes.Count + 1;
                 _headPos = j;
                 return j;
             case Kw.Update:
@@ -213,6 +217,9 @@ internal ref partial struct QueryWalker
                 return i;
         }
     }
+
+    private readonly bool StartsQuery(int j) =>
+        j < _t.Length && (_t[j].Kind == TokenKind.LParen || _t[j].Keyword is Kw.Select or Kw.Values or Kw.With or Kw.Table);
 
     /// <summary>[ONLY] name [*] of a DML target: recorded as written.</summary>
     private int Target(int j)
@@ -360,6 +367,13 @@ internal ref partial struct QueryWalker
             return NameToken(i);   // a field (t.delete), a column label (AS update) or a type (AS int): any word
         ref var top = ref Top;
         var inFunc = top.Kind == FrameKind.Func;
+        if (top.InsertCtes > 0 && (tok.Is(Kw.Returning) || (tok.Is(Kw.On) && i + 1 < _t.Length && _t[i + 1].Is(Kw.Conflict))))
+        {
+            // Past an INSERT's source: names its WITH declared are tables again (a "JOIN … ON conflict" column
+            // ends the scope early, which only makes more names count as tables).
+            _s.Ctes.RemoveRange(top.InsertCtes - 1, _s.Ctes.Count - (top.InsertCtes - 1));
+            top.InsertCtes = 0;
+        }
         switch (tok.Keyword)
         {
             case Kw.Case:

@@ -12,6 +12,7 @@ internal struct Frame
     public string? CteName;  // CteBody of a non-recursive CTE: the name becomes visible after ')'
     public bool Recursive;
     public int Id;           // unique per walk: FROM items remember the level they belong to
+    public int InsertCtes;   // an INSERT at this level: 1 + the CTE count before its source; 0: none
 }
 
 /// <summary>A table in a FROM list: the level it belongs to and its alias token (-1: none), for FOR UPDATE OF.</summary>

@@ -31,6 +31,9 @@ public sealed record WriteValueReferences
     /// <summary>A plain DELETE (no WITH): it writes no values.</summary>
     public bool WritesNoValues { get; init; }
 
+    /// <summary>A relation named with an alias column list (<c>customers AS c(a, b)</c>): its columns go by other names.</summary>
+    public bool RenamesColumns { get; init; }
+
     public static WriteValueReferences Of(string sql, StatementFacts facts)
     {
         var text = sql.Substring(facts.Start, facts.Length);
@@ -109,6 +112,11 @@ public sealed record WriteValueReferences
                     continue;
                 }
 
+                if (Kind(i + 1, TokenKind.LParen) && (token.Flags & KwFlags.AliasStop) == 0 && AliasOfRelation(i) && !InsertColumnList(i + 1) && NamesOnly(i + 1) is not null)
+                {
+                    _renames = true;
+                }
+
                 if (Kind(i + 1, TokenKind.LParen))
                 {
                     _called.Add(name);
@@ -145,7 +153,26 @@ public sealed record WriteValueReferences
         private WriteValueReferences Result() => new()
         {
             Names = _names, Bare = _bare, Aliases = _aliases, Called = _called, Star = _star, ArgumentFunction = _argumentFunction,
+            RenamesColumns = _renames,
         };
+
+        private bool _renames;
+
+        /// <summary>
+        /// The name at <paramref name="i"/> is an alias of a relation name (not of a subquery or a function, whose
+        /// columns are visible in the statement): after the name, [AS]; the name may end with <c>*</c> or be
+        /// <c>ONLY (name)</c>. A call is never directly preceded by a name.
+        /// </summary>
+        private bool AliasOfRelation(int i)
+        {
+            int j = Kw(i - 1, Sql.Kw.As) ? i - 2 : i - 1;
+            if (Op(j, "*"))
+            {
+                j--;
+            }
+
+            return Identifier(j) || Kind(j, TokenKind.RParen) && Identifier(j - 1) && Kind(j - 2, TokenKind.LParen) && Kw(j - 3, Sql.Kw.Only);
+        }
 
         private bool Operand(int i) => Identifier(i) || Kind(i, TokenKind.Number) || Kind(i, TokenKind.String) || Kind(i, TokenKind.RParen)
             || Kind(i, TokenKind.RBracket) || Kind(i, TokenKind.Param);

@@ -292,6 +292,23 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
         {
             RefusedWith = "masked column \"address\"",
         },
+        // A WITH after INSERT's column list belongs to the source query only: RETURNING and ON CONFLICT read the real tables.
+        new("insert-source-cte-shadow", P | T, Begin, "INSERT INTO orders (id, customer_id, total, created) WITH customers AS (SELECT 1) SELECT 9001, NULL, 1, now() RETURNING (SELECT string_agg(email || ' ' || ssn, ',') FROM customers) AS dump", Rollback)
+        {
+            RefusedWith = "may not write",
+        },
+        new("insert-parenthesised-source", P | T, Begin, "INSERT INTO orders (id, customer_id, total, created) (SELECT id + 9000, id, length(email), now() FROM customers WHERE id = 1) RETURNING id, total", Rollback)
+        {
+            RefusedWith = "may not write", LeaksWithoutMasks = false,
+        },
+        new("on-conflict-cte-shadow", P | T, Begin, "INSERT INTO customers (id, name) WITH payments AS (SELECT 1) SELECT 1, 'x' ON CONFLICT (id) DO UPDATE SET name = (SELECT card_number FROM payments LIMIT 1) RETURNING id, name", Rollback)
+        {
+            RefusedWith = "masked column \"card_number\"",
+        },
+        new("alias-column-list", P | T, Begin, "UPDATE customers SET name = s FROM customers AS c(i, n, s) WHERE c.i = customers.id AND customers.id = 1 RETURNING customers.id, name", Rollback)
+        {
+            RefusedWith = "alias column list",
+        },
         new("merge-update", P | T, Begin, "MERGE INTO customers t USING customers s ON t.id = s.id AND s.id = 2 WHEN MATCHED THEN UPDATE SET name = s.card_number", "SELECT id, name FROM customers WHERE id = 2", Rollback)
         {
             RefusedWith = "masked column \"card_number\"",

@@ -65,17 +65,26 @@ public sealed class MaskingWriteTests
     [InlineData("DELETE FROM customers WHERE email = 'x' RETURNING email", null)]
     [InlineData("UPDATE customers c SET name = o.total::text FROM orders o WHERE o.id = c.id", null)]
     [InlineData("UPDATE customers SET name = name || '!' WHERE id * 2 = 4", null)]
+    [InlineData("INSERT INTO customers (id, name) SELECT o.id, ascii(substr(s, o.id, 1))::text FROM customers AS c(a, b, s), orders o WHERE a = 1", "alias column list")]
+    [InlineData("INSERT INTO customers (id, name) SELECT 1, x FROM public.customers c(i, n, x)", "alias column list")]
+    [InlineData("INSERT INTO customers (id, name) SELECT 1, z FROM orders o JOIN customers * AS c(x, y, z) ON true", "alias column list")]
+    [InlineData("INSERT INTO customers (id, name) SELECT 1, z FROM orders o, ONLY (customers) c(x, y, z)", "alias column list")]
+    [InlineData("UPDATE customers SET name = q FROM customers k(i, n, q) WHERE k.i = customers.id", "alias column list")]
+    [InlineData("INSERT INTO customers (id, name) SELECT 1, to_jsonb(c)::text FROM customers c(q)", "alias column list")]
+    [InlineData("INSERT INTO customers AS t (id, name) SELECT v.n, c.name FROM customers c, (VALUES (1)) v(n)", null)]
+    [InlineData("INSERT INTO customers (id, name) SELECT x.a, x.b FROM (SELECT id, name FROM customers) x(a, b)", null)]
+    [InlineData("WITH x(a, b) AS (SELECT id, name FROM customers) INSERT INTO customers (id, name) SELECT a, b FROM x", null)]
     public async Task A_write_is_refused_when_a_written_value_could_come_from_a_masked_column(string sql, string? refusal)
     {
         var laundering = await LaunderingOf(sql);
         if (refusal is null)
         {
-            Assert.Null(laundering);
+            Assert.True(laundering is null, laundering);
         }
         else
         {
             Assert.NotNull(laundering);
-            Assert.Contains(refusal, laundering, StringComparison.Ordinal);
+            Assert.True(laundering.Contains(refusal, StringComparison.Ordinal), laundering);
         }
     }
 }

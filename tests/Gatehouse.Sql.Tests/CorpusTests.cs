@@ -488,6 +488,16 @@ public sealed class CorpusTests
         { "SELECT * FROM orders, (SELECT * FROM payments) s FOR UPDATE OF s", "write SELECT w=orders,payments lock" },
         { "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM payments p FOR UPDATE OF o)", "write SELECT w=orders,payments lock" },
         { "UPDATE orders SET total = 0 FROM payments WHERE payments.order_id = orders.id", "write UPDATE r=payments w=orders" },
+        // INSERT's source: a parenthesised query is not a column list, and its WITH ends before RETURNING / ON CONFLICT.
+        { "INSERT INTO orders (SELECT * FROM customers)", "write INSERT r=customers w=orders" },
+        { "INSERT INTO orders ((SELECT * FROM customers))", "write INSERT r=customers w=orders" },
+        { "INSERT INTO orders AS o (WITH x AS (SELECT 1) SELECT * FROM customers) ON CONFLICT DO NOTHING", "write INSERT r=customers w=orders" },
+        { "INSERT INTO orders (a) OVERRIDING USER VALUE (SELECT * FROM customers)", "write INSERT r=customers w=orders" },
+        { "INSERT INTO orders (a) WITH customers AS (SELECT 1) SELECT 1 RETURNING (SELECT email FROM customers)", "write INSERT r=customers w=orders" },
+        { "INSERT INTO orders WITH customers AS (SELECT 1) SELECT 1 ON CONFLICT (id) DO UPDATE SET total = (SELECT ascii(email) FROM customers)", "write INSERT r=customers w=orders f=ascii" },
+        { "WITH a AS (INSERT INTO orders WITH customers AS (SELECT 1) SELECT 1 RETURNING (SELECT email FROM customers)) SELECT * FROM a", "write SELECT r=customers w=orders" },
+        { "WITH customers AS (SELECT 1) INSERT INTO orders SELECT 1 RETURNING (SELECT email FROM customers)", "write INSERT w=orders" },
+        { "INSERT INTO orders WITH c AS (SELECT 1) SELECT * FROM c JOIN d ON true", "write INSERT r=d w=orders" },
     };
 
     [Theory]

@@ -33,6 +33,11 @@ internal static class WriteLaundering
             }
         }
 
+        if (refs.RenamesColumns)
+        {
+            return Prefix + "may not rename a relation's columns (an alias column list such as c(a, b)): name the columns it reads";
+        }
+
         if (refs.Star)
         {
             return Prefix + "may not copy whole rows (* or TABLE): name the columns it writes";
