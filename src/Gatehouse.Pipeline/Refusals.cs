@@ -120,6 +120,11 @@ public static class Refusals
             "session-guard");
 
     /// <summary>A Parse of a name the session has prepared already, as PostgreSQL refuses it (42P05).</summary>
+    /// <summary>The server's copy of a statement or portal name with a non-ASCII byte depends on its encoding conversion.</summary>
+    public static Refusal NonAsciiName { get; } = new(RefusalKind.SessionGuard, "42602",
+        "gatehouse: statement and portal names must be ASCII through Gatehouse (the server's copy of another name depends on its encoding conversion)",
+        "session-guard");
+
     public static Refusal StatementExists(string name) =>
         new(RefusalKind.SessionGuard, "42P05", $"gatehouse: prepared statement \"{name}\" already exists", "session-guard");
 

@@ -56,7 +56,8 @@ internal sealed class ClientToServerPump(
     private bool BindsHeldStatement(ReadOnlySpan<byte> body)
     {
         var reader = new PayloadReader(body);
-        return reader.TryReadCString(out _) && reader.TryReadCString(out var statement) && _statements.GetValueOrDefault(statement) is { NeedsReview: true };
+        return reader.TryReadCStringBytes(out _) && reader.TryReadCStringBytes(out var raw) && TryServerName(raw, out var statement)
+            && _statements.GetValueOrDefault(statement) is { NeedsReview: true };
     }
 
     protected override int PrefixLength(byte code) => code == (byte)FrontendMessageCode.Bind && pipeline is not null ? BindPrefix : 0;
@@ -69,9 +70,15 @@ internal sealed class ClientToServerPump(
         }
 
         var reader = new PayloadReader(prefix[FrameHeader.Size..]);
-        if (!reader.TryReadCString(out var portal) || !reader.TryReadCString(out var statement))
+        if (!reader.TryReadCStringBytes(out var rawPortal) || !reader.TryReadCStringBytes(out var rawStatement))
         {
             throw new ProtocolException($"Bind names are not terminated within the first {BindPrefix} bytes");
+        }
+
+        if (!TryServerName(rawPortal, out var portal) || !TryServerName(rawStatement, out var statement))
+        {
+            RefuseParse(Refusals.NonAsciiName);
+            return true;
         }
 
         if (!_statements.ContainsKey(statement))
@@ -222,7 +229,11 @@ internal sealed class ClientToServerPump(
 
             case FrontendMessageCode.Parse:
             {
-                string name = ReadCString(body, out int used);
+                if (!TryServerName(ReadCStringBytes(body, out int used), out var name))
+                {
+                    return RefuseParse(Refusals.NonAsciiName);
+                }
+
                 string sql = ReadCString(body[used..], out int sqlUsed);
                 _refused.Remove(name);
                 if (RefusalStatement.IsReserved(name))
@@ -258,9 +269,14 @@ internal sealed class ClientToServerPump(
             case FrontendMessageCode.Bind:
             {
                 var reader = new PayloadReader(body);
-                if (!reader.TryReadCString(out var portal) || !reader.TryReadCString(out var statement))
+                if (!reader.TryReadCStringBytes(out var rawPortal) || !reader.TryReadCStringBytes(out var rawStatement))
                 {
                     throw new ProtocolException("Bind names are not terminated");
+                }
+
+                if (!TryServerName(rawPortal, out var portal) || !TryServerName(rawStatement, out var statement))
+                {
+                    return RefuseParse(Refusals.NonAsciiName);
                 }
 
                 if (_refused.TryGetValue(statement, out var refusedStatement))
@@ -296,7 +312,11 @@ internal sealed class ClientToServerPump(
                     throw new ProtocolException($"{type} message too short");
                 }
 
-                string name = ReadCString(body[1..], out _);
+                if (!TryServerName(ReadCStringBytes(body[1..], out _), out var name))
+                {
+                    return RefuseParse(Refusals.NonAsciiName);
+                }
+
                 if (body[0] == (byte)'S' && _refused.TryGetValue(name, out var refusedStatement))
                 {
                     if (type == FrontendMessageCode.Describe)
@@ -343,7 +363,11 @@ internal sealed class ClientToServerPump(
 
             case FrontendMessageCode.Execute:
             {
-                string portal = ReadCString(body, out _);
+                if (!TryServerName(ReadCStringBytes(body, out _), out var portal))
+                {
+                    return RefuseParse(Refusals.NonAsciiName);
+                }
+
                 if (_refusedPortals.TryGetValue(portal, out var refusal))
                 {
                     return RefuseParse(refusal); // where the server fails a statement it may not run
@@ -487,7 +511,9 @@ internal sealed class ClientToServerPump(
         return FrameVerdict.Replace;
     }
 
-    private static string ReadCString(ReadOnlySpan<byte> bytes, out int consumed)
+    private static string ReadCString(ReadOnlySpan<byte> bytes, out int consumed) => Encoding.UTF8.GetString(ReadCStringBytes(bytes, out consumed));
+
+    private static ReadOnlySpan<byte> ReadCStringBytes(ReadOnlySpan<byte> bytes, out int consumed)
     {
         int terminator = bytes.IndexOf((byte)0);
         if (terminator < 0)
@@ -496,6 +522,24 @@ internal sealed class ClientToServerPump(
         }
 
         consumed = terminator + 1;
-        return Encoding.UTF8.GetString(bytes[..terminator]);
+        return bytes[..terminator];
+    }
+
+    /// <summary>PostgreSQL keys prepared statements and portals by their first 63 bytes (NAMEDATALEN - 1).</summary>
+    public const int MaxNameBytes = 63;
+
+    // The name as the server keys it, so that two names the server takes for one are one here too (a Parse of a long
+    // name, then a Bind of another with the same first 63 bytes, ran the first statement under the second's decision).
+    // A name with a non-ASCII byte is refused: its bytes on the server depend on the encoding conversion.
+    private static bool TryServerName(ReadOnlySpan<byte> raw, out string name)
+    {
+        if (raw.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0)
+        {
+            name = "";
+            return false;
+        }
+
+        name = Encoding.ASCII.GetString(raw[..Math.Min(raw.Length, MaxNameBytes)]);
+        return true;
     }
 }

@@ -63,6 +63,43 @@ public sealed class MaskingNameTests(MaskingFixture fixture)
     }
 
     [Fact]
+    public async Task Names_longer_than_63_bytes_are_the_server_s_names_their_first_63_bytes()
+    {
+        // The server keys statements and portals by their first 63 bytes; a red team closed and re-parsed one under
+        // another long name and bound it under a third, whose facts (no masked table) then went with its rows.
+        string stem = new('M', 63);
+        await using var client = await ConnectAsync();
+        Assert.Equal("1 Z", Shape(await client.Parse(stem + "Y", "SELECT 'x'::text AS a, 'y'::text AS b").Sync().RoundTripAsync()));
+        Assert.Equal("E(42P05) Z", Shape(await client.Parse(stem + "X", "SELECT 1").Sync().RoundTripAsync()));
+        Assert.Equal("3 Z", Shape(await client.Close('S', stem + "Z").Sync().RoundTripAsync()));
+        Assert.Equal("1 Z", Shape(await client.Parse(stem + "X", "SELECT upper(email) AS a, ssn || '' AS b FROM customers WHERE id <= 3").Sync().RoundTripAsync()));
+        var bound = await client.Bind("", stem + "Y").Describe('P', "").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("2 T D D D C Z", Shape(bound));
+        AssertNoRawValue(bound);
+
+        // Portals the same way, inside a transaction.
+        Assert.Equal("C Z", Shape(await client.Query("BEGIN").RoundTripAsync()));
+        string portal = new('Q', 63);
+        Assert.Equal("1 2 Z", Shape(await client.Parse("harmless", "SELECT 'x'::text AS a").Bind(portal + "Y", "harmless").Sync().RoundTripAsync()));
+        Assert.Equal("3 Z", Shape(await client.Close('P', portal + "Z").Sync().RoundTripAsync()));
+        Assert.Equal("1 2 Z", Shape(await client.Parse("masked", "SELECT upper(email) AS a FROM customers WHERE id <= 3").Bind(portal + "X", "masked").Sync().RoundTripAsync()));
+        var executed = await client.Describe('P', portal + "Y").Execute(portal + "Y").Sync().RoundTripAsync();
+        AssertNoRawValue(executed);
+        Assert.Contains(executed, r => r.Type == 'D');
+        Assert.Equal("C Z", Shape(await client.Query("ROLLBACK").RoundTripAsync()));
+    }
+
+    [Fact]
+    public async Task A_statement_or_portal_name_with_a_non_ASCII_byte_is_refused_and_the_session_goes_on()
+    {
+        await using var client = await ConnectAsync();
+        var parsed = await client.Parse("caf\u00e9", "SELECT 1").Sync().RoundTripAsync();
+        Assert.Equal("E(42602) Z", Shape(parsed));
+        Assert.Equal("1 E(42602) Z", Shape(await client.Parse("s", "SELECT 1").Bind("p\u00e9", "s").Sync().RoundTripAsync()));
+        Assert.Equal("T D C Z", Shape(await client.Query("SELECT 1").RoundTripAsync()));
+    }
+
+    [Fact]
     public async Task A_Parse_of_a_name_that_exists_is_refused_and_the_name_keeps_its_statement()
     {
         // A red team made a statement held for review run unreviewed this way: the second Parse, which the server
