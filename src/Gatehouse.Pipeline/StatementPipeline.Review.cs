@@ -52,6 +52,17 @@ public sealed partial class StatementPipeline
         return true;
     }
 
+    // An approval is for what runs: "EXECUTE name" runs whatever the session prepared under the name (a second session
+    // prepared another UPDATE under it and ran it on the first one's approval). The text reviewed, shown and
+    // fingerprinted therefore carries each prepared statement's text after the statement itself.
+    private static string WithWhatRuns(string sql, IReadOnlyList<Gatehouse.Sql.StatementFacts> statements)
+    {
+        var runs = statements.Where(s => s.Runs is not null).Select(s => s.Runs!).ToList();
+        // Each text as it is (a line break and a space differ where a comment ends), and its length first, so no two
+        // different lists of texts give the same string.
+        return runs.Count == 0 ? sql : sql + string.Concat(runs.Select(r => $"\n-- EXECUTE runs the prepared statement ({r.Length} characters):\n{r}"));
+    }
+
     /// <summary>
     /// Decides the review of a ticket whose rule needs one, for exactly <paramref name="sql"/> with
     /// <paramref name="parameters"/>. Returns the ticket (approved: it runs, and its audit record names the review) or
@@ -68,6 +79,7 @@ public sealed partial class StatementPipeline
         }
 
         var principal = session.Principal;
+        sql = WithWhatRuns(sql, ticket.Statements);
         // Reviewers, the store and the webhook see the text with its passwords scrubbed, as the audit trail does.
         var request = new ReviewRequest(principal.Subject, principal.Issuer, session.Target, session.Id, sql, parameters, rule, decision.Reason)
         {

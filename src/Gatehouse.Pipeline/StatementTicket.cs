@@ -87,7 +87,7 @@ public sealed class StatementTicket
     {
         if (PreparedName is { Length: > 0 } name && Statements.Count == 1)
         {
-            _session.Sql.RegisterPrepared(name, Statements[0]);
+            _session.Sql.RegisterPrepared(name, Statements[0] with { PreparedText = Sql });
         }
     }
 

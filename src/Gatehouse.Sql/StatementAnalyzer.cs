@@ -302,7 +302,8 @@ internal ref partial struct StatementAnalyzer
         var inner = Sub(j + 1);
         if (inner.Class != StatementClass.Unknown && inner.Command is not ("SELECT" or "INSERT" or "UPDATE" or "DELETE" or "MERGE"))
             inner = inner with { Class = StatementClass.Unknown, UnknownReason = "statement cannot be prepared" };
-        return inner with { Start = Start, Length = Length, Command = "PREPARE", Effects = [new SessionEffect.Prepare(name, inner)] };
+        var prepared = inner with { PreparedText = _text.Slice(inner.Start, inner.Length).ToString() };
+        return inner with { Start = Start, Length = Length, Command = "PREPARE", Effects = [new SessionEffect.Prepare(name, prepared)] };
     }
 
     private readonly StatementFacts Execute()
@@ -312,7 +313,7 @@ internal ref partial struct StatementAnalyzer
         if (!SessionOverlay.TryGetPrepared(_session, _overlay, name, out var prepared))
             return Unknown("EXECUTE", $"prepared statement \"{name}\" is not known to this session");
         if (prepared.Class == StatementClass.Unknown)
-            return prepared with { Start = Start, Length = Length, Command = "EXECUTE", Effects = [] };
+            return prepared with { Start = Start, Length = Length, Command = "EXECUTE", Effects = [], Runs = prepared.PreparedText, PreparedText = null };
         var s = Rent();
         if (_t.Length > 2)
         {
@@ -321,7 +322,7 @@ internal ref partial struct StatementAnalyzer
             QueryWalker.Walk(_text, _t[2..], s, WalkMode.Query);
         }
         s.Merge(prepared);
-        return Build("EXECUTE", prepared.Class, s);
+        return Build("EXECUTE", prepared.Class, s) with { Runs = prepared.PreparedText };
     }
 
     private readonly StatementFacts Deallocate()

@@ -60,4 +60,10 @@ public sealed record StatementFacts
 
     /// <summary>Why the statement is <see cref="StatementClass.Unknown"/>; null otherwise.</summary>
     public string? UnknownReason { get; init; }
+
+    /// <summary>Of a prepared statement (SQL PREPARE's inner statement, a protocol Parse): its own text; null otherwise.</summary>
+    public string? PreparedText { get; init; }
+
+    /// <summary>Of an EXECUTE: the text of the prepared statement it runs (its name alone does not say what runs).</summary>
+    public string? Runs { get; init; }
 }

@@ -125,6 +125,40 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
         Assert.Equal(1L, (long)(await count.ExecuteScalarAsync())!);
     }
 
+    [Fact]
+    public async Task An_approval_of_EXECUTE_is_for_the_prepared_statement_it_ran_not_for_the_name()
+    {
+        // A red team had "EXECUTE h3" approved for one prepared UPDATE, prepared another under the name in a second
+        // session of the same identity, and ran it on that approval.
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        string token = Gateway.Token("agent-execute");
+        await using var first = await WireClient.ConnectAsync(Gateway.Port, "agent", token);
+        Assert.Equal("1 Z", Shape(await first.Parse("h3", $"INSERT INTO payments (card_number) VALUES ('approved-{marker}')").Sync().RoundTripAsync()));
+        var refused = Assert.Single(await first.Query("EXECUTE h3").RoundTripAsync(), r => r.Type == 'E').Error;
+        var id = System.Text.RegularExpressions.Regex.Match(refused.Message, @"review (r-\w+)").Groups[1].Value;
+        var shown = (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("sql").GetString()!;
+        Assert.Contains($"VALUES ('approved-{marker}')", shown, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-x1")));
+        Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-x2")));
+
+        await using (var second = await WireClient.ConnectAsync(Gateway.Port, "agent", token))
+        {
+            Assert.Equal("1 Z", Shape(await second.Parse("h3", $"INSERT INTO payments (card_number) VALUES ('other-{marker}')").Sync().RoundTripAsync()));
+            var other = Assert.Single(await second.Query("EXECUTE h3").RoundTripAsync(), r => r.Type == 'E').Error;
+            Assert.Equal("42501", other.SqlState);
+            Assert.DoesNotContain(id, other.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Contains(await first.Query("EXECUTE h3").RoundTripAsync(), r => r.Type == 'C');
+        await using var connection = await Gateway.OpenAsync();
+        await using var count = new NpgsqlCommand($"SELECT count(*) FILTER (WHERE card_number = 'approved-{marker}'), count(*) FILTER (WHERE card_number = 'other-{marker}') FROM payments", connection);
+        await using var reader = await count.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.Equal((1L, 0L), (reader.GetInt64(0), reader.GetInt64(1)));
+    }
+
+    private static string Shape(IEnumerable<WireReply> replies) => string.Join(' ', replies);
+
     private static string ReviewIdOf(PostgresException refusal)
     {
         Assert.Equal("42501", refusal.SqlState);
