@@ -125,6 +125,10 @@ public static class Refusals
         "gatehouse: statement and portal names must be ASCII through Gatehouse (the server's copy of another name depends on its encoding conversion)",
         "session-guard");
 
+    /// <summary>A Bind too large to wait on, of a statement prepared before the policy changed.</summary>
+    public static Refusal PreparedUnderOlderPolicy(string name) =>
+        new(RefusalKind.SessionGuard, "0A000", $"gatehouse: the policy changed since prepared statement \"{name}\" was prepared; close it and prepare it again", "session-guard");
+
     public static Refusal StatementExists(string name) =>
         new(RefusalKind.SessionGuard, "42P05", $"gatehouse: prepared statement \"{name}\" already exists", "session-guard");
 

@@ -178,8 +178,20 @@ public sealed partial class StatementPipeline(
         }
 
         var capture = _grant.Audit.Results && audit is not null ? new ResultCapture(_grant.Audit) : null;
-        return (new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName) { NeedsReview = held, Sql = request.Sql, Result = capture }, null);
+        return (new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName)
+        {
+            NeedsReview = held, Sql = request.Sql, Result = capture, DecidedUnder = snapshot,
+        }, null);
     }
+
+    /// <summary>
+    /// The policy changed since <paramref name="ticket"/>, a prepared statement's, was decided: a Bind of it must be
+    /// decided again (a reload reaches statements prepared before it, as it reaches every next query).
+    /// </summary>
+    public bool DecidedUnderOlderPolicy(StatementTicket ticket, object now) => ticket.DecidedUnder is { } decided && !ReferenceEquals(decided, now);
+
+    /// <summary>The policy in force now, to compare with (<see cref="DecidedUnderOlderPolicy"/>).</summary>
+    public object PolicyNow => policy.Current;
 
     /// <summary>The server reported a setting (ParameterStatus, at login or after a statement).</summary>
     public void OnServerSetting(string name, string value)

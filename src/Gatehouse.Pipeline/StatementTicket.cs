@@ -39,8 +39,11 @@ public sealed class StatementTicket
     internal StatementTicket WithMasks(StatementMasks masks, RelationCatalog catalog) =>
         new(Id, _session, Statements, Decision, PreparedName, masks, catalog)
         {
-            Sql = Sql, NeedsReview = NeedsReview, ReviewId = ReviewId, Reviewers = Reviewers, Result = Result,
+            Sql = Sql, NeedsReview = NeedsReview, ReviewId = ReviewId, Reviewers = Reviewers, Result = Result, DecidedUnder = DecidedUnder,
         };
+
+    /// <summary>The policy the decision was made under: a prepared statement is decided again at a Bind under a newer one.</summary>
+    internal PolicySnapshot? DecidedUnder { get; init; }
 
     /// <summary>Increasing within the session.</summary>
     public long Id { get; }

@@ -42,8 +42,23 @@ internal sealed class ClientToServerPump(
         // A Bind of a statement refused at Parse is refused: while there is one, Binds are read whole to know.
         FrontendMessageCode.Bind when _refused.Count > 0 && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         FrontendMessageCode.Bind when pipeline is { HasMasks: true } or { Audit: not null } && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
+        // The policy changed since the statements were checked: Binds are read whole until none was decided under an older one.
+        FrontendMessageCode.Bind when pipeline is not null && total <= InspectedBind && !ReferenceEquals(pipeline.PolicyNow, _policyChecked) && !ledger.DiscardingUntilSync
+            => FrameHandling.Inspect,
         _ => ledger.DiscardingUntilSync ? FrameHandling.Drop : FrameHandling.Pass,
     };
+
+    // The policy under which no known statement was decided under an older one; Binds stream again once it is current.
+    private object? _policyChecked;
+
+    private void CheckPreparedPolicies()
+    {
+        var now = pipeline!.PolicyNow;
+        if (!ReferenceEquals(now, _policyChecked) && !_statements.Values.Any(t => t is not null && pipeline.DecidedUnderOlderPolicy(t, now)))
+        {
+            _policyChecked = now;
+        }
+    }
 
     // A statement held for review waits in OnFrameAsync: pipelined messages before it must reach the server first.
     protected override bool MayWait(byte code, ReadOnlySpan<byte> frame) => (FrontendMessageCode)code switch
@@ -81,9 +96,16 @@ internal sealed class ClientToServerPump(
             return true;
         }
 
-        if (!_statements.ContainsKey(statement))
+        if (!_statements.TryGetValue(statement, out var known))
         {
             RefuseParse(UnknownStatement(statement).Refusal); // recorded meanwhile: a streamed frame cannot wait
+            return true;
+        }
+
+        if (known is not null && pipeline.DecidedUnderOlderPolicy(known, pipeline.PolicyNow))
+        {
+            // Deciding again needs a wait a streamed frame cannot make (a Bind over 1 MiB): the client prepares it again.
+            RefuseParse(Refusals.PreparedUnderOlderPolicy(statement));
             return true;
         }
 
@@ -161,13 +183,14 @@ internal sealed class ClientToServerPump(
         return (refusal, pipeline!.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", refusal));
     }
 
-    private void ExpectBind(string portal, string statement, short[]? formats, bool formatsKnown, string?[]? parameters)
+    private void ExpectBind(string portal, string statement, short[]? formats, bool formatsKnown, string?[]? parameters, StatementTicket? replaced = null)
     {
         var ticket = _statements.GetValueOrDefault(statement);
         _refusedPortals.Remove(portal);
         _portals[portal] = (ticket, false, portal.Length > 0 && limits is not null ? limits.SentCount : -1);
 
-        ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown, Parameters: parameters));
+        ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown, Parameters: parameters,
+            Replaces: replaced));
     }
 
     protected override void CheckCode(byte code)
@@ -284,7 +307,7 @@ internal sealed class ClientToServerPump(
                     return AnswerRefusedBind(portal, refusedStatement.Refusal);
                 }
 
-                if (!_statements.ContainsKey(statement))
+                if (!_statements.TryGetValue(statement, out var known))
                 {
                     var (unknown, recorded) = UnknownStatement(statement);
                     await recorded;
@@ -293,6 +316,22 @@ internal sealed class ClientToServerPump(
 
                 var formats = ResultMessages.ReadBindResultFormats(body) ?? throw new ProtocolException("malformed Bind message");
                 var parameters = pipeline!.Audit is null ? null : ResultMessages.ReadBindParameters(body, SessionAudit.MaxParameterChars);
+                StatementTicket? replaced = null;
+                if (known is not null && pipeline.DecidedUnderOlderPolicy(known, pipeline.PolicyNow))
+                {
+                    // Decided again, and recorded, under the policy in force now: denied, held for review or masked as
+                    // a statement prepared now would be.
+                    var redecided = await pipeline.SubmitAsync(StatementRequest.Prepare(statement, known.Sql!), ct);
+                    if (redecided.Refusal is { } refusal)
+                    {
+                        return RefuseParse(refusal);
+                    }
+
+                    _statements[statement] = redecided.Ticket;
+                    _reviewing |= redecided.Ticket!.NeedsReview;
+                    replaced = known;
+                }
+
                 if (_statements.GetValueOrDefault(statement) is { NeedsReview: true } held
                     && await ReviewBindAsync(held, frame[FrameHeader.Size..], ct) is { } refused)
                 {
@@ -301,7 +340,8 @@ internal sealed class ClientToServerPump(
                     return RefuseParse(refused);
                 }
 
-                ExpectBind(portal, statement, formats, formatsKnown: true, parameters);
+                ExpectBind(portal, statement, formats, formatsKnown: true, parameters, replaced);
+                CheckPreparedPolicies();
                 return FrameVerdict.Pass;
             }
 

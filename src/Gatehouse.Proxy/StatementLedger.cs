@@ -31,7 +31,8 @@ internal sealed class StatementLedger
 
     internal readonly record struct Entry(
         Kind Kind, StatementTicket? Ticket = null, string? Name = null, string? Portal = null, Refusal? Refusal = null, byte Target = 0,
-        bool Injected = false, short[]? Formats = null, bool FormatsKnown = true, string?[]? Parameters = null, long At = 0, byte[]? Answer = null);
+        bool Injected = false, short[]? Formats = null, bool FormatsKnown = true, string?[]? Parameters = null, long At = 0, byte[]? Answer = null,
+        StatementTicket? Replaces = null);
 
     /// <summary>A portal as the server side knows it: its statement's ticket, the result formats Bind chose, and its
     /// column plan once a Describe of the portal has been answered.</summary>
@@ -128,6 +129,12 @@ internal sealed class StatementLedger
                     // PREPAREd statement's) the server bound another statement, and the portal stays unknown: under masks
                     // its rows are refused (RowPlan).
                     var confirmed = _statements.GetValueOrDefault(bind.Name!);
+                    if (bind.Replaces is not null && ReferenceEquals(confirmed, bind.Replaces))
+                    {
+                        // Decided again under a newer policy at this Bind: the same server statement, its new ticket.
+                        _statements[bind.Name!] = confirmed = bind.Ticket;
+                    }
+
                     if (bind.Ticket is not null && !ReferenceEquals(confirmed, bind.Ticket))
                     {
                         _portals.Remove(bind.Portal!);
