@@ -5,10 +5,13 @@ namespace Gatehouse.Pipeline;
 /// <summary>
 /// Client encoding names resolved the way PostgreSQL resolves them (encnames.c: every character that is not an
 /// ASCII letter or digit is dropped, the rest lower-cased, then looked up among names and aliases), and whether
-/// Gatehouse can analyze text in that encoding. Gatehouse reads SQL text as UTF-8; that is faithful to the
-/// server's reading only when no multibyte character of the client encoding contains an ASCII byte. SJIS, BIG5,
-/// GBK, UHC, GB18030, JOHAB and SHIFT_JIS_2004 have trail bytes in the ASCII range (a backslash or a quote can be
-/// the second half of a character), so they are refused by every route; so is any name the table does not know.
+/// Gatehouse can analyze text in that encoding. Gatehouse decodes SQL text and text parameters in the client
+/// encoding, as the server does (two names that differ in their bytes must differ to the analyzer too): UTF-8
+/// (and SQL_ASCII, whose bytes the server checks as its own encoding, UTF-8), and the single-byte encodings .NET
+/// has a code page for, and EUC_JP, EUC_KR and EUC_CN. Everything else is refused by every route: SJIS, BIG5, GBK,
+/// UHC, GB18030, JOHAB and SHIFT_JIS_2004 have trail bytes in the ASCII range (a backslash or a quote can be the
+/// second half of a character), EUC_TW, EUC_JIS_2004, MULE_INTERNAL and LATIN6/8/10 have no decoder here, and any
+/// name the table does not know.
 /// </summary>
 public static class ClientEncodings
 {
@@ -38,6 +41,30 @@ public static class ClientEncodings
         ["windows1258"] = "WIN1258", ["windows866"] = "WIN866", ["windows874"] = "WIN874", ["windows932"] = "SJIS",
         ["windows936"] = "GBK", ["windows949"] = "UHC", ["windows950"] = "BIG5",
     }.ToFrozenDictionary(StringComparer.Ordinal);
+
+    // Canonical name → the code page Gatehouse decodes it with (UTF8 and SQL_ASCII are read as UTF-8).
+    private static readonly FrozenDictionary<string, int> CodePages = new Dictionary<string, int>
+    {
+        ["LATIN1"] = 28591, ["LATIN2"] = 28592, ["LATIN3"] = 28593, ["LATIN4"] = 28594, ["LATIN5"] = 28599,
+        ["LATIN7"] = 28603, ["LATIN9"] = 28605, ["ISO_8859_5"] = 28595, ["ISO_8859_6"] = 28596, ["ISO_8859_7"] = 28597,
+        ["ISO_8859_8"] = 28598, ["WIN1250"] = 1250, ["WIN1251"] = 1251, ["WIN1252"] = 1252, ["WIN1253"] = 1253,
+        ["WIN1254"] = 1254, ["WIN1255"] = 1255, ["WIN1256"] = 1256, ["WIN1257"] = 1257, ["WIN1258"] = 1258,
+        ["WIN866"] = 866, ["WIN874"] = 874, ["KOI8R"] = 20866, ["KOI8U"] = 21866,
+        ["EUC_JP"] = 51932, ["EUC_KR"] = 51949, ["EUC_CN"] = 936,
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
+    static ClientEncodings() => System.Text.Encoding.RegisterProvider(System.Text.CodePagesEncodingProvider.Instance);
+
+    /// <summary>How Gatehouse decodes text the client sends in this encoding (a name as the server reports it); null when it cannot.</summary>
+    public static System.Text.Encoding? TextEncoding(string name) => Resolve(name) switch
+    {
+        "UTF8" or "SQL_ASCII" => System.Text.Encoding.UTF8,
+        // Strict: bytes the code page does not map are refused (the server refuses them too), never one replacement
+        // character for many byte sequences.
+        { } canonical when CodePages.TryGetValue(canonical, out int page) =>
+            System.Text.Encoding.GetEncoding(page, System.Text.EncoderFallback.ExceptionFallback, System.Text.DecoderFallback.ExceptionFallback),
+        _ => null,
+    };
 
     /// <summary>The canonical encoding a client-supplied name selects, or null when PostgreSQL knows no such name.</summary>
     public static string? Resolve(string name)
@@ -72,8 +99,13 @@ public static class ClientEncodings
             return $"client encoding \"{Printable(name)}\" is not one Gatehouse knows; use UTF8";
         }
 
-        return Unsafe.Contains(canonical)
-            ? $"client encoding \"{Printable(name)}\" ({canonical}) is not supported through Gatehouse: its multibyte characters can contain ASCII bytes; use UTF8"
+        if (Unsafe.Contains(canonical))
+        {
+            return $"client encoding \"{Printable(name)}\" ({canonical}) is not supported through Gatehouse: its multibyte characters can contain ASCII bytes; use UTF8";
+        }
+
+        return TextEncoding(canonical) is null
+            ? $"client encoding \"{Printable(name)}\" ({canonical}) is not supported through Gatehouse: it cannot read text in it as the server does; use UTF8"
             : null;
     }
 

@@ -129,6 +129,11 @@ public static class Refusals
     public static Refusal PreparedUnderOlderPolicy(string name) =>
         new(RefusalKind.SessionGuard, "0A000", $"gatehouse: the policy changed since prepared statement \"{name}\" was prepared; close it and prepare it again", "session-guard");
 
+    /// <summary>Text with a non-ASCII byte while a change of client_encoding is under way (until the server is idle again).</summary>
+    public static Refusal ClientEncodingUnsettled { get; } = new(RefusalKind.SessionGuard, "22021",
+        "gatehouse: the text is not valid in the client encoding, or client_encoding may be changing (a statement that changes it has not finished, or its transaction is open): send text with non-ASCII characters after the transaction ends",
+        "session-guard");
+
     public static Refusal StatementExists(string name) =>
         new(RefusalKind.SessionGuard, "42P05", $"gatehouse: prepared statement \"{name}\" already exists", "session-guard");
 

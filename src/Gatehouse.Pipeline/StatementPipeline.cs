@@ -150,6 +150,11 @@ public sealed partial class StatementPipeline(
 
         var statements = analyzer.Analyze(request.Sql, session.Sql).Statements;
         _decided = (statements, null);
+        if (statements.Any(ChangesClientEncoding))
+        {
+            Volatile.Write(ref _clientTextUnsettled, true); // also when refused: it is settled again at the next idle ReadyForQuery
+        }
+
         foreach (var statement in statements)
         {
             if (SettingGuard.Check(statement) is { } problem)
@@ -190,12 +195,44 @@ public sealed partial class StatementPipeline(
     /// </summary>
     public bool DecidedUnderOlderPolicy(StatementTicket ticket, object now) => ticket.DecidedUnder is { } decided && !ReferenceEquals(decided, now);
 
+    /// <summary>How the client's text is decoded: its client_encoding, as the server last reported it.</summary>
+    public System.Text.Encoding ClientText => Volatile.Read(ref _clientText);
+
+    private System.Text.Encoding _clientText = System.Text.Encoding.UTF8;
+
+    /// <summary>
+    /// A statement that can change client_encoding went to the server and it has not been ready, idle, since: text
+    /// with a non-ASCII byte may be read by the server in another encoding than <see cref="ClientText"/>, so the front
+    /// door refuses it until then.
+    /// </summary>
+    public bool ClientTextUnsettled => Volatile.Read(ref _clientTextUnsettled);
+
+    private bool _clientTextUnsettled;
+
+    /// <summary>The server is ready for the next request; idle: outside a transaction (its settings are final).</summary>
+    public void ServerReady(bool idle)
+    {
+        if (idle)
+        {
+            Volatile.Write(ref _clientTextUnsettled, false);
+        }
+    }
+
+    private static bool ChangesClientEncoding(StatementFacts statement) =>
+        statement.Command.StartsWith("DISCARD", StringComparison.Ordinal)
+        || statement.Settings.Any(s => s.Name is "client_encoding" or "all");
+
     /// <summary>The policy in force now, to compare with (<see cref="DecidedUnderOlderPolicy"/>).</summary>
     public object PolicyNow => policy.Current;
 
     /// <summary>The server reported a setting (ParameterStatus, at login or after a statement).</summary>
     public void OnServerSetting(string name, string value)
     {
+        if (name == "client_encoding" && ClientEncodings.TextEncoding(value) is { } text)
+        {
+            Volatile.Write(ref _clientText, text);
+        }
+
         if (name == "client_encoding" && ClientEncodings.Problem(value) is { } problem)
         {
             // Every route to an unsafe encoding is refused before it runs; this is the last wall (e.g. a database

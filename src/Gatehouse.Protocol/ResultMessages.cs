@@ -120,7 +120,7 @@ public static class ResultMessages
     /// A Bind's parameter values rendered for a record: text-format values as text, binary ones as <c>\x</c> hex, SQL
     /// NULL as null; each cut to <paramref name="maxChars"/> with a marker. Null when the message is malformed.
     /// </summary>
-    public static string?[]? ReadBindParameters(ReadOnlySpan<byte> payload, int maxChars)
+    public static string?[]? ReadBindParameters(ReadOnlySpan<byte> payload, int maxChars, System.Text.Encoding? text = null)
     {
         var reader = new PayloadReader(payload);
         if (!reader.TryReadCStringBytes(out _) || !reader.TryReadCStringBytes(out _) || !reader.TryReadInt16(out var formatCount) || formatCount < 0)
@@ -161,24 +161,39 @@ public static class ResultMessages
             }
 
             short format = formatCount == 0 ? (short)0 : formatCount == 1 ? formats[0] : i < formatCount ? formats[i] : (short)0;
-            values[i] = RenderValue(value, format, maxChars);
+            values[i] = RenderValue(value, format, maxChars, text);
         }
 
         return values;
     }
 
-    /// <summary>A value for a record: text format as text, binary as <c>\x</c> hex; cut to <paramref name="maxChars"/> with a marker.</summary>
-    public static string RenderValue(ReadOnlySpan<byte> value, short format, int maxChars)
+    /// <summary>A value for a record: text format as text (in <paramref name="encoding"/>, UTF-8 by default), binary as
+    /// <c>\x</c> hex; cut to <paramref name="maxChars"/> with a marker.</summary>
+    public static string RenderValue(ReadOnlySpan<byte> value, short format, int maxChars, System.Text.Encoding? encoding = null)
     {
-        if (format == 0)
+        if (format == 0 && TryDecode(value.Length > maxChars * 4 ? value[..(maxChars * 4)] : value, encoding, out var text))
         {
-            var text = System.Text.Encoding.UTF8.GetString(value.Length > maxChars * 4 ? value[..(maxChars * 4)] : value);
             return text.Length <= maxChars && value.Length <= maxChars * 4 ? text : string.Concat(text.AsSpan(0, Math.Min(text.Length, maxChars)), $"… [{value.Length} bytes]");
         }
 
+        // Binary, or text that is not valid in a strict client encoding (the server refuses it): its bytes.
         int shown = Math.Min(value.Length, maxChars / 2);
         var hex = "\\x" + Convert.ToHexStringLower(value[..shown]);
         return shown == value.Length ? hex : hex + $"… [{value.Length} bytes]";
+    }
+
+    private static bool TryDecode(ReadOnlySpan<byte> value, System.Text.Encoding? encoding, out string text)
+    {
+        try
+        {
+            text = (encoding ?? System.Text.Encoding.UTF8).GetString(value);
+            return true;
+        }
+        catch (System.Text.DecoderFallbackException)
+        {
+            text = "";
+            return false;
+        }
     }
 
     /// <summary>The format of column <paramref name="index"/> under Bind's result-format rule: none → text, one → all, else per column.</summary>

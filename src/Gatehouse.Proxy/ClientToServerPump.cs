@@ -237,7 +237,11 @@ internal sealed class ClientToServerPump(
                 return RefuseQuery(Refusals.FastPath);
             case FrontendMessageCode.Query:
             {
-                string sql = ReadCString(body, out _);
+                if (ClientText(ReadCStringBytes(body, out _)) is not { } sql)
+                {
+                    return RefuseQuery(Refusals.ClientEncodingUnsettled);
+                }
+
                 var submission = await pipeline!.SubmitAsync(StatementRequest.Query(sql), ct);
                 if (submission.Refusal is { } refusal)
                 {
@@ -257,7 +261,11 @@ internal sealed class ClientToServerPump(
                     return RefuseParse(Refusals.NonAsciiName);
                 }
 
-                string sql = ReadCString(body[used..], out int sqlUsed);
+                if (ClientText(ReadCStringBytes(body[used..], out int sqlUsed)) is not { } sql)
+                {
+                    return RefuseParse(Refusals.ClientEncodingUnsettled);
+                }
+
                 _refused.Remove(name);
                 if (RefusalStatement.IsReserved(name))
                 {
@@ -315,7 +323,7 @@ internal sealed class ClientToServerPump(
                 }
 
                 var formats = ResultMessages.ReadBindResultFormats(body) ?? throw new ProtocolException("malformed Bind message");
-                var parameters = pipeline!.Audit is null ? null : ResultMessages.ReadBindParameters(body, SessionAudit.MaxParameterChars);
+                var parameters = pipeline!.Audit is null ? null : ResultMessages.ReadBindParameters(body, SessionAudit.MaxParameterChars, pipeline.ClientText);
                 StatementTicket? replaced = null;
                 if (known is not null && pipeline.DecidedUnderOlderPolicy(known, pipeline.PolicyNow))
                 {
@@ -455,7 +463,7 @@ internal sealed class ClientToServerPump(
             return Refusals.Denied(ticket.Decision.RuleId ?? "review", $"the statement needs review, and its parameters ({body.Length} bytes) are larger than a review holds ({ReviewedBind} bytes)");
         }
 
-        var parameters = ResultMessages.ReadBindParameters(body.Span, 2 * ReviewedBind) ?? throw new ProtocolException("malformed Bind message");
+        var parameters = ResultMessages.ReadBindParameters(body.Span, 2 * ReviewedBind, pipeline!.ClientText) ?? throw new ProtocolException("malformed Bind message");
         var (_, refusal) = await pipeline!.ReviewAsync(ticket, ticket.Sql, parameters, ct);
         return refusal;
     }
@@ -551,7 +559,29 @@ internal sealed class ClientToServerPump(
         return FrameVerdict.Replace;
     }
 
-    private static string ReadCString(ReadOnlySpan<byte> bytes, out int consumed) => Encoding.UTF8.GetString(ReadCStringBytes(bytes, out consumed));
+    // SQL text as the server reads it, in the client encoding; null while that may be changing and the text is not
+    // ASCII, or when it is not valid in the client encoding.
+    private string? ClientText(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IndexOfAnyInRange((byte)0x80, (byte)0xFF) < 0)
+        {
+            return Encoding.ASCII.GetString(bytes);
+        }
+
+        if (pipeline!.ClientTextUnsettled)
+        {
+            return null;
+        }
+
+        try
+        {
+            return pipeline.ClientText.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null; // not text in the client encoding: the server would refuse it too
+        }
+    }
 
     private static ReadOnlySpan<byte> ReadCStringBytes(ReadOnlySpan<byte> bytes, out int consumed)
     {

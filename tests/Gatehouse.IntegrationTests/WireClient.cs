@@ -85,6 +85,13 @@ internal sealed class WireClient : IAsyncDisposable
         return this;
     }
 
+    /// <summary>A Query of raw bytes: text in a client encoding other than UTF-8.</summary>
+    public WireClient Query(byte[] sql)
+    {
+        _out.StartMessage((byte)FrontendMessageCode.Query).WriteBytes(sql).WriteByte(0).EndMessage();
+        return this;
+    }
+
     public WireClient Parse(string name, string sql)
     {
         _out.StartMessage((byte)FrontendMessageCode.Parse).WriteCString(name).WriteCString(sql).WriteInt16(0).EndMessage();
