@@ -179,6 +179,8 @@ internal ref partial struct QueryWalker
                 return CteDecl(i + 1, false);
             case Kw.Insert:
                 _s.Dml = true;
+                _s.AddCommand("INSERT");
+                Top.Insert = true;
                 var j = Expect(i + 1, Kw.Into);
                 j = Target(j);
                 if (j < _t.Length && _t[j].Is(Kw.As))
@@ -193,10 +195,14 @@ internal ref partial struct QueryWalker
                 return j;
             case Kw.Update:
                 _s.Dml = true;
+                _s.AddCommand("UPDATE");
                 return Alias(Target(i + 1), bare: true);
             case Kw.Delete:
             case Kw.Merge:
                 _s.Dml = true;
+                _s.AddCommand(kw == Kw.Delete ? "DELETE" : "MERGE");
+                if (kw == Kw.Merge)
+                    Top.Merge = true;
                 j = Alias(Target(Expect(i + 1, kw == Kw.Delete ? Kw.From : Kw.Into)), bare: true);
                 if (j < _t.Length && _t[j].Is(Kw.Using))
                 {
@@ -373,6 +379,14 @@ internal ref partial struct QueryWalker
             // ends the scope early, which only makes more names count as tables).
             _s.Ctes.RemoveRange(top.InsertCtes - 1, _s.Ctes.Count - (top.InsertCtes - 1));
             top.InsertCtes = 0;
+        }
+        if (i + 1 < _t.Length && (tok.Is(Kw.Then) && top.Merge || tok.Is(Kw.Do) && top.Insert))
+        {
+            // MERGE … WHEN … THEN UPDATE | INSERT | DELETE, INSERT … ON CONFLICT … DO UPDATE: commands of their own
+            // (a CASE's THEN is in a frame of its own).
+            var action = _t[i + 1].Keyword;
+            if (action == Kw.Update || top.Merge && tok.Is(Kw.Then) && action is Kw.Insert or Kw.Delete)
+                _s.AddCommand(action == Kw.Update ? "UPDATE" : action == Kw.Insert ? "INSERT" : "DELETE");
         }
         switch (tok.Keyword)
         {

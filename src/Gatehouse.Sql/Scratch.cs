@@ -13,6 +13,8 @@ internal struct Frame
     public bool Recursive;
     public int Id;           // unique per walk: FROM items remember the level they belong to
     public int InsertCtes;   // an INSERT at this level: 1 + the CTE count before its source; 0: none
+    public bool Insert;      // an INSERT starts at this level: its ON CONFLICT DO UPDATE updates
+    public bool Merge;       // a MERGE starts at this level: its WHEN … THEN UPDATE | INSERT | DELETE are commands
 }
 
 /// <summary>A table in a FROM list: the level it belongs to and its alias token (-1: none), for FOR UPDATE OF.</summary>
@@ -36,6 +38,8 @@ internal sealed class Scratch
     public readonly List<SettingChange> Settings = [];
     public readonly List<FromItem> FromItems = [];
     public readonly List<QualifiedName> Locked = [];
+    /// <summary>Commands run inside the statement (see <see cref="StatementFacts.Commands"/>), without the outer one.</summary>
+    public readonly List<string> Commands = [];
     public bool Locking;
     /// <summary>A locking clause without OF, or with an OF name not resolved to a table: every relation is locked.</summary>
     public bool LockAll;
@@ -70,6 +74,7 @@ internal sealed class Scratch
         Settings.Clear();
         FromItems.Clear();
         Locked.Clear();
+        Commands.Clear();
         _seen.Clear();
         Locking = LockAll = FromItemsDropped = SelectInto = Dml = ReadsUnlisted = WritesUnlisted = false;
         MainHead = Kw.None;
@@ -124,5 +129,44 @@ internal sealed class Scratch
         ReadsUnlisted |= inner.ReadsUnlistedRelations;
         WritesUnlisted |= inner.WritesUnlistedRelations;
         Locking |= inner.IsLockingRead;
+        AddCommands(inner.Commands);
     }
+
+    /// <summary>A command run inside the statement; a nested plain query (SELECT) is part of it, not a command.</summary>
+    public void AddCommand(string command)
+    {
+        if (command is not ("SELECT" or "") && !Commands.Contains(command))
+            Commands.Add(command);
+    }
+
+    public void AddCommands(IReadOnlyList<string> commands)
+    {
+        foreach (var command in commands)
+            AddCommand(command);
+    }
+
+    /// <summary>Facts' <see cref="StatementFacts.Commands"/>: <paramref name="outer"/>, then the <paramref name="nested"/>
+    /// ones (an inner statement's commands, or those a scratch collected) other than SELECT and the outer itself.</summary>
+    public static string[] CommandList(string outer, IReadOnlyList<string> nested)
+    {
+        var count = 0;
+        foreach (var c in nested)
+            if (Nested(outer, c))
+                count++;
+        if (count == 0)
+            return Single(outer);
+        var result = new List<string>(count + 1) { outer };
+        foreach (var c in nested)
+            if (Nested(outer, c) && !result.Contains(c))
+                result.Add(c);
+        return [.. result];
+    }
+
+    private static bool Nested(string outer, string c) => c is not ("SELECT" or "") && c != outer;
+
+    /// <summary>The shared one-entry list of <paramref name="command"/>: most statements run just their own command,
+    /// and tags are a small fixed vocabulary, so this allocates nothing once warm. Facts are read-only, so sharing is safe.</summary>
+    public static string[] Single(string command) => s_singles.GetOrAdd(command, static c => [c]);
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string[]> s_singles = new(StringComparer.Ordinal);
 }

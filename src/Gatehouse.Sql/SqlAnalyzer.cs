@@ -82,6 +82,7 @@ public sealed class SqlAnalyzer : ISqlAnalyzer
         Length = statement[^1].End - statement[0].Start,
         Command = "",
         Class = StatementClass.Unknown,
+        Commands = Scratch.Single(""),
         UnknownReason = Lexing.ConflictReason,
     };
 }

@@ -169,10 +169,10 @@ internal ref partial struct StatementAnalyzer
         new StatementAnalyzer(_text, _t[from..], _session, _overlay, _strings, _depth + 1).Analyze();
 
     private readonly StatementFacts Simple(string command, StatementClass cls) =>
-        new() { Start = Start, Length = Length, Command = command, Class = cls };
+        new() { Start = Start, Length = Length, Command = command, Class = cls, Commands = Scratch.Single(command) };
 
     private readonly StatementFacts Unknown(string command, string reason) =>
-        new() { Start = Start, Length = Length, Command = command, Class = StatementClass.Unknown, UnknownReason = reason };
+        new() { Start = Start, Length = Length, Command = command, Class = StatementClass.Unknown, Commands = Scratch.Single(command), UnknownReason = reason };
 
     /// <summary>The facts of what <paramref name="s"/> collected. Calls of <see cref="ArgumentFunctions"/> are
     /// resolved first (their SQL text analyzed, their relations and cursors looked up); then a call of an
@@ -194,6 +194,7 @@ internal ref partial struct StatementAnalyzer
             Length = Length,
             Command = command,
             Class = cls,
+            Commands = Scratch.CommandList(command, s.Commands),
             ReadRelations = s.Reads.Count == 0 ? [] : s.Reads.ToArray(),
             WrittenRelations = s.Writes.Count == 0 ? [] : s.Writes.ToArray(),
             Functions = s.Functions.Count == 0 ? [] : s.Functions.ToArray(),

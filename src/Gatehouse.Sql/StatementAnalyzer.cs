@@ -139,6 +139,8 @@ internal ref partial struct StatementAnalyzer
         if (s.Unknown is null && command.Length == 0)
             s.Fail("no main statement");
         var cls = s.SelectInto ? StatementClass.Ddl : s.Dml || s.Locking ? StatementClass.Write : StatementClass.Read;
+        if (s.SelectInto)
+            s.AddCommand("CREATE TABLE AS");   // the server runs SELECT … INTO as CREATE TABLE … AS
         return Build(command, cls, s);
     }
 
@@ -173,7 +175,7 @@ internal ref partial struct StatementAnalyzer
         if (Array.IndexOf(Explainable, inner.Command) < 0)
             return Unknown("EXPLAIN", "EXPLAIN of a statement that cannot be explained");
         if (executes)
-            return inner with { Start = Start, Length = Length, Command = "EXPLAIN", Effects = [] };
+            return inner with { Start = Start, Length = Length, Command = "EXPLAIN", Commands = Scratch.CommandList("EXPLAIN", inner.Commands), Effects = [] };
         var s = Rent();
         foreach (var r in inner.ReadRelations) s.Add(s.Reads, r);
         foreach (var w in inner.WrittenRelations) s.Add(s.Reads, w);
@@ -303,7 +305,11 @@ internal ref partial struct StatementAnalyzer
         if (inner.Class != StatementClass.Unknown && inner.Command is not ("SELECT" or "INSERT" or "UPDATE" or "DELETE" or "MERGE"))
             inner = inner with { Class = StatementClass.Unknown, UnknownReason = "statement cannot be prepared" };
         var prepared = inner with { PreparedText = _text.Slice(inner.Start, inner.Length).ToString() };
-        return inner with { Start = Start, Length = Length, Command = "PREPARE", Effects = [new SessionEffect.Prepare(name, prepared)] };
+        return inner with
+        {
+            Start = Start, Length = Length, Command = "PREPARE", Commands = Scratch.CommandList("PREPARE", inner.Commands),
+            Effects = [new SessionEffect.Prepare(name, prepared)],
+        };
     }
 
     private readonly StatementFacts Execute()
@@ -313,7 +319,11 @@ internal ref partial struct StatementAnalyzer
         if (!SessionOverlay.TryGetPrepared(_session, _overlay, name, out var prepared))
             return Unknown("EXECUTE", $"prepared statement \"{name}\" is not known to this session");
         if (prepared.Class == StatementClass.Unknown)
-            return prepared with { Start = Start, Length = Length, Command = "EXECUTE", Effects = [], Runs = prepared.PreparedText, PreparedText = null };
+            return prepared with
+            {
+                Start = Start, Length = Length, Command = "EXECUTE", Commands = Scratch.CommandList("EXECUTE", prepared.Commands), Effects = [],
+                Runs = prepared.PreparedText, PreparedText = null,
+            };
         var s = Rent();
         if (_t.Length > 2)
         {
@@ -373,7 +383,11 @@ internal ref partial struct StatementAnalyzer
         var inner = Sub(j + 1);
         if (inner.Class != StatementClass.Unknown && inner.Command != "SELECT")
             return Unknown("DECLARE CURSOR", "a cursor's query must be a SELECT or VALUES");
-        return inner with { Start = Start, Length = Length, Command = "DECLARE CURSOR", Effects = [new SessionEffect.DeclareCursor(name, inner)] };
+        return inner with
+        {
+            Start = Start, Length = Length, Command = "DECLARE CURSOR", Commands = Scratch.CommandList("DECLARE CURSOR", inner.Commands),
+            Effects = [new SessionEffect.DeclareCursor(name, inner)],
+        };
     }
 
     /// <summary>FETCH | MOVE [direction] [FROM | IN] cursor: runs the cursor's query for the rows it steps over,
@@ -390,7 +404,7 @@ internal ref partial struct StatementAnalyzer
                 return Unknown(command, "FETCH direction expected");
         return Cursor(name, out var cursor) is { } reason
             ? Unknown(command, reason)
-            : cursor with { Start = Start, Length = Length, Command = command, Effects = [] };
+            : cursor with { Start = Start, Length = Length, Command = command, Commands = Scratch.CommandList(command, cursor.Commands), Effects = [] };
     }
 
     private readonly string? Cursor(string name, out StatementFacts facts)

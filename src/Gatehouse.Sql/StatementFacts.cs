@@ -35,6 +35,21 @@ public sealed record StatementFacts
 
     public required StatementClass Class { get; init; }
 
+    private readonly IReadOnlyList<string>? _commands;
+
+    /// <summary>Every command the statement runs: <see cref="Command"/> first, then, once each, the tag of every
+    /// data-modifying or wrapped statement the server runs as part of it: a data-modifying CTE's INSERT/UPDATE/
+    /// DELETE/MERGE, MERGE's actions (UPDATE, INSERT, DELETE), INSERT … ON CONFLICT DO UPDATE's UPDATE, the
+    /// statement EXPLAIN ANALYZE, PREPARE, EXECUTE, COPY (…), CREATE TABLE AS or DECLARE runs (with what it runs in
+    /// turn), and CREATE TABLE AS for SELECT … INTO. A nested plain query (SELECT) is not listed: it is part of its
+    /// statement, not a command of its own. Policy <c>commands</c> rules match on these. When not set, just
+    /// <see cref="Command"/>.</summary>
+    public IReadOnlyList<string> Commands
+    {
+        get => _commands ?? [Command];
+        init => _commands = value;
+    }
+
     public IReadOnlyList<QualifiedName> ReadRelations { get; init; } = [];
 
     public IReadOnlyList<QualifiedName> WrittenRelations { get; init; } = [];

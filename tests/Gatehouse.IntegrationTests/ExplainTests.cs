@@ -67,6 +67,20 @@ public sealed class ExplainTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task The_commands_run_inside_a_statement_are_shown_as_text_and_json()
+    {
+        const string sql = "WITH x AS (DELETE FROM orders WHERE id = 0 RETURNING id) SELECT * FROM x";
+        string config = await ConfigAsync();
+        var text = (await ExplainAsync(config, sql + "; SELECT 1")).Stdout;
+        Assert.Contains("statement 1: SELECT (write): allow", text, StringComparison.Ordinal);
+        Assert.Single(text.Split('\n'), l => l.StartsWith("  also runs:", StringComparison.Ordinal));
+        Assert.Contains("  also runs: DELETE\n", text, StringComparison.Ordinal);
+
+        using var json = JsonDocument.Parse((await ExplainAsync(config, sql, "--json")).Stdout);
+        Assert.Equal(["SELECT", "DELETE"], json.RootElement.GetProperty("statements")[0].GetProperty("commands").EnumerateArray().Select(e => e.GetString()));
+    }
+
+    [Fact]
     public async Task A_view_column_is_traced_to_the_masked_table_column()
     {
         var result = await ExplainAsync(await ConfigAsync(), "SELECT id, contact FROM explain_contacts");

@@ -122,11 +122,11 @@ public sealed class DifferentialTests(DifferentialTests.TrustServer fixture) : I
     /// <summary>The red team's bypasses, run by the server: each statement's facts say what the server did.</summary>
     public static TheoryData<string, string[]> Bypasses => new()
     {
-        { "EXPLAIN (\"analyze\") DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments"] },
-        { "EXPLAIN (ANALYZE 001) DELETE FROM payments WHERE id = 7; EXPLAIN (ANALYZE \"true\") DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments", "write EXPLAIN w=payments"] },
-        { "EXPLAIN (ANALYZE E'on') DELETE FROM payments WHERE id = 7; EXPLAIN (ANALYZE +1) DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments", "write EXPLAIN w=payments"] },
-        { "EXPLAIN (ANALYZE $$on$$) DELETE FROM payments WHERE id = 7; EXPLAIN (U&\"analyze\") DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments", "write EXPLAIN w=payments"] },
-        { "EXPLAIN (VERBOSE, \"analyze\") DELETE FROM payments WHERE id = 7; EXPLAIN (analyse, analyze off, analyze) DELETE FROM payments", ["write EXPLAIN w=payments", "write EXPLAIN w=payments"] },
+        { "EXPLAIN (\"analyze\") DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments c=DELETE"] },
+        { "EXPLAIN (ANALYZE 001) DELETE FROM payments WHERE id = 7; EXPLAIN (ANALYZE \"true\") DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments c=DELETE", "write EXPLAIN w=payments c=DELETE"] },
+        { "EXPLAIN (ANALYZE E'on') DELETE FROM payments WHERE id = 7; EXPLAIN (ANALYZE +1) DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments c=DELETE", "write EXPLAIN w=payments c=DELETE"] },
+        { "EXPLAIN (ANALYZE $$on$$) DELETE FROM payments WHERE id = 7; EXPLAIN (U&\"analyze\") DELETE FROM payments WHERE id = 7", ["write EXPLAIN w=payments c=DELETE", "write EXPLAIN w=payments c=DELETE"] },
+        { "EXPLAIN (VERBOSE, \"analyze\") DELETE FROM payments WHERE id = 7; EXPLAIN (analyse, analyze off, analyze) DELETE FROM payments", ["write EXPLAIN w=payments c=DELETE", "write EXPLAIN w=payments c=DELETE"] },
         { "EXPLAIN (ANALYZE 'OFF', COSTS 0, VERBOSE \"false\", FORMAT json) DELETE FROM payments; EXPLAIN (ANALYZE -0) DELETE FROM payments", ["read EXPLAIN r=payments", "read EXPLAIN r=payments"] },
         { "SET \"ROLE\" = app_read; SET U&\"\\0052OLE\" = app_read; SET SESSION \"ROLE\" TO app_read; RESET \"ROLE\"; SET ROLE NONE",
             ["dcl SET set[role=app_read]", "dcl SET set[role=app_read]", "dcl SET set[role=app_read]", "session RESET set[role:default]", "session SET set[role=none]"] },
@@ -152,7 +152,7 @@ public sealed class DifferentialTests(DifferentialTests.TrustServer fixture) : I
         { "SELECT schema_to_xml('s', true, false, ''); SELECT nextval('sq2'), currval('sq2')", ["read SELECT f=schema_to_xml reads-any", "write SELECT w=sq2 f=nextval,currval"] },
         { "BEGIN; DECLARE c CURSOR FOR SELECT * FROM t; FETCH 1 FROM c; MOVE 1 IN c; SELECT cursor_to_xml('c', 1, true, false, ''); CLOSE c; COMMIT",
             ["transaction BEGIN", "read DECLARE CURSOR r=t +cursor:c", "read FETCH r=t", "read MOVE r=t", "read SELECT r=t f=cursor_to_xml", "session CLOSE CURSOR -cursor:c", "transaction COMMIT"] },
-        { "PREPARE p AS DELETE FROM payments WHERE id = 7; EXECUTE p; DEALLOCATE p", ["write PREPARE w=payments +prepare:p", "write EXECUTE w=payments", "session DEALLOCATE -prepare:p"] },
+        { "PREPARE p AS DELETE FROM payments WHERE id = 7; EXECUTE p; DEALLOCATE p", ["write PREPARE w=payments +prepare:p c=DELETE", "write EXECUTE w=payments c=DELETE", "session DEALLOCATE -prepare:p"] },
         { "CREATE TABLE tc (id int); CREATE VIEW tv AS SELECT * FROM tc; DROP TABLE tc CASCADE; TRUNCATE archive CASCADE",
             ["ddl CREATE TABLE w=tc", "ddl CREATE VIEW r=tc w=tv", "ddl DROP TABLE w=tc writes-any", "write TRUNCATE TABLE w=archive writes-any"] },
         { "BEGIN; SELECT lo_create(4242); SELECT loread(lo_open(4242, 262144), 10); SELECT data FROM pg_largeobject; ROLLBACK",

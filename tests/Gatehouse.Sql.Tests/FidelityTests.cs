@@ -21,11 +21,11 @@ public sealed class FidelityTests(DifferentialTests.TrustServer fixture) : IClas
         { "COPY t TO STDIN", "copy-out COPY r=t" },
         { "COPY (SELECT * FROM vault) TO STDIN", "copy-out COPY r=vault" },
         // CREATE TABLE … AS EXECUTE: the prepared statement's facts count.
-        { "CREATE TABLE t3 AS EXECUTE q", "ddl CREATE TABLE AS r=t w=t3" },
-        { "CREATE TABLE t3 AS EXECUTE q WITH NO DATA", "ddl CREATE TABLE AS r=t w=t3" },
-        { "CREATE TABLE IF NOT EXISTS t3 AS EXECUTE q WITH DATA", "ddl CREATE TABLE AS r=t w=t3" },
-        { "CREATE TEMP TABLE t3 (x, y) AS EXECUTE qp (length('ab')) WITH DATA", "ddl CREATE TABLE AS r=t w=t3 f=length" },
-        { "CREATE UNLOGGED TABLE t3 AS EXECUTE qp (1)", "ddl CREATE TABLE AS r=t w=t3" },
+        { "CREATE TABLE t3 AS EXECUTE q", "ddl CREATE TABLE AS r=t w=t3 c=EXECUTE" },
+        { "CREATE TABLE t3 AS EXECUTE q WITH NO DATA", "ddl CREATE TABLE AS r=t w=t3 c=EXECUTE" },
+        { "CREATE TABLE IF NOT EXISTS t3 AS EXECUTE q WITH DATA", "ddl CREATE TABLE AS r=t w=t3 c=EXECUTE" },
+        { "CREATE TEMP TABLE t3 (x, y) AS EXECUTE qp (length('ab')) WITH DATA", "ddl CREATE TABLE AS r=t w=t3 f=length c=EXECUTE" },
+        { "CREATE UNLOGGED TABLE t3 AS EXECUTE qp (1)", "ddl CREATE TABLE AS r=t w=t3 c=EXECUTE" },
         // FROM items in SQL-standard function syntax.
         { "SELECT * FROM COALESCE(1, 2) c(c), COLLATION FOR ('x') col(col), CURRENT_DATE d(d), LOCALTIMESTAMP(3) t(t), CAST(1 + 2 AS int8) i8(i8)", "read SELECT f=coalesce" },
         { "SELECT * FROM current_timestamp x, current_time(2) AS y, localtime, localtimestamp lt, current_user u, session_user, user, current_role r, current_catalog c, current_schema s", "read SELECT" },

@@ -1,9 +1,10 @@
 namespace Gatehouse.Sql.Tests;
 
 /// <summary>Facts as one compact line, so expectations read like the SQL they describe:
-/// "class COMMAND r=reads w=writes f=functions lock set[…] reads-any writes-any +prepare:p -cursor:*".
+/// "class COMMAND r=reads w=writes f=functions lock set[…] reads-any writes-any +prepare:p -cursor:* c=NESTED,COMMANDS".
 /// Settings: set[name=value], set[name:default], set[name:current], set[name:?] (not a literal), "local " first
-/// for SET LOCAL. Effects: +prepare:name, -prepare:name, +cursor:name, -cursor:name, * for ALL.</summary>
+/// for SET LOCAL. Effects: +prepare:name, -prepare:name, +cursor:name, -cursor:name, * for ALL. c=: the commands run
+/// besides COMMAND (StatementFacts.Commands after the first), spaces as '_' (c=CREATE_TABLE_AS).</summary>
 internal static class Render
 {
     public static string Class(StatementClass c) => c switch
@@ -23,6 +24,11 @@ internal static class Render
         if (f.ReadsUnlistedRelations) s += " reads-any";
         if (f.WritesUnlistedRelations) s += " writes-any";
         foreach (var effect in f.Effects) s += " " + Effect(effect);
+        // Every rendered statement also checks the Commands invariant: the outer command first, no repeats, no SELECT nested.
+        Assert.Equal(f.Command, f.Commands[0]);
+        Assert.Equal(f.Commands.Count, f.Commands.Distinct().Count());
+        Assert.DoesNotContain("SELECT", f.Commands.Skip(1));
+        if (f.Commands.Count > 1) s += " c=" + string.Join(',', f.Commands.Skip(1).Select(c => c.Replace(' ', '_')));
         return s.TrimEnd();
     }
 
@@ -56,7 +62,8 @@ internal static class Render
         }
         static int Rank(string p) => p.StartsWith("r=", StringComparison.Ordinal) ? 1 : p.StartsWith("w=", StringComparison.Ordinal) ? 2
             : p.StartsWith("f=", StringComparison.Ordinal) ? 3 : p == "lock" ? 4 : p.StartsWith("set[", StringComparison.Ordinal) ? 5
-            : p == "reads-any" ? 6 : p == "writes-any" ? 7 : p.Length > 1 && p[0] is '+' or '-' && char.IsAsciiLetter(p[1]) ? 8 : 0;
+            : p == "reads-any" ? 6 : p == "writes-any" ? 7 : p.Length > 1 && p[0] is '+' or '-' && char.IsAsciiLetter(p[1]) ? 8
+            : p.StartsWith("c=", StringComparison.Ordinal) ? 9 : 0;
         return string.Join(' ', parts.Where(p => Rank(p) == 0).Concat(parts.Where(p => Rank(p) > 0).OrderBy(Rank)));
     }
 

@@ -8,11 +8,11 @@ public sealed class SessionTests
     public void Execute_is_judged_as_what_was_prepared()
     {
         var session = new SqlSessionState();
-        Assert.Equal(["write PREPARE w=payments +prepare:del", "write EXECUTE w=payments", "unknown EXECUTE"],
+        Assert.Equal(["write PREPARE w=payments +prepare:del c=DELETE", "write EXECUTE w=payments c=DELETE", "unknown EXECUTE"],
             Render.Run("PREPARE Del (int) AS DELETE FROM payments WHERE id = $1; EXECUTE del(1); EXECUTE other", session));
         Assert.True(session.TryGetPrepared("del", out _));
-        Assert.Equal("admin EXECUTE w=payments f=pg_cancel_backend", Render.One("execute del(pg_cancel_backend(1))", session));
-        Assert.Equal("write EXPLAIN w=payments", Render.One("explain analyze execute del(1)", session));
+        Assert.Equal("admin EXECUTE w=payments f=pg_cancel_backend c=DELETE", Render.One("execute del(pg_cancel_backend(1))", session));
+        Assert.Equal("write EXPLAIN w=payments c=EXECUTE,DELETE", Render.One("explain analyze execute del(1)", session));
         Assert.Equal("read EXPLAIN r=payments", Render.One("explain execute del(1)", session));
         Assert.Equal(["session DEALLOCATE -prepare:del"], Render.Run("deallocate del", session));
         Assert.Equal("unknown EXECUTE", Render.One("execute del(1)", session));
@@ -39,7 +39,7 @@ public sealed class SessionTests
         session.RegisterPrepared("old", new StatementFacts { Start = 0, Length = 1, Command = "SELECT", Class = StatementClass.Read });
         Assert.Equal(
         [
-            "write PREPARE w=t +prepare:p", "write EXECUTE w=t", "session DEALLOCATE -prepare:p", "unknown EXECUTE",
+            "write PREPARE w=t +prepare:p c=DELETE", "write EXECUTE w=t c=DELETE", "session DEALLOCATE -prepare:p", "unknown EXECUTE",
             "read EXECUTE", "session DEALLOCATE ALL -prepare:*", "unknown EXECUTE",
             "read DECLARE CURSOR r=u +cursor:c", "read FETCH r=u", "session CLOSE CURSOR -cursor:c", "unknown FETCH",
         ], SqlAnalyzer.Instance.Analyze(
@@ -57,7 +57,7 @@ public sealed class SessionTests
         Render.Run("prepare p as delete from t", session);
         var refused = SqlAnalyzer.Instance.Analyze("prepare p as select 1", session).Statements[0];
         Assert.Equal("read PREPARE +prepare:p", Render.Facts(refused));
-        Assert.Equal("write EXECUTE w=t", Render.One("execute p", session));
+        Assert.Equal("write EXECUTE w=t c=DELETE", Render.One("execute p", session));
         session.Apply(refused);
         Assert.Equal("read EXECUTE", Render.One("execute p", session));
         Render.Run("discard all", session);
@@ -69,7 +69,7 @@ public sealed class SessionTests
     {
         var session = new SqlSessionState();
         Render.Run("prepare q as select * from secrets", session);
-        Assert.Equal("ddl CREATE TABLE AS r=secrets w=copy", Render.One("create table copy as execute q", session));
+        Assert.Equal("ddl CREATE TABLE AS r=secrets w=copy c=EXECUTE", Render.One("create table copy as execute q", session));
     }
 
     [Fact]
@@ -88,10 +88,10 @@ public sealed class SessionTests
         var parsed = SqlAnalyzer.Instance.Analyze("delete from payments where id = $1", session).Statements[0];
         session.RegisterPrepared("s1", parsed);       // Parse "s1": the caller registers it
         session.RegisterPrepared("S2", parsed);       // protocol names are exact; SQL folds unquoted names
-        Assert.Equal("write EXECUTE w=payments", Render.One("EXECUTE s1(7)", session));
-        Assert.Equal("write EXECUTE w=payments", Render.One("EXECUTE S1 (7)", session));
+        Assert.Equal("write EXECUTE w=payments c=DELETE", Render.One("EXECUTE s1(7)", session));
+        Assert.Equal("write EXECUTE w=payments c=DELETE", Render.One("EXECUTE S1 (7)", session));
         Assert.Equal("unknown EXECUTE", Render.One("EXECUTE S2(7)", session));
-        Assert.Equal("write EXECUTE w=payments", Render.One("EXECUTE \"S2\"(7)", session));
+        Assert.Equal("write EXECUTE w=payments c=DELETE", Render.One("EXECUTE \"S2\"(7)", session));
     }
 
     [Fact]

@@ -14,6 +14,9 @@ namespace Gatehouse.Policy.Decisions;
 /// </list>
 /// <c>schemas</c> counts an unqualified relation as <c>public</c> for every verdict: matching it against any schema
 /// would make a schema deny rule refuse nearly all SQL. Docs/policy.md says how to close the search_path gap.
+/// <c>commands</c> looks at every command the statement runs (<see cref="StatementFacts.Commands"/>: the outer tag,
+/// a data-modifying CTE's, MERGE's actions, EXPLAIN ANALYZE's statement…) the same way: a deny/review rule matches
+/// when ANY of them matches, an allow rule only when EVERY one does.
 /// </summary>
 internal static class RuleMatcher
 {
@@ -32,9 +35,14 @@ internal static class RuleMatcher
             return null;
         }
 
-        if (when.Commands is not null && (facts.Command.Length == 0 || !AnyMatches(when.Commands, facts.Command)))
+        string? commandHit = null;
+        if (when.Commands is not null)
         {
-            return null;
+            commandHit = MatchCommands(when.Commands, facts.Commands, strict);
+            if (commandHit is null)
+            {
+                return null;
+            }
         }
 
         // A rule for modifying classes is about the tables modified: UPDATE orders … FROM payments writes orders only.
@@ -82,7 +90,7 @@ internal static class RuleMatcher
 
         if (when.Commands is not null)
         {
-            matched.Add("command " + facts.Command);
+            matched.Add((strict ? "commands " : "command ") + commandHit);
         }
 
         if (tableHit is not null)
@@ -103,11 +111,40 @@ internal static class RuleMatcher
         return matched;
     }
 
-    private static bool AnyMatches(IReadOnlyList<Glob> globs, string value)
+    /// <summary>Any mode: the first command a pattern matches. Strict (allow) mode: all of them, when every one
+    /// matches. An empty command (a statement not recognised) never matches.</summary>
+    private static string? MatchCommands(IReadOnlyList<Glob> globs, IReadOnlyList<string> commands, bool strict)
     {
+        foreach (var command in commands)
+        {
+            var ok = CommandMatches(globs, command);
+            if (ok && !strict)
+            {
+                return command;
+            }
+
+            if (!ok && strict)
+            {
+                return null;
+            }
+        }
+
+        return strict && commands.Count > 0 ? string.Join(", ", commands) : null;
+    }
+
+    /// <summary>A pattern matches the command tag, or its short name: <c>TRUNCATE</c> for the server's
+    /// <c>TRUNCATE TABLE</c>, as the docs and most people write it.</summary>
+    private static bool CommandMatches(IReadOnlyList<Glob> globs, string command)
+    {
+        if (command.Length == 0)
+        {
+            return false;
+        }
+
+        var shortName = command == "TRUNCATE TABLE" ? "TRUNCATE" : null;
         foreach (var glob in globs)
         {
-            if (glob.IsMatch(value))
+            if (glob.IsMatch(command) || (shortName is not null && glob.IsMatch(shortName)))
             {
                 return true;
             }

@@ -119,6 +119,11 @@ internal sealed record ExplainReport(PolicyExplanation Explanation, IReadOnlyLis
         output.WriteLine($"  writes: {List(facts.WrittenRelations)}{(facts.WritesUnlistedRelations ? " (and tables it does not name)" : "")}");
         output.WriteLine($"  functions: {List(facts.Functions)}");
         output.WriteLine($"  settings: {(facts.Settings.Count == 0 ? "none" : string.Join(", ", facts.Settings.Select(Setting)))}");
+        if (facts.Commands.Count > 1)
+        {
+            output.WriteLine($"  also runs: {string.Join(", ", facts.Commands.Skip(1))}");
+        }
+
         if (facts.IsLockingRead)
         {
             output.WriteLine("  locking read: FOR UPDATE/SHARE (the policy treats it as a write)");
@@ -221,6 +226,7 @@ internal sealed record ExplainReport(PolicyExplanation Explanation, IReadOnlyLis
         w.WriteNumber("number", i + 1);
         w.WriteString("text", Sql.AsSpan(facts.Start, facts.Length));
         w.WriteString("command", facts.Command);
+        Strings(w, "commands", facts.Commands);
         w.WriteString("class", StatementClassNames.ToName(facts.Class));
         Strings(w, "reads", facts.ReadRelations.Select(r => r.ToString()));
         Strings(w, "writes", facts.WrittenRelations.Select(r => r.ToString()));
