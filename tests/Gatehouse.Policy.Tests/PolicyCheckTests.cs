@@ -71,6 +71,19 @@ public class PolicyCheckTests
             ]
         },
         {
+            // A single name is a one-entry list and a rule without 'when' matches everything (both documented);
+            // a number or true/false where a name belongs, an empty or over-long role name, is an error.
+            "name-types.yaml",
+            [
+                "name-types.yaml:6:15: error: each entry of 'db_roles' must be a role name (a string), got a number '5'; write \"5\" if that is the name",
+                "name-types.yaml:8:23: error: each entry of 'targets' must be a target name (a string), got a boolean 'true'; write \"true\" if that is the name",
+                "name-types.yaml:9:26: error: each entry of 'db_roles' must be a role name (a string), got a number '0x1F'; write \"0x1F\" if that is the name",
+                "name-types.yaml:9:37: error: each entry of 'db_roles' must be a role name (a string), got a number '1.5'; write \"1.5\" if that is the name",
+                "name-types.yaml:9:42: error: 'db_roles' holds an empty role name",
+                "name-types.yaml:9:46: error: role name 'role_name_of_sixty_four_bytes_which_postgresql_would_cut_to_63_b' is longer than 63 bytes; PostgreSQL would cut it to a different name",
+            ]
+        },
+        {
             "review-without-reviews.yaml",
             [
                 "review-without-reviews.yaml:3:21: error: identity 'nobody' has no claims; it would match every token",
@@ -99,6 +112,28 @@ public class PolicyCheckTests
         Assert.Equal("", stderr);
         Assert.Equal(PolicyCheck.ExitOk, code);
         Assert.Equal("ok: 4 identities, 3 grants, 13 rules" + Environment.NewLine, stdout);
+    }
+
+    [Fact]
+    public void A_single_name_a_quoted_number_and_a_rule_without_when_are_accepted()
+    {
+        // Documented: a single string is a one-entry list; a rule without 'when' (or with 'when: {}') matches everything.
+        var result = PolicyLoader.Parse("""
+            identities:
+              agents: { claims: { groups: ai-agents } }
+            grants:
+              - to: agents
+                targets: orders
+                db_roles: "5"
+                rules:
+                  - { id: everything, then: deny }
+            """, "p.yaml");
+
+        Assert.True(result.Success, string.Join("\n", result.Errors));
+        var grant = result.Snapshot!.Grants[0];
+        Assert.Equal(["orders"], grant.Targets);
+        Assert.Equal(["5"], grant.DbRoles);
+        Assert.True(grant.Rules[0].When.IsUnconditional);
     }
 
     [Fact]

@@ -44,7 +44,7 @@ internal sealed partial class PolicyReader
             }
         }
 
-        var targets = Required(map, "targets", "a grant") is { } targetsNode ? StringList(targetsNode, "'targets'") : null;
+        var targets = Required(map, "targets", "a grant") is { } targetsNode ? NameList(targetsNode, "'targets'", "a target name", ref ok) : null;
         foreach (var (target, at) in targets ?? [])
         {
             if (_knownTargets is not null && !_knownTargets.Contains(target))
@@ -55,7 +55,17 @@ internal sealed partial class PolicyReader
             }
         }
 
-        var roles = Required(map, "db_roles", "a grant") is { } rolesNode ? StringList(rolesNode, "'db_roles'") : null;
+        var roles = Required(map, "db_roles", "a grant") is { } rolesNode ? NameList(rolesNode, "'db_roles'", "a role name", ref ok) : null;
+        foreach (var (role, at) in roles ?? [])
+        {
+            if (role.Length == 0 || System.Text.Encoding.UTF8.GetByteCount(role) > MaxIdentifierBytes)
+            {
+                Error(at, role.Length == 0
+                    ? "'db_roles' holds an empty role name"
+                    : $"role name '{role}' is longer than {MaxIdentifierBytes} bytes; PostgreSQL would cut it to a different name");
+                ok = false;
+            }
+        }
         var rules = map.Find("rules") is { } rulesNode ? ReadRules(rulesNode, hasReviews) : [];
         var masks = map.Find("masks") is { } masksNode ? ReadMasks(masksNode) : [];
         var strict = Keyword(map, "strict_masking", "deny", "redact", ref ok) ?? false;
@@ -80,6 +90,43 @@ internal sealed partial class PolicyReader
             Line = map.Line,
         };
     }
+
+    /// <summary>PostgreSQL's NAMEDATALEN - 1: a longer identifier is truncated, quoted or not.</summary>
+    private const int MaxIdentifierBytes = 63;
+
+    /// <summary>A list of names (a single name counts as a one-entry list, as everywhere). A name is a string: a plain
+    /// YAML scalar that reads as a number or true/false (<c>db_roles: 5</c>, <c>targets: [true]</c>) is refused at its
+    /// position, with the quoted spelling to write if the name really is that.</summary>
+    private List<(string Value, YamlNode Node)>? NameList(YamlNode node, string what, string noun, ref bool ok)
+    {
+        var names = StringList(node, what);
+        var removed = names?.RemoveAll(entry =>
+        {
+            if (entry.Node is not YamlScalar { IsPlain: true } || NonStringKind(entry.Value) is not { } kind)
+            {
+                return false;
+            }
+
+            Error(entry.Node, $"each entry of {what} must be {noun} (a string), got {kind} '{entry.Value}'; write \"{entry.Value}\" if that is the name");
+            return true;
+        });
+        ok &= removed is null or 0;
+        return names;
+    }
+
+    /// <summary>What YAML's core schema makes of a plain scalar that is not a string ("a number", "a boolean"); null for a string.</summary>
+    private static string? NonStringKind(string plain)
+    {
+        if (plain is "true" or "True" or "TRUE" or "false" or "False" or "FALSE")
+        {
+            return "a boolean";
+        }
+
+        return NumberPattern().IsMatch(plain) ? "a number" : null;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^([-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?|[-+]?\.[0-9]+([eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))$")]
+    private static partial System.Text.RegularExpressions.Regex NumberPattern();
 
     private List<PolicyRule>? ReadRules(YamlNode node, bool hasReviews)
     {
