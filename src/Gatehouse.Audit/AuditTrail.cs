@@ -452,13 +452,20 @@ public sealed class AuditTrail : IAsyncDisposable
 
     /// <summary>
     /// Writes the chain's closing record and lets the writer store everything queued (up to 5 s while the store
-    /// fails). What it could not store stays in the journal for the next start's recovery.
+    /// fails). What it could not store stays in the journal for the next start's recovery. A trail that never
+    /// started (the gateway failed to start) writes nothing: a chain.end without its chain.start reads as tampering.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        bool started;
+        lock (_gate)
+        {
+            started = _seq > 0;
+        }
+
         try
         {
-            var end = Append(AuditKinds.ChainEnded, null, AuditJson.Write(new ChainEndedRecord(Options.Chain, _seq + 1)), Wait.Store, CancellationToken.None);
+            var end = !started ? Task.CompletedTask : Append(AuditKinds.ChainEnded, null, AuditJson.Write(new ChainEndedRecord(Options.Chain, _seq + 1)), Wait.Store, CancellationToken.None);
             await end.WaitAsync(TimeSpan.FromSeconds(5));
         }
         catch (Exception ex) when (ex is AuditUnavailableException or TimeoutException)

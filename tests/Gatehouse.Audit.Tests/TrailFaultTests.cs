@@ -55,6 +55,21 @@ public sealed class TrailFaultTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_trail_that_never_started_writes_no_chain_end()
+    {
+        // A gateway that fails to start disposes its trail before StartAsync: a lone chain.end would read as tampering.
+        await using (var store = _files.Open())
+        {
+            await using var trail = new AuditTrail(store.Audit, _files.Key, new AuditTrailOptions { Chain = "gw-1", JournalDirectory = _files.Directory }, _files.Time);
+        }
+
+        Assert.Equal(0, _files.Scalar("SELECT count(*) FROM audit_records"));
+        var result = await _files.VerifyAsync();
+        Assert.True(result.Intact, string.Join("; ", result.Breaks));
+        Assert.Empty(Directory.GetFiles(_files.Directory, "*" + AuditJournal.SegmentExtension, SearchOption.AllDirectories));
+    }
+
+    [Fact]
     public async Task A_clock_stepped_back_does_not_give_a_later_record_an_earlier_time()
     {
         await using (var store = _files.Open())
