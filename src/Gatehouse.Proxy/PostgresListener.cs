@@ -12,18 +12,33 @@ public sealed class PostgresListener(ProxyServices services) : SessionListener(s
     /// <summary>The bound address, useful when the configured port is 0.</summary>
     public System.Net.IPEndPoint? LocalEndPoint => Socket?.LocalEndPoint as System.Net.IPEndPoint;
 
+    /// <summary>listen.postgres as configured.</summary>
+    public System.Net.IPEndPoint ConfiguredEndPoint => Services.Options.Listen;
+
     private readonly TaskCompletionSource _bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public Task Bound => _bound.Task;
 
+    /// <summary>
+    /// Binds listen.postgres (once; <see cref="StartAsync"/> binds when nobody did), so a host can report a port in
+    /// use before it starts anything. Throws <see cref="SocketException"/>.
+    /// </summary>
+    public void Bind()
+    {
+        if (Socket is not null)
+        {
+            return;
+        }
+
+        var socket = ListenSocket.Bind(Services.Options.Listen);
+        socket.Listen(512);
+        Socket = socket;
+    }
+
     public override Task StartAsync(CancellationToken cancellationToken)
     {
-        var endPoint = Services.Options.Listen;
-        Socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        Socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        Socket.Bind(endPoint);
-        Socket.Listen(512);
-        Log.Listening(_logger, Socket.LocalEndPoint!);
+        Bind();
+        Log.Listening(_logger, Socket!.LocalEndPoint!);
         _bound.TrySetResult();
         return base.StartAsync(cancellationToken);
     }

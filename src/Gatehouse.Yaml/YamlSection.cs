@@ -10,6 +10,9 @@ public sealed class YamlSection(string file, YamlMapping node, List<YamlError> e
 
     public YamlMapping Node => node;
 
+    /// <summary>The file the mapping was read from, as errors name it.</summary>
+    public string File => file;
+
     public YamlSection Child(YamlMapping mapping) => new(file, mapping, errors);
 
     public void Error(YamlNode at, string message) => errors.Add(new YamlError(file, at.Line, at.Column, message));

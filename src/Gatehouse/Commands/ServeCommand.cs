@@ -27,6 +27,11 @@ internal static class ServeCommand
             {
                 await host.StartAsync(ct);
             }
+            catch (GatewayListenException ex)
+            {
+                await Console.Error.WriteLineAsync($"gatehouse: {ex.Message}");
+                return CommandSupport.ExitFailure;
+            }
             catch (GatewayStartupException ex)
             {
                 foreach (var problem in ex.Problems)

@@ -42,7 +42,7 @@ public sealed record ConsoleSignInConfig(string? ClientId, string? ClientSecretF
 
 internal static class AdminConfigReader
 {
-    public static AdminConfig Read(YamlSection root, IdentityConfig identity, Func<string?, string> resolve)
+    public static AdminConfig Read(YamlSection root, IdentityConfig identity, Func<string?, string> resolve, ConfigFiles files)
     {
         if (root.Section("admin") is not { } section)
         {
@@ -52,7 +52,7 @@ internal static class AdminConfigReader
         var config = new AdminConfig(section.String("identities"), section.String("auditors"));
         if (section.Section("console") is { } console)
         {
-            config = config with { SignIn = ReadConsole(console, identity, resolve) };
+            config = config with { SignIn = ReadConsole(console, identity, resolve, files) };
         }
 
         var hosts = section.StringList("allowed_hosts", []);
@@ -67,10 +67,10 @@ internal static class AdminConfigReader
         return config;
     }
 
-    private static ConsoleSignInConfig ReadConsole(YamlSection section, IdentityConfig identity, Func<string?, string> resolve)
+    private static ConsoleSignInConfig ReadConsole(YamlSection section, IdentityConfig identity, Func<string?, string> resolve, ConfigFiles files)
     {
         string? clientId = section.String("client_id");
-        string? secretFile = section.String("client_secret_file");
+        string? secretFile = files.Read(section, "client_secret_file", "admin.console.client_secret_file", ConfigFileKind.Secret, resolve);
         string? secretEnv = section.String("client_secret_env");
         var scopes = section.StringList("scopes", ConsoleSignInConfig.DefaultScopes);
         string? redirectUri = section.String("redirect_uri");
@@ -113,6 +113,6 @@ internal static class AdminConfigReader
         }
 
         section.RejectUnknownKeys("admin.console");
-        return new ConsoleSignInConfig(clientId, secretFile is null ? null : resolve(secretFile), secretEnv, scopes, redirectUri, timeout);
+        return new ConsoleSignInConfig(clientId, secretFile, secretEnv, scopes, redirectUri, timeout);
     }
 }

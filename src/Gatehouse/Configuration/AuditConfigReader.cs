@@ -18,7 +18,7 @@ public sealed record AuditConfig(
 
 internal static class AuditConfigReader
 {
-    public static AuditConfig Read(YamlSection root, Func<string, string> resolve, bool sharedStore)
+    public static AuditConfig Read(YamlSection root, Func<string?, string> resolve, ConfigFiles files, bool sharedStore)
     {
         var section = root.Section("audit");
         if (section is null)
@@ -32,7 +32,7 @@ internal static class AuditConfigReader
         }
 
         bool enabled = section.Bool("enabled", true);
-        string? keyFile = section.String("key_file");
+        string? keyFile = files.Read(section, "key_file", "audit.key_file", ConfigFileKind.Secret, resolve);
         if (keyFile is null && sharedStore && enabled)
         {
             root.Error(section.Node, "a postgres:// state store is shared by instances, so they must share the audit key: set audit.key_file");
@@ -58,7 +58,7 @@ internal static class AuditConfigReader
 
         bool journal = section.Bool("journal", true);
         section.RejectUnknownKeys("audit");
-        return new AuditConfig(enabled, keyFile is null ? null : resolve(keyFile), durability, onFailure, retention, journal);
+        return new AuditConfig(enabled, keyFile, durability, onFailure, retention, journal);
     }
 
     private static T Invalid<T>(YamlSection section, string key, string message, T fallback)

@@ -27,7 +27,7 @@ internal static class DevLoginConfigReader
 {
     private static readonly HashSet<string> IssuerClaims = new(StringComparer.Ordinal) { "iss", "sub", "aud", "iat", "nbf", "exp", "jti", "nonce" };
 
-    public static IReadOnlyList<DevLoginConfig> Read(YamlSection identity, bool devIssuer, Func<string?, string> resolve)
+    public static IReadOnlyList<DevLoginConfig> Read(YamlSection identity, bool devIssuer, Func<string?, string> resolve, ConfigFiles files)
     {
         var node = identity.Get("dev_logins");
         if (node is null)
@@ -60,7 +60,7 @@ internal static class DevLoginConfigReader
             var section = identity.Child(mapping);
             string subject = section.RequiredString("subject", mapping);
             string name = subject.Length > 0 ? $"'{subject}'" : $"#{position}";
-            string? file = section.String("password_file");
+            string? file = files.Read(section, "password_file", $"identity.dev_logins ({name}) password_file", ConfigFileKind.Secret, resolve);
             string? env = section.String("password_env");
             if ((file is null) == (env is null))
             {
@@ -74,7 +74,7 @@ internal static class DevLoginConfigReader
                 section.Error(mapping, $"dev login {name} is listed twice");
             }
 
-            logins.Add(new DevLoginConfig(subject, file is null ? null : resolve(file), env, claims));
+            logins.Add(new DevLoginConfig(subject, file, env, claims));
         }
 
         return logins;

@@ -35,6 +35,9 @@ public sealed record GatewayConfig
     public AdminConfig Admin { get; init; } = AdminConfig.None;
 
     public Gatehouse.Mcp.McpLimits Mcp { get; init; } = Gatehouse.Mcp.McpLimits.Default;
+
+    /// <summary>Every file the configuration names, with its position; read when the gateway starts (<see cref="ConfigFiles.Check"/>).</summary>
+    public IReadOnlyList<ConfigFile> Files { get; init; } = [];
 }
 
 public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool Require);

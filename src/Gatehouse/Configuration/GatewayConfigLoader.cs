@@ -56,6 +56,7 @@ public static class GatewayConfigLoader
     private static GatewayConfig Build(string path, string baseDir, YamlSection root)
     {
         string Resolve(string? relative) => Path.GetFullPath(relative!, baseDir);
+        var files = new ConfigFiles();
 
         var listen = root.Section("listen");
         var postgres = ParseEndPoint(root, listen, "postgres", "127.0.0.1:6432");
@@ -63,8 +64,8 @@ public static class GatewayConfigLoader
         listen?.RejectUnknownKeys("listen");
 
         var tlsSection = root.Section("tls");
-        string? certificate = tlsSection?.String("certificate");
-        string? key = tlsSection?.String("key");
+        string? certificate = tlsSection is null ? null : files.Read(tlsSection, "certificate", "tls.certificate", ConfigFileKind.TlsCertificate, Resolve);
+        string? key = tlsSection is null ? null : files.Read(tlsSection, "key", "tls.key", ConfigFileKind.Secret, Resolve);
         bool require = tlsSection?.Bool("require", true) ?? true;
         if ((certificate is null) != (key is null))
         {
@@ -79,7 +80,7 @@ public static class GatewayConfigLoader
             identitySection?.StringList("audiences", ["gatehouse"]) ?? ["gatehouse"],
             identitySection?.Duration("clock_skew", TimeSpan.FromSeconds(30)) ?? TimeSpan.FromSeconds(30),
             identitySection?.Bool("dev_issuer", false) ?? false);
-        identity = identity with { DevLogins = identitySection is null ? [] : DevLoginConfigReader.Read(identitySection, identity.DevIssuer, Resolve) };
+        identity = identity with { DevLogins = identitySection is null ? [] : DevLoginConfigReader.Read(identitySection, identity.DevIssuer, Resolve, files) };
         identitySection?.RejectUnknownKeys("identity");
         if (identity.Issuer is null && !identity.DevIssuer)
         {
@@ -118,7 +119,7 @@ public static class GatewayConfigLoader
                     continue;
                 }
 
-                targets[name] = TargetConfigReader.Read(name, root.Child(mapping), Resolve);
+                targets[name] = TargetConfigReader.Read(name, root.Child(mapping), Resolve, files);
             }
         }
         else
@@ -142,8 +143,8 @@ public static class GatewayConfigLoader
             ReservedConnections = limitsSection?.Int("reserved_connections", reserveDefault, 0, Math.Max(0, limits.MaxClientConnections - 1)) ?? reserveDefault,
         };
         limitsSection?.RejectUnknownKeys("limits");
-        var adminSection = AdminConfigReader.Read(root, identity, Resolve);
-        var audit = AuditConfigReader.Read(root, Resolve, sharedStore: state.StartsWith("postgres://", StringComparison.Ordinal) || state.StartsWith("postgresql://", StringComparison.Ordinal));
+        var adminSection = AdminConfigReader.Read(root, identity, Resolve, files);
+        var audit = AuditConfigReader.Read(root, Resolve, files, sharedStore: state.StartsWith("postgres://", StringComparison.Ordinal) || state.StartsWith("postgresql://", StringComparison.Ordinal));
         var mcp = McpConfigReader.Read(root);
         root.RejectUnknownKeys("the configuration");
 
@@ -152,7 +153,7 @@ public static class GatewayConfigLoader
             SourcePath = path,
             PostgresListen = postgres,
             AdminListen = admin,
-            Tls = new TlsConfig(certificate is null ? null : Resolve(certificate), key is null ? null : Resolve(key), require),
+            Tls = new TlsConfig(certificate, key, require),
             Identity = identity,
             State = state,
             StateDirectory = stateDirectory,
@@ -162,6 +163,7 @@ public static class GatewayConfigLoader
             Audit = audit,
             Admin = adminSection,
             Mcp = mcp,
+            Files = files.All,
         };
     }
 

@@ -4,7 +4,7 @@ namespace Gatehouse.Configuration;
 
 internal static class TargetConfigReader
 {
-    public static TargetConfig Read(string name, YamlSection section, Func<string?, string> resolve)
+    public static TargetConfig Read(string name, YamlSection section, Func<string?, string> resolve, ConfigFiles files)
     {
         string host = section.RequiredString("host", section.Node);
         int port = section.Int("port", 5432, 1, 65535);
@@ -18,7 +18,7 @@ internal static class TargetConfigReader
             "verify-full" => TargetTlsMode.VerifyFull,
             _ => Invalid(section, "tls", "disable, require, verify-ca or verify-full"),
         };
-        string? rootCert = section.String("root_certificate");
+        string? rootCert = files.Read(section, "root_certificate", $"targets.{name}.root_certificate", ConfigFileKind.CaBundle, resolve);
 
         var provisionerSection = section.Section("provisioner");
         ProvisionerConfig provisioner;
@@ -30,14 +30,14 @@ internal static class TargetConfigReader
         else
         {
             string user = provisionerSection.RequiredString("user", provisionerSection.Node);
-            string? file = provisionerSection.String("password_file");
+            string? file = files.Read(provisionerSection, "password_file", $"targets.{name}.provisioner.password_file", ConfigFileKind.Secret, resolve);
             string? env = provisionerSection.String("password_env");
             if ((file is null) == (env is null))
             {
                 provisionerSection.Error(provisionerSection.Node, "the provisioner needs exactly one of 'password_file' or 'password_env'");
             }
 
-            provisioner = new ProvisionerConfig(user, file is null ? null : resolve(file), env);
+            provisioner = new ProvisionerConfig(user, file, env);
             provisionerSection.RejectUnknownKeys($"targets.{name}.provisioner");
         }
 
@@ -84,7 +84,7 @@ internal static class TargetConfigReader
             Port = port,
             Database = database,
             Tls = tls,
-            RootCertificatePath = rootCert is null ? null : resolve(rootCert),
+            RootCertificatePath = rootCert,
             Provisioner = provisioner,
             Credentials = credentials,
         };

@@ -186,6 +186,11 @@ internal sealed class DemoRunner
         {
             await _host.StartAsync(ct);
         }
+        catch (GatewayListenException ex)
+        {
+            await _error.WriteLineAsync($"gatehouse: demo: the gateway {ex.Message}");
+            return CommandSupport.ExitFailure;
+        }
         catch (GatewayStartupException ex)
         {
             await _error.WriteLineAsync($"gatehouse: demo: the gateway cannot start: {string.Join("; ", ex.Problems)}");

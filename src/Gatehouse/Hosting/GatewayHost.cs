@@ -28,6 +28,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private Gatehouse.Reviews.ReviewWebhook? _reviewWebhook;
     private readonly IReadOnlyDictionary<string, CredentialTarget> _targets;
     private readonly CancellationTokenSource _stopping = new();
+    private AdminSocket _adminSocket = null!;
 
     private GatewayHost(WebApplication app, PolicyStore policy, PostgresListener listener, CredentialBroker broker, IStateStore state, IReadOnlyDictionary<string, CredentialTarget> targets)
     {
@@ -45,9 +46,20 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public PolicyStore Policy => _policy;
 
-    /// <summary>Builds the gateway; returns null with errors printed when the policy is invalid.</summary>
+    /// <summary>Builds the gateway; returns null with errors printed when the policy or a file the configuration names is invalid.</summary>
     public static GatewayHost? Create(GatewayConfig config, TextWriter errors, Action<ILoggingBuilder>? logging = null)
     {
+        var fileErrors = ConfigFiles.Check(config);
+        foreach (var error in fileErrors)
+        {
+            errors.WriteLine(error);
+        }
+
+        if (fileErrors.Count > 0)
+        {
+            return null;
+        }
+
         if (config.PolicyPath is null)
         {
             errors.WriteLine($"{config.SourcePath}: error: 'policy' is required: without a policy no identity has a grant");
@@ -74,7 +86,9 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
+        var adminSocket = new AdminSocket(config.AdminListen);
         builder.WebHost.UseKestrel(k => k.Listen(config.AdminListen));
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(o => o.CreateBoundListenSocket = adminSocket.Take);
         Admin.AdminApi.AddServices(builder.Services);
         Admin.AdminHosts.AddServices(builder.Services, config);
 
@@ -87,6 +101,21 @@ public sealed class GatewayHost : IAsyncDisposable
         var signIn = Admin.ConsoleSignIn.Create(config, devIssuer, time, errors);
         if (signIn is null)
         {
+            policy.Dispose();
+            return null;
+        }
+
+        var proxyOptions = LibraryOptions.Proxy(config);
+        System.Security.Cryptography.X509Certificates.X509Certificate2 certificate;
+        try
+        {
+            certificate = ServerCertificate.Load(proxyOptions.Tls, loggerFactory.CreateLogger("Gatehouse.Tls"));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            errors.WriteLine(config.Tls.CertificatePath is { } path
+                ? $"{config.SourcePath}: error: tls.certificate: cannot read {path}: {ex.Message}"
+                : $"{config.SourcePath}: error: tls: cannot make the self-signed certificate in {config.StateDirectory}: {ex.Message}");
             policy.Dispose();
             return null;
         }
@@ -136,12 +165,11 @@ public sealed class GatewayHost : IAsyncDisposable
             }
         };
         MaskColumnCheck.Start(policy, catalogs, loggerFactory.CreateLogger("Gatehouse.Masking"));
-        var proxyOptions = LibraryOptions.Proxy(config);
         var reviews = ReviewHosting.Create(config, state, policy, audit, instance, time, loggerFactory, metrics);
         var services = new ProxyServices
         {
             Options = proxyOptions,
-            Certificate = ServerCertificate.Load(proxyOptions.Tls, loggerFactory.CreateLogger("Gatehouse.Tls")),
+            Certificate = certificate,
             Authenticator = new OidcAuthenticator(validator),
             Admission = new PolicyAdmission(policy, broker, targets, loggerFactory, catalogs, masker, audit)
             {
@@ -186,6 +214,7 @@ public sealed class GatewayHost : IAsyncDisposable
             _syntaxChecks = [.. syntaxChecks.Values],
             _reviewWebhook = reviews.Webhook,
             _policyDistribution = policyDistribution,
+            _adminSocket = adminSocket,
             _audit = audit is null ? null : new AuditHosting(audit, state, config.Audit, config.StateDirectory, loggerFactory.CreateLogger("Gatehouse.Audit"), time),
         };
     }
@@ -199,11 +228,15 @@ public sealed class GatewayHost : IAsyncDisposable
     public static string DevIssuerUrl(GatewayConfig config) => $"http://{config.AdminListen}/dev-issuer";
 
     /// <summary>
-    /// Checks that every target's provisioner can do its job, starts the lease reaper, then opens the listeners.
-    /// Throws <see cref="GatewayStartupException"/> naming each problem.
+    /// Binds both ports, checks that every target's provisioner can do its job, starts the lease reaper, then opens
+    /// the listeners. Throws <see cref="GatewayListenException"/> for a port it cannot have, and
+    /// <see cref="GatewayStartupException"/> naming each problem.
     /// </summary>
     public async Task StartAsync(CancellationToken ct)
     {
+        // First, before anything is written: a second gateway on the same ports stops here.
+        Bind(_listener.Bind, _listener.ConfiguredEndPoint, "PostgreSQL clients");
+        Bind(_adminSocket.Bind, _adminSocket.EndPoint, "the admin API");
         if (_policyDistribution is not null)
         {
             // A revision published while this instance was down is the policy of record: it applies before anything checks the policy.
@@ -235,6 +268,18 @@ public sealed class GatewayHost : IAsyncDisposable
         await _listener.Bound;
     }
 
+    private static void Bind(Action bind, System.Net.IPEndPoint endPoint, string what)
+    {
+        try
+        {
+            bind();
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            throw new GatewayListenException($"cannot listen on {endPoint} for {what}: {ListenSocket.Reason(ex)}");
+        }
+    }
+
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
 
     public async ValueTask DisposeAsync()
@@ -250,6 +295,8 @@ public sealed class GatewayHost : IAsyncDisposable
         }
 
         await _app.DisposeAsync();
+        _listener.Dispose(); // the host does not dispose an instance it was given; bound and never started, it holds the port
+        _adminSocket.Dispose();
         if (_policyDistribution is not null)
         {
             await _policyDistribution.DisposeAsync();
@@ -280,6 +327,25 @@ public sealed class GatewayHost : IAsyncDisposable
         _policy.Dispose();
     }
 
+    /// <summary>
+    /// listen.admin, bound by <see cref="StartAsync"/> before Kestrel starts (Kestrel's own bind failure is a hosting
+    /// failure with a stack trace in the log); Kestrel takes the socket when it starts.
+    /// </summary>
+    private sealed class AdminSocket(System.Net.IPEndPoint endPoint) : IDisposable
+    {
+        private System.Net.Sockets.Socket? _bound;
+
+        public System.Net.IPEndPoint EndPoint => endPoint;
+
+        public void Bind() => _bound ??= ListenSocket.Bind(endPoint, dualModeOnAny: true);
+
+        public System.Net.Sockets.Socket Take(System.Net.EndPoint requested) =>
+            Interlocked.Exchange(ref _bound, null)
+            ?? Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions.CreateDefaultBoundListenSocket(requested);
+
+        public void Dispose() => Interlocked.Exchange(ref _bound, null)?.Dispose();
+    }
+
     private static void LogReload(ILogger logger, PolicyReloadResult result)
     {
         if (result.Success)
@@ -292,6 +358,9 @@ public sealed class GatewayHost : IAsyncDisposable
         }
     }
 }
+
+/// <summary>listen.postgres or listen.admin cannot be bound; the message names the address and why.</summary>
+public sealed class GatewayListenException(string message) : Exception(message);
 
 /// <summary>The gateway cannot start; each problem is one line for the operator.</summary>
 public sealed class GatewayStartupException(IReadOnlyList<string> problems) : Exception(string.Join(Environment.NewLine, problems))
