@@ -285,7 +285,20 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
     private async Task RelayAsync(
         Stream client, UpstreamConnection upstream, int clientPid, StatementPipeline? pipeline, UpstreamTarget target, Task<(string, string)> endRequested, CancellationToken stopping)
     {
-        using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        // The gateway stopping ends the session as an administrator would (FATAL 57P01, the statement cancelled
+        // upstream), not by cutting the pumps off, which the client would only see as a lost connection.
+        using var done = new CancellationTokenSource();
+        var shutdown = new TaskCompletionSource<(string, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var shuttingDown = stopping.Register(() =>
+        {
+            if (pipeline is not null)
+            {
+                pipeline.Session.EndReason ??= "the gateway stopped";
+            }
+
+            shutdown.TrySetResult((SqlStates.AdminShutdown, "gatehouse: terminating connection because the gateway is shutting down"));
+        });
+        var ended = Task.WhenAny(endRequested, shutdown.Task).Unwrap();
         var ledger = new StatementLedger { UpstreamLatency = services.Metrics?.UpstreamLatency, SessionHasMasks = () => pipeline?.HasMasks == true };
         using var limits = pipeline is null ? null : new SessionLimitWatch(
             () => pipeline.Limits, () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None), services.Time);
@@ -303,15 +316,22 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         var clientSide = toServer.RunAsync(done.Token);
         var serverSide = toClient.RunAsync(done.Token);
         var limitEnded = limits?.Ended ?? new TaskCompletionSource<(string, string)>().Task;
-        var first = await Task.WhenAny(clientSide, serverSide, limitEnded, endRequested);
-        if ((first == limitEnded && limits is not null) || first == endRequested)
+        var first = await Task.WhenAny(clientSide, serverSide, limitEnded, ended);
+        if ((first == limitEnded && limits is not null) || first == ended)
         {
-            // A transaction limit of the grant, or an administrator: the session ends as PostgreSQL ends one (FATAL), upstream closed.
+            // A transaction limit of the grant, an administrator or the gateway stopping: the session ends as PostgreSQL ends one (FATAL), upstream closed.
             var (sqlState, message) = await (Task<(string, string)>)first;
-            Log.SessionLimit(_logger, _id, message);
+            if (first == ended)
+            {
+                Log.SessionEnded(_logger, _id, message);
+            }
+            else
+            {
+                Log.SessionLimit(_logger, _id, message);
+            }
             await done.CancelAsync();
             await QuietlyAsync(Task.WhenAll(clientSide, serverSide));
-            if (first == endRequested)
+            if (first == ended)
             {
                 await CancelUpstreamAsync(target, upstream);
             }

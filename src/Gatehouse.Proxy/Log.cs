@@ -55,4 +55,7 @@ internal static partial class Log
 
     [LoggerMessage(14, LogLevel.Warning, "Session {SessionId} ended by a limit of its grant: {Reason}")]
     public static partial void SessionLimit(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(16, LogLevel.Information, "Session {SessionId} ended: {Reason}")]
+    public static partial void SessionEnded(ILogger logger, string sessionId, string reason);
 }
