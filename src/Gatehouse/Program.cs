@@ -24,13 +24,8 @@ var root = new RootCommand("Gatehouse: a least-privilege PostgreSQL gateway for 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {
-    foreach (var error in parsed.Errors)
-    {
-        await Console.Error.WriteLineAsync($"gatehouse: {error.Message}");
-    }
-
-    await Console.Error.WriteLineAsync("Run 'gatehouse --help' for usage.");
-    return 2;
+    await Console.Error.WriteLineAsync(ParseErrors.Describe(parsed));
+    return CommandSupport.ExitUsage;
 }
 
 return await parsed.InvokeAsync();

@@ -39,6 +39,42 @@ public sealed class CliTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task Every_usage_mistake_is_one_gatehouse_line_and_exit_2_without_dotnet_words()
+    {
+        string config = fixture.ConfigPath;
+        string[][] mistakes =
+        [
+            ["--bogus"],
+            ["sessions", "list", "--limit", "abc", "--config", config],
+            ["sessions", "replay", "x", "--speed", "abc", "--config", config],
+            ["demo", "--port", "abc"],
+            ["token", "--dev", "--sub", "", "--config", config],
+            ["token", "--dev", "--sub", "a", "--claim", "sub=x", "--config", config],
+            ["token", "--dev", "--sub", "a", "--ttl", "0s", "--config", config],
+            ["sessions", "list", "--limit", "0", "--config", config],
+            ["sessions", "replay", "x", "--speed", "-1", "--config", config],
+            ["sessions", "list", "--decision", "maybe", "--config", config],
+            ["policy", "explain", "--config", config, "--claims", "notjson", "--target", "shop", "--sql", "SELECT 1"],
+            ["reviews", "reject", "r-1", "--server", "http://127.0.0.1:1"],
+        ];
+        foreach (var arguments in mistakes)
+        {
+            var result = await RunAsync(arguments);
+            string what = $"gatehouse {string.Join(' ', arguments)}: exit {result.ExitCode}: {result.Stderr}";
+            Assert.True(result.ExitCode == 2, what);
+            string line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("gatehouse: ", line, StringComparison.Ordinal);
+            Assert.DoesNotContain("System.", line, StringComparison.Ordinal);
+            Assert.DoesNotContain("(Parameter", line, StringComparison.Ordinal);
+        }
+
+        var reject = await RunAsync("reviews", "reject", "r-1", "--server", "http://127.0.0.1:1");
+        Assert.Contains("Run 'gatehouse reviews reject --help' for usage.", reject.Stderr, StringComparison.Ordinal);
+        var limit = await RunAsync("sessions", "list", "--limit", "abc", "--config", config);
+        Assert.Contains("option '--limit' needs a whole number, not 'abc'", limit.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_config_with_an_unknown_key_is_refused_with_its_position()
     {
         string config = WriteFile("gatehouse.yaml", "listen:\n  postgres: 127.0.0.1:1\n  admn: 127.0.0.1:2\n");

@@ -94,8 +94,8 @@ public class BatchAndExplainTests
     }
 
     [Theory]
-    [InlineData("{\"groups\":", "error: --claims is not valid JSON (line 1, byte 11); pass one object, e.g. {\"sub\":\"ci\",\"groups\":[\"ai-agents\"]}")]
-    [InlineData("[1]", "error: --claims must be a JSON object, got array")]
+    [InlineData("{\"groups\":", "gatehouse: policy explain: --claims is not valid JSON (line 1, byte 11); pass one object, e.g. {\"sub\":\"ci\",\"groups\":[\"ai-agents\"]}")]
+    [InlineData("[1]", "gatehouse: policy explain: --claims must be a JSON object, got array")]
     public void Bad_claims_are_one_error_line(string claims, string expected)
     {
         var stdout = new StringWriter();

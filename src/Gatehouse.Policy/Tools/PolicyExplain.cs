@@ -68,7 +68,7 @@ public static class PolicyExplain
     {
         if (!TryParseClaims(claimsJson, out var claims, out var error))
         {
-            stderr.WriteLine("error: " + error);
+            stderr.WriteLine("gatehouse: policy explain: " + error);
             return ExitBadInput;
         }
 

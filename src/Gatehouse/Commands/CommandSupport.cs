@@ -16,6 +16,10 @@ internal static class CommandSupport
         Required = required,
     };
 
+    /// <summary>An argument exception's message without .NET's " (Parameter 'name')", which names code, not an option.</summary>
+    public static string Message(ArgumentException ex) =>
+        ex.ParamName is null ? ex.Message : ex.Message.Replace($" (Parameter '{ex.ParamName}')", "", StringComparison.Ordinal);
+
     public static GatewayConfig? LoadConfig(FileInfo file)
     {
         var config = GatewayConfigLoader.Load(file.FullName, out var errors);

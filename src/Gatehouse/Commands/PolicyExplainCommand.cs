@@ -62,7 +62,7 @@ internal static class PolicyExplainCommand
 
             if (!PolicyExplain.TryParseClaims(parse.GetValue(claims)!, out var claimsJson, out var claimsError))
             {
-                await Console.Error.WriteLineAsync("error: " + claimsError);
+                await Console.Error.WriteLineAsync("gatehouse: policy explain: " + claimsError);
                 return PolicyExplain.ExitBadInput;
             }
 

@@ -33,7 +33,7 @@ internal static class SessionsCommands
             const string verb = "sessions list";
             if (parse.GetValue(limit) is var max && max <= 0)
             {
-                return TrailSupport.Fail(verb, "--limit must be at least 1");
+                return TrailSupport.Usage(verb, "--limit must be at least 1");
             }
 
             if (!TrailSupport.ReadTime(verb, "--since", parse.GetValue(since), out var from) || !TrailSupport.ReadTime(verb, "--until", parse.GetValue(until), out var to))
@@ -126,7 +126,7 @@ internal static class SessionsCommands
             double factor = parse.GetValue(speed);
             if (factor < 0 || double.IsNaN(factor) || double.IsInfinity(factor))
             {
-                return TrailSupport.Fail(verb, "--speed must be 0 (no waiting) or a positive factor");
+                return TrailSupport.Usage(verb, "--speed must be 0 (no waiting) or a positive factor");
             }
 
             return await WithReaderAsync(parse, config, verb, async reader =>

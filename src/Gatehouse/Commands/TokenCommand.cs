@@ -33,6 +33,12 @@ internal static class TokenCommand
                 return CommandSupport.ExitUsage;
             }
 
+            if (string.IsNullOrWhiteSpace(parse.GetValue(subject)))
+            {
+                Console.Error.WriteLine("gatehouse: token: --sub must not be empty");
+                return CommandSupport.ExitUsage;
+            }
+
             var pairs = new List<KeyValuePair<string, string>>();
             foreach (var claim in parse.GetValue(claims) ?? [])
             {
@@ -65,7 +71,7 @@ internal static class TokenCommand
             }
             catch (ArgumentException ex)
             {
-                Console.Error.WriteLine($"gatehouse: token: {ex.Message}");
+                Console.Error.WriteLine($"gatehouse: token: {CommandSupport.Message(ex)}");
                 return CommandSupport.ExitUsage;
             }
 

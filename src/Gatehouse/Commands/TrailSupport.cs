@@ -23,6 +23,13 @@ internal static class TrailSupport
         return CommandSupport.ExitFailure;
     }
 
+    /// <summary>A mistake in the command line: one line, exit 2.</summary>
+    public static int Usage(string verb, string message)
+    {
+        Fail(verb, message);
+        return CommandSupport.ExitUsage;
+    }
+
     /// <summary>Opens the state store of <paramref name="config"/> for reading; a sqlite file that does not exist is an error, not a new empty trail.</summary>
     public static async Task<IStateStore?> OpenAsync(GatewayConfig config, string verb)
     {
