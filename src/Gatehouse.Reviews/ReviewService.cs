@@ -235,9 +235,11 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
     /// </summary>
     public void GatewayStopping() => _gatewayStopping = true;
 
-    /// <summary>Where an approver decides this review, for messages.</summary>
+    /// <summary>Where an approver decides this review, for messages: a command that runs as printed (with the approver's GATEHOUSE_TOKEN).</summary>
     public string HowToDecide(string id) =>
-        options.ConsoleUrl is { } url ? $"approve it in the console at {url}/#/reviews/{id} or with: gatehouse reviews approve {id}" : $"approve it with: gatehouse reviews approve {id}";
+        options.ConsoleUrl is { } url
+            ? $"approve it in the console at {url}/#/reviews/{id} or with: gatehouse reviews approve {id} --server {url}"
+            : $"approve it with: gatehouse reviews approve {id} --server ADMIN_URL";
 
     private void Record(string kind, string? session, object body)
     {

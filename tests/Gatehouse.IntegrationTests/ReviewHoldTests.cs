@@ -71,6 +71,22 @@ public sealed class ReviewHoldTests(ReviewHoldFixture fixture) : IClassFixture<R
     }
 
     [Fact]
+    public async Task The_command_the_hold_notice_prints_approves_the_statement_as_printed()
+    {
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        await using var client = await WireClient.ConnectAsync(Gateway.Port, "agent", Gateway.Token("agent-hint"));
+        await client.Query($"INSERT INTO payments (card_number, amount) VALUES ('hint-{marker}', 1) /* {marker} */").SendAsync();
+        string notice = (await client.ReadUntilAsync('N')).Error.Message;
+        var command = System.Text.RegularExpressions.Regex.Match(notice, @"or with: gatehouse (?<args>reviews approve \S+ --server \S+)\. Waiting");
+        Assert.True(command.Success, notice);
+
+        var approved = await ProcessRunner.RunAsync(GatewayProcess.Executable, command.Groups["args"].Value.Split(' '),
+            new Dictionary<string, string> { ["GATEHOUSE_TOKEN"] = ReviewSupport.Reviewer(Gateway) }, TimeSpan.FromSeconds(60));
+        Assert.True(approved.ExitCode == 0, approved.Stderr);
+        Assert.Equal('C', (await client.ReadUntilAsync('C')).Type);
+    }
+
+    [Fact]
     public async Task A_client_that_goes_away_while_held_withdraws_its_review_and_an_approval_runs_nothing()
     {
         string marker = Guid.NewGuid().ToString("N")[..8];

@@ -59,7 +59,7 @@ internal sealed record DemoBanner
         Line($"  PGPASSWORD={AgentToken} psql \"host=127.0.0.1 port={Port} dbname={DemoFiles.Target} user=agent sslmode=require\"");
         Line();
         Line($"Reviewer token (identity {DemoFiles.ReviewerIdentity}: roles={DemoFiles.ReviewerRole}). It has no grant on {DemoFiles.Target}, so a login with it");
-        Line("is refused (\"gatehouse: no grant\"); it approves held statements (`GATEHOUSE_TOKEN=… gatehouse reviews approve ID`):");
+        Line("is refused (\"gatehouse: no grant\"); it approves held statements (the command is in step 3 below):");
         Line();
         Line($"  {ReviewerToken}");
         Line();
