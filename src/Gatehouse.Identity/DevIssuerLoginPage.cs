@@ -100,6 +100,17 @@ public static class DevIssuerLoginPage
         return app;
     }
 
+    /// <summary>The headers of every dev-issuer page: no script, no framing, no sniffing, no referrer, no caching.</summary>
+    internal static void Secure(HttpContext http)
+    {
+        var headers = http.Response.Headers;
+        headers.ContentSecurityPolicy = ContentSecurityPolicy;
+        headers.XContentTypeOptions = "nosniff";
+        headers.XFrameOptions = "DENY";
+        headers["Referrer-Policy"] = "no-referrer";
+        NoStore(http);
+    }
+
     private static void NoStore(HttpContext http)
     {
         http.Response.Headers.CacheControl = "no-store";
@@ -108,12 +119,7 @@ public static class DevIssuerLoginPage
 
     private static IResult Page(HttpContext http, int status, string stylesheet, string prefix, AuthorizationRequest request, DevIssuerLogin login, string? message, string? subject)
     {
-        var headers = http.Response.Headers;
-        headers.ContentSecurityPolicy = ContentSecurityPolicy;
-        headers.XContentTypeOptions = "nosniff";
-        headers.XFrameOptions = "DENY";
-        headers["Referrer-Policy"] = "no-referrer";
-        NoStore(http);
+        Secure(http);
 
         static string E(string? value) => WebUtility.HtmlEncode(value ?? string.Empty);
         var html = new StringBuilder();

@@ -84,6 +84,22 @@ public sealed class AdminApiTests(AdminGatewayFixture fixture)
     }
 
     [Fact]
+    public async Task The_dev_issuer_url_the_demo_advertises_is_a_page_listing_its_endpoints()
+    {
+        using var http = new HttpClient();
+        using var response = await http.GetAsync(fixture.Gateway.AdminUrl + "/dev-issuer");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        string page = await response.Content.ReadAsStringAsync();
+        Assert.Contains("/dev-issuer/.well-known/openid-configuration", page, StringComparison.Ordinal);
+        Assert.Contains("/dev-issuer/jwks", page, StringComparison.Ordinal);
+        Assert.StartsWith("default-src 'none'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        Assert.Equal("DENY", response.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+        Assert.Equal("no-referrer", response.Headers.GetValues("Referrer-Policy").Single());
+    }
+
+    [Fact]
     public async Task Errors_are_problem_documents_with_one_clear_detail()
     {
         string admin = Token(fixture, Role.Admin)!;
