@@ -60,7 +60,7 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
             : refusal.Kind == RefusalKind.ReviewRequired ? "review" : "deny";
         var record = new StatementRecord(
             session.Id, number, Sql(request.Sql, rules, masker), request.PreparedName, parts, verdict,
-            refusal?.RuleId ?? decision?.RuleId, decision?.Reason ?? refusal?.Message ?? string.Empty, refusal?.SqlState, refusal?.Message,
+            refusal?.RuleId ?? decision?.RuleId, Reason(refusal, decision), refusal?.SqlState, refusal?.Message,
             review?.Id, review?.Reviewers);
         var task = trail.Append(AuditKinds.Statement, session.Id, record);
         if (!task.IsCompletedSuccessfully)
@@ -70,6 +70,11 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
 
         return task;
     }
+
+    // The reason of the rule that decided, unless a later step refused the statement for its own (masking, a session
+    // guard): an allowed statement refused by masking showed "no rule matched; allowed within db_roles".
+    private static string Reason(Refusal? refusal, PolicyDecision? decision) =>
+        refusal is not null && (decision is null || refusal.RuleId != decision.RuleId) ? refusal.Message : decision?.Reason ?? string.Empty;
 
     /// <summary>Records what the client saw for one execution of a ticket.</summary>
     internal void RecordOutcome(StatementTicket ticket, StatementOutcome outcome, MaskRules? rules, IValueMasker? masker)

@@ -37,12 +37,14 @@ public sealed partial class StatementPipeline
     /// <summary>A front door withheld a result because its record could not be written: the reason goes to the log.</summary>
     public void AuditFailed(string reason) => PipelineLog.AuditFailed(logger, reason);
 
-    private async ValueTask<Submission> RecordAsync(StatementRequest request, Submission submission, PolicyDecision? decision, CancellationToken ct)
+    private async ValueTask<Submission> RecordAsync(StatementRequest request, Submission submission, StatementTicket? decidedTicket, CancellationToken ct)
     {
         var rules = _grant is { } grant ? MaskRules.For(grant) : null;
         var (statements, decided) = _decided;
         _decided = default;
-        long number = submission.Ticket?.Id ?? ++_nextTicket;
+        var decision = submission.Ticket?.Decision ?? decidedTicket?.Decision;
+        // A statement decided and then refused (masking, review) keeps the number it was given: the trail has no gaps.
+        long number = submission.Ticket?.Id ?? decidedTicket?.Id ?? ++_nextTicket;
         var recorded = audit!.RecordStatement(
             number, request, submission.Ticket?.Statements ?? statements, submission.Refusal, decision ?? decided, rules, masker,
             submission.Ticket is { ReviewId: { } review } ? (review, submission.Ticket.Reviewers) : null);

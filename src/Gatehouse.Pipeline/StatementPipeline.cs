@@ -75,6 +75,7 @@ public sealed partial class StatementPipeline(
     {
         session.Began(request.Sql);
         var (ticket, refusal) = Decide(request);
+        var decided = ticket; // its number and decision go to the trail also when a later step refuses it
         if (ticket is { NeedsReview: true } needing && request.PreparedName is null)
         {
             // A query carries no parameters: its review is decided now. A prepared statement's waits for its Bind.
@@ -85,7 +86,7 @@ public sealed partial class StatementPipeline(
             ? Refused(await SyntaxChecks.ExplainAsync(SyntaxCheck, refusal!, request.Sql, ct))
             : await WithMasksAsync(ticket, request.Sql, ct);
         var statements = ticket?.Statements ?? _decided.Statements;
-        submission = audit is null ? submission : await RecordAsync(request, submission, ticket?.Decision, ct);
+        submission = audit is null ? submission : await RecordAsync(request, submission, decided, ct);
         Metrics?.Statements(statements, Outcome(submission));
         session.Decided(submission);
         return submission;

@@ -191,4 +191,37 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
         var seqs = records.Select(r => r.GetProperty("seq").GetInt64()).ToList();
         Assert.Equal(seqs.Order(), seqs);
     }
+
+    [Fact]
+    public async Task A_statement_masking_refuses_keeps_its_number_and_says_why()
+    {
+        // QA: the refused statement took two numbers (a gap an auditor reads as a missing record) and its reason read
+        // "no rule matched; allowed within db_roles".
+        await using var gateway = await TestGateway.StartAsync(new TestGatewayOptions
+        {
+            Policy = TestData.DefaultPolicy + "\n    masks:\n      - { columns: [\"public.customers.email\"], with: email }\n",
+        });
+        string subject = "agent-numbers-" + Guid.NewGuid().ToString("N")[..6];
+        await using (var client = await WireClient.ConnectAsync(gateway.Port, "agent", gateway.Token(subject)))
+        {
+            Assert.Contains(await client.Query("SELECT 1").RoundTripAsync(), r => r.Type == 'D');
+            var refused = Assert.Single(await client.Query("UPDATE orders SET total = (SELECT length(email) FROM customers LIMIT 1)").RoundTripAsync(), r => r.Type == 'E').Error;
+            Assert.Contains("masking", refused.Message, StringComparison.Ordinal);
+            Assert.Contains(await client.Query("SELECT 2").RoundTripAsync(), r => r.Type == 'D');
+        }
+
+        await AuditCli.EndedSessionsAsync(gateway.ConfigPath, subject, 1);
+        var result = await AuditCli.RunAsync("audit", "export", "--config", gateway.ConfigPath, "--since", "10m");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        string session = lines.Single(l => l.GetProperty("kind").GetString() == "session.start"
+            && l.GetProperty("body").GetProperty("identity").GetProperty("subject").GetString() == subject).GetProperty("session").GetString()!;
+        var statements = lines.Where(l => l.GetProperty("session").GetString() == session && l.GetProperty("kind").GetString() == "statement")
+            .Select(l => l.GetProperty("body")).ToList();
+        Assert.Equal([1L, 2L, 3L], statements.Select(b => b.GetProperty("statement").GetInt64()));
+        var update = statements[1];
+        Assert.Equal(("deny", "masking"), (update.GetProperty("decision").GetString(), update.GetProperty("rule").GetString()));
+        Assert.Contains("masked", update.GetProperty("reason").GetString()!, StringComparison.Ordinal);
+        Assert.DoesNotContain("allowed within db_roles", update.GetProperty("reason").GetString()!, StringComparison.Ordinal);
+    }
 }
