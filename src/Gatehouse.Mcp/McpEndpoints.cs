@@ -23,7 +23,8 @@ public static class McpEndpoints
         services.AddHttpContextAccessor();
         services.AddMcpServer(o => o.ServerInfo = new() { Name = "gatehouse", Version = typeof(McpEndpoints).Assembly.GetName().Version?.ToString() ?? "0" })
             .WithHttpTransport(o => o.Stateless = true)
-            .WithTools<GatehouseTools>();
+            .WithTools<GatehouseTools>()
+            .WithRequestFilters(filters => filters.AddCallToolFilter(ToolArguments.Filter));
     }
 
     public static void MapGatehouseMcp(this WebApplication app)

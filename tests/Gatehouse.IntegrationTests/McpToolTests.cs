@@ -17,6 +17,22 @@ public sealed class McpToolTests(McpFixture fixture)
         Assert.Equal(["describe_table", "explain_decision", "list_tables", "list_targets", "query", "review_status"], tools.Select(t => t.Name).Order(StringComparer.Ordinal));
     }
 
+    [Theory]
+    [InlineData("query", "{\"target\":\"shop\"}", "query: missing required argument 'sql'")]
+    [InlineData("query", "{\"target\":\"shop\",\"sql\":null}", "query: missing required argument 'sql'")]
+    [InlineData("query", "{\"target\":\"shop\",\"sql\":5}", "query: argument 'sql' must be a string, not a number")]
+    [InlineData("query", "{\"target\":\"shop\",\"sql\":\"SELECT 1\",\"max_rows\":\"ten\"}", "query: argument 'max_rows' must be an integer or null, not a string")]
+    [InlineData("explain_decision", "{\"sql\":\"SELECT 1\"}", "explain_decision: missing required argument 'target'")]
+    [InlineData("describe_table", "{\"target\":\"shop\"}", "describe_table: missing required argument 'table'")]
+    public async Task A_missing_or_mistyped_argument_is_a_tool_error_that_names_it(string tool, string arguments, string expected)
+    {
+        await using var client = await fixture.ClientAsync();
+        var parsed = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(arguments)!;
+        var (result, json) = await McpFixture.CallAsync(client, tool, parsed.ToDictionary(p => p.Key, p => (object?)p.Value));
+        Assert.True(result.IsError);
+        Assert.Equal(expected, json.GetProperty("error").GetProperty("message").GetString());
+    }
+
     [Fact]
     public async Task List_targets_shows_the_grant_of_this_identity_only()
     {
