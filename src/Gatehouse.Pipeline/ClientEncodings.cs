@@ -55,10 +55,13 @@ public static class ClientEncodings
 
     static ClientEncodings() => System.Text.Encoding.RegisterProvider(System.Text.CodePagesEncodingProvider.Instance);
 
+    /// <summary>UTF-8 that refuses invalid bytes (the server refuses them too) instead of reading each as U+FFFD.</summary>
+    public static readonly System.Text.Encoding StrictUtf8 = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>How Gatehouse decodes text the client sends in this encoding (a name as the server reports it); null when it cannot.</summary>
     public static System.Text.Encoding? TextEncoding(string name) => Resolve(name) switch
     {
-        "UTF8" or "SQL_ASCII" => System.Text.Encoding.UTF8,
+        "UTF8" or "SQL_ASCII" => StrictUtf8,
         // Strict: bytes the code page does not map are refused (the server refuses them too), never one replacement
         // character for many byte sequences.
         { } canonical when CodePages.TryGetValue(canonical, out int page) =>

@@ -134,6 +134,10 @@ public static class Refusals
         "gatehouse: the text is not valid in the client encoding, or client_encoding may be changing (a statement that changes it has not finished, or its transaction is open): send text with non-ASCII characters after the transaction ends",
         "session-guard");
 
+    /// <summary>An Execute of a portal bound before the policy changed: it is decided again only when bound again.</summary>
+    public static Refusal BoundUnderOlderPolicy(string portal) =>
+        new(RefusalKind.SessionGuard, "0A000", $"gatehouse: the policy changed since portal \"{portal}\" was bound; bind it again", "session-guard");
+
     public static Refusal StatementExists(string name) =>
         new(RefusalKind.SessionGuard, "42P05", $"gatehouse: prepared statement \"{name}\" already exists", "session-guard");
 

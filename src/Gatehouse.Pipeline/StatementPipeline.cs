@@ -153,7 +153,8 @@ public sealed partial class StatementPipeline(
         _decided = (statements, null);
         if (statements.Any(ChangesClientEncoding))
         {
-            Volatile.Write(ref _clientTextUnsettled, true); // also when refused: it is settled again at the next idle ReadyForQuery
+            // Answered by the next ReadyForQuery (this Query's, or the Sync after this Parse); also when refused.
+            Volatile.Write(ref _unsettledUntil, Volatile.Read(ref _requests) + 1);
         }
 
         foreach (var statement in statements)
@@ -199,23 +200,33 @@ public sealed partial class StatementPipeline(
     /// <summary>How the client's text is decoded: its client_encoding, as the server last reported it.</summary>
     public System.Text.Encoding ClientText => Volatile.Read(ref _clientText);
 
-    private System.Text.Encoding _clientText = System.Text.Encoding.UTF8;
+    private System.Text.Encoding _clientText = ClientEncodings.StrictUtf8;
 
     /// <summary>
     /// A statement that can change client_encoding went to the server and it has not been ready, idle, since: text
     /// with a non-ASCII byte may be read by the server in another encoding than <see cref="ClientText"/>, so the front
     /// door refuses it until then.
     /// </summary>
-    public bool ClientTextUnsettled => Volatile.Read(ref _clientTextUnsettled);
+    public bool ClientTextUnsettled => Volatile.Read(ref _unsettledUntil) > Volatile.Read(ref _lastIdleReady);
 
-    private bool _clientTextUnsettled;
+    // Requests the front door sent that the server answers with one ReadyForQuery each (a Query, a Sync), the
+    // ReadyForQuery answering the last request that can change client_encoding, and the last idle one received: the
+    // k-th ReadyForQuery answers the k-th request, so an earlier request's answer does not settle a later change.
+    private long _requests;
+    private long _unsettledUntil;
+    private long _readies;
+    private long _lastIdleReady;
+
+    /// <summary>The front door sent a request the server answers with a ReadyForQuery (a Query, a Sync).</summary>
+    public void RequestSent() => Interlocked.Increment(ref _requests);
 
     /// <summary>The server is ready for the next request; idle: outside a transaction (its settings are final).</summary>
     public void ServerReady(bool idle)
     {
+        long ready = Interlocked.Increment(ref _readies);
         if (idle)
         {
-            Volatile.Write(ref _clientTextUnsettled, false);
+            Volatile.Write(ref _lastIdleReady, ready);
         }
     }
 

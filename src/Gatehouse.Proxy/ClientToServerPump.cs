@@ -216,6 +216,7 @@ internal sealed class ClientToServerPump(
             ledger.DiscardingUntilSync = false;
             ledger.Expect(new(StatementLedger.Kind.Sync));
             limits?.Sent();
+            pipeline?.RequestSent();
             return FrameVerdict.Pass;
         }
 
@@ -251,6 +252,7 @@ internal sealed class ClientToServerPump(
                 ForgetRedefinedNames(submission.Ticket);
                 ledger.Expect(new(StatementLedger.Kind.Query, submission.Ticket, At: Stopwatch.GetTimestamp()));
                 limits?.Sent();
+                pipeline.RequestSent();
                 return FrameVerdict.Pass;
             }
 
@@ -430,6 +432,16 @@ internal sealed class ClientToServerPump(
                     return RefuseParse(unknown);
                 }
 
+                if (bound.Ticket is { } boundTicket && pipeline!.DecidedUnderOlderPolicy(boundTicket, pipeline.PolicyNow))
+                {
+                    // Bound under an older policy (named portals live until their transaction ends): what it runs is
+                    // decided at a Bind, so it is bound again to be decided under the current one.
+                    _portals.Remove(portal);
+                    var stale = Refusals.BoundUnderOlderPolicy(portal);
+                    await pipeline.RefusedMessageAsync($"[protocol Execute of portal \"{portal}\"]", stale);
+                    return RefuseParse(stale);
+                }
+
                 if (bound is { Described: false } undescribed && undescribed.Ticket is { Masks: not null } or { Result: not null })
                 {
                     // Execute sends no RowDescription: describe the portal first, so its rows can be masked (and
@@ -555,6 +567,7 @@ internal sealed class ClientToServerPump(
     {
         ledger.Expect(new(StatementLedger.Kind.QueryRefusal, Refusal: refusal));
         limits?.Sent();
+        pipeline?.RequestSent();
         Replace(RefusalStatement.QueryMessage.Span);
         return FrameVerdict.Replace;
     }

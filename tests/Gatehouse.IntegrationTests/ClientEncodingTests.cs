@@ -47,4 +47,26 @@ public sealed class ClientEncodingTests
         Assert.Contains(await client.Query("SELECT 'é'").RoundTripAsync(), r => r.Type == 'D');
         Assert.Equal("42501", Assert.Single(await client.Query("SELECT count(*) FROM \"café\"").RoundTripAsync(), r => r.Type == 'E').Error.SqlState);
     }
+
+    [Fact]
+    public async Task An_earlier_request_s_ReadyForQuery_does_not_settle_a_later_change_of_encoding()
+    {
+        // A red team pipelined "select 1" and "SET client_encoding TO 'LATIN1'; select pg_sleep(…)": the first
+        // ReadyForQuery cleared the guard while the SET was still running, and LATIN1 text read as UTF-8 got past the rule.
+        await using var gateway = await TestGateway.StartAsync(new TestGatewayOptions
+        {
+            Policy = Policy,
+            ExtraSchema = "CREATE TABLE \"café\" (id int); GRANT SELECT ON \"café\" TO app_read;",
+        });
+        await using var client = await WireClient.ConnectAsync(gateway.Port, "agent", gateway.Token());
+        client.Query("SELECT 1").Query("SET client_encoding TO 'LATIN1'; SELECT pg_sleep(1)");
+        var first = await client.RoundTripAsync();
+        Assert.Contains(first, r => r.Type == 'D');
+        var sneaked = await client.Query(Latin1("SELECT count(*) FROM \"café\"")).RoundTripAsync();
+        var second = await client.RoundTripAsync();
+        var all = first.Concat(sneaked).Concat(second).ToList();
+        Assert.DoesNotContain(sneaked.Concat(second), r => r.Type == 'D' && r.FirstValue() == "0");
+        Assert.Contains(all, r => r.Type == 'E' && r.Error.SqlState is "22021" or "42501");
+        Assert.Equal("42501", Assert.Single(await client.Query(Latin1("SELECT count(*) FROM \"café\"")).RoundTripAsync(), r => r.Type == 'E').Error.SqlState);
+    }
 }

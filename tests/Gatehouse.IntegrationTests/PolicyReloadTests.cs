@@ -98,6 +98,26 @@ public sealed class PolicyReloadTests
     }
 
     [Fact]
+    public async Task A_portal_bound_before_a_change_is_not_executed_after_it()
+    {
+        await using var gateway = await TestGateway.StartAsync();
+        await using var client = await WireClient.ConnectAsync(gateway.Port, "agent", gateway.Token());
+        Assert.Contains(await client.Query("BEGIN").RoundTripAsync(), r => r.Type == 'C');
+        Assert.Equal("1 2 Z", string.Join(' ', await client.Parse("orders", "SELECT count(*) FROM orders").Bind("held", "orders").Sync().RoundTripAsync()));
+
+        await File.WriteAllTextAsync(gateway.PolicyPath, DenyOrders);
+        await using (var probe = await gateway.OpenAsync())
+        {
+            await EventuallyAsync(async () => !await OrdersAllowedAsync(probe), "the reload to deny orders");
+        }
+
+        var executed = await client.Execute("held").Sync().RoundTripAsync();
+        Assert.Equal("0A000", Assert.Single(executed, r => r.Type == 'E').Error.SqlState);
+        Assert.DoesNotContain(executed, r => r.Type == 'D');
+        Assert.Contains(await client.Query("ROLLBACK").RoundTripAsync(), r => r.Type == 'C');
+    }
+
+    [Fact]
     public async Task A_mask_added_after_a_statement_was_prepared_masks_its_rows()
     {
         await using var gateway = await TestGateway.StartAsync();
