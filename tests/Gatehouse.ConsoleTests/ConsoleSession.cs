@@ -58,8 +58,10 @@ public sealed class ConsoleSession : IAsyncDisposable
     {
         await Page.GotoAsync("/" + route);
         await Page.Locator("main").GetByRole(AriaRole.Link, new() { Name = "Sign in" }).ClickAsync();
-        // The form is usable once its DOM is there; waiting for the full load event timed out on a loaded machine.
-        await Page.WaitForURLAsync("**/dev-issuer/authorize**", new() { WaitUntil = WaitUntilState.DOMContentLoaded });
+        // The form is usable once its field is there: waiting for a load state of the navigation timed out on a loaded
+        // machine even with the page shown (CI screenshot), so the wait is for the field itself.
+        await Page.GetByLabel("User name").WaitForAsync();
+        Assert.Contains("/dev-issuer/authorize", Page.Url, StringComparison.Ordinal);
         await Page.GetByLabel("User name").FillAsync(login);
         await Page.GetByLabel("Password").FillAsync(Gateway.Password);
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
