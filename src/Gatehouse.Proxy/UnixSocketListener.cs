@@ -35,6 +35,12 @@ public sealed class UnixSocketListener(ProxyServices services, string directory)
 
         System.IO.Directory.CreateDirectory(directory, Owner);
         File.SetUnixFileMode(directory, Owner); // an existing directory too
+        if (File.Exists(SocketPath) && Served(SocketPath))
+        {
+            // Deleting it would cut the other gateway's MCP door off its wire door.
+            throw new IOException($"another gateway serves the MCP door's socket {SocketPath}: give each gateway its own state_dir");
+        }
+
         File.Delete(SocketPath); // left by a gateway that did not stop cleanly
         Socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         Socket.Bind(new UnixDomainSocketEndPoint(SocketPath));
@@ -55,11 +61,29 @@ public sealed class UnixSocketListener(ProxyServices services, string directory)
         return slot;
     }
 
+    // A process accepts connections on the socket file (a stale file refuses them).
+    private static bool Served(string path)
+    {
+        try
+        {
+            using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     public override void Dispose()
     {
         try
         {
-            File.Delete(SocketPath);
+            if (Socket is not null)
+            {
+                File.Delete(SocketPath); // only the file this listener bound: a gateway that did not start leaves another's alone
+            }
         }
         catch (IOException)
         {
