@@ -58,6 +58,11 @@ public static class ClientEncodings
     /// <summary>UTF-8 that refuses invalid bytes (the server refuses them too) instead of reading each as U+FFFD.</summary>
     public static readonly System.Text.Encoding StrictUtf8 = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
+    /// <summary>The statement may change client_encoding when it runs (a SET or RESET of it, RESET ALL, DISCARD, set_config).</summary>
+    public static bool MayChange(Gatehouse.Sql.StatementFacts statement) =>
+        statement.Command.StartsWith("DISCARD", StringComparison.Ordinal)
+        || statement.Settings.Any(s => s.Name is "client_encoding" or "all");
+
     /// <summary>How Gatehouse decodes text the client sends in this encoding (a name as the server reports it); null when it cannot.</summary>
     public static System.Text.Encoding? TextEncoding(string name) => Resolve(name) switch
     {

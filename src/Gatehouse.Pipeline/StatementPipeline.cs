@@ -151,11 +151,6 @@ public sealed partial class StatementPipeline(
 
         var statements = analyzer.Analyze(request.Sql, session.Sql).Statements;
         _decided = (statements, null);
-        if (statements.Any(ChangesClientEncoding))
-        {
-            // Answered by the next ReadyForQuery (this Query's, or the Sync after this Parse); also when refused.
-            Volatile.Write(ref _unsettledUntil, Volatile.Read(ref _requests) + 1);
-        }
 
         foreach (var statement in statements)
         {
@@ -201,38 +196,6 @@ public sealed partial class StatementPipeline(
     public System.Text.Encoding ClientText => Volatile.Read(ref _clientText);
 
     private System.Text.Encoding _clientText = ClientEncodings.StrictUtf8;
-
-    /// <summary>
-    /// A statement that can change client_encoding went to the server and it has not been ready, idle, since: text
-    /// with a non-ASCII byte may be read by the server in another encoding than <see cref="ClientText"/>, so the front
-    /// door refuses it until then.
-    /// </summary>
-    public bool ClientTextUnsettled => Volatile.Read(ref _unsettledUntil) > Volatile.Read(ref _lastIdleReady);
-
-    // Requests the front door sent that the server answers with one ReadyForQuery each (a Query, a Sync), the
-    // ReadyForQuery answering the last request that can change client_encoding, and the last idle one received: the
-    // k-th ReadyForQuery answers the k-th request, so an earlier request's answer does not settle a later change.
-    private long _requests;
-    private long _unsettledUntil;
-    private long _readies;
-    private long _lastIdleReady;
-
-    /// <summary>The front door sent a request the server answers with a ReadyForQuery (a Query, a Sync).</summary>
-    public void RequestSent() => Interlocked.Increment(ref _requests);
-
-    /// <summary>The server is ready for the next request; idle: outside a transaction (its settings are final).</summary>
-    public void ServerReady(bool idle)
-    {
-        long ready = Interlocked.Increment(ref _readies);
-        if (idle)
-        {
-            Volatile.Write(ref _lastIdleReady, ready);
-        }
-    }
-
-    private static bool ChangesClientEncoding(StatementFacts statement) =>
-        statement.Command.StartsWith("DISCARD", StringComparison.Ordinal)
-        || statement.Settings.Any(s => s.Name is "client_encoding" or "all");
 
     /// <summary>The policy in force now, to compare with (<see cref="DecidedUnderOlderPolicy"/>).</summary>
     public object PolicyNow => policy.Current;

@@ -33,7 +33,12 @@ public sealed class StatementTicket
         Statements = statements;
         Decision = decision;
         PreparedName = preparedName;
+        ChangesClientEncoding = statements.Any(ClientEncodings.MayChange);
     }
+
+    /// <summary>Running it may change client_encoding: until the server has answered it, outside a transaction, the
+    /// front door cannot know how the server reads the client's next non-ASCII text.</summary>
+    public bool ChangesClientEncoding { get; }
 
     /// <summary>The same ticket with the masks its results need.</summary>
     internal StatementTicket WithMasks(StatementMasks masks, RelationCatalog catalog) =>

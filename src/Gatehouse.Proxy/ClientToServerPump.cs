@@ -51,10 +51,20 @@ internal sealed class ClientToServerPump(
     // The policy under which no known statement was decided under an older one; Binds stream again once it is current.
     private object? _policyChecked;
 
-    private void CheckPreparedPolicies()
+    // The policy the statements were last scanned under: they are scanned again only when it changed or a Bind decided
+    // one again, not at every Bind while a stale statement nobody binds is left.
+    private object? _policyScanned;
+
+    private void CheckPreparedPolicies(bool redecided)
     {
         var now = pipeline!.PolicyNow;
-        if (!ReferenceEquals(now, _policyChecked) && !_statements.Values.Any(t => t is not null && pipeline.DecidedUnderOlderPolicy(t, now)))
+        if (ReferenceEquals(now, _policyChecked) || (!redecided && ReferenceEquals(now, _policyScanned)))
+        {
+            return;
+        }
+
+        _policyScanned = now;
+        if (!_statements.Values.Any(t => t is not null && pipeline.DecidedUnderOlderPolicy(t, now)))
         {
             _policyChecked = now;
         }
@@ -216,7 +226,6 @@ internal sealed class ClientToServerPump(
             ledger.DiscardingUntilSync = false;
             ledger.Expect(new(StatementLedger.Kind.Sync));
             limits?.Sent();
-            pipeline?.RequestSent();
             return FrameVerdict.Pass;
         }
 
@@ -250,9 +259,9 @@ internal sealed class ClientToServerPump(
                 }
 
                 ForgetRedefinedNames(submission.Ticket);
+                NoteEncodingChange(submission.Ticket!);
                 ledger.Expect(new(StatementLedger.Kind.Query, submission.Ticket, At: Stopwatch.GetTimestamp()));
                 limits?.Sent();
-                pipeline.RequestSent();
                 return FrameVerdict.Pass;
             }
 
@@ -351,7 +360,7 @@ internal sealed class ClientToServerPump(
                 }
 
                 ExpectBind(portal, statement, formats, formatsKnown: true, parameters, replaced);
-                CheckPreparedPolicies();
+                CheckPreparedPolicies(redecided: replaced is not null);
                 return FrameVerdict.Pass;
             }
 
@@ -440,6 +449,11 @@ internal sealed class ClientToServerPump(
                     var stale = Refusals.BoundUnderOlderPolicy(portal);
                     await pipeline.RefusedMessageAsync($"[protocol Execute of portal \"{portal}\"]", stale);
                     return RefuseParse(stale);
+                }
+
+                if (bound.Ticket is { } running)
+                {
+                    NoteEncodingChange(running);
                 }
 
                 if (bound is { Described: false } undescribed && undescribed.Ticket is { Masks: not null } or { Result: not null })
@@ -567,28 +581,37 @@ internal sealed class ClientToServerPump(
     {
         ledger.Expect(new(StatementLedger.Kind.QueryRefusal, Refusal: refusal));
         limits?.Sent();
-        pipeline?.RequestSent();
         Replace(RefusalStatement.QueryMessage.Span);
         return FrameVerdict.Replace;
     }
+
+    // Requests sent before the last one that runs a statement that may change client_encoding (a Query, or the Sync
+    // after an Execute); -1: none. Settled once a ReadyForQuery after it found no transaction open (the limit watch
+    // pairs each ReadyForQuery with its request, so an earlier request's answer does not settle it).
+    private long _encodingChangedAt = -1;
+
+    private void NoteEncodingChange(StatementTicket ticket)
+    {
+        if (ticket.ChangesClientEncoding)
+        {
+            _encodingChangedAt = limits!.SentCount;
+        }
+    }
+
+    private bool ClientEncodingUnsettled => _encodingChangedAt >= 0 && !limits!.EndedTransactionAfter(_encodingChangedAt);
 
     // SQL text as the server reads it, in the client encoding; null while that may be changing and the text is not
     // ASCII, or when it is not valid in the client encoding.
     private string? ClientText(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.IndexOfAnyInRange((byte)0x80, (byte)0xFF) < 0)
-        {
-            return Encoding.ASCII.GetString(bytes);
-        }
-
-        if (pipeline!.ClientTextUnsettled)
+        if (ClientEncodingUnsettled && bytes.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0)
         {
             return null;
         }
 
         try
         {
-            return pipeline.ClientText.GetString(bytes);
+            return pipeline!.ClientText.GetString(bytes);
         }
         catch (DecoderFallbackException)
         {

@@ -211,7 +211,6 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
                 _refusingResult = false;
                 _copy = null;
                 limits?.Ready(Status);
-                pipeline?.ServerReady(idle: Status == TransactionStatus.Idle);
                 break;
             case BackendMessageCode.ParameterStatus:
             {
