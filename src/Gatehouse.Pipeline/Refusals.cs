@@ -112,6 +112,23 @@ public static class Refusals
             $"gatehouse: prepared statement \"{name}\" does not exist for the extended protocol: it was not prepared by a Parse through Gatehouse (run a SQL-prepared statement with EXECUTE)",
             "session-guard");
 
+    /// <summary>A protocol Bind of a name whose last Parse, in an earlier batch, the server skipped or refused: the
+    /// server's statement of that name is not the one Gatehouse decided (26000, as for a statement it does not know).</summary>
+    public static Refusal NotTheServersStatement(string name) =>
+        new(RefusalKind.SessionGuard, "26000",
+            $"gatehouse: prepared statement \"{name}\" is not the one its last Parse made (the server skipped or refused that Parse): close it and prepare it again",
+            "session-guard");
+
+    /// <summary>A large Bind that streams (it cannot wait) of a name an unanswered earlier batch changed.</summary>
+    public static Refusal StatementNotSettled(string name) =>
+        new(RefusalKind.SessionGuard, "55000",
+            $"gatehouse: prepared statement \"{name}\" was changed by a batch the server has not answered yet; a Bind over 1 MiB of it must wait for that batch's ReadyForQuery",
+            "session-guard");
+
+    /// <summary>A Query with more than one COPY … FROM STDIN: one at a time (the gateway tracks the copy the server is reading).</summary>
+    public static Refusal SeveralCopiesFromClient { get; } = new(RefusalKind.SessionGuard, "0A000",
+        "gatehouse: a query string may hold one COPY … FROM STDIN at most; send each COPY as its own query", "session-guard");
+
     /// <summary>A protocol Execute of a portal not made by a Bind that Gatehouse saw (a SQL cursor, or gone), with
     /// PostgreSQL's SQLSTATE for a portal that does not exist (34000).</summary>
     public static Refusal NotBoundThroughGatehouse(string name) =>

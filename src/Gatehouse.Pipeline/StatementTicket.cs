@@ -34,7 +34,11 @@ public sealed class StatementTicket
         Decision = decision;
         PreparedName = preparedName;
         ChangesClientEncoding = statements.Any(ClientEncodings.MayChange);
+        CopiesFromClient = statements.Count(s => s.Command == "COPY" && s.Class == Gatehouse.Sql.StatementClass.Write);
     }
+
+    /// <summary>How many of its statements are COPY … FROM STDIN: while one runs the server reads copy data, not messages.</summary>
+    public int CopiesFromClient { get; }
 
     /// <summary>Running it may change client_encoding: until the server has answered it, outside a transaction, the
     /// front door cannot know how the server reads the client's next non-ASCII text.</summary>

@@ -13,7 +13,7 @@ namespace Gatehouse.Proxy;
 /// skip them. A Parse refused for anything but its syntax or a limit is answered as prepared (stand-ins) and refused
 /// at the Execute of its portal, where the server fails a statement it may not run.
 /// </summary>
-internal sealed class ClientToServerPump(
+internal sealed partial class ClientToServerPump(
     Stream input, Stream output, int maxMessage, StatementPipeline? pipeline, StatementLedger ledger, SessionLimitWatch? limits = null)
     : FramePump(input, output, maxMessage)
 {
@@ -34,6 +34,9 @@ internal sealed class ClientToServerPump(
 
     protected override FrameHandling Classify(byte code, long total) => (FrontendMessageCode)code switch
     {
+        // While a COPY FROM STDIN may run, the server reads copy messages, ignores Sync and Flush and ends the copy at
+        // anything else: every message but copy data is looked at, so the ledger keeps the server's count of requests.
+        not FrontendMessageCode.CopyData when _copyOpen => FrameHandling.Inspect,
         FrontendMessageCode.FunctionCall or FrontendMessageCode.Terminate => FrameHandling.Inspect,
         FrontendMessageCode.Query or FrontendMessageCode.Parse or FrontendMessageCode.Sync or FrontendMessageCode.Describe
             or FrontendMessageCode.Execute or FrontendMessageCode.Close when pipeline is not null => FrameHandling.Inspect,
@@ -42,6 +45,8 @@ internal sealed class ClientToServerPump(
         // A Bind of a statement refused at Parse is refused: while there is one, Binds are read whole to know.
         FrontendMessageCode.Bind when _refused.Count > 0 && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         FrontendMessageCode.Bind when pipeline is { HasMasks: true } or { Audit: not null } && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
+        // A statement an earlier batch changed is checked against the server's answers at its Bind, which may wait for them.
+        FrontendMessageCode.Bind when pipeline is not null && _statementBatch.Count > 0 && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         // The policy changed since the statements were checked: Binds are read whole until none was decided under an older one.
         FrontendMessageCode.Bind when pipeline is not null && total <= InspectedBind && !ReferenceEquals(pipeline.PolicyNow, _policyChecked) && !ledger.DiscardingUntilSync
             => FrameHandling.Inspect,
@@ -73,8 +78,10 @@ internal sealed class ClientToServerPump(
     // A statement held for review waits in OnFrameAsync: pipelined messages before it must reach the server first.
     protected override bool MayWait(byte code, ReadOnlySpan<byte> frame) => (FrontendMessageCode)code switch
     {
+        _ when _copyOpen => code is not ((byte)FrontendMessageCode.CopyDone or (byte)FrontendMessageCode.CopyFail),
         FrontendMessageCode.Query => pipeline?.Reviews is not null,
-        FrontendMessageCode.Bind => _reviewing && BindsHeldStatement(frame[FrameHeader.Size..]),
+        FrontendMessageCode.Bind => (_reviewing && BindsHeldStatement(frame[FrameHeader.Size..])) || BindsUnsettledStatement(frame[FrameHeader.Size..]),
+        FrontendMessageCode.Execute => _portalBatch.Count > 0 && ExecutesUnsettledPortal(frame[FrameHeader.Size..]),
         _ => false,
     };
 
@@ -103,6 +110,13 @@ internal sealed class ClientToServerPump(
         if (!TryServerName(rawPortal, out var portal) || !TryServerName(rawStatement, out var statement))
         {
             RefuseParse(Refusals.NonAsciiName);
+            return true;
+        }
+
+        if (SettleStatement(statement) is { } unsettled)
+        {
+            _ = pipeline.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", unsettled); // recorded meanwhile
+            RefuseParse(unsettled);
             return true;
         }
 
@@ -198,6 +212,7 @@ internal sealed class ClientToServerPump(
         var ticket = _statements.GetValueOrDefault(statement);
         _refusedPortals.Remove(portal);
         _portals[portal] = (ticket, false, portal.Length > 0 && limits is not null ? limits.SentCount : -1);
+        _portalBatch[portal] = ledger.Batch;
 
         ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown, Parameters: parameters,
             Replaces: replaced));
@@ -219,6 +234,16 @@ internal sealed class ClientToServerPump(
             ClientTerminated = true;
             Stop();
             return FrameVerdict.Pass;
+        }
+
+        if (_copyOpen && await OnCopyWindowAsync(type, ct) is { } copyVerdict)
+        {
+            return copyVerdict;
+        }
+
+        if (type is FrontendMessageCode.Flush or FrontendMessageCode.CopyDone or FrontendMessageCode.CopyFail or FrontendMessageCode.CopyData)
+        {
+            return ledger.DiscardingUntilSync ? FrameVerdict.Drop : FrameVerdict.Pass; // inspected only while a copy was open
         }
 
         if (type == FrontendMessageCode.Sync)
@@ -258,8 +283,15 @@ internal sealed class ClientToServerPump(
                     return RefuseQuery(refusal);
                 }
 
+                if (submission.Ticket is { CopiesFromClient: > 1 } several)
+                {
+                    several.Complete(new StatementOutcome(false, null, Refusals.SeveralCopiesFromClient.SqlState, Refusals.SeveralCopiesFromClient.Message));
+                    return RefuseQuery(Refusals.SeveralCopiesFromClient);
+                }
+
                 ForgetRedefinedNames(submission.Ticket);
                 NoteEncodingChange(submission.Ticket!);
+                CopySent(submission.Ticket);
                 ledger.Expect(new(StatementLedger.Kind.Query, submission.Ticket, At: Stopwatch.GetTimestamp()));
                 limits?.Sent();
                 return FrameVerdict.Pass;
@@ -303,6 +335,7 @@ internal sealed class ClientToServerPump(
 
                 ForgetRedefinedNames(submission.Ticket);
                 _statements[name] = submission.Ticket;
+                _statementBatch[name] = ledger.Batch;
                 _reviewing |= submission.Ticket!.NeedsReview;
                 ledger.Expect(new(StatementLedger.Kind.Parse, submission.Ticket, Name: name));
                 return FrameVerdict.Pass;
@@ -326,6 +359,12 @@ internal sealed class ClientToServerPump(
                     return AnswerRefusedBind(portal, refusedStatement.Refusal);
                 }
 
+                if (await SettleStatementAsync(statement, ct) is { } unsettled)
+                {
+                    await pipeline!.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", unsettled);
+                    return RefuseParse(unsettled);
+                }
+
                 if (!_statements.TryGetValue(statement, out var known))
                 {
                     var (unknown, recorded) = UnknownStatement(statement);
@@ -333,8 +372,8 @@ internal sealed class ClientToServerPump(
                     return RefuseParse(unknown);
                 }
 
-                var formats = ResultMessages.ReadBindResultFormats(body) ?? throw new ProtocolException("malformed Bind message");
-                var parameters = pipeline!.Audit is null ? null : ResultMessages.ReadBindParameters(body, SessionAudit.MaxParameterChars, pipeline.ClientText);
+                var formats = ResultMessages.ReadBindResultFormats(frame.Span[FrameHeader.Size..]) ?? throw new ProtocolException("malformed Bind message");
+                var parameters = pipeline!.Audit is null ? null : ResultMessages.ReadBindParameters(frame.Span[FrameHeader.Size..], SessionAudit.MaxParameterChars, pipeline.ClientText);
                 StatementTicket? replaced = null;
                 if (known is not null && pipeline.DecidedUnderOlderPolicy(known, pipeline.PolicyNow))
                 {
@@ -432,6 +471,8 @@ internal sealed class ClientToServerPump(
                     return RefuseParse(refusal); // where the server fails a statement it may not run
                 }
 
+                await SettlePortalAsync(portal, ct);
+
                 // Unknown, or its transaction ended (the server destroyed the portal Gatehouse knows under this name).
                 if (!_portals.TryGetValue(portal, out var bound) || (bound.BoundAt >= 0 && limits!.EndedTransactionAfter(bound.BoundAt)))
                 {
@@ -464,10 +505,12 @@ internal sealed class ClientToServerPump(
                     ledger.Expect(new(StatementLedger.Kind.Describe, undescribed.Ticket, Name: portal, Target: (byte)'P', Injected: true));
                     Replace(Describe(portal));
                     Replace(frame.Span);
+                    CopySent(bound.Ticket);
                     ledger.Expect(new(StatementLedger.Kind.Execute, Portal: portal, At: Stopwatch.GetTimestamp()));
                     return FrameVerdict.Replace;
                 }
 
+                CopySent(bound.Ticket);
                 ledger.Expect(new(StatementLedger.Kind.Execute, Portal: portal, At: Stopwatch.GetTimestamp()));
                 return FrameVerdict.Pass;
             }

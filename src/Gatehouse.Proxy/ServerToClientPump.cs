@@ -70,6 +70,7 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
             case BackendMessageCode.ParameterStatus or BackendMessageCode.ParseComplete or BackendMessageCode.BindComplete
                 or BackendMessageCode.CloseComplete or BackendMessageCode.CommandComplete or BackendMessageCode.EmptyQueryResponse
                 or BackendMessageCode.PortalSuspended or BackendMessageCode.NoData or BackendMessageCode.RowDescription
+                or BackendMessageCode.CopyInResponse
                 when pipeline is not null:
                 return FrameHandling.Inspect;
             default:
@@ -317,8 +318,9 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
 
         // The statement the error belongs to, before the ledger moves past it.
         var errorTicket = ledger.CurrentTicket();
+        bool unattributed = errorTicket is null && ledger.ExecutesUnknownPortal();
         var verdict = ToLedger(code, span);
-        return verdict == FrameVerdict.Pass && scrub && pipeline is { HasMasks: true } ? Scrub(code, span, errorTicket) : verdict;
+        return verdict == FrameVerdict.Pass && scrub && pipeline is { HasMasks: true } ? Scrub(code, span, errorTicket, unattributed) : verdict;
     }
 
     /// <summary>
@@ -351,7 +353,9 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
     }
 
     /// <summary>Error and notice fields and notification payloads can quote values (a failed cast, a constraint error).</summary>
-    private FrameVerdict Scrub(byte code, ReadOnlySpan<byte> frame, StatementTicket? ticket)
+    /// <paramref name="unattributed"/>: a portal Gatehouse did not see bound is running, so what it reads is not known:
+    /// its messages are withheld as a tainted statement's are.
+    private FrameVerdict Scrub(byte code, ReadOnlySpan<byte> frame, StatementTicket? ticket, bool unattributed = false)
     {
         var masker = pipeline?.Masker;
         var rules = ticket?.Masks?.Rules ?? pipeline?.CurrentMaskRules;
@@ -360,7 +364,7 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
             return FrameVerdict.Pass;
         }
 
-        bool tainted = ticket?.Masks?.Tainted ?? false;
+        bool tainted = (ticket?.Masks?.Tainted ?? false) || unattributed;
         var scrubbed = code == (byte)BackendMessageCode.NotificationResponse
             ? ScrubNotification(frame, masker, rules)
             : ScrubFields(frame, masker, rules, tainted);

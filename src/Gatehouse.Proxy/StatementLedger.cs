@@ -67,8 +67,170 @@ internal sealed class StatementLedger
     /// <summary>Entries appended and not yet answered (for tests).</summary>
     public int Pending => _entries.Count;
 
+    // Cross-batch bookkeeping. The client side changes what it knows of a name (a Parse, a Bind) when it sends the
+    // message, but the server may skip it (an earlier message of its batch failed) or refuse it; within a batch that
+    // is harmless (what depends on it is skipped too), across batches it is not. So a name changed by an earlier batch
+    // is checked against the server's answers (the maps below, made from them) once that batch's ReadyForQuery came.
+    private readonly Lock _names = new();
+    private long _expected;        // client side: entries appended
+    private long _readiesOwed;     // client side: requests answered by a ReadyForQuery (Sync, Query), appended
+    private long _answered;        // server side: entries answered or skipped
+    private long _readies;         // server side, under _names: ReadyForQuery seen
+    private long _waitingFor;      // under _names: the ReadyForQuery count the client side waits for, or -1: the copy's start
+    private TaskCompletionSource? _waiter;
+
+    /// <summary>Where a COPY … FROM STDIN the client side sent stands, as far as the server's answers tell.</summary>
+    internal enum CopyState : byte { None, Pending, Active, Ended }
+
+    // Under _names: the entry of the COPY FROM STDIN the client has not ended yet, and whether the server entered copy-in for it.
+    private long _copyEntry = -1;
+    private CopyState _copyState;
+    private int _copyOpen; // 1 while _copyState is Pending or Active
+
+    /// <summary>Client side: the batch a message sent now belongs to (requests answered by a ReadyForQuery so far).</summary>
+    public long Batch => _readiesOwed;
+
+    /// <summary>Client side: the index the next entry appended gets.</summary>
+    public long NextEntry => _expected;
+
+    /// <summary>Client side: completes once the server answered every batch before <paramref name="batch"/> ends (or the ledger lost step).</summary>
+    public Task BatchAnsweredAsync(long batch, CancellationToken ct)
+    {
+        lock (_names)
+        {
+            if (_readies > batch || OutOfStep)
+            {
+                return Task.CompletedTask;
+            }
+
+            _waitingFor = batch + 1;
+            _waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _waiter.Task.WaitAsync(ct);
+        }
+    }
+
+    /// <summary>Client side: whether the server answered batch <paramref name="batch"/> (its ReadyForQuery came).</summary>
+    public bool BatchAnswered(long batch)
+    {
+        lock (_names)
+        {
+            return _readies > batch || OutOfStep;
+        }
+    }
+
+    /// <summary>Client side, once the batches that changed the name were answered: the server's statement of that name is <paramref name="ticket"/>'s.</summary>
+    public bool ServerHasStatement(string name, StatementTicket? ticket)
+    {
+        lock (_names)
+        {
+            return !OutOfStep && _statements.TryGetValue(name, out var known) && ReferenceEquals(known, ticket);
+        }
+    }
+
+    /// <summary>Client side, likewise: the server's portal of that name runs <paramref name="ticket"/>'s statement.</summary>
+    public bool ServerHasPortal(string name, StatementTicket? ticket)
+    {
+        lock (_names)
+        {
+            return !OutOfStep && _portals.TryGetValue(name, out var known) && ReferenceEquals(known.Ticket, ticket);
+        }
+    }
+
+    /// <summary>
+    /// Client side: the COPY … FROM STDIN of entry <paramref name="entry"/> was sent. Until the client ends it, the server
+    /// ignores Sync and Flush and takes any other message as the end of the copy, so what the client sends meanwhile
+    /// depends on whether the copy started (<see cref="CopyStartAsync"/>).
+    /// </summary>
+    public void CopySent(long entry)
+    {
+        lock (_names)
+        {
+            _copyEntry = entry;
+            _copyState = CopyState.Pending;
+            _copyOpen = 1;
+        }
+    }
+
+    /// <summary>Client side: the client ended its copy (CopyDone, CopyFail), or Gatehouse ended it for the client.</summary>
+    public void CopyClosed()
+    {
+        lock (_names)
+        {
+            _copyState = CopyState.None;
+            _copyEntry = -1;
+            _copyOpen = 0;
+        }
+    }
+
+    /// <summary>Client side: waits until the server's answers tell whether the copy runs (Active) or not any more (Ended).</summary>
+    public async ValueTask<CopyState> CopyStartAsync(CancellationToken ct)
+    {
+        Task wait;
+        lock (_names)
+        {
+            if (_copyState != CopyState.Pending || OutOfStep)
+            {
+                return OutOfStep ? CopyState.Ended : _copyState;
+            }
+
+            _waitingFor = -1;
+            _waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            wait = _waiter.Task.WaitAsync(ct);
+        }
+
+        await wait;
+        lock (_names)
+        {
+            return OutOfStep || _copyState == CopyState.None ? CopyState.Ended : _copyState;
+        }
+    }
+
+    // Server side: a CopyInResponse, or the end of a command (headFinished) or of a request; the copy's state follows.
+    private void CopyProgress(bool copyIn = false, bool headFinished = false)
+    {
+        if (Volatile.Read(ref _copyOpen) == 0)
+        {
+            return; // no copy from the client: the usual case costs a read
+        }
+
+        lock (_names)
+        {
+            if (_copyState is CopyState.Pending or CopyState.Active)
+            {
+                long head = Interlocked.Read(ref _answered);
+                if (head > _copyEntry || (_copyState == CopyState.Active && headFinished && head == _copyEntry))
+                {
+                    _copyState = CopyState.Ended;
+                    _copyOpen = 0;
+                }
+                else if (copyIn && head == _copyEntry)
+                {
+                    _copyState = CopyState.Active;
+                }
+            }
+
+            Signal();
+        }
+    }
+
+    // Under _names.
+    private void Signal()
+    {
+        if (_waiter is { } waiter && (OutOfStep || (_waitingFor >= 0 ? _readies >= _waitingFor : _copyState != CopyState.Pending)))
+        {
+            _waiter = null;
+            waiter.TrySetResult();
+        }
+    }
+
     public void Expect(in Entry entry)
     {
+        _expected++;
+        if (entry.Kind is Kind.Sync or Kind.Query or Kind.QueryRefusal)
+        {
+            _readiesOwed++;
+        }
+
         _entries.Enqueue(entry);
         if (entry.At != 0)
         {
@@ -116,7 +278,11 @@ internal sealed class StatementLedger
             case BackendMessageCode.ParseComplete:
                 if (Take(Kind.Parse, out var parse))
                 {
-                    _statements[parse.Name!] = parse.Ticket;
+                    lock (_names)
+                    {
+                        _statements[parse.Name!] = parse.Ticket;
+                    }
+
                     parse.Ticket?.CommitPrepared();
                 }
 
@@ -132,17 +298,28 @@ internal sealed class StatementLedger
                     if (bind.Replaces is not null && ReferenceEquals(confirmed, bind.Replaces))
                     {
                         // Decided again under a newer policy at this Bind: the same server statement, its new ticket.
-                        _statements[bind.Name!] = confirmed = bind.Ticket;
+                        lock (_names)
+                        {
+                            _statements[bind.Name!] = confirmed = bind.Ticket;
+                        }
                     }
 
                     if (bind.Ticket is not null && !ReferenceEquals(confirmed, bind.Ticket))
                     {
-                        _portals.Remove(bind.Portal!);
+                        lock (_names)
+                        {
+                            _portals.Remove(bind.Portal!);
+                        }
+
                         _portalShapes?.Remove(bind.Portal!);
                         return null;
                     }
 
-                    _portals[bind.Portal!] = new PortalState(bind.Ticket ?? confirmed, bind.Formats, bind.FormatsKnown, bind.Parameters);
+                    lock (_names)
+                    {
+                        _portals[bind.Portal!] = new PortalState(bind.Ticket ?? confirmed, bind.Formats, bind.FormatsKnown, bind.Parameters);
+                    }
+
                     _portalShapes?.Remove(bind.Portal!);
                     // A new execution: rows of one that never completed (a suspended portal left behind) are not its.
                     _portals[bind.Portal!].Ticket?.Result?.Reset();
@@ -152,31 +329,48 @@ internal sealed class StatementLedger
             case BackendMessageCode.CloseComplete when Head(out var standIn) && standIn.Kind == Kind.StandIn:
                 // In the server's order, so it can neither overtake earlier answers nor outlive an error (the server
                 // skips the stand-in like any message after an error, and the client gets nothing for it either).
-                _entries.TryDequeue(out _);
+                Pop();
                 return standIn.Answer;
             case BackendMessageCode.CloseComplete:
                 if (Take(Kind.Close, out var close))
                 {
-                    if (close.Target == (byte)'S' && _statements.Remove(close.Name!, out var closed))
+                    StatementTicket? closed = null;
+                    bool removed;
+                    lock (_names)
+                    {
+                        removed = close.Target == (byte)'S' ? _statements.Remove(close.Name!, out closed) : _portals.Remove(close.Name!);
+                    }
+
+                    if (close.Target == (byte)'S' && removed)
                     {
                         closed?.CommitClosed();
                     }
                     else if (close.Target == (byte)'P')
                     {
-                        _portals.Remove(close.Name!);
                         _portalShapes?.Remove(close.Name!);
                     }
                 }
 
                 return null;
             case BackendMessageCode.NoData when Head(out var head) && head.Kind == Kind.Describe:
-                _entries.TryDequeue(out _);
+                Pop();
                 return head.Injected ? Drop : null;
             case BackendMessageCode.CommandComplete or BackendMessageCode.EmptyQueryResponse or BackendMessageCode.PortalSuspended:
                 Completed(code, frame);
+                CopyProgress(headFinished: true);
                 return null;
             case BackendMessageCode.ErrorResponse:
-                return Failed(frame);
+            {
+                // Checked before the ledger moves past the failing entry: the copy's own error ends it.
+                CopyProgress(headFinished: true);
+                var replacement = Failed(frame);
+                CopyProgress();
+                return replacement;
+            }
+
+            case BackendMessageCode.CopyInResponse:
+                CopyProgress(copyIn: true);
+                return null;
             case BackendMessageCode.ReadyForQuery:
                 Ready();
                 return null;
@@ -211,7 +405,7 @@ internal sealed class StatementLedger
         }
         else if (head.Kind == Kind.Execute)
         {
-            _entries.TryDequeue(out _);
+            Pop();
             var portal = _portals.GetValueOrDefault(head.Portal!);
             if (ran && portal?.Ticket is { } ticket)
             {
@@ -256,7 +450,7 @@ internal sealed class StatementLedger
             _skippingToSync = true;
             while (Head(out var skipped) && skipped.Kind != Kind.Sync)
             {
-                _entries.TryDequeue(out _);
+                Pop();
             }
         }
 
@@ -268,6 +462,7 @@ internal sealed class StatementLedger
         // Everything up to the Sync or query this ReadyForQuery answers is done (skipped entries included).
         while (_entries.TryDequeue(out var entry))
         {
+            Interlocked.Increment(ref _answered);
             if (entry.Kind is Kind.Sync or Kind.Query or Kind.QueryRefusal)
             {
                 break;
@@ -275,6 +470,13 @@ internal sealed class StatementLedger
         }
 
         _skippingToSync = false;
+        CopyProgress();
+        lock (_names)
+        {
+            _readies++;
+            Signal();
+        }
+
         _statementIndex = 0;
         _queryPlan = null;
     }
@@ -296,6 +498,9 @@ internal sealed class StatementLedger
         };
     }
 
+    /// <summary>Server side: the server is running a portal whose Bind it never confirmed to Gatehouse (or the ledger lost step).</summary>
+    public bool ExecutesUnknownPortal() => OutOfStep || (Head(out var head) && head.Kind == Kind.Execute && !_portals.ContainsKey(head.Portal!));
+
     /// <summary>
     /// Server side: how the DataRows arriving now must be treated. Null: pass them. A plan: rewrite them. Throws
     /// <see cref="MaskingException"/> when rows of a statement with masks arrive and no plan could be bound (the
@@ -305,7 +510,7 @@ internal sealed class StatementLedger
     {
         if (!Head(out var head))
         {
-            return null;
+            return Unattributed();
         }
 
         if (head.Kind == Kind.Query)
@@ -340,13 +545,12 @@ internal sealed class StatementLedger
             return portal.Plan.IsPassThrough ? null : portal.Plan;
         }
 
-        if (OutOfStep && _masked)
-        {
-            throw new MaskingException("responses could not be paired with statements");
-        }
-
-        return null;
+        return Unattributed();
     }
+
+    // Rows or copy data while the server owes no Query or Execute: under masks they are refused, never passed raw.
+    private ColumnPlan? Unattributed() =>
+        (OutOfStep && _masked) || SessionHasMasks?.Invoke() == true ? throw new MaskingException("responses could not be paired with statements") : null;
 
     /// <summary>
     /// Server side: where a DataRow of <paramref name="frameLength"/> bytes arriving now is recorded as the client
@@ -387,16 +591,15 @@ internal sealed class StatementLedger
             throw new MaskingException("responses could not be paired with statements");
         }
 
-        if (OutOfStep || !Head(out var head))
+        if (OutOfStep || !Head(out var head) || head.Kind is not (Kind.Query or Kind.Execute))
         {
-            return null;
+            return SessionHasMasks?.Invoke() == true ? throw new MaskingException("copy data arrived for no statement Gatehouse knows of") : null;
         }
 
         var (ticket, index) = head.Kind switch
         {
             Kind.Query => (head.Ticket, _statementIndex),
-            Kind.Execute => (_portals.GetValueOrDefault(head.Portal!)?.Ticket, 0),
-            _ => (null, 0),
+            _ => (_portals.GetValueOrDefault(head.Portal!)?.Ticket, 0),
         };
         if (ticket?.Masks is not { } masks)
         {
@@ -426,7 +629,7 @@ internal sealed class StatementLedger
         };
         if (head.Kind == Kind.Describe)
         {
-            _entries.TryDequeue(out _);
+            Pop();
         }
 
         if (ticket?.Masks is not { } masks)
@@ -491,11 +694,17 @@ internal sealed class StatementLedger
 
     private bool Head(out Entry head) => _entries.TryPeek(out head);
 
+    private void Pop()
+    {
+        _entries.TryDequeue(out _);
+        Interlocked.Increment(ref _answered);
+    }
+
     private bool Take(Kind kind, out Entry entry)
     {
         if (_entries.TryPeek(out entry) && entry.Kind == kind)
         {
-            _entries.TryDequeue(out _);
+            Pop();
             return true;
         }
 
@@ -507,6 +716,10 @@ internal sealed class StatementLedger
     {
         OutOfStep = true;
         LostReason = why;
+        lock (_names)
+        {
+            Signal(); // a waiting client side learns nothing more from here: it treats every name as unknown
+        }
     }
 
     /// <summary>Why the ledger stopped pairing, for the log.</summary>

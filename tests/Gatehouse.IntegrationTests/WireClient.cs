@@ -137,6 +137,24 @@ internal sealed class WireClient : IAsyncDisposable
         return this;
     }
 
+    public WireClient CopyData(string data)
+    {
+        _out.StartMessage((byte)FrontendMessageCode.CopyData).WriteBytes(Encoding.UTF8.GetBytes(data)).EndMessage();
+        return this;
+    }
+
+    public WireClient CopyDone()
+    {
+        _out.StartMessage((byte)FrontendMessageCode.CopyDone).EndMessage();
+        return this;
+    }
+
+    public WireClient Flush()
+    {
+        _out.StartMessage((byte)FrontendMessageCode.Flush).EndMessage();
+        return this;
+    }
+
     public WireClient Sync()
     {
         _out.WriteBytes(FrontendMessages.Sync);
