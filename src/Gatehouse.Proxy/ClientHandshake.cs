@@ -14,6 +14,12 @@ internal abstract record HandshakeOutcome
 
     public sealed record Cancel(int ProcessId, int SecretKey) : HandshakeOutcome;
 
+    /// <summary>
+    /// The client broke the protocol (08P01). Stream is the channel in use when it did: the TLS stream once TLS is up,
+    /// so the error is never written in plaintext into a TLS channel.
+    /// </summary>
+    public sealed record Violation(Stream Stream, string Message) : HandshakeOutcome;
+
     /// <summary>The client left, or was sent an error already.</summary>
     public sealed record Closed(string Reason) : HandshakeOutcome;
 }
@@ -21,6 +27,8 @@ internal abstract record HandshakeOutcome
 /// <summary>
 /// The client's startup phase: direct TLS or SSLRequest, GSSENCRequest ('N'), CancelRequest, and the
 /// StartupMessage. Reads exactly one packet at a time so nothing unencrypted is buffered across the TLS switch.
+/// A malformed packet is a <see cref="HandshakeOutcome.Violation"/>, not an exception: only the handshake knows whether
+/// the answer must go over TLS.
 /// </summary>
 internal static class ClientHandshake
 {
@@ -39,8 +47,13 @@ internal static class ClientHandshake
 
         if (first[0] == TlsHandshakeRecord)
         {
-            stream = await StartTlsAsync(stream, certificate, requireAlpn: true, ct);
+            var tls = await StartTlsAsync(stream, certificate, ct);
+            stream = tls;
             encrypted = true;
+            if (tls.NegotiatedApplicationProtocol != PostgresAlpn)
+            {
+                return new HandshakeOutcome.Violation(stream, "direct TLS connections must use ALPN \"postgresql\"");
+            }
         }
 
         var header = new byte[8];
@@ -54,7 +67,7 @@ internal static class ClientHandshake
             int length = BinaryPrimitives.ReadInt32BigEndian(header);
             if (length < 8 || length > FrameReader.MaxStartupPacketLength)
             {
-                throw new ProtocolException($"invalid startup packet length {length}");
+                return new HandshakeOutcome.Violation(stream, $"invalid startup packet length {length}");
             }
 
             var body = new byte[length - 4];
@@ -70,12 +83,12 @@ internal static class ClientHandshake
                     // Bytes sent along with the request would be read as if they had come encrypted.
                     if (socket.Available > 0)
                     {
-                        throw new ProtocolException("received unencrypted data after SSL request");
+                        return new HandshakeOutcome.Violation(stream, "received unencrypted data after SSL request");
                     }
 
                     await stream.WriteAsync(BackendMessages.SslAccepted.ToArray(), ct);
 
-                    stream = await StartTlsAsync(stream, certificate, requireAlpn: false, ct);
+                    stream = await StartTlsAsync(stream, certificate, ct);
                     encrypted = true;
                     continue;
                 case StartupCodes.GssEncRequest when !encrypted && length == 8:
@@ -84,16 +97,19 @@ internal static class ClientHandshake
                 case StartupCodes.CancelRequest when length == 16:
                     return new HandshakeOutcome.Cancel(BinaryPrimitives.ReadInt32BigEndian(body.AsSpan(4)), BinaryPrimitives.ReadInt32BigEndian(body.AsSpan(8)));
                 case StartupCodes.SslRequest or StartupCodes.GssEncRequest or StartupCodes.CancelRequest:
-                    throw new ProtocolException("unexpected encryption or cancel request");
+                    return new HandshakeOutcome.Violation(stream, "unexpected encryption or cancel request");
             }
 
             if (code >> 16 != 3)
             {
-                throw new ProtocolException($"unsupported frontend protocol {code >> 16}.{code & 0xffff}: server supports 3.0");
+                return new HandshakeOutcome.Violation(stream, $"unsupported frontend protocol {code >> 16}.{code & 0xffff}: server supports 3.0");
             }
 
-            var parameters = StartupParameters.TryParse(new(body.AsMemory(4)), out var error)
-                ?? throw new ProtocolException(error!);
+            if (StartupParameters.TryParse(new(body.AsMemory(4)), out var error) is not { } parameters)
+            {
+                return new HandshakeOutcome.Violation(stream, error!);
+            }
+
             if ((code & 0xffff) != 0)
             {
                 await NegotiateDownAsync(stream, parameters, ct);
@@ -129,7 +145,7 @@ internal static class ClientHandshake
 
     public static bool IsLoopback(EndPoint? endPoint) => endPoint is IPEndPoint ip && IPAddress.IsLoopback(ip.Address);
 
-    private static async ValueTask<Stream> StartTlsAsync(Stream stream, X509Certificate2 certificate, bool requireAlpn, CancellationToken ct)
+    private static async ValueTask<SslStream> StartTlsAsync(Stream stream, X509Certificate2 certificate, CancellationToken ct)
     {
         var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
         await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
@@ -137,11 +153,6 @@ internal static class ClientHandshake
             ServerCertificate = certificate,
             ApplicationProtocols = [PostgresAlpn],
         }, ct);
-        if (requireAlpn && ssl.NegotiatedApplicationProtocol != PostgresAlpn)
-        {
-            throw new ProtocolException("direct TLS connections must use ALPN \"postgresql\"");
-        }
-
         return ssl;
     }
 

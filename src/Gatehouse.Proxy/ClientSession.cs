@@ -53,6 +53,14 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
                 return;
             }
 
+            if (outcome is HandshakeOutcome.Violation violation)
+            {
+                clientStream = violation.Stream; // TLS once negotiated: never plaintext into a TLS channel
+                Log.ProtocolViolation(_logger, _id, violation.Message);
+                await TrySendErrorAsync(clientStream, SqlStates.ProtocolViolation, "gatehouse: " + violation.Message);
+                return;
+            }
+
             if (outcome is not HandshakeOutcome.Startup startup)
             {
                 return;
@@ -118,7 +126,8 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
         catch (ProtocolException ex)
         {
             Log.ProtocolViolation(_logger, _id, ex.Message);
-            await TrySendErrorAsync(clientStream ?? new NetworkStream(socket, ownsSocket: false), SqlStates.ProtocolViolation, "gatehouse: " + ex.Message);
+            // Thrown only once the handshake is over, so clientStream is the client's channel (TLS or not).
+            await TrySendErrorAsync(clientStream, SqlStates.ProtocolViolation, "gatehouse: " + ex.Message);
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {

@@ -149,6 +149,54 @@ public sealed class MalformedInputTests(GatewayFixture fixture)
         Assert.Equal(BackendMessages.AuthenticationCleartextPassword.ToArray(), request);
     }
 
+    [Theory]
+    [InlineData("database", "database")]
+    [InlineData("user", "user")]
+    public async Task A_bad_startup_message_inside_tls_gets_08P01_over_tls(string first, string second)
+    {
+        // Was answered in plaintext on the raw socket: the client's TLS layer failed (WRONG_VERSION_NUMBER) and never saw it.
+        await using var raw = await ConnectAsync();
+        await raw.WriteAsync(FrontendMessages.SslRequest.ToArray());
+        var answer = new byte[1];
+        await raw.ReadExactlyAsync(answer);
+        Assert.Equal((byte)'S', answer[0]);
+        await using var tls = await TlsAsync(raw, alpn: false);
+        using var writer = new MessageWriter();
+        writer.StartUntypedMessage().WriteInt32(StartupCodes.ProtocolVersion3)
+            .WriteCString(first).WriteCString("agent").WriteCString(second).WriteCString(TestGateway.Target).WriteByte(0).EndMessage();
+        await tls.WriteAsync(writer.WrittenMemory);
+        var error = SingleError(await ReadUntilClosedAsync(tls));
+        Assert.Equal("08P01", error.SqlState);
+        Assert.Equal("FATAL", error.Severity);
+        Assert.Equal($"gatehouse: startup parameter \"{second}\" is given twice", error.Message);
+        await AssertGatewayStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Direct_tls_without_alpn_gets_08P01_over_tls()
+    {
+        await using var raw = await ConnectAsync();
+        await using var tls = await TlsAsync(raw, alpn: false);
+        var error = SingleError(await ReadUntilClosedAsync(tls));
+        Assert.Equal("08P01", error.SqlState);
+        Assert.Contains("ALPN \"postgresql\"", error.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<SslStream> TlsAsync(Stream raw, bool alpn)
+    {
+        var tls = new SslStream(raw, leaveInnerStreamOpen: true);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ApplicationProtocols = alpn ? [new SslApplicationProtocol("postgresql")] : null,
+            // The gateway's self-signed certificate: these tests are about the handshake, not trust.
+#pragma warning disable CA5359
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+#pragma warning restore CA5359
+        });
+        return tls;
+    }
+
     [Fact]
     public async Task A_password_message_of_the_wrong_type_gets_08P01()
     {
