@@ -2,7 +2,7 @@ using Gatehouse.Configuration;
 
 namespace Gatehouse.IntegrationTests;
 
-/// <summary>admin.console and identity.dev_logins as gatehouse.yaml gives them: values read, each mistake one error at its place.</summary>
+/// <summary>admin.console, admin's listener settings and identity.dev_logins as gatehouse.yaml gives them: values read, each mistake one error at its place.</summary>
 public sealed class ConsoleSignInConfigTests : IDisposable
 {
     private const string Target = "targets:\n  orders: { host: h, provisioner: { user: u, password_env: X } }\npolicy: policy.yaml\n";
@@ -113,6 +113,27 @@ public sealed class ConsoleSignInConfigTests : IDisposable
             (_, errors) = Load($"identity: {{ dev_issuer: true }}\nadmin:\n  allowed_hosts: [\"{bad}\"]\n");
             Assert.Equal([$"c.yaml:3:18: error: '{bad}' is not a host name: give names like gatehouse.example.com or *.example.com, or IP addresses ([::1] for IPv6), without a scheme, port or path"], errors);
         }
+    }
+
+    [Fact]
+    public void Admin_connection_limits_have_defaults_and_bounds()
+    {
+        var (config, errors) = Load("identity: { dev_issuer: true }\n");
+        Assert.Empty(errors);
+        Assert.Equal(new AdminConnectionLimits(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10), 1000), config!.Admin.Connections);
+
+        (config, errors) = Load("identity: { dev_issuer: true }\nadmin:\n  keep_alive_timeout: 2m\n  request_headers_timeout: 5s\n  max_connections: 200\n");
+        Assert.Empty(errors);
+        Assert.Equal(new AdminConnectionLimits(TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(5), 200), config!.Admin.Connections);
+
+        (_, errors) = Load("identity: { dev_issuer: true }\nadmin:\n  keep_alive_timeout: 500ms\n  request_headers_timeout: 10m\n  max_connections: 0\n");
+        Assert.Equal(
+            [
+                "c.yaml:3:23: error: 'keep_alive_timeout' must be from 1s to 1h",
+                "c.yaml:4:28: error: 'request_headers_timeout' must be from 1s to 5m",
+                "c.yaml:5:20: error: 'max_connections' must be a whole number from 1 to 100000",
+            ],
+            errors.Order(StringComparer.Ordinal));
     }
 
     [Fact]

@@ -12,6 +12,20 @@ public sealed record AdminConfig(string? Identities, string? Auditors)
 
     /// <summary><c>admin.allowed_hosts</c>: further names the admin port answers to in the Host header (docs/operations.md).</summary>
     public IReadOnlyList<string> AllowedHosts { get; init; } = [];
+
+    /// <summary><c>admin.keep_alive_timeout</c>, <c>request_headers_timeout</c>, <c>max_connections</c>: the admin listener's connections (docs/operations.md).</summary>
+    public AdminConnectionLimits Connections { get; init; } = AdminConnectionLimits.Default;
+}
+
+/// <summary>
+/// What one admin connection may hold (Kestrel's limits; its defaults kept an idle connection 130s, with no cap).
+/// </summary>
+/// <param name="KeepAliveTimeout">A connection with no request in progress, before its first request or between two, is closed after this.</param>
+/// <param name="RequestHeadersTimeout">Time a request has to send all its headers.</param>
+/// <param name="MaxConnections">Open connections at once; Kestrel closes further ones as they are accepted.</param>
+public sealed record AdminConnectionLimits(TimeSpan KeepAliveTimeout, TimeSpan RequestHeadersTimeout, int MaxConnections)
+{
+    public static AdminConnectionLimits Default { get; } = new(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10), 1000);
 }
 
 /// <summary>
@@ -61,10 +75,30 @@ internal static class AdminConfigReader
             section.Error(section.Get("allowed_hosts")!, $"'{bad}' is not a host name: give names like gatehouse.example.com or *.example.com, or IP addresses ([::1] for IPv6), without a scheme, port or path");
         }
 
-        config = config with { AllowedHosts = hosts };
+        config = config with { AllowedHosts = hosts, Connections = ReadConnections(section) };
 
         section.RejectUnknownKeys("admin");
         return config;
+    }
+
+    private static AdminConnectionLimits ReadConnections(YamlSection section)
+    {
+        var d = AdminConnectionLimits.Default;
+        var limits = new AdminConnectionLimits(
+            section.Duration("keep_alive_timeout", d.KeepAliveTimeout),
+            section.Duration("request_headers_timeout", d.RequestHeadersTimeout),
+            section.Int("max_connections", d.MaxConnections, 1, 100_000));
+        if (limits.KeepAliveTimeout < TimeSpan.FromSeconds(1) || limits.KeepAliveTimeout > TimeSpan.FromHours(1))
+        {
+            section.Error(section.Get("keep_alive_timeout")!, "'keep_alive_timeout' must be from 1s to 1h");
+        }
+
+        if (limits.RequestHeadersTimeout < TimeSpan.FromSeconds(1) || limits.RequestHeadersTimeout > TimeSpan.FromMinutes(5))
+        {
+            section.Error(section.Get("request_headers_timeout")!, "'request_headers_timeout' must be from 1s to 5m");
+        }
+
+        return limits;
     }
 
     private static ConsoleSignInConfig ReadConsole(YamlSection section, IdentityConfig identity, Func<string?, string> resolve, ConfigFiles files)

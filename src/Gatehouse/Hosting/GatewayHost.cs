@@ -87,7 +87,17 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
         var adminSocket = new AdminSocket(config.AdminListen);
-        builder.WebHost.UseKestrel(k => k.Listen(config.AdminListen));
+        builder.WebHost.UseKestrel(k =>
+        {
+            k.Listen(config.AdminListen);
+            // Kestrel's defaults (130s keep-alive, no cap) let sockets that never send a request pile up. The keep-alive
+            // timeout runs only while no request is in progress, so a long MCP call is not cut; request body and
+            // response data rates keep Kestrel's minimums. Nothing here upgrades a connection (no WebSockets).
+            var limits = config.Admin.Connections;
+            k.Limits.KeepAliveTimeout = limits.KeepAliveTimeout;
+            k.Limits.RequestHeadersTimeout = limits.RequestHeadersTimeout;
+            k.Limits.MaxConcurrentConnections = limits.MaxConnections;
+        });
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(o => o.CreateBoundListenSocket = adminSocket.Take);
         Admin.AdminApi.AddServices(builder.Services);
         Admin.AdminHosts.AddServices(builder.Services, config);
