@@ -526,7 +526,9 @@ public sealed class AuditTrail : IAsyncDisposable
                     return Task.CompletedTask;
                 }
 
-                var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                // Completed by the sync thread, outside its lock, with the waiting session's continuation run there: a
+                // thread-pool hop per waiter cost more CPU than the sessions' work (every worker woken spun and slept).
+                var done = new TaskCompletionSource();
                 _waiters.Add((position, done));
                 Monitor.Pulse(_gate);
                 return done.Task;
@@ -535,6 +537,7 @@ public sealed class AuditTrail : IAsyncDisposable
 
         private void Run()
         {
+            var ready = new List<TaskCompletionSource>();
             while (true)
             {
                 lock (_gate)
@@ -585,11 +588,19 @@ public sealed class AuditTrail : IAsyncDisposable
                         var (position, done) = _waiters[i];
                         if (position <= written)
                         {
-                            _ = error is null ? done.TrySetResult() : done.TrySetException(error);
+                            ready.Add(done);
                             _waiters.RemoveAt(i);
                         }
                     }
                 }
+
+                // Outside the lock: a continuation run here may append (and wait) again.
+                foreach (var done in ready)
+                {
+                    _ = error is null ? done.TrySetResult() : done.TrySetException(error);
+                }
+
+                ready.Clear();
             }
         }
 
