@@ -13,11 +13,24 @@ public sealed record WriteValueReferences
     /// <summary>Identifiers in value positions, folded (columns, qualifiers, and anything else that could be a column).</summary>
     public required IReadOnlySet<string> Names { get; init; }
 
-    /// <summary>Value-position identifiers not followed by a dot: a whole-row reference when one names a relation or alias.</summary>
+    /// <summary>Value-position identifiers neither followed nor preceded by a dot: a whole-row reference when one names a
+    /// relation or alias.</summary>
     public required IReadOnlySet<string> Bare { get; init; }
 
-    /// <summary>Names defined as aliases (after AS, or right after a name or a closing parenthesis).</summary>
+    /// <summary>Names defined as aliases (after AS, or right after a name, a constant or a closing parenthesis other than
+    /// <c>OPERATOR(…)</c>'s).</summary>
     public required IReadOnlySet<string> Aliases { get; init; }
+
+    /// <summary>Aliases without AS: classed by position alone, so a name here might be a value the reading mistook
+    /// (the laundering check treats those that name a masked column, a relation or another alias as references).</summary>
+    public IReadOnlySet<string> BareAliases { get; init; } = new HashSet<string>();
+
+    /// <summary>Names classed as an alias at more than one position.</summary>
+    public IReadOnlySet<string> RepeatedAliases { get; init; } = new HashSet<string>();
+
+    /// <summary>Dotted references in value positions, not followed by "(": <c>q.name</c> is a column of q, or, when q's
+    /// relation has no such column, PostgreSQL's attribute notation for the call <c>name(q)</c> of q's whole row.</summary>
+    public IReadOnlyList<QualifiedReference> Qualified { get; init; } = [];
 
     /// <summary>Names called as functions (<c>email(c)</c> is also attribute notation for <c>c.email</c>).</summary>
     public required IReadOnlySet<string> Called { get; init; }
@@ -53,6 +66,9 @@ public sealed record WriteValueReferences
         private readonly HashSet<string> _bare = new(StringComparer.Ordinal);
         private readonly HashSet<string> _aliases = new(StringComparer.Ordinal);
         private readonly HashSet<string> _called = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _bareAliases = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _repeated = new(StringComparer.Ordinal);
+        private readonly List<QualifiedReference> _qualified = [];
         private bool _star;
         private string? _argumentFunction;
 
@@ -79,16 +95,23 @@ public sealed record WriteValueReferences
                 ExemptOnlyReturning(exempt);
             }
             var calls = new Stack<bool>(); // per open parenthesis: a call's arguments (trim(FROM x), extract(y FROM x))
+            var operators = new Stack<bool>(); // per open parenthesis: OPERATOR(schema.op), whose ")" is followed by an operand
+            int operatorClose = -1;
             for (int i = 0; i < t.Count; i++)
             {
                 var token = t[i];
                 if (token.Kind == TokenKind.LParen)
                 {
                     calls.Push(t.Count > 0 && i > 0 && t[i - 1].IsName && (t[i - 1].Flags & KwFlags.Reserved) == 0);
+                    operators.Push(i > 0 && t[i - 1].Kind == TokenKind.Word && text.AsSpan(t[i - 1].Start, t[i - 1].Length).Equals("operator", StringComparison.OrdinalIgnoreCase));
                 }
                 else if (token.Kind == TokenKind.RParen && calls.Count > 0)
                 {
                     calls.Pop();
+                    if (operators.Pop())
+                    {
+                        operatorClose = i;
+                    }
                 }
 
                 _inCall = calls.Count > 0 && calls.Peek();
@@ -134,16 +157,40 @@ public sealed record WriteValueReferences
                     continue;
                 }
 
-                if (Kw(i - 1, Sql.Kw.As) || Identifier(i) && (Identifier(i - 1) || Kind(i - 1, TokenKind.RParen) || Kind(i - 1, TokenKind.String) || Kind(i - 1, TokenKind.Number)))
+                // An alias follows AS, or directly a name, a constant or a ")" — but not OPERATOR(…)'s ")", which is
+                // followed by the operator's right operand ('' OPERATOR(pg_catalog.||) email).
+                bool explicitAlias = Kw(i - 1, Sql.Kw.As);
+                if (explicitAlias || Identifier(i) && !Kind(i + 1, TokenKind.Dot)
+                    && (Identifier(i - 1) || Kind(i - 1, TokenKind.RParen) && i - 1 != operatorClose || Kind(i - 1, TokenKind.String) || Kind(i - 1, TokenKind.Number)))
                 {
-                    _aliases.Add(name);
+                    if (!_aliases.Add(name))
+                    {
+                        _repeated.Add(name);
+                    }
+
+                    if (!explicitAlias)
+                    {
+                        _bareAliases.Add(name);
+                    }
+
                     continue;
                 }
 
+                // A whole row is a name alone (c, customers): after a dot, a name is a column or, in attribute notation, a
+                // function of the row before it (Qualified).
                 _names.Add(name);
+                if (Kind(i - 1, TokenKind.Dot))
+                {
+                    continue;
+                }
+
                 if (!Kind(i + 1, TokenKind.Dot))
                 {
                     _bare.Add(name);
+                }
+                else
+                {
+                    QualifiedReferences.AddChain(text, t, i, _qualified);
                 }
             }
 
@@ -153,7 +200,7 @@ public sealed record WriteValueReferences
         private WriteValueReferences Result() => new()
         {
             Names = _names, Bare = _bare, Aliases = _aliases, Called = _called, Star = _star, ArgumentFunction = _argumentFunction,
-            RenamesColumns = _renames,
+            RenamesColumns = _renames, BareAliases = _bareAliases, RepeatedAliases = _repeated, Qualified = _qualified,
         };
 
         private bool _renames;

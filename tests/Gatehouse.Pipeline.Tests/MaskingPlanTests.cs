@@ -48,7 +48,7 @@ internal sealed class MemoryCatalog : ICatalogSource
     public ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct)
     {
         Check();
-        return ValueTask.FromResult(name.Name == "get_customers");
+        return ValueTask.FromResult(name.Name is "get_customers" or "customer_email");
     }
 
     private void Check()
@@ -95,7 +95,7 @@ public sealed class MaskingPlanTests : IDisposable
     }
 
     private async Task<StatementMasks> MasksFor(string sql) =>
-        await StatementMasks.ForAsync(_rules, _catalog, SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements, CancellationToken.None);
+        await StatementMasks.ForAsync(_rules, _catalog, SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements, CancellationToken.None, sql);
 
     private static ResultColumn Col(string name, uint table = 0, short attribute = 0, uint type = 25) => new(name, table, attribute, type, 0);
 
@@ -110,8 +110,35 @@ public sealed class MaskingPlanTests : IDisposable
     [InlineData("SELECT lower('x')", false)]
     [InlineData("SELECT * FROM other.customers", false)]
     [InlineData("SELECT schema_to_xml('public', true, false, '')", true)]
+    [InlineData("SELECT o.id, o.customer_email FROM orders o", true)]
+    [InlineData("SELECT (o).customer_email FROM orders o", true)]
+    [InlineData("SELECT orders.customer_email FROM orders", true)]
+    [InlineData("SELECT public.orders.customer_email FROM public.orders", true)]
+    [InlineData("SELECT x.customer_email FROM (SELECT * FROM orders) x", true)]
+    [InlineData("SELECT o.id, o.total FROM orders o", false)]
+    [InlineData("SELECT o.id, o.to_jsonb FROM orders o", false)]
+    [InlineData("SELECT o.id FROM public.orders AS o WHERE o.total > 1", false)]
     public async Task A_statement_is_tainted_when_it_can_read_masked_data(string sql, bool tainted) =>
         Assert.Equal(tainted, (await MasksFor(sql)).Tainted);
+
+    [Fact]
+    public async Task An_attribute_notation_call_names_the_function_it_calls()
+    {
+        var masks = await MasksFor("SELECT o.id, o.customer_email FROM orders o");
+        Assert.Contains("customer_email (attribute notation o.customer_email)", masks.TaintReason, StringComparison.Ordinal);
+        var plan = await masks.BindAsync([Col("id", MemoryCatalog.Orders, 1, 23), Col("customer_email")], CancellationToken.None);
+        Assert.Equal([ColumnAction.Pass, ColumnAction.Redact], plan.Columns.Select(c => c.Action));
+    }
+
+    [Fact]
+    public async Task Qualified_references_cost_no_catalog_round_trip_once_seen()
+    {
+        const string Sql = "SELECT o.id, o.total FROM orders o WHERE o.id = 1";
+        await MasksFor(Sql);
+        var after = _source.Lookups;
+        await MasksFor(Sql);
+        Assert.Equal(after, _source.Lookups);
+    }
 
     [Fact]
     public async Task Columns_are_masked_by_origin_and_untraceable_ones_redacted_in_a_tainted_statement()

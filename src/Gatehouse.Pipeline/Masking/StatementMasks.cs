@@ -44,9 +44,10 @@ public sealed class StatementMasks
     public string? TaintReason { get; }
 
     /// <summary>Decides taint from the analyzer's facts: relations read (unqualified names in any schema), relations it
-    /// reaches without naming them, and functions outside pg_catalog (their bodies may read anything).</summary>
-    /// <param name="sql">The text the facts were read from: with it, writes whose values come from masked columns are
-    /// refused (<see cref="WriteLaundering"/>); callers without it get only the coarser checks.</param>
+    /// reaches without naming them, and functions outside pg_catalog (their bodies may read anything), also when called
+    /// in attribute notation (<c>o.customer_email</c>, read from <paramref name="sql"/>: <see cref="AttributeNotation"/>).</summary>
+    /// <param name="sql">The text the facts were read from: with it, attribute-notation calls taint, and writes whose values
+    /// come from masked columns are refused (<see cref="WriteLaundering"/>); callers without it get only the coarser checks.</param>
     public static async ValueTask<StatementMasks> ForAsync(MaskRules rules, RelationCatalog catalog, IReadOnlyList<StatementFacts> statements, CancellationToken ct, string? sql = null)
     {
         string? reason = null;
@@ -55,7 +56,7 @@ public sealed class StatementMasks
         {
             for (int i = 0; i < statements.Count; i++)
             {
-                var why = await TaintAsync(rules, catalog, statements[i], ct);
+                var why = await TaintAsync(rules, catalog, statements[i], sql, ct);
                 perStatement[i] = why is not null;
                 reason ??= why;
             }
@@ -154,7 +155,7 @@ public sealed class StatementMasks
         return false;
     }
 
-    private static async ValueTask<string?> TaintAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, CancellationToken ct)
+    private static async ValueTask<string?> TaintAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, string? sql, CancellationToken ct)
     {
         if (facts.ReadsUnlistedRelations)
         {
@@ -187,6 +188,13 @@ public sealed class StatementMasks
             {
                 return $"calls {function}, a function whose body Gatehouse cannot see";
             }
+        }
+
+        // o.customer_email where orders has no such column is the call customer_email(o) (attribute notation).
+        if (sql is not null && AttributeNotation.MayHaveReferences(sql, facts)
+            && await AttributeNotation.UserFunctionCallAsync(catalog, QualifiedReferences.Of(sql, facts), facts, ct) is { } call)
+        {
+            return $"calls {call.Name} (attribute notation {AttributeNotation.Show(call)}), a function whose body Gatehouse cannot see";
         }
 
         return null;

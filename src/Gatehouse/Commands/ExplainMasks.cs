@@ -70,7 +70,7 @@ internal sealed record MaskReport(bool Bound, bool Offline, string? Unreachable,
     private static async Task<MaskReport> BindAsync(
         MaskRules rules, RelationCatalog catalog, CredentialTarget target, string sql, IReadOnlyList<StatementFacts> statements, CancellationToken ct)
     {
-        var masks = await StatementMasks.ForAsync(rules, catalog, statements, ct);
+        var masks = await StatementMasks.ForAsync(rules, catalog, statements, ct, sql);
         var builder = target.ProvisionerDataSource("gatehouse-explain", maxPoolSize: 1, commandTimeoutSeconds: 10);
         builder.UsePasswordProvider(_ => target.ProvisionerPassword(), (_, _) => ValueTask.FromResult(target.ProvisionerPassword()));
         await using var dataSource = builder.Build();
