@@ -137,7 +137,7 @@ public sealed record QualifiedReferences
             }
             else if (t[k].Kind == TokenKind.RParen && match[k] is var m and >= 0)
             {
-                if (t.Is(m - 1, Kw.Only) && m + 1 < t.Count && t[m + 1].IsName && DottedEnd(t, m + 1) == k && Chain(text, t, k - 1) is { } only)
+                if (t.Is(m - 1, Kw.Only) && m + 1 < t.Count && t[m + 1].IsName && DottedEnd(t, m + 1) == k - 1 && Chain(text, t, k - 1) is { } only)
                 {
                     Add(aliases, name, only); // ONLY (customers) c
                 }
