@@ -125,7 +125,8 @@ public sealed class MaskingFixture : IAsyncLifetime
     /// <summary>
     /// The fixture's schema, replacing the shop tables: customers (unique e-mail, a CHECK on name), orders, payments,
     /// notes with secrets inside JSON, array, XML and plain text and a jsonb column, a child table, plain views, an
-    /// expression view, a view over a view, a materialized view, functions and a trigger that read customers, and
+    /// expression view, a view over a view, a materialized view, functions and a trigger that read customers (one,
+    /// customer_email(orders), callable in attribute notation as o.customer_email), and
     /// functions that put their argument into a notice or an error.
     /// </summary>
     public static string Schema
@@ -174,6 +175,7 @@ public sealed class MaskingFixture : IAsyncLifetime
                 CREATE VIEW contact_emails AS SELECT id, email AS address FROM customer_contacts;
                 CREATE MATERIALIZED VIEW customer_directory AS SELECT id, name, email, phone FROM customers;
                 CREATE FUNCTION customer_email(int) RETURNS text LANGUAGE sql STABLE AS $$ SELECT email FROM customers WHERE id = $1 $$;
+                CREATE FUNCTION customer_email(orders) RETURNS text LANGUAGE sql STABLE AS $$ SELECT email FROM customers WHERE id = $1.customer_id $$;
                 CREATE FUNCTION order_changed() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
                   PERFORM pg_notify('order_changed', (SELECT email FROM customers WHERE id = NEW.customer_id));

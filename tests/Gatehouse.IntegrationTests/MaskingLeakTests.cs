@@ -267,6 +267,10 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
         {
             Risk = "ANALYZE copied the values into pg_statistic; the statement reads only pg_catalog",
         },
+        // A function called in attribute notation (o.customer_email is customer_email(o)) taints the statement like customer_email(o).
+        new("attribute-notation-function", P | T | B | N, "SELECT o.id, o.customer_email FROM orders o ORDER BY o.id") { MustSucceed = true, Unmasked = ["id"] },
+        new("attribute-notation-function-parenthesised", P | T, "SELECT o.id, (o).customer_email AS e FROM orders o ORDER BY o.id") { MustSucceed = true, Unmasked = ["id"] },
+        new("function-call-form", P | T, "SELECT o.id, customer_email(o) FROM orders o ORDER BY o.id") { MustSucceed = true, Unmasked = ["id"] },
         new("session-setting", P | T, "SELECT set_config('gatehouse_test.v', email, false) AS s FROM customers WHERE id = 1", "SELECT current_setting('gatehouse_test.v') AS v")
         {
             Risk = "a value kept in a session setting comes back in a later statement that reads no table",
@@ -328,6 +332,27 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
         new("written-to-other-masked-table", P | T, Begin, "INSERT INTO payments (id, order_id, card_number, amount) SELECT 900 + id, NULL, email, 0 FROM customers WHERE id <= 2", "SELECT id, card_number FROM payments WHERE id > 900 ORDER BY id", Rollback)
         {
             RefusedWith = "masked column \"email\"",
+        },
+        // OPERATOR(…) is followed by an operand, never an alias; attribute notation c.f is f(c), the whole row.
+        new("operator-syntax-write", P | T, Begin, "UPDATE payments p SET amount = ascii(substr('' OPERATOR(pg_catalog.||) email, p.id, 1)) FROM customers c WHERE c.id = 1 AND p.id <= 22", "SELECT id, amount FROM payments ORDER BY id", Rollback)
+        {
+            RefusedWith = "masked column \"email\"", LeaksWithoutMasks = false,
+        },
+        new("operator-syntax-whole-row", P | T, Begin, "UPDATE payments p SET card_number = '' OPERATOR(pg_catalog.||) c FROM customers c WHERE c.id = p.id AND p.id = 1", "SELECT id, card_number FROM payments WHERE id = 1", Rollback)
+        {
+            RefusedWith = "whole-row reference \"c\"",
+        },
+        new("attribute-notation-whole-row", P | T, Begin, "UPDATE payments p SET amount = ascii(substr(c.to_jsonb ->> 'ssn', p.id, 1)) FROM customers c WHERE c.id = 1 AND p.id <= 11", "SELECT id, amount FROM payments ORDER BY id", Rollback)
+        {
+            RefusedWith = "whole row of \"c\"", LeaksWithoutMasks = false,
+        },
+        new("attribute-notation-row-text", P | T, Begin, "UPDATE payments p SET card_number = c.row_to_json::text FROM customers c WHERE c.id = p.id AND p.id = 2", "SELECT id, card_number FROM payments WHERE id = 2", Rollback)
+        {
+            RefusedWith = "whole row of \"c\"",
+        },
+        new("attribute-notation-function-write", P | T, Begin, "UPDATE payments p SET card_number = o.customer_email FROM orders o WHERE o.id = p.order_id AND p.id = 3", "SELECT id, card_number FROM payments WHERE id = 3", Rollback)
+        {
+            RefusedWith = "customer_email (attribute notation o.customer_email)",
         },
         new("returning-masked-columns", P | T | B, Begin, "UPDATE customers SET name = name WHERE id <= 5 RETURNING id, email, ssn", Rollback) { MustSucceed = true, Unmasked = ["id"] },
         new("write-filtered-on-masked", P | T, Begin, "UPDATE customers SET name = 'Renamed' WHERE email LIKE 'alice%' RETURNING id, name", Rollback)
