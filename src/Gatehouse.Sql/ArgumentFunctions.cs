@@ -74,6 +74,15 @@ internal static class ArgumentFunctions
     }.ToFrozenDictionary(StringComparer.Ordinal);
 }
 
+/// <summary>Built-ins that read relations, run SQL or fetch from cursors named by a text argument: where only the call is
+/// visible (a view's stored query), what they read is not.</summary>
+public static class TextReadingFunctions
+{
+    public static IReadOnlyCollection<string> Names { get; } = ArgumentFunctions.Table
+        .Where(f => f.Value.Role is ArgumentRole.Sql or ArgumentRole.ReadRelation or ArgumentRole.Cursor or ArgumentRole.EveryRelation)
+        .Select(f => f.Key).Order(StringComparer.Ordinal).ToArray();
+}
+
 /// <summary>A call of an <see cref="ArgumentFunctions"/> function found while walking a statement: the literal
 /// values of its interesting arguments (null when not a literal), resolved by the analyzer after the walk.</summary>
 /// <param name="NameColumn">set_config's name is the bare column <c>name</c> (or <c>q.name</c>) in a call at the

@@ -14,6 +14,7 @@ public sealed class MaskRules
 
     private readonly List<(Glob? Schema, Glob? Table, Glob Column, string With, string Text)> _columns = [];
     private readonly Dictionary<(long Generation, uint Oid), bool> _sensitive = [];
+    private readonly Dictionary<(long Generation, uint Oid, string Column), (string With, string Pattern)?> _columnRules = [];
     private readonly Lock _gate = new();
 
     private MaskRules(Grant grant)
@@ -81,9 +82,10 @@ public sealed class MaskRules
         .Select(r => (r.Text, r.With));
 
     /// <summary>
-    /// Whether reading the relation can reveal a masked column: a table with a column a rule names, or a view
-    /// (transitively) over one. A relation that does not exist is not sensitive (the server refuses to read it);
-    /// a chain of views too deep to follow is (fail closed).
+    /// Whether reading the relation can reveal a masked column: a table with a column whose rule
+    /// (<see cref="ColumnRuleAsync"/>: its own, an ancestor's or a descendant's) masks it, the planner statistics, or a
+    /// view (transitively) over one or calling code Gatehouse cannot see. A relation that does not exist is not
+    /// sensitive (the server refuses to read it); a chain of views too deep to follow is (fail closed).
     /// </summary>
     public async ValueTask<bool> IsSensitiveAsync(RelationCatalog catalog, uint oid, CancellationToken ct, int depth = 0)
     {
@@ -104,8 +106,18 @@ public sealed class MaskRules
         }
         else
         {
-            sensitive = relation.Columns.Values.Any(c => For(relation.Schema, relation.Name, c) is not null);
-            foreach (var dependency in relation.DependsOn.Concat(relation.Parents))
+            sensitive = relation.CallsHiddenCode || IsStatistics(relation);
+            foreach (var column in relation.Columns.Values)
+            {
+                if (sensitive)
+                {
+                    break;
+                }
+
+                sensitive = await ColumnRuleAsync(catalog, relation, column, ct) is not null;
+            }
+
+            foreach (var dependency in relation.DependsOn)
             {
                 if (sensitive)
                 {
@@ -123,4 +135,89 @@ public sealed class MaskRules
 
         return sensitive;
     }
+
+    /// <summary>
+    /// The rule for a column of a relation: the first rule naming it, else the first of a table it inherits from or
+    /// partitions (nearest first); else, since reading a parent reads its children's rows, the rule of the same-named
+    /// column of its descendants (inheritance children and partitions, transitively, each by its own and its ancestors'
+    /// rules). Descendants whose rules disagree on the strategy give <c>redact</c> (fail closed). The stored columns of
+    /// pg_statistic and pg_statistic_ext_data (samples of every column's values) are redacted.
+    /// </summary>
+    public async ValueTask<(string With, string Pattern)?> ColumnRuleAsync(RelationCatalog catalog, RelationInfo relation, string column, CancellationToken ct)
+    {
+        if (For(relation.Schema, relation.Name, column) is { } own)
+        {
+            return own;
+        }
+
+        if (IsStatistics(relation) && relation.Kind == 'r')
+        {
+            return ("redact", "planner statistics");
+        }
+
+        if (relation.Parents.Count == 0 && relation.Descendants.Count == 0)
+        {
+            return null;
+        }
+
+        var key = (catalog.Generation, relation.Oid, column);
+        lock (_gate)
+        {
+            if (_columnRules.TryGetValue(key, out var known))
+            {
+                return known;
+            }
+        }
+
+        var rule = await AncestorRuleAsync(catalog, relation, column, 0, ct);
+        if (rule is null && relation.Descendants.Count > 0)
+        {
+            foreach (var descendant in await catalog.GetManyAsync(relation.Descendants, ct))
+            {
+                if (!descendant.Columns.Values.Contains(column) || await AncestorRuleAsync(catalog, descendant, column, 0, ct) is not { } found)
+                {
+                    continue;
+                }
+
+                if (rule is null)
+                {
+                    rule = found;
+                }
+                else if (rule.Value.With != found.With)
+                {
+                    rule = ("redact", $"{rule.Value.Pattern} and {found.Pattern} disagree on descendants of {relation.Schema}.{relation.Name}");
+                    break;
+                }
+            }
+        }
+
+        lock (_gate)
+        {
+            _columnRules[key] = rule;
+        }
+
+        return rule;
+    }
+
+    private async ValueTask<(string With, string Pattern)?> AncestorRuleAsync(RelationCatalog catalog, RelationInfo relation, string column, int depth, CancellationToken ct)
+    {
+        if (For(relation.Schema, relation.Name, column) is { } rule)
+        {
+            return rule;
+        }
+
+        foreach (var parentOid in relation.Parents)
+        {
+            if (depth < 16 && await catalog.GetAsync(parentOid, ct) is { } parent && await AncestorRuleAsync(catalog, parent, column, depth + 1, ct) is { } inherited)
+            {
+                return inherited;
+            }
+        }
+
+        return null;
+    }
+
+    // Planner statistics hold samples of column values (most common values, histogram bounds, expression statistics).
+    private static bool IsStatistics(RelationInfo relation) =>
+        relation.Schema == "pg_catalog" && relation.Name is "pg_statistic" or "pg_statistic_ext_data" or "pg_stats" or "pg_stats_ext" or "pg_stats_ext_exprs";
 }

@@ -11,11 +11,25 @@ public sealed record RelationInfo(uint Oid, string Schema, string Name, char Kin
     /// <summary>Views and materialized views: for each output column (attnum − 1), the column it comes from; (0, 0) when computed.</summary>
     public (uint Table, short Column)[]? Origins { get; init; }
 
-    /// <summary>Relations a view or materialized view reads (from pg_depend), for taint.</summary>
+    /// <summary>Relations a view or materialized view reads, for taint: pg_depend's, and every relation its stored query's
+    /// range tables name (pg_depend leaves out pinned catalogs such as pg_statistic).</summary>
     public IReadOnlyList<uint> DependsOn { get; init; } = [];
 
     /// <summary>Tables this one inherits from or is a partition of (pg_inherits): their column masks apply to it by column name.</summary>
     public IReadOnlyList<uint> Parents { get; init; } = [];
+
+    /// <summary>Tables that inherit from this one or are its partitions, transitively (pg_inherits): reading this one
+    /// reads their rows, so their column masks apply to it by column name.</summary>
+    public IReadOnlyList<uint> Descendants { get; init; } = [];
+
+    /// <summary>A view or materialized view whose stored query calls a function whose body Gatehouse cannot see (outside
+    /// pg_catalog and information_schema, directly or as an operator's code) or a built-in that reads what a text argument
+    /// names (query_to_xml…): it counts as reading masked data and none of its columns is traced (<see cref="Origins"/> empty).</summary>
+    public bool CallsHiddenCode { get; init; }
+
+    /// <summary>The relation has rewrite rules (pg_rewrite) other than a view's <c>_RETURN</c>: a write to it runs queries
+    /// Gatehouse does not see, and may return their rows.</summary>
+    public bool HasRules { get; init; }
 
     /// <summary>Each column's type (a domain's base type), by attnum: what COPY masks a column's values as.</summary>
     public IReadOnlyDictionary<short, uint> Types { get; init; } = new Dictionary<short, uint>();
@@ -80,6 +94,31 @@ public sealed class RelationCatalog(ICatalogSource source)
         return map.GetValueOrDefault(oid);
     }
 
+    /// <summary>The relations of these OIDs that exist, those not yet cached read in one lookup.</summary>
+    public async ValueTask<IReadOnlyList<RelationInfo>> GetManyAsync(IReadOnlyList<uint> oids, CancellationToken ct)
+    {
+        var map = _byOid;
+        var missing = oids.Where(o => o != 0 && !map.ContainsKey(o)).Distinct().ToList();
+        if (missing.Count > 0)
+        {
+            foreach (var found in await Load(() => source.ByOidAsync(missing, ct)))
+            {
+                map[found.Oid] = found;
+            }
+        }
+
+        var result = new List<RelationInfo>(oids.Count);
+        foreach (var oid in oids)
+        {
+            if (map.TryGetValue(oid, out var info))
+            {
+                result.Add(info);
+            }
+        }
+
+        return result;
+    }
+
     public async ValueTask<IReadOnlyList<uint>> FindAsync(QualifiedName name, CancellationToken ct)
     {
         var map = _byName;
@@ -122,7 +161,7 @@ public sealed class RelationCatalog(ICatalogSource source)
 /// <summary>The upstream catalog could not be read; the statement that needed it is refused.</summary>
 public sealed class CatalogUnavailableException(string message, Exception inner) : Exception(message, inner);
 
-/// <summary>Reads pg_class, pg_attribute, pg_rewrite and pg_depend with the target's provisioner login.</summary>
+/// <summary>Reads pg_class, pg_attribute, pg_inherits, pg_rewrite, pg_depend and pg_proc with the target's provisioner login.</summary>
 public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
 {
     private readonly NpgsqlDataSource _dataSource;
@@ -170,25 +209,52 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
             }
         }
 
+        // Inheritance both ways (descendants transitively: a parent's scan reads every one of them) and rewrite rules.
         var parents = new Dictionary<uint, List<uint>>();
-        await using (var inherits = new NpgsqlCommand("SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits WHERE inhrelid = ANY($1::oid[])", conn))
+        var descendants = new Dictionary<uint, List<uint>>();
+        var ruled = new HashSet<uint>();
+        await using (var links = new NpgsqlCommand("""
+            WITH RECURSIVE below(root, rel) AS (
+                SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits WHERE inhparent = ANY($1::oid[])
+                UNION
+                SELECT b.root, i.inhrelid FROM below b JOIN pg_catalog.pg_inherits i ON i.inhparent = b.rel)
+            SELECT 'p', inhrelid, inhparent FROM pg_catalog.pg_inherits WHERE inhrelid = ANY($1::oid[])
+            UNION ALL SELECT 'd', root, rel FROM below
+            UNION ALL SELECT DISTINCT 'r', ev_class, 0::oid FROM pg_catalog.pg_rewrite
+                WHERE ev_class = ANY($1::oid[]) AND NOT (rulename = '_RETURN' AND ev_type = '1')
+            """, conn))
         {
-            inherits.Parameters.Add(new NpgsqlParameter { Value = oids.Select(o => (long)o).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint });
-            await using var reader = await inherits.ExecuteReaderAsync(ct);
+            links.Parameters.Add(new NpgsqlParameter { Value = oids.Select(o => (long)o).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint });
+            await using var reader = await links.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
             {
-                var child = await reader.GetFieldValueAsync<uint>(0, ct);
-                (parents.TryGetValue(child, out var list) ? list : parents[child] = []).Add(await reader.GetFieldValueAsync<uint>(1, ct));
+                var kind = reader.GetString(0);
+                var from = await reader.GetFieldValueAsync<uint>(1, ct);
+                var to = await reader.GetFieldValueAsync<uint>(2, ct);
+                if (kind == "r")
+                {
+                    ruled.Add(from);
+                    continue;
+                }
+
+                var map = kind == "p" ? parents : descendants;
+                (map.TryGetValue(from, out var list) ? list : map[from] = []).Add(to);
             }
         }
 
         var result = new List<RelationInfo>();
         foreach (var (oid, r) in relations)
         {
-            var info = new RelationInfo(oid, r.Schema, r.Name, r.Kind, r.Columns) { Parents = parents.GetValueOrDefault(oid) ?? [], Types = r.Types };
+            var info = new RelationInfo(oid, r.Schema, r.Name, r.Kind, r.Columns)
+            {
+                Parents = parents.GetValueOrDefault(oid) ?? [],
+                Descendants = descendants.GetValueOrDefault(oid) ?? [],
+                HasRules = ruled.Contains(oid),
+                Types = r.Types,
+            };
             if (info.IsView)
             {
-                info = info with { Origins = await ViewQueryOriginsAsync(conn, oid, ct), DependsOn = await DependenciesAsync(conn, oid, ct) };
+                info = await WithViewQueryAsync(conn, info, ct);
             }
 
             result.Add(info);
@@ -236,32 +302,65 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
         return await cmd.ExecuteScalarAsync(ct) is true;
     }
 
-    private static async ValueTask<(uint, short)[]> ViewQueryOriginsAsync(NpgsqlConnection conn, uint view, CancellationToken ct)
+    /// <summary>A view's origins, the relations it reads and whether it runs code Gatehouse cannot see, from its stored
+    /// query (pg_rewrite) and pg_depend.</summary>
+    private static async ValueTask<RelationInfo> WithViewQueryAsync(NpgsqlConnection conn, RelationInfo view, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("SELECT ev_action::text FROM pg_catalog.pg_rewrite WHERE ev_class = $1::oid AND rulename = '_RETURN'", conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = (long)view });
-        var text = await cmd.ExecuteScalarAsync(ct) as string;
-        // A stored query Gatehouse cannot read gives no origins: every column of the view is then untraceable.
-        return text is null ? [] : ViewOrigins.Parse(text) ?? [];
-    }
+        string? text;
+        await using (var cmd = new NpgsqlCommand("SELECT ev_action::text FROM pg_catalog.pg_rewrite WHERE ev_class = $1::oid AND rulename = '_RETURN'", conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (long)view.Oid });
+            text = await cmd.ExecuteScalarAsync(ct) as string;
+        }
 
-    private static async ValueTask<IReadOnlyList<uint>> DependenciesAsync(NpgsqlConnection conn, uint view, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("""
+        // A stored query Gatehouse cannot read gives no origins: every column of the view is then untraceable.
+        var origins = text is null ? [] : ViewOrigins.Parse(text) ?? [];
+        var relations = new HashSet<uint>(text is null ? [] : ViewOrigins.Numbers(text, ":relid "));
+        var functions = text is null ? [] : ViewOrigins.Numbers(text, ":funcid ")
+            .Concat(ViewOrigins.Numbers(text, ":aggfnoid ")).Concat(ViewOrigins.Numbers(text, ":winfnoid ")).Concat(ViewOrigins.Numbers(text, ":opfuncid "))
+            .Distinct().Select(o => (long)o).ToArray();
+
+        await using (var cmd = new NpgsqlCommand("""
             SELECT DISTINCT d.refobjid FROM pg_catalog.pg_rewrite r
             JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
                 AND d.refclassid = 'pg_catalog.pg_class'::regclass
-            WHERE r.ev_class = $1::oid AND d.refobjid <> $1::oid
-            """, conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = (long)view });
-        var result = new List<uint>();
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
+            WHERE r.ev_class = $1::oid
+            """, conn))
         {
-            result.Add(await reader.GetFieldValueAsync<uint>(0, ct));
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (long)view.Oid });
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                relations.Add(await reader.GetFieldValueAsync<uint>(0, ct));
+            }
         }
 
-        return result;
+        relations.Remove(view.Oid);
+        relations.Remove(0);
+
+        // Functions from pg_depend (user functions and operators are never pinned, so they are recorded) and from the
+        // stored query itself (pinned built-ins are not in pg_depend).
+        bool hidden;
+        await using (var cmd = new NpgsqlCommand("""
+            SELECT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR p.proname = ANY($3::text[]))
+                  AND (p.oid = ANY($2::oid[]) OR p.oid IN (
+                      SELECT CASE WHEN d.refclassid = 'pg_catalog.pg_proc'::regclass THEN d.refobjid ELSE o.oprcode::oid END
+                      FROM pg_catalog.pg_rewrite r
+                      JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+                      LEFT JOIN pg_catalog.pg_operator o ON d.refclassid = 'pg_catalog.pg_operator'::regclass AND o.oid = d.refobjid
+                      WHERE r.ev_class = $1::oid
+                        AND d.refclassid IN ('pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_operator'::regclass))))
+            """, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (long)view.Oid });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = functions, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = TextReadingFunctions.Names.ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
+            hidden = await cmd.ExecuteScalarAsync(ct) is true;
+        }
+
+        return view with { Origins = hidden ? [] : origins, DependsOn = [.. relations], CallsHiddenCode = hidden };
     }
 
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();

@@ -182,6 +182,17 @@ public sealed class StatementMasks
             }
         }
 
+        foreach (var name in facts.WrittenRelations)
+        {
+            foreach (var oid in await catalog.FindAsync(name, ct))
+            {
+                if (await FiresRulesAsync(catalog, oid, 0, ct))
+                {
+                    return $"writes {name}, which has rewrite rules whose queries Gatehouse cannot see";
+                }
+            }
+        }
+
         foreach (var function in facts.Functions)
         {
             if (function.Schema is not ("pg_catalog" or "information_schema") && await catalog.HasUserFunctionAsync(function, ct))
@@ -198,6 +209,31 @@ public sealed class StatementMasks
         }
 
         return null;
+    }
+
+    /// <summary>Whether a write to the relation runs rewrite rules: its own, or (a view written through) those of the
+    /// relations it reads; too deep to follow counts as yes.</summary>
+    private static async ValueTask<bool> FiresRulesAsync(RelationCatalog catalog, uint oid, int depth, CancellationToken ct)
+    {
+        if (await catalog.GetAsync(oid, ct) is not { } relation)
+        {
+            return false;
+        }
+
+        if (relation.HasRules || depth > MaxViewDepth)
+        {
+            return true;
+        }
+
+        foreach (var dependency in relation.IsView ? relation.DependsOn : [])
+        {
+            if (await FiresRulesAsync(catalog, dependency, depth + 1, ct))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The plan for a result set with these columns (formats as the RowDescription gives them).</summary>
@@ -228,24 +264,9 @@ public sealed class StatementMasks
         return new ColumnPlan(plan, Rules);
     }
 
-    /// <summary>The rule for a column of this relation, or of the same-named column of a table it inherits from or partitions.</summary>
-    private async ValueTask<(string With, string Pattern)?> RuleForAsync(RelationInfo relation, string column, int depth, CancellationToken ct)
-    {
-        if (Rules.For(relation.Schema, relation.Name, column) is { } rule)
-        {
-            return rule;
-        }
-
-        foreach (var parentOid in relation.Parents)
-        {
-            if (depth < MaxViewDepth && await _catalog.GetAsync(parentOid, ct) is { } parent && await RuleForAsync(parent, column, depth + 1, ct) is { } inherited)
-            {
-                return inherited;
-            }
-        }
-
-        return null;
-    }
+    /// <summary>The rule for a column of this relation, of a table it inherits from or partitions, or of its descendants.</summary>
+    private ValueTask<(string With, string Pattern)?> RuleForAsync(RelationInfo relation, string column, CancellationToken ct) =>
+        Rules.ColumnRuleAsync(_catalog, relation, column, ct);
 
     internal async ValueTask<(ColumnAction, string?, string?)> TraceAsync(uint table, short attribute, bool tainted, CancellationToken ct)
     {
@@ -263,7 +284,7 @@ public sealed class StatementMasks
                 return untraceable;
             }
 
-            if (await RuleForAsync(relation, name, 0, ct) is { } rule)
+            if (await RuleForAsync(relation, name, ct) is { } rule)
             {
                 return (ColumnAction.Mask, rule.With, rule.Pattern);
             }

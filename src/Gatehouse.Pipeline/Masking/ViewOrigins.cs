@@ -173,4 +173,40 @@ public static class ViewOrigins
 
         return resno is { } r && table is { } tb && column is { } cl ? (r, tb, cl, junk) : null;
     }
+
+    /// <summary>
+    /// Every value of a numeric field (<c>:relid </c>, <c>:funcid </c>…) anywhere in the tree, sub-queries and sub-links
+    /// included, skipping backslash escapes (an identifier is written with them, so text cannot fake a field). Over-reading
+    /// is harmless to its callers: an OID that names nothing is looked up and ignored.
+    /// </summary>
+    public static IEnumerable<uint> Numbers(string nodeTree, string field)
+    {
+        for (int i = 0; i < nodeTree.Length; i++)
+        {
+            char c = nodeTree[i];
+            if (c == '\\')
+            {
+                i++;
+                continue;
+            }
+
+            if (c != ':' || string.CompareOrdinal(nodeTree, i, field, 0, field.Length) != 0)
+            {
+                continue;
+            }
+
+            int start = i + field.Length, end = start;
+            while (end < nodeTree.Length && char.IsAsciiDigit(nodeTree[end]))
+            {
+                end++;
+            }
+
+            if (end > start && uint.TryParse(nodeTree.AsSpan(start, end - start), NumberStyles.None, CultureInfo.InvariantCulture, out var oid) && oid != 0)
+            {
+                yield return oid;
+            }
+
+            i = end - 1;
+        }
+    }
 }
