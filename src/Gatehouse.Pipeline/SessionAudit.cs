@@ -86,9 +86,13 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         {
             message = "[withheld: the statement read masked data]";
         }
-        else if (message is not null && rules is not null && masker is not null)
+        else if (message is not null)
         {
-            message = masker.Scrub(message, rules, tainted: false);
+            message = SecretText.Scrub(message);
+            if (rules is not null && masker is not null)
+            {
+                message = masker.Scrub(message, rules, tainted: false);
+            }
         }
 
         IReadOnlyList<string?>? parameters = outcome.Parameters;
@@ -96,9 +100,14 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         {
             parameters = [.. parameters.Select(p => p is null ? null : "[withheld: the statement touches masked data]")];
         }
-        else if (parameters is not null && rules is { Detectors.Count: > 0 } && masker is not null)
+        else if (parameters is not null)
         {
-            parameters = [.. parameters.Select(p => p is null ? null : masker.Scrub(p, rules, tainted: false))];
+            // Passwords and tokens whatever the grant; then its detectors.
+            parameters = [.. parameters.Select(p => p is null ? null : SecretText.Scrub(p))];
+            if (rules is { Detectors.Count: > 0 } && masker is not null)
+            {
+                parameters = [.. parameters.Select(p => p is null ? null : masker.Scrub(p, rules, tainted: false))];
+            }
         }
 
         // An outcome is recorded after the client saw it; a failed write shows as a statement without outcome. Its rows
