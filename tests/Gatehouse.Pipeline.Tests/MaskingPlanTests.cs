@@ -10,6 +10,10 @@ internal sealed class MemoryCatalog : ICatalogSource
 {
     public const uint Customers = 16388, Orders = 16390, Contacts = 16395, Lowered = 16396, Nested = 16397;
 
+    // Inheritance, partitions, rules, views over hidden code and over the planner statistics.
+    public const uint Party = 16401, Events = 16402, EventsVip = 16403, Mixed = 16404, Touched = 16405, FunctionView = 16406,
+        StatsView = 16407, SampleView = 16408, Statistic = 2619;
+
     private readonly Dictionary<uint, RelationInfo> _relations = new()
     {
         [Customers] = new(Customers, "public", "customers", 'r', new Dictionary<short, string> { [1] = "id", [2] = "name", [3] = "email", [4] = "ssn" }),
@@ -26,6 +30,24 @@ internal sealed class MemoryCatalog : ICatalogSource
         {
             Origins = [(Contacts, 2)], DependsOn = [Contacts],
         },
+        [Party] = new(Party, "public", "party", 'r', new Dictionary<short, string> { [1] = "id", [2] = "email" }) { Descendants = [Customers] },
+        [Events] = new(Events, "public", "events", 'p', new Dictionary<short, string> { [1] = "id", [2] = "email" }) { Descendants = [EventsVip] },
+        [EventsVip] = new(EventsVip, "public", "events_vip", 'r', new Dictionary<short, string> { [1] = "id", [2] = "email" }) { Parents = [Events] },
+        [Mixed] = new(Mixed, "public", "mixed", 'r', new Dictionary<short, string> { [1] = "id", [2] = "email" }) { Descendants = [Customers, EventsVip] },
+        [Touched] = new(Touched, "public", "touched", 'r', new Dictionary<short, string> { [1] = "id", [2] = "status" }) { HasRules = true },
+        [FunctionView] = new(FunctionView, "public", "function_view", 'v', new Dictionary<short, string> { [1] = "cid", [2] = "mail" })
+        {
+            Origins = [], CallsHiddenCode = true,
+        },
+        [StatsView] = new(StatsView, "public", "stats_view", 'v', new Dictionary<short, string> { [1] = "attname", [2] = "bounds" })
+        {
+            Origins = [(0, 0), (0, 0)], DependsOn = [Statistic],
+        },
+        [SampleView] = new(SampleView, "public", "sample_view", 'v', new Dictionary<short, string> { [1] = "v" })
+        {
+            Origins = [(Statistic, 2)], DependsOn = [Statistic],
+        },
+        [Statistic] = new(Statistic, "pg_catalog", "pg_statistic", 'r', new Dictionary<short, string> { [1] = "starelid", [2] = "stavalues1" }),
     };
 
     public int Lookups { get; private set; }
@@ -82,6 +104,7 @@ public sealed class MaskingPlanTests : IDisposable
                 masks:
                   - { columns: ["public.customers.email"], with: email }
                   - { columns: ["*.ssn"], with: last4 }
+                  - { columns: ["public.events_vip.email"], with: hash }
             """);
         _store = PolicyStore.Open(path);
         _rules = MaskRules.For(_store.Current.Grants[0])!;
@@ -118,6 +141,12 @@ public sealed class MaskingPlanTests : IDisposable
     [InlineData("SELECT o.id, o.total FROM orders o", false)]
     [InlineData("SELECT o.id, o.to_jsonb FROM orders o", false)]
     [InlineData("SELECT o.id FROM public.orders AS o WHERE o.total > 1", false)]
+    [InlineData("SELECT * FROM party", true)]
+    [InlineData("SELECT * FROM events", true)]
+    [InlineData("SELECT * FROM function_view", true)]
+    [InlineData("SELECT * FROM stats_view", true)]
+    [InlineData("SELECT * FROM touched", false)]
+    [InlineData("UPDATE touched SET status = status WHERE id = 1", true)]
     public async Task A_statement_is_tainted_when_it_can_read_masked_data(string sql, bool tainted) =>
         Assert.Equal(tainted, (await MasksFor(sql)).Tainted);
 
@@ -195,5 +224,35 @@ public sealed class MaskingPlanTests : IDisposable
         var origins = ViewOrigins.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "view-ev-action.txt")));
         Assert.Equal([(16388u, (short)1), (16388u, (short)3), (0u, (short)0), (0u, (short)0)], origins!);
         Assert.Null(ViewOrigins.Parse("not a node tree"));
+    }
+
+    [Fact]
+    public async Task A_parent_s_column_takes_its_descendants_rule_and_disagreeing_ones_redact()
+    {
+        var masks = await MasksFor("SELECT * FROM party, events, mixed");
+        var plan = await masks.BindAsync(
+            [Col("id", MemoryCatalog.Party, 1, 23), Col("email", MemoryCatalog.Party, 2), Col("email", MemoryCatalog.Events, 2), Col("email", MemoryCatalog.Mixed, 2)],
+            CancellationToken.None);
+        Assert.Equal([ColumnAction.Pass, ColumnAction.Mask, ColumnAction.Mask, ColumnAction.Mask], plan.Columns.Select(c => c.Action));
+        Assert.Equal(["email", "hash", "redact"], plan.Columns.Skip(1).Select(c => c.With));
+    }
+
+    [Fact]
+    public async Task A_view_over_hidden_code_or_the_statistics_is_redacted()
+    {
+        var masks = await MasksFor("SELECT * FROM function_view, stats_view, sample_view");
+        var plan = await masks.BindAsync(
+            [Col("cid", MemoryCatalog.FunctionView, 1, 23), Col("mail", MemoryCatalog.FunctionView, 2), Col("attname", MemoryCatalog.StatsView, 1), Col("bounds", MemoryCatalog.StatsView, 2), Col("v", MemoryCatalog.SampleView, 1)],
+            CancellationToken.None);
+        Assert.Equal([ColumnAction.Redact, ColumnAction.Redact, ColumnAction.Redact, ColumnAction.Redact, ColumnAction.Mask], plan.Columns.Select(c => c.Action));
+        Assert.Equal("redact", plan.Columns[4].With);
+    }
+
+    [Fact]
+    public void Referenced_oids_are_read_from_anywhere_in_the_stored_query()
+    {
+        const string tree = """({QUERY :rtable ({RANGETBLENTRY :rtekind 0 :relid 16391} {RANGETBLENTRY :rtekind 0 :relid 2619 :alias {ALIAS :aliasname a\:relid\ 5}}) :targetList ({TARGETENTRY :expr {FUNCEXPR :funcid 16403}})})""";
+        Assert.Equal([16391u, 2619u], ViewOrigins.Numbers(tree, ":relid "));
+        Assert.Equal([16403u], ViewOrigins.Numbers(tree, ":funcid "));
     }
 }
