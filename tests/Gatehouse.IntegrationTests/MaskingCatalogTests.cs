@@ -1,0 +1,105 @@
+namespace Gatehouse.IntegrationTests;
+
+/// <summary>
+/// Objects a DBA made that hide where a result comes from, found by a red team (each returned raw values): a parent
+/// table whose child is masked, a view over a set-returning function, a view over the planner statistics, a rewrite
+/// rule whose query returns rows on an UPDATE. Each test makes its objects directly on PostgreSQL under names no
+/// other test uses (so the gateway's catalog cache has nothing stale about them) and drops them again.
+/// </summary>
+[Collection(MaskingCollection.Name)]
+public sealed class MaskingCatalogTests(MaskingFixture fixture)
+{
+    private async Task<WireClient> ConnectAsync() => await WireClient.ConnectAsync(fixture.Port, "agent", fixture.Token(MaskGrant.Columns));
+
+    private Task DirectAsync(string sql) => fixture.Gateway.Postgres.ExecuteAsync(sql, TestGateway.Target);
+
+    private async Task<List<WireReply>> WithObjectsAsync(string create, string drop, string sql)
+    {
+        await DirectAsync(create);
+        try
+        {
+            await using var client = await ConnectAsync();
+            var replies = await client.Query(sql).RoundTripAsync();
+            MaskingNameTests.AssertNoRawValue(replies);
+            return replies;
+        }
+        finally
+        {
+            await DirectAsync(drop);
+        }
+    }
+
+    private static List<string?> FirstValues(IEnumerable<WireReply> replies) => [.. replies.Where(r => r.Type == 'D').Select(r => r.FirstValue())];
+
+    [Fact]
+    public async Task A_parent_table_masks_the_columns_its_children_mask()
+    {
+        var replies = await WithObjectsAsync(
+            """
+            CREATE TABLE catalog_contacts (email text, phone text);
+            ALTER TABLE customers INHERIT catalog_contacts;
+            GRANT SELECT ON catalog_contacts TO app_read;
+            """,
+            "ALTER TABLE customers NO INHERIT catalog_contacts; DROP TABLE catalog_contacts;",
+            "SELECT email, phone FROM catalog_contacts ORDER BY email");
+
+        // Every customer (and archived customer, a grandchild) is read through the parent, masked as in customers.
+        var emails = FirstValues(replies);
+        Assert.Equal(MaskingFixture.CustomerCount + MaskingFixture.Archived.Count, emails.Count);
+        Assert.All(emails, e => Assert.Contains("***@", e, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("VIEW")]
+    [InlineData("MATERIALIZED VIEW")]
+    public async Task A_view_over_a_user_function_is_redacted(string kind)
+    {
+        var replies = await WithObjectsAsync(
+            $"""
+            CREATE FUNCTION catalog_contacts_fn() RETURNS TABLE(cid int, mail text, tel text) LANGUAGE sql STABLE AS 'SELECT id, email, phone FROM customers';
+            CREATE {kind} catalog_contact_list AS SELECT * FROM catalog_contacts_fn();
+            GRANT SELECT ON catalog_contact_list TO app_read;
+            """,
+            $"DROP {kind} catalog_contact_list; DROP FUNCTION catalog_contacts_fn();",
+            "SELECT mail, tel, cid FROM catalog_contact_list");
+
+        Assert.Equal(MaskingFixture.CustomerCount + MaskingFixture.Archived.Count, replies.Count(r => r.Type == 'D'));
+        Assert.All(FirstValues(replies), v => Assert.Equal("[redacted]", v));
+    }
+
+    [Theory]
+    [InlineData("SELECT tablename, attname, most_common_vals::text AS mcv, histogram_bounds::text AS bounds FROM pg_stats WHERE schemaname = 'public'",
+        "SELECT bounds, attname FROM catalog_stats WHERE tablename = 'customers' AND attname IN ('email', 'ssn')")]
+    [InlineData("SELECT s.staattnum, s.stavalues1::text AS bounds FROM pg_statistic s JOIN pg_class c ON c.oid = s.starelid WHERE c.relname = 'customers'",
+        "SELECT bounds FROM catalog_stats")]
+    public async Task A_view_over_the_planner_statistics_is_redacted(string view, string sql)
+    {
+        var replies = await WithObjectsAsync(
+            $"ANALYZE customers; CREATE VIEW catalog_stats AS {view}; GRANT SELECT ON catalog_stats TO app_read;",
+            "DROP VIEW catalog_stats;",
+            sql);
+
+        var values = FirstValues(replies);
+        Assert.NotEmpty(values);
+        Assert.All(values, v => Assert.True(v is null or "[redacted]", v));
+    }
+
+    [Fact]
+    public async Task A_write_to_a_table_with_a_rewrite_rule_is_tainted()
+    {
+        var replies = await WithObjectsAsync(
+            """
+            CREATE TABLE catalog_orders (id int PRIMARY KEY, customer_id int, status text);
+            INSERT INTO catalog_orders VALUES (1, 1, 'new'), (2, 2, 'new');
+            CREATE RULE catalog_orders_touch AS ON UPDATE TO catalog_orders
+              DO ALSO SELECT lower(c.email) AS contact, c.ssn FROM customers c WHERE c.id = NEW.customer_id;
+            GRANT SELECT, UPDATE ON catalog_orders TO app_read, app_write;
+            """,
+            "DROP TABLE catalog_orders;",
+            "UPDATE catalog_orders SET status = status WHERE id = 1");
+
+        // The rule's rows arrive with the e-mail redacted (untraceable) and the SSN masked by its rule.
+        var row = Assert.Single(replies, r => r.Type == 'D');
+        Assert.Equal("[redacted]", row.FirstValue());
+    }
+}
