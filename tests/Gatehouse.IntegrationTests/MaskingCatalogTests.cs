@@ -102,4 +102,27 @@ public sealed class MaskingCatalogTests(MaskingFixture fixture)
         var row = Assert.Single(replies, r => r.Type == 'D');
         Assert.Equal("[redacted]", row.FirstValue());
     }
+
+    [Theory]
+    [InlineData("SELECT @@@ id AS e FROM orders WHERE id <= 3")]
+    [InlineData("SELECT OPERATOR(public.@@@) id AS e FROM orders WHERE id <= 3")]
+    [InlineData("SELECT (@@@ customer_id)::int AS e FROM orders WHERE id = 1")]
+    public async Task An_operator_over_a_user_function_taints_the_statement(string sql)
+    {
+        // The red team's F3: the operator's function reads customers, which the statement's text never names; its
+        // value came back raw, and a failed cast quoted it in the error (and the audit trail).
+        var replies = await WithObjectsAsync(
+            """
+            CREATE FUNCTION catalog_email_of(int) RETURNS text LANGUAGE sql STABLE AS 'SELECT email FROM customers WHERE id = $1';
+            CREATE OPERATOR public.@@@ (RIGHTARG = int, FUNCTION = catalog_email_of);
+            """,
+            "DROP OPERATOR public.@@@ (NONE, int); DROP FUNCTION catalog_email_of(int);",
+            sql);
+
+        Assert.All(FirstValues(replies), v => Assert.True(v is null or "[redacted]", v));
+        if (replies.FirstOrDefault(r => r.Type == 'E') is { } error)
+        {
+            Assert.DoesNotContain("@example", error.Error.Message, StringComparison.Ordinal);
+        }
+    }
 }

@@ -47,6 +47,10 @@ public interface ICatalogSource
 
     /// <summary>Whether a function of this name exists outside pg_catalog and information_schema (in the given schema, if any).</summary>
     ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct);
+
+    /// <summary>Whether an operator of this name exists outside pg_catalog and information_schema whose function is not C
+    /// or internal (a SQL or PL/pgSQL body, which may read anything). Sources without operators answer false.</summary>
+    ValueTask<bool> HasUserOperatorAsync(QualifiedName name, CancellationToken ct) => ValueTask.FromResult(false);
 }
 
 /// <summary>
@@ -59,6 +63,7 @@ public sealed class RelationCatalog(ICatalogSource source)
     private ConcurrentDictionary<uint, RelationInfo> _byOid = new();
     private ConcurrentDictionary<QualifiedName, IReadOnlyList<uint>> _byName = new();
     private ConcurrentDictionary<QualifiedName, bool> _userFunctions = new();
+    private ConcurrentDictionary<QualifiedName, bool> _userOperators = new();
     private long _generation;
 
     /// <summary>Changes whenever the cache is cleared; results computed from an older generation are stale.</summary>
@@ -70,6 +75,7 @@ public sealed class RelationCatalog(ICatalogSource source)
         _byOid = new();
         _byName = new();
         _userFunctions = new();
+        _userOperators = new();
         Interlocked.Increment(ref _generation);
     }
 
@@ -141,6 +147,19 @@ public sealed class RelationCatalog(ICatalogSource source)
         }
 
         known = await Load(() => source.HasUserFunctionAsync(name, ct));
+        map[name] = known;
+        return known;
+    }
+
+    public async ValueTask<bool> HasUserOperatorAsync(QualifiedName name, CancellationToken ct)
+    {
+        var map = _userOperators;
+        if (map.TryGetValue(name, out var known))
+        {
+            return known;
+        }
+
+        known = await Load(() => source.HasUserOperatorAsync(name, ct));
         map[name] = known;
         return known;
     }
@@ -295,6 +314,25 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
         await using var cmd = new NpgsqlCommand("""
             SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
                            WHERE p.proname = $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                             AND ($2::text IS NULL OR n.nspname = $2))
+            """, conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = name.Name });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)name.Schema ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        return await cmd.ExecuteScalarAsync(ct) is true;
+    }
+
+    public ValueTask<bool> HasUserOperatorAsync(QualifiedName name, CancellationToken ct) =>
+        EndedConnections.RetryOnceAsync(_dataSource, conn => HasUserOperatorAsync(conn, name, ct), ct);
+
+    private static async ValueTask<bool> HasUserOperatorAsync(NpgsqlConnection conn, QualifiedName name, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
+                             JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+                             JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+                             JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+                           WHERE o.oprname = $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                             AND l.lanname NOT IN ('c', 'internal')
                              AND ($2::text IS NULL OR n.nspname = $2))
             """, conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = name.Name });

@@ -201,6 +201,18 @@ public sealed class StatementMasks
             }
         }
 
+        // An operator is a call of its function: one a DBA made over SQL or PL/pgSQL may read anything.
+        if (sql is not null)
+        {
+            foreach (var op in OperatorNames.Of(sql, facts))
+            {
+                if (await catalog.HasUserOperatorAsync(op, ct))
+                {
+                    return $"uses the operator {op.Name}, whose function's body Gatehouse cannot see";
+                }
+            }
+        }
+
         // o.customer_email where orders has no such column is the call customer_email(o) (attribute notation).
         if (sql is not null && AttributeNotation.MayHaveReferences(sql, facts)
             && await AttributeNotation.UserFunctionCallAsync(catalog, QualifiedReferences.Of(sql, facts), facts, ct) is { } call)
