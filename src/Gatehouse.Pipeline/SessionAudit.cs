@@ -82,7 +82,7 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         double ms = outcome.StartTimestamp == 0 ? 0 : Math.Round(Stopwatch.GetElapsedTime(outcome.StartTimestamp).TotalMilliseconds, 3);
         bool masked = ticket.Masks is { } m && (m.Tainted || ticket.Statements.Any(s => s.WrittenRelations.Count > 0 || s.WritesUnlistedRelations));
         string? message = outcome.Message;
-        if (message is not null && ticket.Masks is { Tainted: true })
+        if (message is not null && ticket.Masks is { Tainted: true } && !ServerMessages.KeepsDataOut(outcome.SqlState, message))
         {
             message = "[withheld: the statement read masked data]";
         }

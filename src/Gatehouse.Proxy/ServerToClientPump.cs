@@ -377,29 +377,6 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
         return FrameVerdict.Replace;
     }
 
-    // Messages kept in a statement that reads masked data: those with no variable part at all, and a permission error
-    // (it names an object that exists). A class of SQLSTATE is no guarantee: built-ins put their text arguments in
-    // 42703 (has_column_privilege), 42601 (to_tsquery) and numbers in 54000 (array_fill) messages, and quotes an
-    // agent adds around a value defeat any reading of which part is the value. Every other message is withheld.
-    private static readonly HashSet<string> ConstantMessages = new(StringComparer.Ordinal)
-    {
-        "current transaction is aborted, commands ignored until end of transaction block",
-        "could not serialize access due to concurrent update",
-        "could not serialize access due to concurrent delete",
-        "could not serialize access due to read/write dependencies among transactions",
-        "deadlock detected",
-        "canceling statement due to user request",
-        "canceling statement due to statement timeout",
-        "canceling statement due to lock timeout",
-        "division by zero",
-    };
-
-    private static bool KeepsDataOut(string? code, string? message) =>
-        message is not null && (ConstantMessages.Contains(message) || (code == "42501" && PermissionDenied().IsMatch(message)));
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"^permission denied for (table|view|sequence|schema|function|procedure|materialized view|foreign table|database|large object|type|language) [A-Za-z0-9_.$""]{1,130}$")]
-    private static partial System.Text.RegularExpressions.Regex PermissionDenied();
-
     private static void WithholdMessage(List<(byte Type, string Value)> fields, string message)
     {
         fields.RemoveAll(f => f.Type == (byte)'H');
@@ -453,7 +430,7 @@ internal sealed partial class ServerToClientPump(Stream input, Stream output, St
             WithholdMessage(fields, "[redacted: a message raised while reading masked data]");
             changed = true;
         }
-        else if (tainted && !KeepsDataOut(code, fields.FirstOrDefault(f => f.Type == (byte)'M').Value))
+        else if (tainted && !ServerMessages.KeepsDataOut(code, fields.FirstOrDefault(f => f.Type == (byte)'M').Value))
         {
             // A data exception quotes or prints the value it failed on, and quotes an attacker added defeat any
             // reading of which part is the value: its message is withheld whole, the SQLSTATE kept.

@@ -224,4 +224,36 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
         Assert.Contains("masked", update.GetProperty("reason").GetString()!, StringComparison.Ordinal);
         Assert.DoesNotContain("allowed within db_roles", update.GetProperty("reason").GetString()!, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_tainted_statement_s_error_is_kept_in_the_trail_where_the_wire_keeps_it()
+    {
+        // The wire keeps a tainted statement's error when it can carry no value (division by zero, a permission
+        // error); the trail withheld every such message, so an auditor saw less than the agent did.
+        await using var gateway = await TestGateway.StartAsync(new TestGatewayOptions
+        {
+            Policy = TestData.DefaultPolicy + "\n    masks:\n      - { columns: [\"public.customers.email\"], with: email }\n",
+        });
+        string subject = "agent-errors-" + Guid.NewGuid().ToString("N")[..6];
+        await using (var client = await WireClient.ConnectAsync(gateway.Port, "agent", gateway.Token(subject)))
+        {
+            var zero = Assert.Single(await client.Query("SELECT email, 1 / (id - id) FROM customers").RoundTripAsync(), r => r.Type == 'E').Error;
+            Assert.Equal("division by zero", zero.Message);
+            var cast = Assert.Single(await client.Query("SELECT email::int FROM customers").RoundTripAsync(), r => r.Type == 'E').Error;
+            Assert.DoesNotContain("@", cast.Message, StringComparison.Ordinal);
+        }
+
+        await AuditCli.EndedSessionsAsync(gateway.ConfigPath, subject, 1);
+        var result = await AuditCli.RunAsync("audit", "export", "--config", gateway.ConfigPath, "--since", "10m");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        string session = lines.Single(l => l.GetProperty("kind").GetString() == "session.start"
+            && l.GetProperty("body").GetProperty("identity").GetProperty("subject").GetString() == subject).GetProperty("session").GetString()!;
+        var messages = lines.Where(l => l.GetProperty("session").GetString() == session && l.GetProperty("kind").GetString() == "outcome")
+            .Select(l => l.GetProperty("body").GetProperty("message").GetString()).ToList();
+        Assert.Equal(2, messages.Count);
+        Assert.Equal("division by zero", messages[0]);
+        Assert.StartsWith("[withheld", messages[1], StringComparison.Ordinal);
+        Assert.DoesNotContain("@", string.Join(' ', messages), StringComparison.Ordinal);
+    }
 }
