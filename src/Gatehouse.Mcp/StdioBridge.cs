@@ -33,17 +33,27 @@ public static class StdioBridge
 
         await using (client)
         {
+            var input = new DrainingInput(Console.OpenStandardInput(), ct);
             var options = new McpServerOptions
             {
                 ServerInfo = new Implementation { Name = "gatehouse", Version = typeof(StdioBridge).Assembly.GetName().Version?.ToString() ?? "0" },
                 Capabilities = new ServerCapabilities { Tools = new ToolsCapability() },
                 Handlers = new McpServerHandlers
                 {
-                    ListToolsHandler = async (request, c) => await client.ListToolsAsync(request.Params ?? new ListToolsRequestParams(), c),
-                    CallToolHandler = async (request, c) => await client.CallToolAsync(request.Params!, c),
+                    ListToolsHandler = async (request, c) =>
+                    {
+                        using var running = input.Enter();
+                        return await client.ListToolsAsync(request.Params ?? new ListToolsRequestParams(), c);
+                    },
+                    CallToolHandler = async (request, c) =>
+                    {
+                        using var running = input.Enter();
+                        return await client.CallToolAsync(request.Params!, c);
+                    },
                 },
             };
-            await using var stdio = McpServer.Create(new StdioServerTransport("gatehouse"), options);
+            // End of input waits for the answers still coming (DrainingInput); the SDK's stdio transport would cancel them.
+            await using var stdio = McpServer.Create(new StreamServerTransport(input, Console.OpenStandardOutput(), "gatehouse"), options);
             try
             {
                 await stdio.RunAsync(ct);

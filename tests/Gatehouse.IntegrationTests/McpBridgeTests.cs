@@ -50,4 +50,25 @@ public sealed class McpBridgeTests(McpFixture fixture)
         Assert.StartsWith("gatehouse: cannot open the MCP endpoint", result.Stderr.Trim(), StringComparison.Ordinal);
         Assert.Single(result.Stderr.Trim().Split('\n'));
     }
+
+    [Fact]
+    public async Task Requests_piped_to_the_bridge_are_answered_before_it_exits_at_end_of_input()
+    {
+        // printf '…' | gatehouse mcp: the SDK ended at end of input and cancelled the calls still running, so the
+        // process exited without their replies.
+        string target = TestGateway.Target;
+        string input = string.Join('\n',
+            """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"pipe","version":"1"}}}""",
+            """{"jsonrpc":"2.0","method":"notifications/initialized"}""",
+            """{"jsonrpc":"2.0","id":2,"method":"tools/list"}""",
+            """{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"query","arguments":{"target":"TARGET","sql":"SELECT pg_sleep(0.5), 'piped-marker' AS m"}}}""".Replace("TARGET", target, StringComparison.Ordinal)) + "\n";
+        var result = await ProcessRunner.RunAsync(GatewayProcess.Executable, ["mcp", "--server", fixture.Endpoint.ToString()],
+            new Dictionary<string, string> { ["GATEHOUSE_TOKEN"] = fixture.Gateway.Token("piped-agent") }, timeout: TimeSpan.FromSeconds(60), stdin: input);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var ids = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Where(m => m.TryGetProperty("id", out _)).Select(m => m.GetProperty("id").GetInt32()).ToList();
+        Assert.Equal([1, 2, 3], ids.Order());
+        Assert.Contains("piped-marker", result.Stdout, StringComparison.Ordinal);
+    }
 }
