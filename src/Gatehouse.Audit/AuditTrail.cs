@@ -59,16 +59,16 @@ public readonly record struct AuditTrailStats(long Records, long Batches, long F
 public sealed class AuditTrail : IAsyncDisposable
 {
     /// <summary>Rows per store transaction, at most.</summary>
-    public const int MaxBatch = 1024;
+    public const int MaxBatch = 4096;
 
     /// <summary>Queued rows that wake the writer although nobody waits for them.</summary>
-    public const int WakeAt = 256;
+    public const int WakeAt = 2048;
 
     /// <summary>Rows not yet stored beyond which appends are refused (the store has been failing for a long time).</summary>
     public const int MaxBacklog = 200_000;
 
     /// <summary>The longest a record nobody waits for stays queued before the writer takes it.</summary>
-    public static readonly TimeSpan LazyFlush = TimeSpan.FromMilliseconds(50);
+    public static readonly TimeSpan LazyFlush = TimeSpan.FromMilliseconds(200);
 
     /// <summary>How often rows the store refused are tried again (sooner when a caller waits for one).</summary>
     public static readonly TimeSpan RetryEvery = TimeSpan.FromMilliseconds(250);
