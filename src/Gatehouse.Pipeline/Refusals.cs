@@ -125,6 +125,13 @@ public static class Refusals
             $"gatehouse: prepared statement \"{name}\" was changed by a batch the server has not answered yet; a Bind over 1 MiB of it must wait for that batch's ReadyForQuery",
             "session-guard");
 
+    /// <summary>Under masks, an Execute of a portal after other statements ran since its Bind or last Execute: one of them
+    /// may have replaced it under the same name (34000, as for a portal Gatehouse does not know).</summary>
+    public static Refusal PortalMayBeReplaced(string name) =>
+        new(RefusalKind.SessionGuard, "34000",
+            $"gatehouse: portal \"{name}\" was bound before other statements ran, and one of them may have replaced it (ROLLBACK TO SAVEPOINT, a function's CLOSE and OPEN); under masks a portal is executed only until another statement runs: bind it again",
+            "session-guard");
+
     /// <summary>A Query with more than one COPY … FROM STDIN: one at a time (the gateway tracks the copy the server is reading).</summary>
     public static Refusal SeveralCopiesFromClient { get; } = new(RefusalKind.SessionGuard, "0A000",
         "gatehouse: a query string may hold one COPY … FROM STDIN at most; send each COPY as its own query", "session-guard");

@@ -28,7 +28,13 @@ internal sealed partial class ClientToServerPump(
     // BoundAt: how many requests had gone to the server when a named portal was bound (-1 for the unnamed one, or
     // without limits): a transaction that ended after that destroyed it, and a portal of that name later (a PL/pgSQL
     // cursor) is not the one Gatehouse knows.
-    private readonly Dictionary<string, (StatementTicket? Ticket, bool Described, long BoundAt)> _portals = new(StringComparer.Ordinal);
+    // RanAt: _runs when the portal was bound or last executed. Another statement run since may have replaced it under
+    // the same name (ROLLBACK TO SAVEPOINT destroys the portals of the subtransaction, a function's CLOSE and OPEN of a
+    // refcursor by that name make a new one): see the Execute case.
+    private readonly Dictionary<string, (StatementTicket? Ticket, bool Described, long BoundAt, long RanAt)> _portals = new(StringComparer.Ordinal);
+
+    // Statements sent to run: every Query and every Execute forwarded.
+    private long _runs;
 
     public bool ClientTerminated { get; private set; }
 
@@ -211,7 +217,7 @@ internal sealed partial class ClientToServerPump(
     {
         var ticket = _statements.GetValueOrDefault(statement);
         _refusedPortals.Remove(portal);
-        _portals[portal] = (ticket, false, portal.Length > 0 && limits is not null ? limits.SentCount : -1);
+        _portals[portal] = (ticket, false, portal.Length > 0 && limits is not null ? limits.SentCount : -1, _runs);
         _portalBatch[portal] = ledger.Batch;
 
         ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown, Parameters: parameters,
@@ -292,6 +298,7 @@ internal sealed partial class ClientToServerPump(
                 ForgetRedefinedNames(submission.Ticket);
                 NoteEncodingChange(submission.Ticket!);
                 CopySent(submission.Ticket);
+                _runs++;
                 ledger.Expect(new(StatementLedger.Kind.Query, submission.Ticket, At: Stopwatch.GetTimestamp()));
                 limits?.Sent();
                 return FrameVerdict.Pass;
@@ -492,16 +499,31 @@ internal sealed partial class ClientToServerPump(
                     return RefuseParse(stale);
                 }
 
+                if (bound.RanAt != _runs && pipeline!.HasMasks)
+                {
+                    // Other statements ran since this portal was bound or last executed, and one of them may have replaced
+                    // it under the same name with a query whose columns its plan does not cover: under masks it is
+                    // bound again (a red team read raw values through a cursor a function reopened under the name).
+                    _portals.Remove(portal);
+                    var replaced = Refusals.PortalMayBeReplaced(portal);
+                    await pipeline.RefusedMessageAsync($"[protocol Execute of portal \"{portal}\"]", replaced);
+                    return RefuseParse(replaced);
+                }
+
                 if (bound.Ticket is { } running)
                 {
                     NoteEncodingChange(running);
                 }
 
+                _runs++;
+                bound.RanAt = _runs;
+                _portals[portal] = bound;
+
                 if (bound is { Described: false } undescribed && undescribed.Ticket is { Masks: not null } or { Result: not null })
                 {
                     // Execute sends no RowDescription: describe the portal first, so its rows can be masked (and
                     // recorded) by column; the server's answer to this Describe is not shown to the client.
-                    _portals[portal] = undescribed with { Described = true };
+                    _portals[portal] = bound with { Described = true };
                     ledger.Expect(new(StatementLedger.Kind.Describe, undescribed.Ticket, Name: portal, Target: (byte)'P', Injected: true));
                     Replace(Describe(portal));
                     Replace(frame.Span);

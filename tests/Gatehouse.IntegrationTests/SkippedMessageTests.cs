@@ -116,4 +116,45 @@ public sealed class SkippedMessageTests(MaskingFixture fixture)
         Assert.Equal("1 2 T D D D C Z", Shape(again));
         MaskingNameTests.AssertNoRawValue(again);
     }
+
+    [Fact]
+    public async Task A_portal_is_executed_again_only_until_another_statement_runs()
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query("BEGIN").RoundTripAsync()));
+        var first = await client.Parse("rows", "SELECT id::text FROM orders ORDER BY id").Bind("cur", "rows").Execute("cur", 1).Sync().RoundTripAsync();
+        Assert.Equal("1 2 D s Z", Shape(first));
+        // Nothing ran in between: the next rows of the same portal.
+        Assert.Equal("D s Z", Shape(await client.Execute("cur", 1).Sync().RoundTripAsync()));
+        Assert.Equal("T C Z", Shape(await client.Query("SELECT 1 WHERE false").RoundTripAsync()));
+        Assert.Equal("E(34000) Z", Shape(await client.Execute("cur", 1).Sync().RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query("ROLLBACK").RoundTripAsync()));
+    }
+
+    [Fact]
+    public async Task A_portal_a_function_reopened_under_its_name_after_a_savepoint_rollback_is_not_run_with_the_old_plan()
+    {
+        // The red team's way: the portal's plan came from a Describe; ROLLBACK TO SAVEPOINT destroyed the portal and a
+        // function (the PL/pgSQL manual's "return a cursor") opened one of that name over customers.
+        await fixture.Gateway.Postgres.ExecuteAsync("""
+            CREATE OR REPLACE FUNCTION skipped_customer_cursor(c refcursor) RETURNS refcursor LANGUAGE plpgsql AS $$
+            BEGIN OPEN c FOR SELECT name, email, ssn FROM customers ORDER BY id; RETURN c; END $$;
+            GRANT EXECUTE ON FUNCTION skipped_customer_cursor(refcursor) TO app_read;
+            """, TestGateway.Target);
+        try
+        {
+            await using var client = await ConnectAsync();
+            Assert.Equal("C C Z", Shape(await client.Query("BEGIN; SAVEPOINT a").RoundTripAsync()));
+            Assert.Equal("1 2 T Z", Shape(await client.Parse("plain", "SELECT 'a'::text AS a, 'b'::text AS b, 'c'::text AS c").Bind("cur", "plain").Describe('P', "cur").Sync().RoundTripAsync()));
+            Assert.Equal("C Z", Shape(await client.Query("ROLLBACK TO SAVEPOINT a").RoundTripAsync()));
+            MaskingNameTests.AssertNoRawValue(await client.Query("SELECT skipped_customer_cursor('cur')").RoundTripAsync());
+            var executed = await client.Execute("cur", 3).Sync().RoundTripAsync();
+            Assert.Equal("E(34000) Z", Shape(executed));
+            MaskingNameTests.AssertNoRawValue(executed);
+        }
+        finally
+        {
+            await fixture.Gateway.Postgres.ExecuteAsync("DROP FUNCTION skipped_customer_cursor(refcursor)", TestGateway.Target);
+        }
+    }
 }
