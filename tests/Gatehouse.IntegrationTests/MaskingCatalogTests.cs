@@ -125,4 +125,38 @@ public sealed class MaskingCatalogTests(MaskingFixture fixture)
             Assert.DoesNotContain("@example", error.Error.Message, StringComparison.Ordinal);
         }
     }
+
+    [Theory]
+    [InlineData("SELECT 1 LIKE 2 AS e")]
+    [InlineData("SELECT 3 LIKE 4 AS e UNION ALL SELECT 'z'")]
+    public async Task LIKE_runs_a_user_operator_and_taints_the_statement(string sql)
+    {
+        // LIKE is the operator ~~, looked up like any other: one a DBA made for (int, int) is what it runs.
+        var replies = await WithObjectsAsync(
+            """
+            CREATE FUNCTION catalog_like_email(a int, b int) RETURNS text LANGUAGE sql STABLE AS 'SELECT email FROM customers WHERE id = a';
+            CREATE OPERATOR public.~~ (LEFTARG = int, RIGHTARG = int, FUNCTION = catalog_like_email);
+            """,
+            "DROP OPERATOR public.~~ (int, int); DROP FUNCTION catalog_like_email(int, int);",
+            sql);
+        Assert.All(FirstValues(replies), v => Assert.True(v is null or "[redacted]" or "z", v));
+    }
+
+    [Theory]
+    [InlineData("SELECT (1::catalog_wrapped).v AS e")]
+    [InlineData("SELECT CAST(3 AS catalog_wrapped) AS e")]
+    [InlineData("SELECT (id::public.catalog_wrapped).v AS e FROM orders WHERE id <= 2")]
+    public async Task A_cast_through_a_user_function_taints_the_statement(string sql)
+    {
+        var replies = await WithObjectsAsync(
+            """
+            CREATE TYPE catalog_wrapped AS (v text);
+            CREATE FUNCTION catalog_wrap(i int) RETURNS catalog_wrapped LANGUAGE sql STABLE AS 'SELECT ROW((SELECT email FROM customers WHERE id = i))::catalog_wrapped';
+            CREATE CAST (int AS catalog_wrapped) WITH FUNCTION catalog_wrap(int);
+            """,
+            "DROP CAST (int AS catalog_wrapped); DROP FUNCTION catalog_wrap(int); DROP TYPE catalog_wrapped;",
+            sql);
+        Assert.NotEmpty(FirstValues(replies));
+        Assert.All(FirstValues(replies), v => Assert.True(v is null or "[redacted]", v));
+    }
 }

@@ -51,6 +51,10 @@ public interface ICatalogSource
     /// <summary>Whether an operator of this name exists outside pg_catalog and information_schema whose function is not C
     /// or internal (a SQL or PL/pgSQL body, which may read anything). Sources without operators answer false.</summary>
     ValueTask<bool> HasUserOperatorAsync(QualifiedName name, CancellationToken ct) => ValueTask.FromResult(false);
+
+    /// <summary>Whether a cast to a type of this name runs a function outside pg_catalog and information_schema that is
+    /// not C or internal. Sources without casts answer false.</summary>
+    ValueTask<bool> HasUserCastAsync(QualifiedName type, CancellationToken ct) => ValueTask.FromResult(false);
 }
 
 /// <summary>
@@ -64,6 +68,7 @@ public sealed class RelationCatalog(ICatalogSource source)
     private ConcurrentDictionary<QualifiedName, IReadOnlyList<uint>> _byName = new();
     private ConcurrentDictionary<QualifiedName, bool> _userFunctions = new();
     private ConcurrentDictionary<QualifiedName, bool> _userOperators = new();
+    private ConcurrentDictionary<QualifiedName, bool> _userCasts = new();
     private long _generation;
 
     /// <summary>Changes whenever the cache is cleared; results computed from an older generation are stale.</summary>
@@ -76,6 +81,7 @@ public sealed class RelationCatalog(ICatalogSource source)
         _byName = new();
         _userFunctions = new();
         _userOperators = new();
+        _userCasts = new();
         Interlocked.Increment(ref _generation);
     }
 
@@ -161,6 +167,19 @@ public sealed class RelationCatalog(ICatalogSource source)
 
         known = await Load(() => source.HasUserOperatorAsync(name, ct));
         map[name] = known;
+        return known;
+    }
+
+    public async ValueTask<bool> HasUserCastAsync(QualifiedName type, CancellationToken ct)
+    {
+        var map = _userCasts;
+        if (map.TryGetValue(type, out var known))
+        {
+            return known;
+        }
+
+        known = await Load(() => source.HasUserCastAsync(type, ct));
+        map[type] = known;
         return known;
     }
 
@@ -337,6 +356,27 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
             """, conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = name.Name });
         cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)name.Schema ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        return await cmd.ExecuteScalarAsync(ct) is true;
+    }
+
+    public ValueTask<bool> HasUserCastAsync(QualifiedName type, CancellationToken ct) =>
+        EndedConnections.RetryOnceAsync(_dataSource, conn => HasUserCastAsync(conn, type, ct), ct);
+
+    private static async ValueTask<bool> HasUserCastAsync(NpgsqlConnection conn, QualifiedName type, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_cast c
+                             JOIN pg_catalog.pg_type t ON t.oid = c.casttarget
+                             JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+                             JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+                             JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+                             JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+                           WHERE t.typname = $1 AND pn.nspname NOT IN ('pg_catalog', 'information_schema')
+                             AND l.lanname NOT IN ('c', 'internal')
+                             AND ($2::text IS NULL OR tn.nspname = $2))
+            """, conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = type.Name });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)type.Schema ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         return await cmd.ExecuteScalarAsync(ct) is true;
     }
 

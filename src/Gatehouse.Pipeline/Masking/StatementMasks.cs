@@ -204,11 +204,20 @@ public sealed class StatementMasks
         // An operator is a call of its function: one a DBA made over SQL or PL/pgSQL may read anything.
         if (sql is not null)
         {
-            foreach (var op in OperatorNames.Of(sql, facts))
+            var (operators, casts) = OperatorNames.Of(sql, facts);
+            foreach (var op in operators)
             {
                 if (await catalog.HasUserOperatorAsync(op, ct))
                 {
                     return $"uses the operator {op.Name}, whose function's body Gatehouse cannot see";
+                }
+            }
+
+            foreach (var type in casts)
+            {
+                if (await catalog.HasUserCastAsync(type, ct))
+                {
+                    return $"casts to {type}, whose cast function's body Gatehouse cannot see";
                 }
             }
         }
