@@ -131,55 +131,28 @@ public sealed class RelationCatalog(ICatalogSource source)
         return result;
     }
 
-    public async ValueTask<IReadOnlyList<uint>> FindAsync(QualifiedName name, CancellationToken ct)
+    public ValueTask<IReadOnlyList<uint>> FindAsync(QualifiedName name, CancellationToken ct) =>
+        Cached(_byName, name, () => source.ByNameAsync(name, ct));
+
+    public ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct) =>
+        Cached(_userFunctions, name, () => source.HasUserFunctionAsync(name, ct));
+
+    public ValueTask<bool> HasUserOperatorAsync(QualifiedName name, CancellationToken ct) =>
+        Cached(_userOperators, name, () => source.HasUserOperatorAsync(name, ct));
+
+    public ValueTask<bool> HasUserCastAsync(QualifiedName type, CancellationToken ct) =>
+        Cached(_userCasts, type, () => source.HasUserCastAsync(type, ct));
+
+    // The map is the one current when the lookup began: an answer loaded across an Invalidate lands in the old map.
+    private static async ValueTask<T> Cached<T>(ConcurrentDictionary<QualifiedName, T> map, QualifiedName key, Func<ValueTask<T>> load)
     {
-        var map = _byName;
-        if (map.TryGetValue(name, out var oids))
-        {
-            return oids;
-        }
-
-        oids = await Load(() => source.ByNameAsync(name, ct));
-        map[name] = oids;
-        return oids;
-    }
-
-    public async ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct)
-    {
-        var map = _userFunctions;
-        if (map.TryGetValue(name, out var known))
-        {
-            return known;
-        }
-
-        known = await Load(() => source.HasUserFunctionAsync(name, ct));
-        map[name] = known;
-        return known;
-    }
-
-    public async ValueTask<bool> HasUserOperatorAsync(QualifiedName name, CancellationToken ct)
-    {
-        var map = _userOperators;
-        if (map.TryGetValue(name, out var known))
+        if (map.TryGetValue(key, out var known))
         {
             return known;
         }
 
-        known = await Load(() => source.HasUserOperatorAsync(name, ct));
-        map[name] = known;
-        return known;
-    }
-
-    public async ValueTask<bool> HasUserCastAsync(QualifiedName type, CancellationToken ct)
-    {
-        var map = _userCasts;
-        if (map.TryGetValue(type, out var known))
-        {
-            return known;
-        }
-
-        known = await Load(() => source.HasUserCastAsync(type, ct));
-        map[type] = known;
+        known = await Load(load);
+        map[key] = known;
         return known;
     }
 
@@ -325,60 +298,43 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
         return oids;
     }
 
-    public ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct) =>
-        EndedConnections.RetryOnceAsync(_dataSource, conn => HasUserFunctionAsync(conn, name, ct), ct);
+    public ValueTask<bool> HasUserFunctionAsync(QualifiedName name, CancellationToken ct) => ExistsAsync("""
+        SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                       WHERE p.proname = $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                         AND ($2::text IS NULL OR n.nspname = $2))
+        """, name, ct);
 
-    private static async ValueTask<bool> HasUserFunctionAsync(NpgsqlConnection conn, QualifiedName name, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("""
-            SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-                           WHERE p.proname = $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                             AND ($2::text IS NULL OR n.nspname = $2))
-            """, conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = name.Name });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)name.Schema ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-        return await cmd.ExecuteScalarAsync(ct) is true;
-    }
+    public ValueTask<bool> HasUserOperatorAsync(QualifiedName name, CancellationToken ct) => ExistsAsync("""
+        SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
+                         JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+                         JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+                         JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+                       WHERE o.oprname = $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                         AND l.lanname NOT IN ('c', 'internal')
+                         AND ($2::text IS NULL OR n.nspname = $2))
+        """, name, ct);
 
-    public ValueTask<bool> HasUserOperatorAsync(QualifiedName name, CancellationToken ct) =>
-        EndedConnections.RetryOnceAsync(_dataSource, conn => HasUserOperatorAsync(conn, name, ct), ct);
+    public ValueTask<bool> HasUserCastAsync(QualifiedName type, CancellationToken ct) => ExistsAsync("""
+        SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_cast c
+                         JOIN pg_catalog.pg_type t ON t.oid = c.casttarget
+                         JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+                         JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+                         JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+                         JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+                       WHERE t.typname = $1 AND pn.nspname NOT IN ('pg_catalog', 'information_schema')
+                         AND l.lanname NOT IN ('c', 'internal')
+                         AND ($2::text IS NULL OR tn.nspname = $2))
+        """, type, ct);
 
-    private static async ValueTask<bool> HasUserOperatorAsync(NpgsqlConnection conn, QualifiedName name, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("""
-            SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
-                             JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
-                             JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
-                             JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-                           WHERE o.oprname = $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                             AND l.lanname NOT IN ('c', 'internal')
-                             AND ($2::text IS NULL OR n.nspname = $2))
-            """, conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = name.Name });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)name.Schema ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-        return await cmd.ExecuteScalarAsync(ct) is true;
-    }
-
-    public ValueTask<bool> HasUserCastAsync(QualifiedName type, CancellationToken ct) =>
-        EndedConnections.RetryOnceAsync(_dataSource, conn => HasUserCastAsync(conn, type, ct), ct);
-
-    private static async ValueTask<bool> HasUserCastAsync(NpgsqlConnection conn, QualifiedName type, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("""
-            SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_cast c
-                             JOIN pg_catalog.pg_type t ON t.oid = c.casttarget
-                             JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
-                             JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
-                             JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-                             JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-                           WHERE t.typname = $1 AND pn.nspname NOT IN ('pg_catalog', 'information_schema')
-                             AND l.lanname NOT IN ('c', 'internal')
-                             AND ($2::text IS NULL OR tn.nspname = $2))
-            """, conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = type.Name });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)type.Schema ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-        return await cmd.ExecuteScalarAsync(ct) is true;
-    }
+    /// <summary>Runs an EXISTS query whose $1 is the name and $2 its schema (null: any).</summary>
+    private ValueTask<bool> ExistsAsync(string sql, QualifiedName name, CancellationToken ct) =>
+        EndedConnections.RetryOnceAsync(_dataSource, async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = name.Name });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)name.Schema ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            return await cmd.ExecuteScalarAsync(ct) is true;
+        }, ct);
 
     /// <summary>A view's origins, the relations it reads and whether it runs code Gatehouse cannot see, from its stored
     /// query (pg_rewrite) and pg_depend.</summary>
