@@ -31,6 +31,9 @@ public static class Refusals
     public const string InvalidAuthorization = "28000";
     public const string InvalidCatalogName = "3D000";
 
+    /// <summary>A refusal of the session guard: the protocol use Gatehouse cannot follow safely.</summary>
+    private static Refusal Guard(string sqlState, string message) => new(RefusalKind.SessionGuard, sqlState, message, "session-guard");
+
     public static Refusal AuthenticationFailed(string sqlState, string reason) =>
         new(RefusalKind.AuthenticationFailed, sqlState, "gatehouse: authentication failed: " + reason);
 
@@ -108,65 +111,58 @@ public static class Refusals
     /// <summary>A protocol Bind of a statement not prepared by a Parse that Gatehouse saw (SQL PREPARE, or gone), with
     /// PostgreSQL's SQLSTATE for a statement that does not exist (26000): for Gatehouse it does not.</summary>
     public static Refusal NotPreparedThroughGatehouse(string name) =>
-        new(RefusalKind.SessionGuard, "26000",
-            $"gatehouse: prepared statement \"{name}\" does not exist for the extended protocol: it was not prepared by a Parse through Gatehouse (run a SQL-prepared statement with EXECUTE)",
-            "session-guard");
+        Guard("26000",
+            $"gatehouse: prepared statement \"{name}\" does not exist for the extended protocol: it was not prepared by a Parse through Gatehouse (run a SQL-prepared statement with EXECUTE)");
 
     /// <summary>A protocol Bind of a name whose last Parse, in an earlier batch, the server skipped or refused: the
     /// server's statement of that name is not the one Gatehouse decided (26000, as for a statement it does not know).</summary>
     public static Refusal NotTheServersStatement(string name) =>
-        new(RefusalKind.SessionGuard, "26000",
-            $"gatehouse: prepared statement \"{name}\" is not the one its last Parse made (the server skipped or refused that Parse): close it and prepare it again",
-            "session-guard");
+        Guard("26000",
+            $"gatehouse: prepared statement \"{name}\" is not the one its last Parse made (the server skipped or refused that Parse): close it and prepare it again");
 
     /// <summary>A large Bind that streams (it cannot wait) of a name an unanswered earlier batch changed.</summary>
     public static Refusal StatementNotSettled(string name) =>
-        new(RefusalKind.SessionGuard, "55000",
-            $"gatehouse: prepared statement \"{name}\" was changed by a batch the server has not answered yet; a Bind over 1 MiB of it must wait for that batch's ReadyForQuery",
-            "session-guard");
+        Guard("55000",
+            $"gatehouse: prepared statement \"{name}\" was changed by a batch the server has not answered yet; a Bind over 1 MiB of it must wait for that batch's ReadyForQuery");
 
     /// <summary>Under masks, an Execute of a portal after other statements ran since its Bind or last Execute: one of them
     /// may have replaced it under the same name (34000, as for a portal Gatehouse does not know).</summary>
     public static Refusal PortalMayBeReplaced(string name) =>
-        new(RefusalKind.SessionGuard, "34000",
-            $"gatehouse: portal \"{name}\" was bound before other statements ran, and one of them may have replaced it (ROLLBACK TO SAVEPOINT, a function's CLOSE and OPEN); under masks a portal is executed only until another statement runs: bind it again",
-            "session-guard");
+        Guard("34000",
+            $"gatehouse: portal \"{name}\" was bound before other statements ran, and one of them may have replaced it (ROLLBACK TO SAVEPOINT, a function's CLOSE and OPEN); under masks a portal is executed only until another statement runs: bind it again");
 
     /// <summary>A Query with more than one COPY … FROM STDIN: one at a time (the gateway tracks the copy the server is reading).</summary>
-    public static Refusal SeveralCopiesFromClient { get; } = new(RefusalKind.SessionGuard, "0A000",
-        "gatehouse: a query string may hold one COPY … FROM STDIN at most; send each COPY as its own query", "session-guard");
+    public static Refusal SeveralCopiesFromClient { get; } = Guard("0A000",
+        "gatehouse: a query string may hold one COPY … FROM STDIN at most; send each COPY as its own query");
 
     /// <summary>A protocol Execute of a portal not made by a Bind that Gatehouse saw (a SQL cursor, or gone), with
     /// PostgreSQL's SQLSTATE for a portal that does not exist (34000).</summary>
     public static Refusal NotBoundThroughGatehouse(string name) =>
-        new(RefusalKind.SessionGuard, "34000",
-            $"gatehouse: portal \"{name}\" does not exist for the extended protocol: it was not bound by a Bind through Gatehouse (read a SQL cursor with FETCH)",
-            "session-guard");
+        Guard("34000",
+            $"gatehouse: portal \"{name}\" does not exist for the extended protocol: it was not bound by a Bind through Gatehouse (read a SQL cursor with FETCH)");
 
-    /// <summary>A Parse of a name the session has prepared already, as PostgreSQL refuses it (42P05).</summary>
     /// <summary>The server's copy of a statement or portal name with a non-ASCII byte depends on its encoding conversion.</summary>
-    public static Refusal NonAsciiName { get; } = new(RefusalKind.SessionGuard, "42602",
-        "gatehouse: statement and portal names must be ASCII through Gatehouse (the server's copy of another name depends on its encoding conversion)",
-        "session-guard");
+    public static Refusal NonAsciiName { get; } = Guard("42602",
+        "gatehouse: statement and portal names must be ASCII through Gatehouse (the server's copy of another name depends on its encoding conversion)");
 
     /// <summary>A Bind too large to wait on, of a statement prepared before the policy changed.</summary>
     public static Refusal PreparedUnderOlderPolicy(string name) =>
-        new(RefusalKind.SessionGuard, "0A000", $"gatehouse: the policy changed since prepared statement \"{name}\" was prepared; close it and prepare it again", "session-guard");
+        Guard("0A000", $"gatehouse: the policy changed since prepared statement \"{name}\" was prepared; close it and prepare it again");
 
     /// <summary>Text with a non-ASCII byte while a change of client_encoding is under way (until the server is idle again).</summary>
-    public static Refusal ClientEncodingUnsettled { get; } = new(RefusalKind.SessionGuard, "22021",
-        "gatehouse: the text is not valid in the client encoding, or client_encoding may be changing (a statement that changes it has not finished, or its transaction is open): send text with non-ASCII characters after the transaction ends",
-        "session-guard");
+    public static Refusal ClientEncodingUnsettled { get; } = Guard("22021",
+        "gatehouse: the text is not valid in the client encoding, or client_encoding may be changing (a statement that changes it has not finished, or its transaction is open): send text with non-ASCII characters after the transaction ends");
 
     /// <summary>An Execute of a portal bound before the policy changed: it is decided again only when bound again.</summary>
     public static Refusal BoundUnderOlderPolicy(string portal) =>
-        new(RefusalKind.SessionGuard, "0A000", $"gatehouse: the policy changed since portal \"{portal}\" was bound; bind it again", "session-guard");
+        Guard("0A000", $"gatehouse: the policy changed since portal \"{portal}\" was bound; bind it again");
 
+    /// <summary>A Parse of a name the session has prepared already, as PostgreSQL refuses it (42P05).</summary>
     public static Refusal StatementExists(string name) =>
-        new(RefusalKind.SessionGuard, "42P05", $"gatehouse: prepared statement \"{name}\" already exists", "session-guard");
+        Guard("42P05", $"gatehouse: prepared statement \"{name}\" already exists");
 
     public static Refusal SessionGuard(string problem) =>
-        new(RefusalKind.SessionGuard, InsufficientPrivilege, "gatehouse: denied: " + problem, "session-guard");
+        Guard(InsufficientPrivilege, "gatehouse: denied: " + problem);
 
     public static Refusal FastPath { get; } =
         new(RefusalKind.FastPath, InsufficientPrivilege, "gatehouse: the fastpath function call interface is not allowed");
