@@ -30,18 +30,9 @@ public sealed record QualifiedReferences
 
     private const int MaxChain = 4;
 
-    public static QualifiedReferences Of(string sql, StatementFacts facts)
-    {
-        var text = sql.Substring(facts.Start, facts.Length);
-        var tokens = new List<SqlToken>();
-        var lexer = new SqlLexer(text, standardConformingStrings: true);
-        while (lexer.Next(out var token))
-        {
-            tokens.Add(token);
-        }
+    public static QualifiedReferences Of(string sql, StatementFacts facts) => Of(StatementTokens.Of(sql, facts), facts);
 
-        return Read(text, tokens, facts);
-    }
+    public static QualifiedReferences Of(StatementTokens tokens, StatementFacts facts) => Read(tokens.Text, tokens.Tokens, facts);
 
     private static QualifiedReferences Read(string text, List<SqlToken> t, StatementFacts facts)
     {

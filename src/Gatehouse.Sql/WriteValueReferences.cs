@@ -47,18 +47,9 @@ public sealed record WriteValueReferences
     /// <summary>A relation named with an alias column list (<c>customers AS c(a, b)</c>): its columns go by other names.</summary>
     public bool RenamesColumns { get; init; }
 
-    public static WriteValueReferences Of(string sql, StatementFacts facts)
-    {
-        var text = sql.Substring(facts.Start, facts.Length);
-        var tokens = new List<SqlToken>();
-        var lexer = new SqlLexer(text, standardConformingStrings: true);
-        while (lexer.Next(out var token))
-        {
-            tokens.Add(token);
-        }
+    public static WriteValueReferences Of(string sql, StatementFacts facts) => Of(StatementTokens.Of(sql, facts), facts);
 
-        return new Walk(text, tokens, facts.Command).Run();
-    }
+    public static WriteValueReferences Of(StatementTokens tokens, StatementFacts facts) => new Walk(tokens.Text, tokens.Tokens, facts.Command).Run();
 
     private sealed class Walk(string text, List<SqlToken> t, string command)
     {

@@ -14,7 +14,8 @@ internal static class WriteLaundering
 {
     public static async ValueTask<string?> CheckAsync(StatementMasks masks, RelationCatalog catalog, string sql, StatementFacts facts, CancellationToken ct)
     {
-        var refs = WriteValueReferences.Of(sql, facts);
+        var tokens = StatementTokens.Of(sql, facts);
+        var refs = WriteValueReferences.Of(tokens, facts);
         if (refs.WritesNoValues)
         {
             return null;
@@ -34,7 +35,7 @@ internal static class WriteLaundering
             }
         }
 
-        var names = QualifiedReferences.Of(sql, facts);
+        var names = QualifiedReferences.Of(tokens, facts);
         if (await AttributeNotation.UserFunctionCallAsync(catalog, names, facts, ct) is { } call)
         {
             return Prefix + $"may not call {call.Name} (attribute notation {AttributeNotation.Show(call)}), a function whose body Gatehouse cannot see";
