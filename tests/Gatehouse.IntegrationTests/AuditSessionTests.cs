@@ -173,17 +173,11 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
             await command.ExecuteScalarAsync();
         }
 
-        await AuditCli.EndedSessionsAsync(fixture.ConfigPath, subject, 1);
-        var result = await AuditCli.RunAsync("audit", "export", "--config", fixture.ConfigPath, "--since", "10m");
-        Assert.True(result.ExitCode == 0, result.Stderr);
-        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
-        var mine = lines.Where(l => l.GetProperty("kind").GetString() == "session.start" && l.GetProperty("body").GetProperty("identity").GetProperty("subject").GetString() == subject).ToList();
-        string session = Assert.Single(mine).GetProperty("session").GetString()!;
-        var records = lines.Where(l => l.GetProperty("session").GetString() == session).ToList();
+        var records = await ExportedSessionAsync(fixture.ConfigPath, subject);
         Assert.Equal("session.start", records[0].GetProperty("kind").GetString());
         Assert.Equal("session.end", records[^1].GetProperty("kind").GetString());
         int select = records.FindIndex(r => r.GetProperty("kind").GetString() == "statement" && r.GetProperty("body").GetProperty("sql").GetString() == "SELECT 42");
-        Assert.True(select > 0, result.Stdout);
+        Assert.True(select > 0, string.Join('\n', records));
         var outcome = records.Skip(select).First(r => r.GetProperty("kind").GetString() == "outcome").GetProperty("body");
         Assert.Equal(records[select].GetProperty("body").GetProperty("statement").GetInt64(), outcome.GetProperty("statement").GetInt64());
         Assert.Equal("SELECT 1", outcome.GetProperty("command_tag").GetString());
@@ -210,13 +204,8 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
             Assert.Contains(await client.Query("SELECT 2").RoundTripAsync(), r => r.Type == 'D');
         }
 
-        await AuditCli.EndedSessionsAsync(gateway.ConfigPath, subject, 1);
-        var result = await AuditCli.RunAsync("audit", "export", "--config", gateway.ConfigPath, "--since", "10m");
-        Assert.True(result.ExitCode == 0, result.Stderr);
-        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
-        string session = lines.Single(l => l.GetProperty("kind").GetString() == "session.start"
-            && l.GetProperty("body").GetProperty("identity").GetProperty("subject").GetString() == subject).GetProperty("session").GetString()!;
-        var statements = lines.Where(l => l.GetProperty("session").GetString() == session && l.GetProperty("kind").GetString() == "statement")
+        var records = await ExportedSessionAsync(gateway.ConfigPath, subject);
+        var statements = records.Where(l => l.GetProperty("kind").GetString() == "statement")
             .Select(l => l.GetProperty("body")).ToList();
         Assert.Equal([1L, 2L, 3L], statements.Select(b => b.GetProperty("statement").GetInt64()));
         var update = statements[1];
@@ -243,17 +232,24 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
             Assert.DoesNotContain("@", cast.Message, StringComparison.Ordinal);
         }
 
-        await AuditCli.EndedSessionsAsync(gateway.ConfigPath, subject, 1);
-        var result = await AuditCli.RunAsync("audit", "export", "--config", gateway.ConfigPath, "--since", "10m");
-        Assert.True(result.ExitCode == 0, result.Stderr);
-        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
-        string session = lines.Single(l => l.GetProperty("kind").GetString() == "session.start"
-            && l.GetProperty("body").GetProperty("identity").GetProperty("subject").GetString() == subject).GetProperty("session").GetString()!;
-        var messages = lines.Where(l => l.GetProperty("session").GetString() == session && l.GetProperty("kind").GetString() == "outcome")
+        var records = await ExportedSessionAsync(gateway.ConfigPath, subject);
+        var messages = records.Where(l => l.GetProperty("kind").GetString() == "outcome")
             .Select(l => l.GetProperty("body").GetProperty("message").GetString()).ToList();
         Assert.Equal(2, messages.Count);
         Assert.Equal("division by zero", messages[0]);
         Assert.StartsWith("[withheld", messages[1], StringComparison.Ordinal);
         Assert.DoesNotContain("@", string.Join(' ', messages), StringComparison.Ordinal);
+    }
+
+    /// <summary>The records of the one session of <paramref name="subject"/>, in order, from <c>audit export</c> once it ended.</summary>
+    private static async Task<List<JsonElement>> ExportedSessionAsync(string configPath, string subject)
+    {
+        await AuditCli.EndedSessionsAsync(configPath, subject, 1);
+        var result = await AuditCli.RunAsync("audit", "export", "--config", configPath, "--since", "10m");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        string session = Assert.Single(lines, l => l.GetProperty("kind").GetString() == "session.start"
+            && l.GetProperty("body").GetProperty("identity").GetProperty("subject").GetString() == subject).GetProperty("session").GetString()!;
+        return lines.Where(l => l.GetProperty("session").GetString() == session).ToList();
     }
 }
