@@ -11,35 +11,83 @@ namespace Gatehouse.Proxy;
 /// </summary>
 internal sealed partial class ClientToServerPump
 {
-    // The batch (ledger.Batch when it was sent) of the last message that changed what the client side knows of a
-    // statement (Parse) or portal (Bind) name. Within a batch that knowledge is safe (if the server skips or refuses
-    // the change, it skips what follows too); from a later batch it is checked against the server's answers first.
-    private readonly Dictionary<string, long> _statementBatch = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> _portalBatch = new(StringComparer.Ordinal);
-
-    private bool BindsUnsettledStatement(ReadOnlySpan<byte> body)
-    {
-        var reader = new PayloadReader(body);
-        return _statementBatch.Count > 0 && reader.TryReadCStringBytes(out _) && reader.TryReadCStringBytes(out var raw) && TryServerName(raw, out var statement)
-            && Unsettled(_statementBatch, statement);
-    }
-
-    private bool ExecutesUnsettledPortal(ReadOnlySpan<byte> body)
-    {
-        var reader = new PayloadReader(body);
-        return reader.TryReadCStringBytes(out var raw) && TryServerName(raw, out var portal) && Unsettled(_portalBatch, portal);
-    }
-
-    private bool Unsettled(Dictionary<string, long> changed, string name) =>
-        changed.TryGetValue(name, out long batch) && batch < ledger.Batch && !ledger.BatchAnswered(batch);
+    // What the client side knows of a statement (Parse) or portal (Bind) name, by the batch that last changed it.
+    // Within a batch that knowledge is safe (if the server skips or refuses the change, it skips what follows too);
+    // from a later batch it is checked against the server's answers first.
+    private readonly NameChanges _statementChanges = new(ledger);
+    private readonly NameChanges _portalChanges = new(ledger);
 
     /// <summary>
-    /// Before a Bind of <paramref name="statement"/>: if an earlier batch changed it, waits until the server answered that batch, then forgets the statement unless the server's is the one Gatehouse decided.
-    /// Null when the Bind may go on; else its refusal.
+    /// Names changed by a batch (ledger.Batch when the message was sent), and the latest two batches that changed any:
+    /// since batches are answered in order, whether any name of an earlier batch may still wait for its answer is one
+    /// comparison, so Binds and Executes are read name by name only while one may.
+    /// </summary>
+    private sealed class NameChanges(StatementLedger ledger)
+    {
+        private readonly Dictionary<string, long> _batch = new(StringComparer.Ordinal);
+        private long _latest = -1, _beforeLatest = -1;
+
+        public void Changed(string name)
+        {
+            long batch = ledger.Batch;
+            _batch[name] = batch;
+            if (batch != _latest)
+            {
+                (_beforeLatest, _latest) = (_latest, batch);
+            }
+        }
+
+        /// <summary>Some name was changed by an earlier batch the server has not answered yet.</summary>
+        public bool MayBeUnsettled
+        {
+            get
+            {
+                long earlier = _latest < ledger.Batch ? _latest : _beforeLatest;
+                return earlier >= 0 && _batch.Count > 0 && !ledger.BatchAnswered(earlier);
+            }
+        }
+
+        /// <summary>The batch before this one that last changed <paramref name="name"/>, if one did.</summary>
+        public bool ChangedEarlier(string name, out long batch) => _batch.TryGetValue(name, out batch) && batch < ledger.Batch;
+
+        public bool Unsettled(string name) => ChangedEarlier(name, out long batch) && !ledger.BatchAnswered(batch);
+
+        public void Settled(string name) => _batch.Remove(name);
+    }
+
+    // A Bind that may wait in OnFrameAsync: of a statement held for review, or of one an unanswered earlier batch changed.
+    private bool BindMayWait(ReadOnlySpan<byte> body)
+    {
+        bool unsettled = _statementChanges.MayBeUnsettled;
+        if (!_reviewing && !unsettled)
+        {
+            return false;
+        }
+
+        var reader = new PayloadReader(body);
+        return reader.TryReadCStringBytes(out _) && reader.TryReadCStringBytes(out var raw) && TryServerName(raw, out var statement)
+            && ((_reviewing && _statements.GetValueOrDefault(statement) is { NeedsReview: true }) || (unsettled && _statementChanges.Unsettled(statement)));
+    }
+
+    private bool ExecuteMayWait(ReadOnlySpan<byte> body)
+    {
+        if (!_portalChanges.MayBeUnsettled)
+        {
+            return false;
+        }
+
+        var reader = new PayloadReader(body);
+        return reader.TryReadCStringBytes(out var raw) && TryServerName(raw, out var portal) && _portalChanges.Unsettled(portal);
+    }
+
+    /// <summary>
+    /// Before a Bind of <paramref name="statement"/>: if an earlier batch changed it, waits until the server answered
+    /// that batch, then forgets the statement unless the server's is the one Gatehouse decided. Null when the Bind may
+    /// go on; else its refusal.
     /// </summary>
     private async ValueTask<Refusal?> SettleStatementAsync(string statement, CancellationToken ct)
     {
-        if (_statementBatch.TryGetValue(statement, out long batch) && batch < ledger.Batch)
+        if (_statementChanges.ChangedEarlier(statement, out long batch))
         {
             await ledger.BatchAnsweredAsync(batch, ct);
         }
@@ -50,7 +98,7 @@ internal sealed partial class ClientToServerPump
     // Without waiting (a streamed Bind cannot), a statement whose batch is not answered yet is refused.
     private Refusal? SettleStatement(string statement)
     {
-        if (!_statementBatch.TryGetValue(statement, out long batch) || batch >= ledger.Batch)
+        if (!_statementChanges.ChangedEarlier(statement, out long batch))
         {
             return null;
         }
@@ -60,7 +108,7 @@ internal sealed partial class ClientToServerPump
             return Refusals.StatementNotSettled(statement);
         }
 
-        _statementBatch.Remove(statement);
+        _statementChanges.Settled(statement);
         if (_statements.TryGetValue(statement, out var known) && !ledger.ServerHasStatement(statement, known))
         {
             _statements.Remove(statement);
@@ -73,13 +121,13 @@ internal sealed partial class ClientToServerPump
     /// <summary>Before an Execute of <paramref name="portal"/> bound by an earlier batch: the same check for portals.</summary>
     private async ValueTask SettlePortalAsync(string portal, CancellationToken ct)
     {
-        if (!_portalBatch.TryGetValue(portal, out long batch) || batch >= ledger.Batch)
+        if (!_portalChanges.ChangedEarlier(portal, out long batch))
         {
             return;
         }
 
         await ledger.BatchAnsweredAsync(batch, ct);
-        _portalBatch.Remove(portal);
+        _portalChanges.Settled(portal);
         if (_portals.TryGetValue(portal, out var known) && !ledger.ServerHasPortal(portal, known.Ticket))
         {
             _portals.Remove(portal); // refused below as not bound through Gatehouse

@@ -52,7 +52,7 @@ internal sealed partial class ClientToServerPump(
         FrontendMessageCode.Bind when _refused.Count > 0 && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         FrontendMessageCode.Bind when pipeline is { HasMasks: true } or { Audit: not null } && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         // A statement an earlier batch changed is checked against the server's answers at its Bind, which may wait for them.
-        FrontendMessageCode.Bind when pipeline is not null && _statementBatch.Count > 0 && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
+        FrontendMessageCode.Bind when pipeline is not null && _statementChanges.MayBeUnsettled && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         // The policy changed since the statements were checked: Binds are read whole until none was decided under an older one.
         FrontendMessageCode.Bind when pipeline is not null && total <= InspectedBind && !ReferenceEquals(pipeline.PolicyNow, _policyChecked) && !ledger.DiscardingUntilSync
             => FrameHandling.Inspect,
@@ -86,17 +86,10 @@ internal sealed partial class ClientToServerPump(
     {
         _ when _copyOpen => code is not ((byte)FrontendMessageCode.CopyDone or (byte)FrontendMessageCode.CopyFail),
         FrontendMessageCode.Query => pipeline?.Reviews is not null,
-        FrontendMessageCode.Bind => (_reviewing && BindsHeldStatement(frame[FrameHeader.Size..])) || BindsUnsettledStatement(frame[FrameHeader.Size..]),
-        FrontendMessageCode.Execute => _portalBatch.Count > 0 && ExecutesUnsettledPortal(frame[FrameHeader.Size..]),
+        FrontendMessageCode.Bind => BindMayWait(frame[FrameHeader.Size..]),
+        FrontendMessageCode.Execute => ExecuteMayWait(frame[FrameHeader.Size..]),
         _ => false,
     };
-
-    private bool BindsHeldStatement(ReadOnlySpan<byte> body)
-    {
-        var reader = new PayloadReader(body);
-        return reader.TryReadCStringBytes(out _) && reader.TryReadCStringBytes(out var raw) && TryServerName(raw, out var statement)
-            && _statements.GetValueOrDefault(statement) is { NeedsReview: true };
-    }
 
     protected override int PrefixLength(byte code) => code == (byte)FrontendMessageCode.Bind && pipeline is not null ? BindPrefix : 0;
 
@@ -147,16 +140,16 @@ internal sealed partial class ClientToServerPump(
     // What the audit trail gets for the parameters of a Bind too large to read.
     private static readonly string?[] StreamedParameters = [$"[not recorded: a Bind larger than {InspectedBind} bytes]"];
 
+    // Names SQL PREPARE gave statements: a protocol Parse of one is refused as the server refuses it (42P05), and
+    // Gatehouse must not take the Parse's text as the name's meanwhile (a Bind would then run the SQL one unreviewed).
+    private readonly HashSet<string> _sqlPrepared = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Names a SQL statement of <paramref name="ticket"/> will (re)define or remove lose what Gatehouse knew of them: a
     /// protocol Bind or Execute of such a name is then refused as unknown (a SQL PREPAREd statement or DECLAREd cursor
     /// runs through EXECUTE and FETCH, which are decided and masked), never run with the facts of the name's old owner.
     /// Forgotten before the statement runs, so a failed one errs on the side of refusing.
     /// </summary>
-    // Names SQL PREPARE gave statements: a protocol Parse of one is refused as the server refuses it (42P05), and
-    // Gatehouse must not take the Parse's text as the name's meanwhile (a Bind would then run the SQL one unreviewed).
-    private readonly HashSet<string> _sqlPrepared = new(StringComparer.Ordinal);
-
     private void ForgetRedefinedNames(StatementTicket? ticket)
     {
         if (ticket is null)
@@ -218,7 +211,7 @@ internal sealed partial class ClientToServerPump(
         var ticket = _statements.GetValueOrDefault(statement);
         _refusedPortals.Remove(portal);
         _portals[portal] = (ticket, false, portal.Length > 0 && limits is not null ? limits.SentCount : -1, _runs);
-        _portalBatch[portal] = ledger.Batch;
+        _portalChanges.Changed(portal);
 
         ledger.Expect(new(StatementLedger.Kind.Bind, ticket, Name: statement, Portal: portal, Formats: formats, FormatsKnown: formatsKnown, Parameters: parameters,
             Replaces: replaced));
@@ -342,7 +335,7 @@ internal sealed partial class ClientToServerPump(
 
                 ForgetRedefinedNames(submission.Ticket);
                 _statements[name] = submission.Ticket;
-                _statementBatch[name] = ledger.Batch;
+                _statementChanges.Changed(name);
                 _reviewing |= submission.Ticket!.NeedsReview;
                 ledger.Expect(new(StatementLedger.Kind.Parse, submission.Ticket, Name: name));
                 return FrameVerdict.Pass;

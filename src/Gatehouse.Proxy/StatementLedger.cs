@@ -75,7 +75,7 @@ internal sealed class StatementLedger
     private long _expected;        // client side: entries appended
     private long _readiesOwed;     // client side: requests answered by a ReadyForQuery (Sync, Query), appended
     private long _answered;        // server side: entries answered or skipped
-    private long _readies;         // server side, under _names: ReadyForQuery seen
+    private long _readies;         // server side: ReadyForQuery seen (changed under _names, read without it by BatchAnswered)
     private long _waitingFor;      // under _names: the ReadyForQuery count the client side waits for, or -1: the copy's start
     private TaskCompletionSource? _waiter;
 
@@ -110,13 +110,7 @@ internal sealed class StatementLedger
     }
 
     /// <summary>Client side: whether the server answered batch <paramref name="batch"/> (its ReadyForQuery came).</summary>
-    public bool BatchAnswered(long batch)
-    {
-        lock (_names)
-        {
-            return _readies > batch || OutOfStep;
-        }
-    }
+    public bool BatchAnswered(long batch) => Interlocked.Read(ref _readies) > batch || OutOfStep; // _readies only grows
 
     /// <summary>Client side, once the batches that changed the name were answered: the server's statement of that name is <paramref name="ticket"/>'s.</summary>
     public bool ServerHasStatement(string name, StatementTicket? ticket)
@@ -473,7 +467,7 @@ internal sealed class StatementLedger
         CopyProgress();
         lock (_names)
         {
-            _readies++;
+            Interlocked.Increment(ref _readies);
             Signal();
         }
 
