@@ -612,7 +612,11 @@ public sealed class AuditTrail : IAsyncDisposable
                 Monitor.Pulse(_gate);
             }
 
-            _thread.Join();
+            // A waiter's continuation runs on the sync thread: if it is what disposes the trail, it must not join itself.
+            if (Thread.CurrentThread != _thread)
+            {
+                _thread.Join();
+            }
         }
     }
 }

@@ -91,9 +91,18 @@ internal sealed partial class DemoProcess : IAsyncDisposable
     /// <summary>Sends <paramref name="signal"/> and waits for the exit.</summary>
     public async Task<int> StopAsync(int signal, TimeSpan? timeout = null)
     {
+        string ignored = Signals.IgnoredBy(_process.Id, signal);
         Assert.Equal(0, Signals.Send(_process.Id, signal));
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
-        await _process.WaitForExitAsync(cts.Token);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"gatehouse demo did not exit after signal {signal}{ignored}:\n{Stderr}");
+        }
+
         await _readers;
         return _process.ExitCode;
     }

@@ -317,6 +317,8 @@ internal sealed partial class DocsReadmeRunner : IAsyncDisposable
         {
             if (!_process.HasExited)
             {
+                var ignored = Process.GetProcesses().Where(p => p.Id != _process.Id && ParentIs(p.Id, _process.Id))
+                    .Select(p => Signals.IgnoredBy(p.Id, Signals.Interrupt)).FirstOrDefault(i => i.Length > 0) ?? "";
                 Signals.Send(-_process.Id, Signals.Interrupt);
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
                 try
@@ -325,6 +327,14 @@ internal sealed partial class DocsReadmeRunner : IAsyncDisposable
                 }
                 catch (OperationCanceledException)
                 {
+                    // What is still running, and the threads of each process, so a stall at exit can be placed.
+                    var ps = await ProcessRunner.RunAsync("ps", ["-L", "-o", "pid,lwp,stat,wchan:24,comm", "-g", _process.Id.ToString(CultureInfo.InvariantCulture)],
+                        new Dictionary<string, string>(), TimeSpan.FromSeconds(10), stdin: string.Empty);
+                    lock (_lock)
+                    {
+                        _output.Append($"\n[docs-test: still running 60s after SIGINT{ignored}]\n").Append(ps.Stdout);
+                    }
+
                     Signals.Send(-_process.Id, Signals.Kill);
                     await _process.WaitForExitAsync(CancellationToken.None);
                     return -1;
@@ -333,6 +343,20 @@ internal sealed partial class DocsReadmeRunner : IAsyncDisposable
 
             await _pumps;
             return _process.ExitCode;
+        }
+
+        private static bool ParentIs(int pid, int parent)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                return fields[1] == parent.ToString(CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                return false;
+            }
         }
 
         private async Task PumpAsync(StreamReader reader)

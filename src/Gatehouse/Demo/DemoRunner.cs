@@ -105,6 +105,11 @@ internal sealed class DemoRunner
         void Stop(PosixSignalContext context)
         {
             context.Cancel = true;
+            if (!stop.IsCancellationRequested)
+            {
+                _error.WriteLine("gatehouse: demo: stopping: the gateway (its sessions end), then PostgreSQL …");
+            }
+
             stop.Cancel();
         }
     }
