@@ -85,7 +85,8 @@ public sealed class AdminSessionsTests(AdminGatewayFixture fixture)
                 await query.ExecuteScalarAsync();
             }
 
-            await Task.Delay(300);
+            // 350 ms for a gap asserted at 300: a timer may fire a millisecond early and offsets are whole milliseconds.
+            await Task.Delay(350);
             await using var denied = new NpgsqlCommand("DROP TABLE orders", connection);
             await Assert.ThrowsAsync<PostgresException>(() => denied.ExecuteNonQueryAsync());
         }
