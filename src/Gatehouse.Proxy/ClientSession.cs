@@ -308,9 +308,14 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
             shutdown.TrySetResult((SqlStates.AdminShutdown, "gatehouse: terminating connection because the gateway is shutting down"));
         });
         var ended = Task.WhenAny(endRequested, shutdown.Task).Unwrap();
-        var ledger = new StatementLedger { UpstreamLatency = services.Metrics?.UpstreamLatency, SessionHasMasks = () => pipeline?.HasMasks == true };
         using var limits = pipeline is null ? null : new SessionLimitWatch(
             () => pipeline.Limits, () => UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None), services.Time);
+        var ledger = new StatementLedger
+        {
+            UpstreamLatency = services.Metrics?.UpstreamLatency,
+            SessionHasMasks = () => pipeline?.HasMasks == true,
+            RequestsSkipped = limits is null ? null : limits.Skipped,
+        };
         using var toServer = new ClientToServerPump(client, upstream.Stream, services.Options.Limits.MaxMessageBytes, pipeline, ledger, limits);
         using var toClient = new ServerToClientPump(upstream.Stream, client, pipeline, ledger, limits, (upstream.ProcessId, clientPid));
         if (pipeline is not null)

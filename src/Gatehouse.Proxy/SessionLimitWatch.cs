@@ -82,6 +82,17 @@ internal sealed class SessionLimitWatch : IDisposable
         }
     }
 
+    /// <summary>Server side: the server skipped <paramref name="count"/> queries after an error of the extended protocol
+    /// (no ReadyForQuery comes for them): they are no longer outstanding.</summary>
+    public void Skipped(int count)
+    {
+        lock (_lock)
+        {
+            _readies += count;
+            _outstanding = Math.Max(0, _outstanding - count);
+        }
+    }
+
     /// <summary>Server side: a ReadyForQuery arrived.</summary>
     public void Ready(TransactionStatus status)
     {

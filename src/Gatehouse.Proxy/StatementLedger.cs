@@ -61,6 +61,9 @@ internal sealed class StatementLedger
     /// <summary>Responses stopped pairing with requests; nothing more is attributed or committed.</summary>
     public bool OutOfStep { get; private set; }
 
+    /// <summary>Called with the number of Query messages the server skipped (no ReadyForQuery comes for them).</summary>
+    public Action<int>? RequestsSkipped { get; init; }
+
     /// <summary>Whether the session's grant masks anything (rows of a portal not seen bound are then refused).</summary>
     public Func<bool>? SessionHasMasks { get; init; }
 
@@ -442,10 +445,14 @@ internal sealed class StatementLedger
         if (head.Kind is not (Kind.Query or Kind.QueryRefusal))
         {
             _skippingToSync = true;
+            int queries = 0;
             while (Head(out var skipped) && skipped.Kind != Kind.Sync)
             {
                 Pop();
+                queries += skipped.Kind is Kind.Query or Kind.QueryRefusal ? 1 : 0;
             }
+
+            QueriesSkipped(queries);
         }
 
         return replacement;
@@ -453,18 +460,23 @@ internal sealed class StatementLedger
 
     private void Ready()
     {
-        // Everything up to the Sync or query this ReadyForQuery answers is done (skipped entries included).
+        // Everything up to the Sync or query this ReadyForQuery answers is done (skipped entries included). While the
+        // server skips to Sync, a query sent after its error is skipped too: this ReadyForQuery is the Sync's.
+        int queries = 0;
         while (_entries.TryDequeue(out var entry))
         {
             Interlocked.Increment(ref _answered);
-            if (entry.Kind is Kind.Sync or Kind.Query or Kind.QueryRefusal)
+            if (entry.Kind is Kind.Sync || (entry.Kind is Kind.Query or Kind.QueryRefusal && !_skippingToSync))
             {
                 break;
             }
+
+            queries += entry.Kind is Kind.Query or Kind.QueryRefusal ? 1 : 0;
         }
 
         _skippingToSync = false;
         CopyProgress();
+        QueriesSkipped(queries);
         lock (_names)
         {
             Interlocked.Increment(ref _readies);
@@ -473,6 +485,25 @@ internal sealed class StatementLedger
 
         _statementIndex = 0;
         _queryPlan = null;
+    }
+
+    /// <summary>Server side: a Query the server skipped (it came after an error of the extended protocol, before the
+    /// Sync) gets no ReadyForQuery, but the client side counted one for it: it is counted answered here, so batch numbers
+    /// and <see cref="RequestsSkipped"/>'s listener stay in step with the server.</summary>
+    private void QueriesSkipped(int count)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        lock (_names)
+        {
+            Interlocked.Add(ref _readies, count);
+            Signal();
+        }
+
+        RequestsSkipped?.Invoke(count);
     }
 
     /// <summary>Server side: the ticket whose response is arriving now (the query, or the executing portal's statement).</summary>

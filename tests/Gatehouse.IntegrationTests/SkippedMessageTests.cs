@@ -99,6 +99,36 @@ public sealed class SkippedMessageTests(MaskingFixture fixture)
         MaskingNameTests.AssertNoRawValue(second);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_query_the_server_skipped_after_an_error_keeps_the_batches_in_step(bool pipelined)
+    {
+        // A red team's B1: the server skips a Query sent after an extended-protocol error, so no ReadyForQuery comes for
+        // it, but the gateway counted one: every later Bind of a name parsed in the batch before waited for a batch
+        // answer that never came, and the session hung.
+        await using var client = await ConnectAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        client.Parse("", "SELECT 1/0").Bind("", "").Execute("").Query("SELECT 1").Sync();
+        if (!pipelined)
+        {
+            Assert.Equal("1 E(22012) Z", Shape(await client.RoundTripAsync().WaitAsync(timeout.Token)));
+        }
+
+        client.Parse("later", Masked).Sync();
+        if (pipelined)
+        {
+            await client.SendAsync();
+            Assert.Equal("1 E(22012) Z", Shape(await client.RoundTripAsync().WaitAsync(timeout.Token)));
+        }
+
+        Assert.Equal("1 Z", Shape(await client.RoundTripAsync().WaitAsync(timeout.Token)));
+        var bound = await client.Bind("", "later").Describe('P', "").Execute("").Sync().RoundTripAsync().WaitAsync(timeout.Token);
+        Assert.Equal("2 T D D D C Z", Shape(bound));
+        MaskingNameTests.AssertNoRawValue(bound);
+        await AssertMaskedAsync(client);
+    }
+
     [Fact]
     public async Task A_Close_the_server_skipped_keeps_the_server_s_statement_and_a_Parse_it_refused_decides_nothing()
     {
