@@ -223,7 +223,7 @@ internal sealed class StatementLedger
     public void Expect(in Entry entry)
     {
         _expected++;
-        if (entry.Kind is Kind.Sync or Kind.Query or Kind.QueryRefusal)
+        if (entry.Kind == Kind.Sync || IsQuery(entry.Kind))
         {
             _readiesOwed++;
         }
@@ -442,17 +442,20 @@ internal sealed class StatementLedger
         }
 
         // A simple query ends at its ReadyForQuery; in the extended protocol the server now skips to Sync.
-        if (head.Kind is not (Kind.Query or Kind.QueryRefusal))
+        if (!IsQuery(head.Kind))
         {
             _skippingToSync = true;
             int queries = 0;
             while (Head(out var skipped) && skipped.Kind != Kind.Sync)
             {
                 Pop();
-                queries += skipped.Kind is Kind.Query or Kind.QueryRefusal ? 1 : 0;
+                queries += IsQuery(skipped.Kind) ? 1 : 0;
             }
 
-            QueriesSkipped(queries);
+            if (queries > 0)
+            {
+                Answered(queries, skipped: queries);
+            }
         }
 
         return replacement;
@@ -466,44 +469,42 @@ internal sealed class StatementLedger
         while (_entries.TryDequeue(out var entry))
         {
             Interlocked.Increment(ref _answered);
-            if (entry.Kind is Kind.Sync || (entry.Kind is Kind.Query or Kind.QueryRefusal && !_skippingToSync))
+            if (entry.Kind == Kind.Sync || (IsQuery(entry.Kind) && !_skippingToSync))
             {
                 break;
             }
 
-            queries += entry.Kind is Kind.Query or Kind.QueryRefusal ? 1 : 0;
+            queries += IsQuery(entry.Kind) ? 1 : 0;
         }
 
         _skippingToSync = false;
         CopyProgress();
-        QueriesSkipped(queries);
-        lock (_names)
-        {
-            Interlocked.Increment(ref _readies);
-            Signal();
-        }
+        Answered(1 + queries, skipped: queries);
 
         _statementIndex = 0;
         _queryPlan = null;
     }
 
-    /// <summary>Server side: a Query the server skipped (it came after an error of the extended protocol, before the
-    /// Sync) gets no ReadyForQuery, but the client side counted one for it: it is counted answered here, so batch numbers
-    /// and <see cref="RequestsSkipped"/>'s listener stay in step with the server.</summary>
-    private void QueriesSkipped(int count)
-    {
-        if (count == 0)
-        {
-            return;
-        }
+    private static bool IsQuery(Kind kind) => kind is Kind.Query or Kind.QueryRefusal;
 
+    /// <summary>
+    /// Server side: <paramref name="readies"/> requests owed a ReadyForQuery are answered, <paramref name="skipped"/> of
+    /// them Queries the server skipped (sent after an error of the extended protocol, before the Sync: no ReadyForQuery
+    /// comes for them, but the client side counted one), so batch numbers and <see cref="RequestsSkipped"/>'s listener
+    /// stay in step with the server.
+    /// </summary>
+    private void Answered(int readies, int skipped)
+    {
         lock (_names)
         {
-            Interlocked.Add(ref _readies, count);
+            Interlocked.Add(ref _readies, readies);
             Signal();
         }
 
-        RequestsSkipped?.Invoke(count);
+        if (skipped > 0)
+        {
+            RequestsSkipped?.Invoke(skipped);
+        }
     }
 
     /// <summary>Server side: the ticket whose response is arriving now (the query, or the executing portal's statement).</summary>
