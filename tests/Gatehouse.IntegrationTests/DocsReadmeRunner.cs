@@ -317,8 +317,6 @@ internal sealed partial class DocsReadmeRunner : IAsyncDisposable
         {
             if (!_process.HasExited)
             {
-                var ignored = Process.GetProcesses().Where(p => p.Id != _process.Id && ParentIs(p.Id, _process.Id))
-                    .Select(p => Signals.IgnoredBy(p.Id, Signals.Interrupt)).FirstOrDefault(i => i.Length > 0) ?? "";
                 Signals.Send(-_process.Id, Signals.Interrupt);
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
                 try
@@ -328,6 +326,8 @@ internal sealed partial class DocsReadmeRunner : IAsyncDisposable
                 catch (OperationCanceledException)
                 {
                     // What is still running, and the threads of each process, so a stall at exit can be placed.
+                    var ignored = Process.GetProcesses().Where(p => ParentIs(p.Id, _process.Id))
+                        .Select(p => Signals.IgnoredBy(p.Id, Signals.Interrupt)).FirstOrDefault(i => i.Length > 0) ?? "";
                     var ps = await ProcessRunner.RunAsync("ps", ["-L", "-o", "pid,lwp,stat,wchan:24,comm", "-g", _process.Id.ToString(CultureInfo.InvariantCulture)],
                         new Dictionary<string, string>(), TimeSpan.FromSeconds(10), stdin: string.Empty);
                     lock (_lock)
