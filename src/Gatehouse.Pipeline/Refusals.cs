@@ -127,9 +127,10 @@ public static class Refusals
 
     /// <summary>Under masks, an Execute of a portal after other statements ran since its Bind or last Execute: one of them
     /// may have replaced it under the same name (34000, as for a portal Gatehouse does not know).</summary>
-    public static Refusal PortalMayBeReplaced(string name) =>
-        Guard("34000",
-            $"gatehouse: portal \"{name}\" was bound before other statements ran, and one of them may have replaced it (ROLLBACK TO SAVEPOINT, a function's CLOSE and OPEN); under masks a portal is executed only until another statement runs: bind it again");
+    public static Refusal PortalMayBeReplaced(string name, bool byHiddenCode = false) =>
+        Guard("34000", byHiddenCode
+            ? $"gatehouse: portal \"{name}\" was bound before code Gatehouse does not read ran (a DO block or a user function), which may have replaced it (a CLOSE and OPEN of a cursor by that name): bind it again"
+            : $"gatehouse: portal \"{name}\" was bound before other statements ran, and one of them may have replaced it (ROLLBACK TO SAVEPOINT, a function's CLOSE and OPEN); under masks a portal is executed only until another statement runs: bind it again");
 
     /// <summary>A Query with more than one COPY … FROM STDIN: one at a time (the gateway tracks the copy the server is reading).</summary>
     public static Refusal SeveralCopiesFromClient { get; } = Guard("0A000",
@@ -148,6 +149,15 @@ public static class Refusals
     /// <summary>A Bind too large to wait on, of a statement prepared before the policy changed.</summary>
     public static Refusal PreparedUnderOlderPolicy(string name) =>
         Guard("0A000", $"gatehouse: the policy changed since prepared statement \"{name}\" was prepared; close it and prepare it again");
+
+    /// <summary>EXECUTE, FETCH or MOVE after a DO block or a user function in one query string.</summary>
+    public static Refusal NameUsedAfterHiddenCode { get; } = Guard("0A000",
+        "gatehouse: EXECUTE, FETCH and MOVE may not follow code Gatehouse does not read (a DO block, a procedure or a user function) in one query string: that code may redefine the prepared statement or cursor they use");
+
+    /// <summary>A Bind too large to hold back (or of a statement whose Parse was too large to keep) after code Gatehouse
+    /// does not read ran: that code may have redefined the statement, and it cannot be prepared again in place.</summary>
+    public static Refusal PreparedBeforeHiddenCode(string name) =>
+        Guard("0A000", $"gatehouse: code Gatehouse does not read (a DO block, a procedure or a user function) ran since prepared statement \"{name}\" was prepared and may have redefined it; close it and prepare it again");
 
     /// <summary>Text with a non-ASCII byte while a change of client_encoding is under way (until the server is idle again).</summary>
     public static Refusal ClientEncodingUnsettled { get; } = Guard("22021",

@@ -6,6 +6,9 @@ namespace Gatehouse.Pipeline;
 /// <summary>The masking step of the statement path: binds the grant's masks to an allowed statement, or refuses it.</summary>
 public sealed partial class StatementPipeline
 {
+    // Under masks, a statement that may run code Gatehouse does not read was decided in this session.
+    private bool _hiddenCodeRan;
+
     private async ValueTask<Submission> WithMasksAsync(StatementTicket ticket, string sql, CancellationToken ct)
     {
         if (MaskRules.For(_grant!) is not { } rules)
@@ -21,7 +24,13 @@ public sealed partial class StatementPipeline
         StatementMasks masks;
         try
         {
-            masks = await StatementMasks.ForAsync(rules, catalog, ticket.Statements, ct, sql);
+            foreach (var statement in ticket.Statements)
+            {
+                // Sticky from the statement on: what its code left behind stays readable.
+                _hiddenCodeRan = _hiddenCodeRan || await MayRunHiddenCodeAsync(statement, sql, ct);
+            }
+
+            masks = await StatementMasks.ForAsync(rules, catalog, ticket.Statements, ct, sql, _hiddenCodeRan);
         }
         catch (CatalogUnavailableException ex)
         {

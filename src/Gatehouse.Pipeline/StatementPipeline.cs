@@ -76,6 +76,11 @@ public sealed partial class StatementPipeline(
         session.Began(request.Sql);
         var (ticket, refusal) = Decide(request);
         var decided = ticket; // its number and decision go to the trail also when a later step refuses it
+        if (ticket is { Statements.Count: > 1 } && await NameUsedAfterHiddenCodeAsync(ticket, ct) is { } mixed)
+        {
+            (ticket, refusal) = (null, mixed);
+        }
+
         if (ticket is { NeedsReview: true } needing && request.PreparedName is null)
         {
             // A query carries no parameters: its review is decided now. A prepared statement's waits for its Bind.
@@ -182,7 +187,7 @@ public sealed partial class StatementPipeline(
         var capture = _grant.Audit.Results && audit is not null ? new ResultCapture(_grant.Audit) : null;
         return (new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName)
         {
-            NeedsReview = held, Sql = request.Sql, Result = capture, DecidedUnder = snapshot,
+            NeedsReview = held, Sql = request.Sql, Result = capture, DecidedUnder = snapshot, SentAfter = session.Sql.HiddenCodeRuns,
         }, null);
     }
 
@@ -191,6 +196,77 @@ public sealed partial class StatementPipeline(
     /// decided again (a reload reaches statements prepared before it, as it reaches every next query).
     /// </summary>
     public bool DecidedUnderOlderPolicy(StatementTicket ticket, object now) => ticket.DecidedUnder is { } decided && !ReferenceEquals(decided, now);
+
+    /// <summary>
+    /// Whether running the ticket may run code Gatehouse does not read: a DO block or procedure (class code), a statement
+    /// not understood, a function outside pg_catalog, an operator or cast made over one. Such code can redefine the
+    /// session's prepared statements and cursors (<c>EXECUTE 'PREPARE …'</c>). Unsure (no catalog, or it cannot be
+    /// read): yes. Asked only when it matters, and answered once per ticket.
+    /// </summary>
+    public async ValueTask<bool> RunsHiddenCodeAsync(StatementTicket ticket, CancellationToken ct)
+    {
+        if (ticket.RunsHiddenCode is { } known)
+        {
+            return known;
+        }
+
+        bool runs = false;
+        foreach (var facts in ticket.Statements)
+        {
+            if (runs = await MayRunHiddenCodeAsync(facts, ticket.Sql, ct))
+            {
+                break;
+            }
+        }
+
+        ticket.RunsHiddenCode = runs;
+        return runs;
+    }
+
+    private async ValueTask<bool> MayRunHiddenCodeAsync(StatementFacts facts, string sql, CancellationToken ct)
+    {
+        try
+        {
+            return facts.Class is StatementClass.Code or StatementClass.Unknown
+                || (catalog is null ? facts.Functions.Count > 0 : await catalog.HiddenCodeAsync(facts, sql, ct) is not null);
+        }
+        catch (CatalogUnavailableException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>In one query string, a statement that runs a prepared statement or reads a cursor after one that may run
+    /// hidden code: it was analyzed as the name's old query, which that code may have replaced.</summary>
+    private async ValueTask<Refusal?> NameUsedAfterHiddenCodeAsync(StatementTicket ticket, CancellationToken ct)
+    {
+        int last = -1;
+        for (int i = ticket.Statements.Count - 1; i > 0 && last < 0; i--)
+        {
+            last = UsesSessionName(ticket.Statements[i]) ? i : -1;
+        }
+
+        for (int i = 0; i < last; i++)
+        {
+            if (await MayRunHiddenCodeAsync(ticket.Statements[i], ticket.Sql, ct))
+            {
+                return Refusals.NameUsedAfterHiddenCode;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool UsesSessionName(StatementFacts facts) =>
+        facts.Commands.Any(c => c is "EXECUTE" or "FETCH" or "MOVE")
+        || facts.Functions.Any(f => f.Schema is null or "pg_catalog" && f.Name.StartsWith("cursor_to_xml", StringComparison.Ordinal));
+
+    /// <summary>Statements sent that may run hidden code (<see cref="RunsHiddenCodeAsync"/>): names made before the latest
+    /// are not known to SQL EXECUTE and FETCH any more (<see cref="SqlSessionState.HiddenCodeRuns"/>).</summary>
+    public long HiddenCodeRuns => session.Sql.HiddenCodeRuns;
+
+    /// <summary>The front door sends a statement that may run hidden code.</summary>
+    public void HiddenCodeSent() => session.Sql.HiddenCodeSent();
 
     /// <summary>How the client's text is decoded: its client_encoding, as the server last reported it.</summary>
     public System.Text.Encoding ClientText => Volatile.Read(ref _clientText);

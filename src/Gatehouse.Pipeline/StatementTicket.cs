@@ -48,8 +48,14 @@ public sealed class StatementTicket
     internal StatementTicket WithMasks(StatementMasks masks, RelationCatalog catalog) =>
         new(Id, _session, Statements, Decision, PreparedName, masks, catalog)
         {
-            Sql = Sql, NeedsReview = NeedsReview, ReviewId = ReviewId, Reviewers = Reviewers, Result = Result, DecidedUnder = DecidedUnder,
+            Sql = Sql, NeedsReview = NeedsReview, ReviewId = ReviewId, Reviewers = Reviewers, Result = Result, DecidedUnder = DecidedUnder, RunsHiddenCode = RunsHiddenCode, SentAfter = SentAfter,
         };
+
+    /// <summary>Whether running it may run code Gatehouse does not read (<see cref="StatementPipeline.RunsHiddenCodeAsync"/>); null: not asked yet.</summary>
+    internal bool? RunsHiddenCode { get; set; }
+
+    /// <summary>The session's hidden-code runs when it was decided: names it makes are known until another comes.</summary>
+    internal long SentAfter { get; init; }
 
     /// <summary>The policy the decision was made under: a prepared statement is decided again at a Bind under a newer one.</summary>
     internal PolicySnapshot? DecidedUnder { get; init; }
@@ -85,7 +91,7 @@ public sealed class StatementTicket
     {
         if ((uint)index < (uint)Statements.Count)
         {
-            _session.Sql.Apply(Statements[index]);
+            _session.Sql.Apply(Statements[index], SentAfter);
             if (Statements[index].Class is StatementClass.Ddl or StatementClass.Unknown)
             {
                 // Relations may have changed shape: masking reads the catalog afresh.
@@ -99,7 +105,7 @@ public sealed class StatementTicket
     {
         if (PreparedName is { Length: > 0 } name && Statements.Count == 1)
         {
-            _session.Sql.RegisterPrepared(name, Statements[0] with { PreparedText = Sql });
+            _session.Sql.RegisterPrepared(name, Statements[0] with { PreparedText = Sql }, SentAfter);
         }
     }
 

@@ -112,6 +112,7 @@ internal sealed partial class ClientToServerPump
         if (_statements.TryGetValue(statement, out var known) && !ledger.ServerHasStatement(statement, known))
         {
             _statements.Remove(statement);
+            ForgetParse(statement);
             return Refusals.NotTheServersStatement(statement);
         }
 

@@ -53,6 +53,8 @@ internal sealed partial class ClientToServerPump(
         FrontendMessageCode.Bind when pipeline is { HasMasks: true } or { Audit: not null } && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         // A statement an earlier batch changed is checked against the server's answers at its Bind, which may wait for them.
         FrontendMessageCode.Bind when pipeline is not null && _statementChanges.MayBeUnsettled && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
+        // Code Gatehouse does not read ran since a named statement was prepared: its next Bind prepares it again first.
+        FrontendMessageCode.Bind when _staleParses > 0 && pipeline is not null && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         // The policy changed since the statements were checked: Binds are read whole until none was decided under an older one.
         FrontendMessageCode.Bind when pipeline is not null && total <= InspectedBind && !ReferenceEquals(pipeline.PolicyNow, _policyChecked) && !ledger.DiscardingUntilSync
             => FrameHandling.Inspect,
@@ -132,6 +134,15 @@ internal sealed partial class ClientToServerPump(
             return true;
         }
 
+        if (known is not null && ParsedBeforeHiddenCode(statement))
+        {
+            // Likewise preparing it again (Close and Parse cannot go ahead of a frame already streaming).
+            var stale = Refusals.PreparedBeforeHiddenCode(statement);
+            _ = pipeline.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", stale); // recorded meanwhile
+            RefuseParse(stale);
+            return true;
+        }
+
         // Streamed (large) Bind: its result formats are not read; a masked result on this portal is refused.
         ExpectBind(portal, statement, null, formatsKnown: pipeline.HasMasks is false, StreamedParameters);
         return false;
@@ -165,6 +176,8 @@ internal sealed partial class ClientToServerPump(
                 {
                     case SessionEffect.Prepare p:
                         _statements.Remove(p.Name);
+                        ForgetParse(p.Name);
+                        _sqlNamesMade = true;
                         _refused.Remove(p.Name);
                         if (_sqlPrepared.Count < SqlSessionState.MaxEntries)
                         {
@@ -174,16 +187,19 @@ internal sealed partial class ClientToServerPump(
                         break;
                     case SessionEffect.Deallocate { Name: { } name }:
                         _statements.Remove(name);
+                        ForgetParse(name);
                         _refused.Remove(name);
                         _sqlPrepared.Remove(name);
                         break;
                     case SessionEffect.Deallocate:
                         _statements.Clear();
+                        ForgetParses();
                         _refused.Clear();
                         _sqlPrepared.Clear();
                         break;
                     case SessionEffect.DeclareCursor c:
                         _portals.Remove(c.Name);
+                        _sqlNamesMade = true;
                         _refusedPortals.Remove(c.Name);
                         break;
                     case SessionEffect.CloseCursor { Name: { } name }:
@@ -197,6 +213,13 @@ internal sealed partial class ClientToServerPump(
                 }
             }
         }
+    }
+
+    // A Bind (or Describe) refused before it is decided: recorded, then refused where the server fails it.
+    private async ValueTask<FrameVerdict> RefuseBindAsync(string statement, Refusal refusal)
+    {
+        await pipeline!.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", refusal);
+        return RefuseParse(refusal);
     }
 
     // A Bind of a statement Gatehouse did not see prepared: its refusal (26000), and its record in the trail.
@@ -289,6 +312,7 @@ internal sealed partial class ClientToServerPump(
                 }
 
                 ForgetRedefinedNames(submission.Ticket);
+                await NoteHiddenCodeAsync(submission.Ticket, ct);
                 NoteEncodingChange(submission.Ticket!);
                 CopySent(submission.Ticket);
                 _runs++;
@@ -335,6 +359,7 @@ internal sealed partial class ClientToServerPump(
 
                 ForgetRedefinedNames(submission.Ticket);
                 _statements[name] = submission.Ticket;
+                KeepParse(name, frame.Span);
                 _statementChanges.Changed(name);
                 _reviewing |= submission.Ticket!.NeedsReview;
                 ledger.Expect(new(StatementLedger.Kind.Parse, submission.Ticket, Name: name));
@@ -374,23 +399,36 @@ internal sealed partial class ClientToServerPump(
 
                 var formats = ResultMessages.ReadBindResultFormats(frame.Span[FrameHeader.Size..]) ?? throw new ProtocolException("malformed Bind message");
                 var parameters = pipeline!.Audit is null ? null : ResultMessages.ReadBindParameters(frame.Span[FrameHeader.Size..], SessionAudit.MaxParameterChars, pipeline.ClientText);
-                StatementTicket? replaced = null;
-                if (known is not null && pipeline.DecidedUnderOlderPolicy(known, pipeline.PolicyNow))
+                bool reprepare = known is not null && ParsedBeforeHiddenCode(statement);
+                if (reprepare && !CanReprepare(statement))
                 {
-                    // Decided again, and recorded, under the policy in force now: denied, held for review or masked as
-                    // a statement prepared now would be.
+                    return await RefuseBindAsync(statement, Refusals.PreparedBeforeHiddenCode(statement));
+                }
+
+                StatementTicket? replaced = null, reprepared = null;
+                if (known is not null && (reprepare || pipeline.DecidedUnderOlderPolicy(known, pipeline.PolicyNow)))
+                {
+                    // Decided again, and recorded, under the policy and session in force now: denied, held for review or
+                    // masked as a statement prepared now would be.
                     var redecided = await pipeline.SubmitAsync(StatementRequest.Prepare(statement, known.Sql!), ct);
                     if (redecided.Refusal is { } refusal)
                     {
                         return RefuseParse(refusal);
                     }
 
-                    _statements[statement] = redecided.Ticket;
-                    _reviewing |= redecided.Ticket!.NeedsReview;
-                    replaced = known;
+                    if (reprepare)
+                    {
+                        reprepared = redecided.Ticket;
+                    }
+                    else
+                    {
+                        _statements[statement] = redecided.Ticket;
+                        _reviewing |= redecided.Ticket!.NeedsReview;
+                        replaced = known;
+                    }
                 }
 
-                if (_statements.GetValueOrDefault(statement) is { NeedsReview: true } held
+                if ((reprepared ?? _statements.GetValueOrDefault(statement)) is { NeedsReview: true } held
                     && await ReviewBindAsync(held, frame[FrameHeader.Size..], ct) is { } refused)
                 {
                     // This execution ends here, as the client sees it: the trail gets it as the statement's outcome.
@@ -398,9 +436,20 @@ internal sealed partial class ClientToServerPump(
                     return RefuseParse(refused);
                 }
 
+                if (reprepared is not null)
+                {
+                    Reprepare(statement, known, reprepared);
+                }
+
                 ExpectBind(portal, statement, formats, formatsKnown: true, parameters, replaced);
                 CheckPreparedPolicies(redecided: replaced is not null);
-                return FrameVerdict.Pass;
+                if (reprepared is null)
+                {
+                    return FrameVerdict.Pass;
+                }
+
+                Replace(frame.Span);
+                return FrameVerdict.Replace;
             }
 
             case FrontendMessageCode.Describe or FrontendMessageCode.Close:
@@ -447,13 +496,40 @@ internal sealed partial class ClientToServerPump(
                 else
                 {
                     ticket = _statements.GetValueOrDefault(name);
+                    if (type == FrontendMessageCode.Describe && ticket is not null && ParsedBeforeHiddenCode(name))
+                    {
+                        // Described as what it is now: prepared again first, like a Bind of it.
+                        if (!CanReprepare(name))
+                        {
+                            return await RefuseBindAsync(name, Refusals.PreparedBeforeHiddenCode(name));
+                        }
+
+                        var redecided = await pipeline!.SubmitAsync(StatementRequest.Prepare(name, ticket.Sql), ct);
+                        if (redecided.Refusal is { } refusal)
+                        {
+                            return RefuseParse(refusal);
+                        }
+
+                        Reprepare(name, ticket, redecided.Ticket!);
+                        ledger.Expect(new(StatementLedger.Kind.Describe, redecided.Ticket, Name: name, Target: (byte)'S'));
+                        Replace(frame.Span);
+                        return FrameVerdict.Replace;
+                    }
                 }
 
                 ledger.Expect(new(type == FrontendMessageCode.Describe ? StatementLedger.Kind.Describe : StatementLedger.Kind.Close, ticket, Name: name, Target: body[0]));
                 if (type == FrontendMessageCode.Close)
                 {
                     // A closed name is unknown again: a later Bind or Execute of it is refused unless it is made anew.
-                    _ = body[0] == (byte)'P' ? _portals.Remove(name) : _statements.Remove(name);
+                    if (body[0] == (byte)'P')
+                    {
+                        _portals.Remove(name);
+                    }
+                    else
+                    {
+                        _statements.Remove(name);
+                        ForgetParse(name);
+                    }
                 }
 
                 return FrameVerdict.Pass;
@@ -492,20 +568,23 @@ internal sealed partial class ClientToServerPump(
                     return RefuseParse(stale);
                 }
 
-                if (bound.RanAt != _runs && pipeline!.HasMasks)
+                bool hiddenCode = BoundBeforeHiddenCode(bound.RanAt);
+                if (hiddenCode || (bound.RanAt != _runs && pipeline!.HasMasks))
                 {
                     // Other statements ran since this portal was bound or last executed, and one of them may have replaced
                     // it under the same name with a query whose columns its plan does not cover: under masks it is
-                    // bound again (a red team read raw values through a cursor a function reopened under the name).
+                    // bound again (a red team read raw values through a cursor a function reopened under the name), and
+                    // after hidden code always (the trail would tie its rows to the wrong statement).
                     _portals.Remove(portal);
-                    var replaced = Refusals.PortalMayBeReplaced(portal);
-                    await pipeline.RefusedMessageAsync($"[protocol Execute of portal \"{portal}\"]", replaced);
+                    var replaced = Refusals.PortalMayBeReplaced(portal, hiddenCode);
+                    await pipeline!.RefusedMessageAsync($"[protocol Execute of portal \"{portal}\"]", replaced);
                     return RefuseParse(replaced);
                 }
 
                 if (bound.Ticket is { } running)
                 {
                     NoteEncodingChange(running);
+                    await NoteHiddenCodeAsync(running, ct);
                 }
 
                 _runs++;
@@ -518,7 +597,7 @@ internal sealed partial class ClientToServerPump(
                     // recorded) by column; the server's answer to this Describe is not shown to the client.
                     _portals[portal] = bound with { Described = true };
                     ledger.Expect(new(StatementLedger.Kind.Describe, undescribed.Ticket, Name: portal, Target: (byte)'P', Injected: true));
-                    Replace(Describe(portal));
+                    Replace(TargetMessage(FrontendMessageCode.Describe, (byte)'P', portal));
                     Replace(frame.Span);
                     CopySent(bound.Ticket);
                     ledger.Expect(new(StatementLedger.Kind.Execute, Portal: portal, At: Stopwatch.GetTimestamp()));
@@ -552,13 +631,6 @@ internal sealed partial class ClientToServerPump(
         return refusal;
     }
 
-    private static byte[] Describe(string portal)
-    {
-        using var writer = new MessageWriter();
-        writer.StartMessage((byte)FrontendMessageCode.Describe).WriteByte((byte)'P').WriteCString(portal).EndMessage();
-        return writer.ToArray();
-    }
-
     // A Query or Parse too large to read is refused unread (it streams into the void); the session goes on.
     protected override bool SkipOversized(byte code, long payloadLength, int limit)
     {
@@ -582,6 +654,7 @@ internal sealed partial class ClientToServerPump(
     private FrameVerdict AnswerRefusedParse(string name, Refusal refusal, int[] parameterTypes)
     {
         _statements.Remove(name);
+        ForgetParse(name);
         if (_refused.Count >= MaxRefused)
         {
             return RefuseParse(refusal);

@@ -15,6 +15,7 @@ namespace Gatehouse.Proxy;
 ///  Describe   → [ParameterDescription] RowDescription | NoData
 ///  Execute    → DataRow* CommandComplete | EmptyQueryResponse | PortalSuspended
 ///  Sync       → ReadyForQuery; after an ErrorResponse the server skips every entry up to the Sync
+///  injected   → Describe P before an Execute under masks, Close S + Parse before a Bind after hidden code: answers dropped
 ///  refusal    → the server's syntax error for <see cref="RefusalStatement"/>, replaced by Gatehouse's error
 ///  stand-in   → CloseComplete for <see cref="RefusalStatement.StandInMessage"/>, replaced by the entry's answer
 ///               (a refused statement's Parse → ParseComplete, Describe → ParameterDescription NoData,
@@ -258,7 +259,8 @@ internal sealed class StatementLedger
         }
     }
 
-    /// <summary>Returned by <see cref="OnResponse"/> for a frame the client must not see (the answer to an injected Describe).</summary>
+    /// <summary>Returned by <see cref="OnResponse"/> for a frame the client must not see (the answer to an injected Describe,
+    /// Close or Parse).</summary>
     public static readonly byte[] Drop = [];
 
     /// <summary>Server side: one response frame arrived (RowDescription goes to <see cref="OnRowDescriptionAsync"/>).
@@ -281,6 +283,10 @@ internal sealed class StatementLedger
                     }
 
                     parse.Ticket?.CommitPrepared();
+                    if (parse.Injected)
+                    {
+                        return Drop; // a statement prepared again ahead of the client's Bind or Describe
+                    }
                 }
 
                 return null;
@@ -345,6 +351,11 @@ internal sealed class StatementLedger
                     else if (close.Target == (byte)'P')
                     {
                         _portalShapes?.Remove(close.Name!);
+                    }
+
+                    if (close.Injected)
+                    {
+                        return Drop;
                     }
                 }
 

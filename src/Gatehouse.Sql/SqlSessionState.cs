@@ -12,8 +12,20 @@ public sealed class SqlSessionState
     /// <summary>Most prepared statements (and, separately, cursors) remembered per session.</summary>
     public const int MaxEntries = 10_000;
 
-    private readonly Dictionary<string, StatementFacts> _prepared = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, StatementFacts> _cursors = new(StringComparer.Ordinal);
+    // Each name with the facts of its query and the count of hidden-code runs sent before the statement that made it.
+    private readonly Dictionary<string, (StatementFacts Facts, long Runs)> _prepared = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (StatementFacts Facts, long Runs)> _cursors = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// How many statements that may run code Gatehouse does not read (a DO block, a user function) were sent. Such code
+    /// can redefine any name (<c>EXECUTE 'DEALLOCATE q; PREPARE q AS …'</c>, a refcursor closed and opened again), so a
+    /// name made by a statement sent before the latest of them is no longer known: EXECUTE or FETCH of it is not
+    /// understood (refused), never decided as its old query.
+    /// </summary>
+    public long HiddenCodeRuns { get; private set; }
+
+    /// <summary>A statement that may run hidden code is being sent (before it runs, so later statements see it).</summary>
+    public void HiddenCodeSent() => HiddenCodeRuns++;
 
     /// <summary>Kept for callers that set it; analysis does not depend on it (text is read under both settings).</summary>
     public bool StandardConformingStrings { get; set; } = true;
@@ -58,19 +70,37 @@ public sealed class SqlSessionState
         return null;
     }
 
-    /// <summary>Registers a prepared statement (SQL PREPARE or a protocol-level named Parse).</summary>
-    public void RegisterPrepared(string name, StatementFacts facts)
+    /// <summary>Registers a prepared statement (SQL PREPARE or a protocol-level named Parse); <paramref name="sentAfter"/>:
+    /// the <see cref="HiddenCodeRuns"/> when the statement that made it was sent.</summary>
+    public void RegisterPrepared(string name, StatementFacts facts, long sentAfter = long.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(facts);
-        Put(_prepared, name, facts);
+        Put(_prepared, name, facts, sentAfter);
     }
 
     public bool TryGetPrepared(string name, out StatementFacts facts)
     {
         ArgumentNullException.ThrowIfNull(name);
         Lookups++;
-        return _prepared.TryGetValue(name, out facts!);
+        return Find(_prepared, name, out facts);
+    }
+
+    /// <summary>The name is held but was made before hidden code ran (so <see cref="TryGetPrepared"/> and
+    /// <see cref="TryGetCursor"/> do not give it).</summary>
+    public bool MaybeRedefined(string name, bool cursor) =>
+        (cursor ? _cursors : _prepared).TryGetValue(name, out var entry) && entry.Runs < HiddenCodeRuns;
+
+    private bool Find(Dictionary<string, (StatementFacts Facts, long Runs)> map, string name, out StatementFacts facts)
+    {
+        if (map.TryGetValue(name, out var entry) && entry.Runs >= HiddenCodeRuns)
+        {
+            facts = entry.Facts;
+            return true;
+        }
+
+        facts = null!;
+        return false;
     }
 
     /// <summary>Removes one prepared statement, or all of them when <paramref name="name"/> is null.</summary>
@@ -86,19 +116,20 @@ public sealed class SqlSessionState
     {
         ArgumentNullException.ThrowIfNull(name);
         Lookups++;
-        return _cursors.TryGetValue(name, out facts!);
+        return Find(_cursors, name, out facts);
     }
 
     /// <summary>Applies what a statement that ran changed in the session. Call it only for statements the server
-    /// completed: a refused or failed PREPARE/DECLARE must not replace what the name means.</summary>
-    public void Apply(StatementFacts facts)
+    /// completed: a refused or failed PREPARE/DECLARE must not replace what the name means. <paramref name="sentAfter"/>:
+    /// the <see cref="HiddenCodeRuns"/> when the statement was sent.</summary>
+    public void Apply(StatementFacts facts, long sentAfter = long.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(facts);
         foreach (var effect in facts.Effects)
-            Apply(effect);
+            Apply(effect, sentAfter);
     }
 
-    public void Apply(SessionEffect effect)
+    public void Apply(SessionEffect effect, long sentAfter = long.MaxValue)
     {
         switch (effect)
         {
@@ -106,13 +137,13 @@ public sealed class SqlSessionState
             // of that name here is stale: a cursor the end of its transaction closed, a statement deallocated where
             // the analyzer could not see it. The new facts replace it.
             case SessionEffect.Prepare p:
-                Put(_prepared, p.Name, p.Facts);
+                Put(_prepared, p.Name, p.Facts, sentAfter);
                 break;
             case SessionEffect.Deallocate d:
                 RemovePrepared(d.Name);
                 break;
             case SessionEffect.DeclareCursor c:
-                Put(_cursors, c.Name, c.Facts);
+                Put(_cursors, c.Name, c.Facts, sentAfter);
                 break;
             case SessionEffect.CloseCursor c:
                 if (c.Name is null)
@@ -123,10 +154,10 @@ public sealed class SqlSessionState
         }
     }
 
-    private static void Put(Dictionary<string, StatementFacts> map, string name, StatementFacts facts)
+    private void Put(Dictionary<string, (StatementFacts Facts, long Runs)> map, string name, StatementFacts facts, long sentAfter)
     {
         if (map.Count < MaxEntries || map.ContainsKey(name))
-            map[name] = facts;
+            map[name] = (facts, Math.Min(sentAfter, HiddenCodeRuns));
     }
 }
 

@@ -317,7 +317,9 @@ internal ref partial struct StatementAnalyzer
         if (_t.Length < 2 || !_t[1].IsName || Names.Normalize(_text, _t[1]) is not { } name)
             return Unknown("EXECUTE", "prepared statement name expected");
         if (!SessionOverlay.TryGetPrepared(_session, _overlay, name, out var prepared))
-            return Unknown("EXECUTE", $"prepared statement \"{name}\" is not known to this session");
+            return Unknown("EXECUTE", _session.MaybeRedefined(name, cursor: false)
+                ? $"prepared statement \"{name}\" may have been redefined by code Gatehouse does not read (a DO block or a user function) that ran since it was prepared; DEALLOCATE it and PREPARE it again"
+                : $"prepared statement \"{name}\" is not known to this session");
         if (prepared.Class == StatementClass.Unknown)
             return prepared with
             {
@@ -410,7 +412,9 @@ internal ref partial struct StatementAnalyzer
     private readonly string? Cursor(string name, out StatementFacts facts)
     {
         if (!SessionOverlay.TryGetCursor(_session, _overlay, name, out facts))
-            return $"cursor \"{name}\" is not declared in this session";
+            return _session.MaybeRedefined(name, cursor: true)
+                ? $"cursor \"{name}\" may have been replaced by code Gatehouse does not read (a DO block or a user function) that ran since it was declared; CLOSE it and DECLARE it again"
+                : $"cursor \"{name}\" is not declared in this session";
         return facts.Class == StatementClass.Unknown ? facts.UnknownReason ?? "cursor's query not understood" : null;
     }
 

@@ -242,7 +242,7 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
     }
 
     /// <summary>The records of the one session of <paramref name="subject"/>, in order, from <c>audit export</c> once it ended.</summary>
-    private static async Task<List<JsonElement>> ExportedSessionAsync(string configPath, string subject)
+    internal static async Task<List<JsonElement>> ExportedSessionAsync(string configPath, string subject)
     {
         await AuditCli.EndedSessionsAsync(configPath, subject, 1);
         var result = await AuditCli.RunAsync("audit", "export", "--config", configPath, "--since", "10m");

@@ -161,15 +161,16 @@ internal sealed class WireClient : IAsyncDisposable
         return this;
     }
 
-    /// <summary>Sends what was written, then reads every reply up to and including the ReadyForQuery.</summary>
-    public async Task<List<WireReply>> RoundTripAsync()
+    /// <summary>Sends what was written, then reads every reply up to and including the ReadyForQuery (notices too, when
+    /// <paramref name="notices"/>).</summary>
+    public async Task<List<WireReply>> RoundTripAsync(bool notices = false)
     {
         await FlushAsync();
         var replies = new List<WireReply>();
         while (true)
         {
             var reply = await ReadAsync();
-            if (reply.Type is 'N' or 'S')
+            if (reply.Type == 'S' || (reply.Type == 'N' && !notices))
             {
                 continue; // notices and parameter status are not part of the answer's shape
             }

@@ -95,6 +95,32 @@ public sealed class SessionTests
     }
 
     [Fact]
+    public void Names_made_before_hidden_code_ran_are_not_known_until_made_again()
+    {
+        // A DO block or user function can DEALLOCATE and PREPARE, or CLOSE and OPEN, under any name.
+        var session = new SqlSessionState();
+        Render.Run("PREPARE del AS DELETE FROM payments; DECLARE c CURSOR FOR SELECT * FROM payments", session);
+        long sentBefore = session.HiddenCodeRuns;
+        session.HiddenCodeSent();
+        Assert.Equal("unknown EXECUTE", Render.One("EXECUTE del", session));
+        Assert.Equal("unknown FETCH", Render.One("FETCH 1 FROM c", session));
+        Assert.True(session.MaybeRedefined("del", cursor: false));
+        Assert.True(session.MaybeRedefined("c", cursor: true));
+        var facts = SqlAnalyzer.Instance.Analyze("EXECUTE del", session).Statements[0];
+        Assert.Contains("may have been redefined by code Gatehouse does not read", facts.UnknownReason, StringComparison.Ordinal);
+
+        // A statement sent before the code but answered after it is not known either; one sent after it is.
+        var select = SqlAnalyzer.Instance.Analyze("select 1", session).Statements[0];
+        session.RegisterPrepared("late", select, sentAfter: sentBefore);
+        Assert.False(session.TryGetPrepared("late", out _));
+        session.RegisterPrepared("fresh", select, sentAfter: session.HiddenCodeRuns);
+        Assert.True(session.TryGetPrepared("fresh", out _));
+        Render.Run("DEALLOCATE del; PREPARE del AS SELECT 1", session);
+        Assert.Equal("read EXECUTE", Render.One("EXECUTE del", session));
+        Assert.False(session.MaybeRedefined("nothing", cursor: false));
+    }
+
+    [Fact]
     public void Cursors_carry_their_query_facts_across_query_strings()
     {
         // psql with FETCH_COUNT: one query string per statement; the caller applies effects in between.

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Gatehouse.Credentials;
 using Gatehouse.Sql;
 using Npgsql;
@@ -69,7 +70,10 @@ public sealed class RelationCatalog(ICatalogSource source)
     private ConcurrentDictionary<QualifiedName, bool> _userFunctions = new();
     private ConcurrentDictionary<QualifiedName, bool> _userOperators = new();
     private ConcurrentDictionary<QualifiedName, bool> _userCasts = new();
+    private ConditionalWeakTable<StatementFacts, HiddenCodeCall> _hiddenCode = new();
     private long _generation;
+
+    private sealed record HiddenCodeCall(string? Reason);
 
     /// <summary>Changes whenever the cache is cleared; results computed from an older generation are stale.</summary>
     public long Generation => Interlocked.Read(ref _generation);
@@ -82,6 +86,7 @@ public sealed class RelationCatalog(ICatalogSource source)
         _userFunctions = new();
         _userOperators = new();
         _userCasts = new();
+        _hiddenCode = new();
         Interlocked.Increment(ref _generation);
     }
 
@@ -142,6 +147,21 @@ public sealed class RelationCatalog(ICatalogSource source)
 
     public ValueTask<bool> HasUserCastAsync(QualifiedName type, CancellationToken ct) =>
         Cached(_userCasts, type, () => source.HasUserCastAsync(type, ct));
+
+    /// <summary>Why the statement may run code Gatehouse cannot see (<see cref="HiddenCode"/>), or null; remembered per
+    /// analysis (the analyzer shares the facts of identical texts), so a repeated statement is not lexed again.</summary>
+    public async ValueTask<string?> HiddenCodeAsync(StatementFacts facts, string sql, CancellationToken ct)
+    {
+        var table = _hiddenCode;
+        if (table.TryGetValue(facts, out var known))
+        {
+            return known.Reason;
+        }
+
+        var reason = await HiddenCode.CalledAsync(this, facts, sql, ct);
+        table.AddOrUpdate(facts, new HiddenCodeCall(reason));
+        return reason;
+    }
 
     // The map is the one current when the lookup began: an answer loaded across an Invalidate lands in the old map.
     private static async ValueTask<T> Cached<T>(ConcurrentDictionary<QualifiedName, T> map, QualifiedName key, Func<ValueTask<T>> load)

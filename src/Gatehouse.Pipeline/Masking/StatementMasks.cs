@@ -48,7 +48,10 @@ public sealed class StatementMasks
     /// in attribute notation (<c>o.customer_email</c>, read from <paramref name="sql"/>: <see cref="AttributeNotation"/>).</summary>
     /// <param name="sql">The text the facts were read from: with it, attribute-notation calls taint, and writes whose values
     /// come from masked columns are refused (<see cref="WriteLaundering"/>); callers without it get only the coarser checks.</param>
-    public static async ValueTask<StatementMasks> ForAsync(MaskRules rules, RelationCatalog catalog, IReadOnlyList<StatementFacts> statements, CancellationToken ct, string? sql = null)
+    /// <param name="hiddenCodeRan">Code Gatehouse cannot see ran in the session (or runs in this statement): reads of
+    /// session state it may have filled with masked values (settings, prepared statements, locks, temporary tables) taint.</param>
+    public static async ValueTask<StatementMasks> ForAsync(MaskRules rules, RelationCatalog catalog, IReadOnlyList<StatementFacts> statements, CancellationToken ct, string? sql = null,
+        bool hiddenCodeRan = false)
     {
         string? reason = null;
         var perStatement = new bool[statements.Count];
@@ -56,7 +59,7 @@ public sealed class StatementMasks
         {
             for (int i = 0; i < statements.Count; i++)
             {
-                var why = await TaintAsync(rules, catalog, statements[i], sql, ct);
+                var why = await TaintAsync(rules, catalog, statements[i], sql, hiddenCodeRan, ct);
                 perStatement[i] = why is not null;
                 reason ??= why;
             }
@@ -155,11 +158,32 @@ public sealed class StatementMasks
         return false;
     }
 
-    private static async ValueTask<string?> TaintAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, string? sql, CancellationToken ct)
+    private static async ValueTask<string?> TaintAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, string? sql, bool hiddenCodeRan, CancellationToken ct)
     {
         if (facts.ReadsUnlistedRelations)
         {
             return "reads tables it does not name";
+        }
+
+        if (facts.Class == StatementClass.Code)
+        {
+            return "runs a DO block or a procedure, whose body Gatehouse cannot see";
+        }
+
+        if (facts.Command is "FETCH" or "MOVE" || facts.Functions.Any(f => f.Schema is null or "pg_catalog" && f.Name.StartsWith("cursor_to_xml", StringComparison.Ordinal)))
+        {
+            // A function can open a cursor under a name the session once declared: its rows are not the declared query's.
+            return "fetches from a cursor, which code Gatehouse cannot see may have opened under its name";
+        }
+
+        if (facts.Command is "COMMIT" or "SET CONSTRAINTS" or "PREPARE TRANSACTION")
+        {
+            return "may fire deferred triggers, whose messages Gatehouse cannot see";
+        }
+
+        if (hiddenCodeRan && await SessionStateAsync(catalog, facts, ct) is { } state)
+        {
+            return $"reads {state}, which code Gatehouse cannot see ran in this session and may have filled with masked values";
         }
 
         foreach (var relations in (IReadOnlyList<QualifiedName>[])[facts.ReadRelations, facts.WrittenRelations])
@@ -193,40 +217,51 @@ public sealed class StatementMasks
             }
         }
 
-        foreach (var function in facts.Functions)
+        return sql is null ? await HiddenCode.CalledAsync(catalog, facts, null, ct) : await catalog.HiddenCodeAsync(facts, sql, ct);
+    }
+
+    // Session state a function can write and a later statement read: run-time settings (set_config), prepared
+    // statements' texts, cursors, advisory locks' keys.
+    private static readonly HashSet<string> SessionStateViews = new(StringComparer.Ordinal)
+    {
+        "pg_settings", "pg_prepared_statements", "pg_cursors", "pg_locks", "pg_file_settings",
+    };
+
+    /// <summary>What session state the statement reads that hidden code may have written: a setting, one of
+    /// <see cref="SessionStateViews"/>, a temporary table; null when none.</summary>
+    private static async ValueTask<string?> SessionStateAsync(RelationCatalog catalog, StatementFacts facts, CancellationToken ct)
+    {
+        if (facts.Command == "SHOW" || facts.Functions.Any(f => f.Schema is null or "pg_catalog" && f.Name is "current_setting" or "pg_show_all_settings"))
         {
-            if (function.Schema is not ("pg_catalog" or "information_schema") && await catalog.HasUserFunctionAsync(function, ct))
-            {
-                return $"calls {function}, a function whose body Gatehouse cannot see";
-            }
+            return "run-time settings";
         }
 
-        // An operator is a call of its function: one a DBA made over SQL or PL/pgSQL may read anything.
-        if (sql is not null)
+        foreach (var name in facts.ReadRelations)
         {
-            var (operators, casts) = OperatorNames.Of(sql, facts);
-            foreach (var op in operators)
+            if (name.Schema is null or "pg_catalog" && SessionStateViews.Contains(name.Name))
             {
-                if (await catalog.HasUserOperatorAsync(op, ct))
-                {
-                    return $"uses the operator {op.Name}, whose function's body Gatehouse cannot see";
-                }
+                return name.Name;
             }
 
-            foreach (var type in casts)
+            if (name.Schema?.StartsWith("pg_temp", StringComparison.Ordinal) == true)
             {
-                if (await catalog.HasUserCastAsync(type, ct))
+                return $"the temporary table {name}";
+            }
+
+            // The catalog is read over another session, which does not see this session's temporary tables.
+            var oids = await catalog.FindAsync(name, ct);
+            if (oids.Count == 0)
+            {
+                return $"{name}, which the catalog does not show (a temporary table)";
+            }
+
+            foreach (var oid in oids)
+            {
+                if (await catalog.GetAsync(oid, ct) is { } relation && relation.Schema.StartsWith("pg_temp", StringComparison.Ordinal))
                 {
-                    return $"casts to {type}, whose cast function's body Gatehouse cannot see";
+                    return $"the temporary table {name}";
                 }
             }
-        }
-
-        // o.customer_email where orders has no such column is the call customer_email(o) (attribute notation).
-        if (sql is not null && AttributeNotation.MayHaveReferences(sql, facts)
-            && await AttributeNotation.UserFunctionCallAsync(catalog, QualifiedReferences.Of(sql, facts), facts, ct) is { } call)
-        {
-            return $"calls {call.Name} (attribute notation {AttributeNotation.Show(call)}), a function whose body Gatehouse cannot see";
         }
 
         return null;
@@ -308,6 +343,12 @@ public sealed class StatementMasks
             if (await RuleForAsync(relation, name, ct) is { } rule)
             {
                 return (ColumnAction.Mask, rule.With, rule.Pattern);
+            }
+
+            if (tainted && relation.Schema.StartsWith("pg_temp", StringComparison.Ordinal))
+            {
+                // A temporary table read after hidden code ran: that code may have filled it from masked columns.
+                return untraceable;
             }
 
             if (!relation.IsView)

@@ -1,0 +1,232 @@
+using System.Text;
+using Npgsql;
+
+namespace Gatehouse.IntegrationTests;
+
+/// <summary>A gateway under the default policy (DO allowed, writes to payments denied) and a DBA's function that
+/// redefines a prepared statement by name, as any PL/pgSQL helper that runs SQL it is given can.</summary>
+public sealed class HiddenCodeFixture : IAsyncLifetime
+{
+    public const string Redefine = """
+        CREATE FUNCTION redefine(statement text, query text) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+          EXECUTE format('DEALLOCATE %I', statement);
+          EXECUTE format('PREPARE %I AS %s', statement, query);
+        END $$;
+        CREATE FUNCTION touch() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
+        INSERT INTO payments (order_id, card_number, amount) SELECT g, '4111-0000-0000-' || lpad(g::text, 4, '0'), g FROM generate_series(1, 5) g;
+        """;
+
+    public TestGateway Gateway { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Gateway = await TestGateway.StartAsync(new TestGatewayOptions { ExtraSchema = Redefine });
+
+    public async Task DisposeAsync() => await Gateway.DisposeAsync();
+}
+
+/// <summary>
+/// Code Gatehouse does not read (a DO block, a user function) shares the prepared-statement and cursor namespace with
+/// the client: <c>EXECUTE 'DEALLOCATE s1'; EXECUTE 'PREPARE s1 AS …'</c> redefines a statement the client prepared.
+/// A red team (B2) had a Bind of that name run the replacement while Gatehouse decided and recorded the old text. Now
+/// the statement is prepared again before its next Bind or Describe, SQL EXECUTE and FETCH of a name made before the
+/// code are refused, and so is an Execute of a portal bound before it.
+/// </summary>
+public sealed class HiddenCodeTests(HiddenCodeFixture fixture) : IClassFixture<HiddenCodeFixture>
+{
+    private TestGateway Gateway => fixture.Gateway;
+
+    private static string Shape(IEnumerable<WireReply> replies) => string.Join(' ', replies);
+
+    private static string RedefineBlock(string statement, string query) =>
+        $"DO $$ BEGIN EXECUTE 'DEALLOCATE {statement}'; EXECUTE 'PREPARE {statement} AS {query.Replace("'", "''", StringComparison.Ordinal)}'; END $$";
+
+    private Task<WireClient> ConnectAsync(string subject = "agent-hidden") => WireClient.ConnectAsync(Gateway.Port, "agent", Gateway.Token(subject));
+
+    private Task<long> PaymentsAsync() => Gateway.Postgres.ScalarAsync<long>("SELECT count(*) FROM payments", TestGateway.Target);
+
+    [Fact]
+    public async Task Straight_to_PostgreSQL_a_DO_block_redefines_a_protocol_prepared_statement()
+    {
+        // The attack this class defends against, shown on the server itself: the Bind runs the replacement.
+        await using var direct = await WireClient.ConnectAsync(Gateway.Postgres.Port, Gateway.Postgres.SuperUser, Gateway.Postgres.SuperUserPassword);
+        Assert.Equal("1 Z", Shape(await direct.Parse("s1", "SELECT 'original'::text").Sync().RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await direct.Query(RedefineBlock("s1", "SELECT 'replaced'::text")).RoundTripAsync()));
+        var rows = await direct.Bind("", "s1").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("replaced", rows.Single(r => r.Type == 'D').FirstValue());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_Bind_after_a_DO_block_that_redefined_its_statement_runs_the_statement_Gatehouse_decided(bool pipelined)
+    {
+        await using var client = await ConnectAsync();
+        client.Parse("s1", "SELECT 'original'::text").Sync();
+        if (!pipelined)
+        {
+            Assert.Equal("1 Z", Shape(await client.RoundTripAsync()));
+        }
+
+        client.Query(RedefineBlock("s1", "SELECT 'replaced'::text"));
+        if (!pipelined)
+        {
+            Assert.Equal("C Z", Shape(await client.RoundTripAsync()));
+        }
+
+        client.Bind("", "s1").Execute("").Sync();
+        if (pipelined)
+        {
+            Assert.Equal("1 Z", Shape(await client.RoundTripAsync()));
+            Assert.Equal("C Z", Shape(await client.RoundTripAsync()));
+        }
+
+        var rows = await client.RoundTripAsync();
+        Assert.Equal("2 D C Z", Shape(rows)); // the Close and Parse sent ahead of the Bind are not answered to the client
+        Assert.Equal("original", rows[1].FirstValue());
+        // Prepared again once: the next Bind runs it as it is.
+        Assert.Equal("original", (await client.Bind("", "s1").Execute("").Sync().RoundTripAsync())[1].FirstValue());
+    }
+
+    [Fact]
+    public async Task A_user_function_cannot_turn_a_prepared_read_into_a_denied_write()
+    {
+        long before = await PaymentsAsync();
+        await using var client = await ConnectAsync();
+        Assert.Equal("1 Z", Shape(await client.Parse("count_payments", "SELECT count(*) FROM payments").Sync().RoundTripAsync()));
+        // The call is a read (rule payments-readonly denies writes to payments); its body is not seen.
+        var call = await client.Parse("", "SELECT redefine('count_payments', 'DELETE FROM payments RETURNING 1')").Bind("", "").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("1 2 D C Z", Shape(call));
+        var rows = await client.Bind("", "count_payments").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("2 D C Z", Shape(rows));
+        Assert.Equal(before.ToString(System.Globalization.CultureInfo.InvariantCulture), rows[1].FirstValue());
+        Assert.Equal(before, await PaymentsAsync());
+    }
+
+    [Fact]
+    public async Task A_Describe_after_hidden_code_describes_the_statement_Gatehouse_decided()
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("1 Z", Shape(await client.Parse("s3", "SELECT 1 AS original").Sync().RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query(RedefineBlock("s3", "SELECT 2 AS replaced, 3 AS extra")).RoundTripAsync()));
+        var described = await client.Describe('S', "s3").Sync().RoundTripAsync();
+        Assert.Equal("t T Z", Shape(described));
+        string description = Encoding.UTF8.GetString(described[1].Payload);
+        Assert.Contains("original", description, StringComparison.Ordinal);
+        Assert.DoesNotContain("replaced", description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_statement_prepared_before_a_builtin_function_call_is_not_prepared_again()
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("1 Z", Shape(await client.Parse("s4", "SELECT 4").Sync().RoundTripAsync()));
+        const string PreparedAt = "SELECT prepare_time::text FROM pg_prepared_statements WHERE name = 's4'";
+        string? before = (await client.Query(PreparedAt).RoundTripAsync())[1].FirstValue();
+        Assert.Contains('D', Shape(await client.Query("SELECT now(), lower('X'), 1 + 1").RoundTripAsync()));
+        Assert.Equal("2 D C Z", Shape(await client.Bind("", "s4").Execute("").Sync().RoundTripAsync()));
+        Assert.Equal(before, (await client.Query(PreparedAt).RoundTripAsync())[1].FirstValue());
+
+        // After a DO block it is: the server's statement is a new one.
+        Assert.Equal("C Z", Shape(await client.Query("DO $$ BEGIN PERFORM 1; END $$").RoundTripAsync()));
+        Assert.Equal("2 D C Z", Shape(await client.Bind("", "s4").Execute("").Sync().RoundTripAsync()));
+        Assert.NotEqual(before, (await client.Query(PreparedAt).RoundTripAsync())[1].FirstValue());
+    }
+
+    [Fact]
+    public async Task SQL_EXECUTE_of_a_statement_prepared_before_a_DO_block_is_refused_until_it_is_prepared_again()
+    {
+        long before = await PaymentsAsync();
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query("PREPARE q AS SELECT count(*) FROM payments").RoundTripAsync()));
+        Assert.Equal("T D C Z", Shape(await client.Query("EXECUTE q").RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query(RedefineBlock("q", "DELETE FROM payments")).RoundTripAsync()));
+        var refused = await client.Query("EXECUTE q").RoundTripAsync();
+        Assert.Equal('E', refused[0].Type);
+        Assert.Contains("may have been redefined by code Gatehouse does not read", refused[0].Error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, await PaymentsAsync());
+
+        // Prepared again, it is known again (and decided as what it now is).
+        Assert.Equal("C C Z", Shape(await client.Query("DEALLOCATE q; PREPARE q AS SELECT count(*) FROM payments").RoundTripAsync()));
+        Assert.Equal("T D C Z", Shape(await client.Query("EXECUTE q").RoundTripAsync()));
+    }
+
+    [Fact]
+    public async Task EXECUTE_after_a_DO_block_in_one_query_string_is_refused_and_nothing_runs()
+    {
+        long before = await PaymentsAsync();
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query("PREPARE q2 AS SELECT 1").RoundTripAsync()));
+        var refused = await client.Query(RedefineBlock("q2", "DELETE FROM payments") + "; EXECUTE q2").RoundTripAsync();
+        Assert.Equal("E(0A000) Z", Shape(refused));
+        Assert.Contains("may not follow code Gatehouse does not read", refused[0].Error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, await PaymentsAsync());
+        Assert.Equal("T D C Z", Shape(await client.Query("EXECUTE q2").RoundTripAsync())); // the DO did not run: q2 is still known
+    }
+
+    [Fact]
+    public async Task FETCH_from_a_cursor_declared_before_a_user_function_call_is_refused()
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("C C Z", Shape(await client.Query("BEGIN; DECLARE c CURSOR FOR SELECT name FROM customers ORDER BY id").RoundTripAsync()));
+        Assert.Equal("D C Z", Shape(await client.Query("FETCH 1 FROM c").RoundTripAsync())[2..]);
+        Assert.Equal("T D C Z", Shape(await client.Query("SELECT touch()").RoundTripAsync()));
+        var fetched = await client.Query("FETCH 1 FROM c").RoundTripAsync();
+        Assert.Equal('E', fetched[0].Type);
+        Assert.Contains("may have been replaced by code Gatehouse does not read", fetched[0].Error.Message, StringComparison.Ordinal);
+        Assert.Equal("C Z", Shape(await client.Query("ROLLBACK").RoundTripAsync()));
+    }
+
+    [Fact]
+    public async Task An_Execute_of_a_portal_bound_before_a_DO_block_is_refused()
+    {
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query("BEGIN").RoundTripAsync()));
+        var first = await client.Parse("", "SELECT id FROM customers ORDER BY id").Bind("p1", "").Execute("p1", 1).Sync().RoundTripAsync();
+        Assert.Equal("1 2 D s Z", Shape(first));
+        Assert.Equal("C Z", Shape(await client.Query("DO $$ BEGIN PERFORM 1; END $$").RoundTripAsync()));
+        var refused = await client.Execute("p1", 1).Sync().RoundTripAsync();
+        Assert.Equal("E(34000) Z", Shape(refused));
+        Assert.Contains("bound before code Gatehouse does not read ran", refused[0].Error.Message, StringComparison.Ordinal);
+        Assert.Equal("C Z", Shape(await client.Query("ROLLBACK").RoundTripAsync()));
+    }
+
+    [Fact]
+    public async Task Npgsql_prepared_commands_survive_a_DO_block_that_redefines_every_prepared_statement()
+    {
+        await using var connection = await Gateway.OpenAsync(Gateway.Token("agent-hidden-npgsql"));
+        await using var read = new NpgsqlCommand("SELECT 'original'::text", connection);
+        await read.PrepareAsync();
+        Assert.Equal("original", await read.ExecuteScalarAsync());
+        await using (var redefine = new NpgsqlCommand("""
+            DO $$ DECLARE r record; BEGIN
+              FOR r IN SELECT name FROM pg_prepared_statements LOOP
+                EXECUTE format('DEALLOCATE %I', r.name);
+                EXECUTE format('PREPARE %I AS SELECT %L::text', r.name, 'replaced');
+              END LOOP;
+            END $$
+            """, connection))
+        {
+            await redefine.ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal("original", await read.ExecuteScalarAsync());
+        Assert.Equal("original", await read.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task The_trail_records_the_statement_prepared_again_after_the_code()
+    {
+        string subject = "agent-hidden-audit-" + Guid.NewGuid().ToString("N")[..6];
+        await using (var client = await ConnectAsync(subject))
+        {
+            Assert.Equal("1 Z", Shape(await client.Parse("s5", "SELECT 'original'::text").Sync().RoundTripAsync()));
+            Assert.Equal("C Z", Shape(await client.Query(RedefineBlock("s5", "SELECT 'replaced'::text")).RoundTripAsync()));
+            Assert.Equal("2 D C Z", Shape(await client.Bind("", "s5").Execute("").Sync().RoundTripAsync()));
+        }
+
+        var records = await AuditSessionTests.ExportedSessionAsync(Gateway.ConfigPath, subject);
+        var statements = records.Where(r => r.GetProperty("kind").GetString() == "statement").Select(r => r.GetProperty("body").GetProperty("sql").GetString()).ToList();
+        Assert.Equal(2, statements.Count(s => s == "SELECT 'original'::text"));
+        Assert.DoesNotContain(statements, s => s == "SELECT 'replaced'::text");
+    }
+}
