@@ -227,8 +227,10 @@ public sealed partial class StatementPipeline(
     {
         try
         {
+            // Once code ran, a relation the catalog does not show may be a temporary view or table it made.
             return facts.Class is StatementClass.Code or StatementClass.Unknown
-                || (catalog is null ? facts.Functions.Count > 0 : await catalog.HiddenCodeAsync(facts, sql, ct) is not null);
+                || (catalog is null ? facts.Functions.Count > 0 : await catalog.HiddenCodeAsync(facts, sql, ct) is not null)
+                || (catalog is not null && session.Sql.HiddenCodeRuns > 0 && await HiddenCode.UsesUnseenRelationAsync(catalog, facts, ct));
         }
         catch (CatalogUnavailableException)
         {

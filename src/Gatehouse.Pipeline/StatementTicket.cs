@@ -52,7 +52,7 @@ public sealed class StatementTicket
         };
 
     /// <summary>Whether running it may run code Gatehouse does not read (<see cref="StatementPipeline.RunsHiddenCodeAsync"/>); null: not asked yet.</summary>
-    internal bool? RunsHiddenCode { get; set; }
+    public bool? RunsHiddenCode { get; internal set; }
 
     /// <summary>The session's hidden-code runs when it was decided: names it makes are known until another comes.</summary>
     internal long SentAfter { get; init; }

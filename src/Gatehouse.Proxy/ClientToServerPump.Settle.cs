@@ -111,6 +111,14 @@ internal sealed partial class ClientToServerPump
         _statementChanges.Settled(statement);
         if (_statements.TryGetValue(statement, out var known) && !ledger.ServerHasStatement(statement, known))
         {
+            if (ledger.TakeLostReprepare(statement) && CanReprepare(statement))
+            {
+                // Gatehouse's own Parse of it was refused or skipped (an aborted transaction, an error before it): the
+                // client still has the statement, so it is prepared again at this Bind, as if nothing had happened.
+                LostOnServer(statement);
+                return null;
+            }
+
             _statements.Remove(statement);
             ForgetParse(statement);
             return Refusals.NotTheServersStatement(statement);

@@ -54,7 +54,7 @@ internal sealed partial class ClientToServerPump(
         // A statement an earlier batch changed is checked against the server's answers at its Bind, which may wait for them.
         FrontendMessageCode.Bind when pipeline is not null && _statementChanges.MayBeUnsettled && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         // Code Gatehouse does not read ran since a named statement was prepared: its next Bind prepares it again first.
-        FrontendMessageCode.Bind when _staleParses > 0 && pipeline is not null && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
+        FrontendMessageCode.Bind when pipeline is not null && MayReprepare && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         // The policy changed since the statements were checked: Binds are read whole until none was decided under an older one.
         FrontendMessageCode.Bind when pipeline is not null && total <= InspectedBind && !ReferenceEquals(pipeline.PolicyNow, _policyChecked) && !ledger.DiscardingUntilSync
             => FrameHandling.Inspect,
@@ -145,6 +145,11 @@ internal sealed partial class ClientToServerPump(
 
         // Streamed (large) Bind: its result formats are not read; a masked result on this portal is refused.
         ExpectBind(portal, statement, null, formatsKnown: pipeline.HasMasks is false, StreamedParameters);
+        if ((_parses.Count > 0 || _sqlNamesMade) && known is not null && (_codeAtEveryRun || known.RunsHiddenCode != false))
+        {
+            HiddenCodeRan(executes: false); // planned at this Bind; not known (a streamed frame cannot wait to ask): counted
+        }
+
         return false;
     }
 
@@ -272,6 +277,7 @@ internal sealed partial class ClientToServerPump(
         {
             ledger.DiscardingUntilSync = false;
             ledger.Expect(new(StatementLedger.Kind.Sync));
+            NoteSync();
             limits?.Sent();
             return FrameVerdict.Pass;
         }
@@ -312,7 +318,7 @@ internal sealed partial class ClientToServerPump(
                 }
 
                 ForgetRedefinedNames(submission.Ticket);
-                await NoteHiddenCodeAsync(submission.Ticket, ct);
+                await NoteRunAsync(submission.Ticket, null, executes: true, ct);
                 NoteEncodingChange(submission.Ticket!);
                 CopySent(submission.Ticket);
                 _runs++;
@@ -443,6 +449,7 @@ internal sealed partial class ClientToServerPump(
 
                 ExpectBind(portal, statement, formats, formatsKnown: true, parameters, replaced);
                 CheckPreparedPolicies(redecided: replaced is not null);
+                await NoteRunAsync(_statements.GetValueOrDefault(statement), statement, executes: false, ct);
                 if (reprepared is null)
                 {
                     return FrameVerdict.Pass;
@@ -584,7 +591,7 @@ internal sealed partial class ClientToServerPump(
                 if (bound.Ticket is { } running)
                 {
                     NoteEncodingChange(running);
-                    await NoteHiddenCodeAsync(running, ct);
+                    await NoteRunAsync(running, running.PreparedName, executes: true, ct);
                 }
 
                 _runs++;

@@ -125,6 +125,30 @@ internal sealed class StatementLedger
         }
     }
 
+    /// <summary>Client side, once the batch was answered: whether a Parse Gatehouse put before a Bind or Describe (to prepare
+    /// the statement again) failed or was skipped, so the server has no statement of that name; asked once.</summary>
+    public bool TakeLostReprepare(string name)
+    {
+        lock (_names)
+        {
+            return _lostReprepares?.Remove(name) == true;
+        }
+    }
+
+    // Under _names: names whose injected Parse the server failed or skipped (Close went first, or was skipped too).
+    private HashSet<string>? _lostReprepares;
+
+    private void LoseReprepare(in Entry entry)
+    {
+        if (entry.Kind == Kind.Parse && entry.Injected)
+        {
+            lock (_names)
+            {
+                (_lostReprepares ??= new(StringComparer.Ordinal)).Add(entry.Name!);
+            }
+        }
+    }
+
     /// <summary>Client side, likewise: the server's portal of that name runs <paramref name="ticket"/>'s statement.</summary>
     public bool ServerHasPortal(string name, StatementTicket? ticket)
     {
@@ -280,6 +304,7 @@ internal sealed class StatementLedger
                     lock (_names)
                     {
                         _statements[parse.Name!] = parse.Ticket;
+                        _lostReprepares?.Remove(parse.Name!);
                     }
 
                     parse.Ticket?.CommitPrepared();
@@ -460,6 +485,7 @@ internal sealed class StatementLedger
             while (Head(out var skipped) && skipped.Kind != Kind.Sync)
             {
                 Pop();
+                LoseReprepare(skipped);
                 queries += IsQuery(skipped.Kind) ? 1 : 0;
             }
 

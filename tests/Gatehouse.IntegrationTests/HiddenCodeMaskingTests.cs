@@ -43,6 +43,13 @@ public sealed class HiddenCodeMaskingFixture : IAsyncLifetime
         BEGIN RAISE NOTICE 'customer changed: % %', OLD.email, OLD.ssn; RETURN NULL; END $$;
         CREATE CONSTRAINT TRIGGER customers_audit AFTER UPDATE ON customers DEFERRABLE INITIALLY DEFERRED
           FOR EACH ROW EXECUTE FUNCTION customers_audit();
+        CREATE FUNCTION redefine(statement text, query text) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN EXECUTE format('DEALLOCATE %I', statement); EXECUTE format('PREPARE %I AS %s', statement, query); END $$;
+        CREATE FUNCTION redefine_at_plan(statement text, query text) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN PERFORM redefine(statement, query); RETURN 1; END $$;
+        CREATE FUNCTION check_redefine(v text) RETURNS bool LANGUAGE plpgsql AS $$
+        BEGIN PERFORM redefine(split_part(v, '|', 1), split_part(v, '|', 2)); RETURN true; END $$;
+        CREATE DOMAIN redefining AS text CHECK (check_redefine(VALUE));
         """;
 
     public TestGateway Gateway { get; private set; } = null!;
@@ -198,6 +205,38 @@ public sealed class HiddenCodeMaskingTests(HiddenCodeMaskingFixture fixture) : I
             "SELECT classid::text, objid::text FROM pg_locks WHERE locktype = 'advisory'", "ROLLBACK");
         var row = Assert.Single(replies, r => r.Type == 'D');
         Assert.DoesNotContain("97", System.Text.Encoding.UTF8.GetString(row.Payload), StringComparison.Ordinal); // 'a' of alice…
+    }
+
+    [Fact]
+    public async Task Under_masks_a_statement_another_statement_ran_after_is_prepared_again_whatever_ran()
+    {
+        // A second red team's M1–M4: a WITH HOLD cursor run at COMMIT, an IMMUTABLE function run at Bind, a domain's
+        // CHECK (not recognised as code at all) redefined a constant statement as a query whose untraceable column
+        // passed unmasked. Under masks a named statement is prepared again once any other statement ran.
+        const string Leak = "SELECT concat(card_number) FROM payments ORDER BY id LIMIT 3";
+        await using var client = await WireClient.ConnectAsync(fixture.Gateway.Port, "agent", fixture.CodeDenied);
+        var replies = new List<WireReply>();
+        async Task<List<WireReply>> Step(WireClient messages)
+        {
+            var answer = await messages.RoundTripAsync(notices: true);
+            replies.AddRange(answer);
+            return answer;
+        }
+
+        await Step(client.Query("BEGIN"));
+        await Step(client.Query($"DECLARE held CURSOR WITH HOLD FOR SELECT redefine('m1', '{Leak.Replace("'", "''", StringComparison.Ordinal)}')"));
+        await Step(client.Parse("m1", "SELECT 'x'::text").Sync());
+        await Step(client.Query("COMMIT"));
+        Assert.Equal("x", (await Step(client.Bind("", "m1").Execute("").Sync()))[1].FirstValue());
+
+        await Step(client.Parse("m3", "SELECT 'x'::text").Sync());
+        await Step(client.Query($"SELECT 'm3|{Leak.Replace("'", "''", StringComparison.Ordinal)}'::redefining"));
+        Assert.Equal("x", (await Step(client.Bind("", "m3").Execute("").Sync()))[1].FirstValue());
+
+        await Step(client.Parse("m4", "SELECT 'x'::text").Parse("m4b", $"SELECT redefine_at_plan('m4', '{Leak.Replace("'", "''", StringComparison.Ordinal)}')").Sync());
+        var bound = await Step(client.Bind("p4", "m4b").Bind("", "m4").Execute("").Sync());
+        Assert.Equal("x", bound.First(r => r.Type == 'D').FirstValue());
+        MaskingNameTests.AssertNoRawValue(replies);
     }
 
     [Fact]

@@ -14,6 +14,10 @@ public sealed class HiddenCodeFixture : IAsyncLifetime
           EXECUTE format('PREPARE %I AS %s', statement, query);
         END $$;
         CREATE FUNCTION touch() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
+        CREATE FUNCTION redefine_at_plan(statement text, query text) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN PERFORM redefine(statement, query); RETURN 1; END $$;
+        CREATE VIEW redefining_view AS SELECT redefine_at_plan('sv', 'SELECT ''replaced''::text') AS r;
+        GRANT SELECT ON redefining_view TO app_read;
         INSERT INTO payments (order_id, card_number, amount) SELECT g, '4111-0000-0000-' || lpad(g::text, 4, '0'), g FROM generate_series(1, 5) g;
         """;
 
@@ -211,6 +215,83 @@ public sealed class HiddenCodeTests(HiddenCodeFixture fixture) : IClassFixture<H
 
         Assert.Equal("original", await read.ExecuteScalarAsync());
         Assert.Equal("original", await read.ExecuteScalarAsync());
+    }
+
+    [Theory]
+    [InlineData("COMMIT")]
+    [InlineData("Sync")]
+    public async Task A_WITH_HOLD_cursor_over_hidden_code_cannot_redefine_a_statement_prepared_before_its_commit(string commit)
+    {
+        // A second red team (A1, A2): a holdable cursor's query runs when its transaction commits, after statements
+        // parsed since its DECLARE; payments lost every row to a prepared "read".
+        long before = await PaymentsAsync();
+        await using var client = await ConnectAsync();
+        const string Declare = "DECLARE held CURSOR WITH HOLD FOR SELECT redefine('s9', 'DELETE FROM payments RETURNING 1')";
+        if (commit == "COMMIT")
+        {
+            Assert.Equal("C Z", Shape(await client.Query("BEGIN").RoundTripAsync()));
+            Assert.Equal("C Z", Shape(await client.Query(Declare).RoundTripAsync()));
+            Assert.Equal("1 Z", Shape(await client.Parse("s9", "SELECT 'original'::text").Sync().RoundTripAsync()));
+            Assert.Equal("C Z", Shape(await client.Query("COMMIT").RoundTripAsync()));
+        }
+        else
+        {
+            Assert.Equal("1 2 C 1 Z", Shape(await client.Parse("", Declare).Bind("", "").Execute("").Parse("s9", "SELECT 'original'::text").Sync().RoundTripAsync()));
+        }
+
+        var rows = await client.Bind("", "s9").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("2 D C Z", Shape(rows));
+        Assert.Equal("original", rows[1].FirstValue());
+        Assert.Equal(before, await PaymentsAsync());
+    }
+
+    [Fact]
+    public async Task An_IMMUTABLE_function_PostgreSQL_runs_at_Bind_counts_as_hidden_code_there()
+    {
+        // A6: planned at Bind, its constant-argument call runs before the Bind of the other statement.
+        await using var client = await ConnectAsync();
+        Assert.Equal("1 1 Z", Shape(await client.Parse("s6", "SELECT 'original'::text").Parse("s6b", "SELECT redefine_at_plan('s6', 'SELECT ''replaced''::text')").Sync().RoundTripAsync()));
+        var rows = await client.Bind("p6", "s6b").Bind("", "s6").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("2 2 D C Z", Shape(rows));
+        Assert.Equal("original", rows[2].FirstValue());
+    }
+
+    [Theory]
+    [InlineData("SELECT * FROM redefining_view", "sv")]
+    [InlineData("SELECT pg_temp.rt('st', 'SELECT ''replaced''::text')", "st")]
+    [InlineData("SELECT * FROM temp_view", "stv")]
+    public async Task Views_and_temporary_objects_that_call_code_count_as_hidden_code(string query, string statement)
+    {
+        // A3–A5: a DBA's view over a function, and a session's temporary function or view (the catalog, read over
+        // another session, cannot see them).
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query(TemporaryObjects).RoundTripAsync()));
+        Assert.Equal("1 Z", Shape(await client.Parse(statement, "SELECT 'original'::text").Sync().RoundTripAsync()));
+        Assert.Contains('D', Shape(await client.Query(query).RoundTripAsync()));
+        var rows = await client.Bind("", statement).Execute("").Sync().RoundTripAsync();
+        Assert.Equal("2 D C Z", Shape(rows));
+        Assert.Equal("original", rows[1].FirstValue());
+    }
+
+    private const string TemporaryObjects =
+        "DO $$ BEGIN "
+        + "EXECUTE 'CREATE FUNCTION pg_temp.rt(n text, q text) RETURNS int LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.redefine(n, q); RETURN 1; END $f$'; "
+        + "EXECUTE 'CREATE TEMP VIEW temp_view AS SELECT public.redefine_at_plan(''stv'', ''SELECT ''''replaced''''::text'') AS r'; "
+        + "END $$";
+
+    [Fact]
+    public async Task A_statement_prepared_again_in_an_aborted_transaction_survives_the_rollback()
+    {
+        // B1: the Parse Gatehouse put before the Bind failed (25P02) after its Close went through; PostgreSQL would
+        // still have the statement after ROLLBACK, and so does the client through the gateway.
+        await using var client = await ConnectAsync();
+        Assert.Equal("1 Z", Shape(await client.Parse("b1", "SELECT 'original'::text").Sync().RoundTripAsync()));
+        Assert.Equal("C C E(22012) Z", Shape(await client.Query("BEGIN; DO $$ BEGIN PERFORM 1; END $$; SELECT 1/0").RoundTripAsync()));
+        Assert.Equal("E(25P02) Z", Shape(await client.Bind("", "b1").Execute("").Sync().RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query("ROLLBACK").RoundTripAsync()));
+        var rows = await client.Bind("", "b1").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("2 D C Z", Shape(rows));
+        Assert.Equal("original", rows[1].FirstValue());
     }
 
     [Fact]
