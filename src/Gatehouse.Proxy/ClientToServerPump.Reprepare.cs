@@ -31,9 +31,20 @@ internal sealed partial class ClientToServerPump
     // The _runs number of the latest hidden-code run (portals bound or run before it may have been replaced).
     private long _hiddenCodeRanAt = -1;
 
-    // Under masks: statements sent to run (Queries, Executes). A statement run since another was parsed may have been
-    // hidden code Gatehouse did not recognise: under masks that other statement is prepared again anyway.
-    private long _maskedRuns;
+    // In a guarded session (masks, or hidden code ran): statements sent to run (Queries, Executes) and Syncs. Code can
+    // run where Gatehouse does not recognise it (a deferred trigger at a commit, a temporary table's default, a DBA's
+    // trigger that runs SQL from the row): in such a session a named statement is prepared again once anything else
+    // ran or committed since it was (re)parsed.
+    private long _guardedRuns;
+
+    // Bytes of Parse frames kept: past the budget a Parse is not kept (a stale Bind of it is refused: prepare it again).
+    private const long KeptParseBudget = 16 << 20;
+    private long _keptBytes;
+
+    private bool Guarded => pipeline!.HasMasks || CodeRuns > 0;
+
+    // A statement ran since the last Sync: that Sync may commit (and run deferred triggers).
+    private bool _ranSinceSync;
 
     // A statement that makes a SQL name (PREPARE, DECLARE) was sent: from then on hidden code is looked for.
     private bool _sqlNamesMade;
@@ -48,46 +59,73 @@ internal sealed partial class ClientToServerPump
     {
         if (name.Length > 0)
         {
-            _parses[name] = new KeptStatement(frame.Length <= KeptParse ? frame.ToArray() : null, CodeRuns, _maskedRuns);
+            ForgetParse(name);
+            bool keep = frame.Length <= KeptParse && _keptBytes + frame.Length <= KeptParseBudget;
+            _keptBytes += keep ? frame.Length : 0;
+            _parses[name] = new KeptStatement(keep ? frame.ToArray() : null, CodeRuns, _guardedRuns);
         }
     }
 
-    private void ForgetParse(string name) => _parses.Remove(name);
+    private void ForgetParse(string name)
+    {
+        if (_parses.Remove(name, out var kept))
+        {
+            _keptBytes -= kept.Parse?.Length ?? 0;
+        }
+    }
 
-    private void ForgetParses() => _parses.Clear();
+    private void ForgetParses()
+    {
+        _parses.Clear();
+        _keptBytes = 0;
+    }
 
     /// <summary>
     /// A ticket is about to run (<paramref name="executes"/>: a Query, an Execute of its portal of
     /// <paramref name="statement"/>) or be bound (PostgreSQL plans at Bind, and may call IMMUTABLE functions then): if it
     /// may run hidden code, every named statement is prepared again at its next use, portals bound before are refused at
-    /// their next Execute, and SQL names made before are unknown to EXECUTE and FETCH. Asked only while the session has
-    /// names to lose.
+    /// their next Execute, and SQL names made before are unknown to EXECUTE and FETCH. Asked while the session has names
+    /// to lose, and for statements that call functions or are code.
     /// </summary>
     private async ValueTask NoteRunAsync(StatementTicket? ticket, string? statement, bool executes, CancellationToken ct)
     {
-        if (executes && pipeline!.HasMasks)
+        _ranSinceSync |= executes;
+        if (executes && Guarded)
         {
-            _maskedRuns++;
+            _guardedRuns++;
             if (statement is { Length: > 0 } && _parses.TryGetValue(statement, out var own))
             {
-                own.RunsAt = _maskedRuns; // its own executions leave it as it is
+                own.RunsAt = _guardedRuns; // its own executions leave it as it is
             }
         }
 
-        if (_codeAtEveryRun || ((_parses.Count > 0 || _portals.Count > 0 || _sqlNamesMade) && ticket is not null && await pipeline!.RunsHiddenCodeAsync(ticket, ct)))
+        if (_codeAtEveryRun || ((_parses.Count > 0 || _portals.Count > 0 || _sqlNamesMade || MayCallCode(ticket)) && ticket is not null && await pipeline!.RunsHiddenCodeAsync(ticket, ct)))
         {
             _codeAtEveryRun |= ticket?.Statements.Any(s => s.Effects.Any(e => e is Gatehouse.Sql.SessionEffect.DeclareCursor)) == true;
             HiddenCodeRan(executes);
         }
     }
 
-    /// <summary>A Sync: after a cursor over hidden code was declared, the commit it may end runs that code.</summary>
+    // Code that runs before the session has names can still make the objects that redefine them later (a temporary
+    // table with a trigger): a statement that calls functions or is code is always asked about (one cached lookup).
+    private static bool MayCallCode(StatementTicket? ticket) =>
+        ticket is not null && ticket.Statements.Any(s => s.Functions.Count > 0 || s.Class is Gatehouse.Sql.StatementClass.Code or Gatehouse.Sql.StatementClass.Unknown);
+
+    /// <summary>A Sync: the implicit transaction it may end runs deferred triggers (and, after a cursor over hidden code
+    /// was declared, that code).</summary>
     private void NoteSync()
     {
         if (_codeAtEveryRun)
         {
             HiddenCodeRan(executes: false);
         }
+
+        if (_ranSinceSync && Guarded)
+        {
+            _guardedRuns++;
+        }
+
+        _ranSinceSync = false;
     }
 
     private void HiddenCodeRan(bool executes)
@@ -100,10 +138,10 @@ internal sealed partial class ClientToServerPump
     /// <summary>Hidden code ran since the portal was bound or last executed: it may have replaced it under its name.</summary>
     private bool BoundBeforeHiddenCode(long ranAt) => ranAt < _hiddenCodeRanAt;
 
-    /// <summary>The statement must be prepared again before it is used: hidden code ran since it was (re)parsed, or under
-    /// masks any other statement did, or the server lost it when Gatehouse prepared it again (an error skipped that).</summary>
+    /// <summary>The statement must be prepared again before it is used: hidden code ran since it was (re)parsed, or in a
+    /// guarded session any other statement or a Sync did, or the server lost it when Gatehouse prepared it again.</summary>
     private bool ParsedBeforeHiddenCode(string name) =>
-        _parses.TryGetValue(name, out var kept) && (kept.CodeRunsAt < CodeRuns || (pipeline!.HasMasks && kept.RunsAt < _maskedRuns));
+        _parses.TryGetValue(name, out var kept) && (kept.CodeRunsAt < CodeRuns || (Guarded && kept.RunsAt < _guardedRuns));
 
     private bool CanReprepare(string name) => _parses.TryGetValue(name, out var kept) && kept.Parse is not null;
 
@@ -130,7 +168,7 @@ internal sealed partial class ClientToServerPump
         ledger.Expect(new(StatementLedger.Kind.Parse, fresh, Name: name, Injected: true));
         Replace(kept.Parse);
         kept.CodeRunsAt = CodeRuns;
-        kept.RunsAt = _maskedRuns;
+        kept.RunsAt = _guardedRuns;
         _statements[name] = fresh;
         _statementChanges.Changed(name);
         _reviewing |= fresh.NeedsReview;

@@ -95,6 +95,10 @@ public sealed class HiddenCodeMaskingTests(HiddenCodeMaskingFixture fixture) : I
         return replies;
     }
 
+    // The constant a statement was prepared as, or redacted once code ran in the session (every statement is tainted
+    // then: what the code left behind may be read anywhere); never the replacement's raw values.
+    private static readonly string[] Constant = ["x", "[redacted]"];
+
     private static string Messages(IEnumerable<WireReply> replies) =>
         string.Join('\n', replies.Where(r => r.Type is 'E' or 'N').Select(r => r.Error.Message));
 
@@ -227,16 +231,45 @@ public sealed class HiddenCodeMaskingTests(HiddenCodeMaskingFixture fixture) : I
         await Step(client.Query($"DECLARE held CURSOR WITH HOLD FOR SELECT redefine('m1', '{Leak.Replace("'", "''", StringComparison.Ordinal)}')"));
         await Step(client.Parse("m1", "SELECT 'x'::text").Sync());
         await Step(client.Query("COMMIT"));
-        Assert.Equal("x", (await Step(client.Bind("", "m1").Execute("").Sync()))[1].FirstValue());
+        Assert.Contains((await Step(client.Bind("", "m1").Execute("").Sync()))[1].FirstValue(), Constant);
 
         await Step(client.Parse("m3", "SELECT 'x'::text").Sync());
         await Step(client.Query($"SELECT 'm3|{Leak.Replace("'", "''", StringComparison.Ordinal)}'::redefining"));
-        Assert.Equal("x", (await Step(client.Bind("", "m3").Execute("").Sync()))[1].FirstValue());
+        Assert.Contains((await Step(client.Bind("", "m3").Execute("").Sync()))[1].FirstValue(), Constant);
 
         await Step(client.Parse("m4", "SELECT 'x'::text").Parse("m4b", $"SELECT redefine_at_plan('m4', '{Leak.Replace("'", "''", StringComparison.Ordinal)}')").Sync());
         var bound = await Step(client.Bind("p4", "m4b").Bind("", "m4").Execute("").Sync());
-        Assert.Equal("x", bound.First(r => r.Type == 'D').FirstValue());
+        Assert.Contains(bound.First(r => r.Type == 'D').FirstValue(), Constant);
         MaskingNameTests.AssertNoRawValue(replies);
+    }
+
+    [Fact]
+    public async Task Under_masks_a_deferred_trigger_at_Sync_cannot_redefine_a_statement_parsed_in_its_batch()
+    {
+        // A third red team's most severe: the trigger fires at the Sync, after m8's Parse in the same batch.
+        await using var client = await WireClient.ConnectAsync(fixture.Gateway.Port, "agent", fixture.CodeAllowed);
+        var replies = new List<WireReply>();
+        replies.AddRange(await client.Query(
+            "DO $$ BEGIN "
+            + "EXECUTE 'CREATE FUNCTION pg_temp.trg8() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.redefine(''m8'', ''SELECT concat(card_number) FROM payments ORDER BY id LIMIT 3''); RETURN NULL; END $f$'; "
+            + "EXECUTE 'CREATE TEMP TABLE tq8 (a int)'; "
+            + "EXECUTE 'CREATE CONSTRAINT TRIGGER t8 AFTER INSERT ON tq8 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.trg8()'; "
+            + "END $$").RoundTripAsync(notices: true));
+        replies.AddRange(await client.Parse("", "INSERT INTO tq8 VALUES (1)").Bind("", "").Execute("").Parse("m8", "SELECT 'x'::text").Sync().RoundTripAsync(notices: true));
+        var bound = await client.Bind("", "m8").Execute("").Sync().RoundTripAsync(notices: true);
+        replies.AddRange(bound);
+        Assert.True(bound.Any(r => r.Type == 'D'), string.Join(' ', replies) + " " + string.Join(" | ", replies.Where(r => r.Type == 'E').Select(r => r.Error.Message)));
+        Assert.Contains(bound.First(r => r.Type == 'D').FirstValue(), Constant);
+        MaskingNameTests.AssertNoRawValue(replies);
+    }
+
+    [Fact]
+    public async Task Under_masks_a_temporary_table_named_like_an_unmasked_one_reads_back_redacted()
+    {
+        var replies = await RunAsync(true,
+            "DO $$ BEGIN CREATE TEMP TABLE orders AS SELECT email AS total, ssn AS customer_id FROM customers; END $$",
+            "SELECT * FROM orders LIMIT 3", "SELECT total FROM orders LIMIT 3");
+        Assert.Contains(replies, r => r.Type == 'D');
     }
 
     [Fact]
@@ -250,7 +283,7 @@ public sealed class HiddenCodeMaskingTests(HiddenCodeMaskingFixture fixture) : I
             + "EXECUTE 'DEALLOCATE p'; EXECUTE 'PREPARE p AS SELECT lower(email) AS e, ssn || '''' AS s FROM customers ORDER BY id LIMIT 2'; END $$").RoundTripAsync(notices: true));
         var bound = await client.Describe('S', "h").Bind("", "h").Execute("").Sync().RoundTripAsync(notices: true);
         Assert.Equal("t T 2 D C Z", string.Join(' ', bound));
-        Assert.Equal("x", bound[3].FirstValue());
+        Assert.Contains(bound[3].FirstValue(), (string[])["x", "[redacted]"]); // after code ran, untraceable columns are redacted
         replies.AddRange(bound);
         replies.AddRange(await client.Query("EXECUTE h").RoundTripAsync(notices: true));
         replies.AddRange(await client.Query("EXECUTE p").RoundTripAsync(notices: true));

@@ -294,6 +294,78 @@ public sealed class HiddenCodeTests(HiddenCodeFixture fixture) : IClassFixture<H
         Assert.Equal("original", rows[1].FirstValue());
     }
 
+    [Theory]
+    [InlineData("COMMIT")]
+    [InlineData("Sync")]
+    public async Task A_deferred_trigger_code_made_cannot_redefine_a_statement_prepared_before_the_commit(string commit)
+    {
+        // A third red team: a DO block made a temporary table with a deferred trigger that redefines s3; the trigger ran
+        // at the COMMIT (or the Sync ending the implicit transaction), after s3 was parsed, and payments lost every row.
+        long before = await PaymentsAsync();
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query(
+            "DO $$ BEGIN "
+            + "EXECUTE 'CREATE FUNCTION pg_temp.trg() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.redefine(''s3'', ''DELETE FROM payments RETURNING 1''); RETURN NULL; END $f$'; "
+            + "EXECUTE 'CREATE TEMP TABLE tq (a int)'; "
+            + "EXECUTE 'CREATE CONSTRAINT TRIGGER t AFTER INSERT ON tq DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.trg()'; "
+            + "END $$").RoundTripAsync()));
+        if (commit == "COMMIT")
+        {
+            Assert.Equal("C Z", Shape(await client.Query("BEGIN").RoundTripAsync()));
+            Assert.Equal("C Z", Shape(await client.Query("INSERT INTO tq VALUES (1)").RoundTripAsync()));
+            Assert.Equal("1 Z", Shape(await client.Parse("s3", "SELECT 'original'::text").Sync().RoundTripAsync()));
+            Assert.Equal("C Z", Shape(await client.Query("COMMIT").RoundTripAsync()));
+        }
+        else
+        {
+            Assert.Equal("1 2 C 1 Z", Shape(await client.Parse("", "INSERT INTO tq VALUES (1)").Bind("", "").Execute("").Parse("s3", "SELECT 'original'::text").Sync().RoundTripAsync()));
+        }
+
+        var rows = await client.Bind("", "s3").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("2 D C Z", Shape(rows));
+        Assert.Equal("original", rows[1].FirstValue());
+        Assert.Equal(before, await PaymentsAsync());
+    }
+
+    [Theory]
+    [InlineData("CREATE TEMP TABLE orders (id int DEFAULT pg_temp.rd(), customer_id int, total numeric)", "INSERT INTO orders (customer_id, total) VALUES (1, 1)")]
+    [InlineData("CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.rd() = 1)", "SELECT 'x'::text")]
+    public async Task A_temporary_object_that_shadows_a_real_one_cannot_redefine_a_prepared_statement(string shadow, string trigger)
+    {
+        // A third red team: unqualified names resolve to pg_temp first, so the statement's facts name the real table or
+        // type while the server runs the temporary one's code.
+        long before = await PaymentsAsync();
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query(
+            "DO $$ BEGIN "
+            + "EXECUTE 'CREATE FUNCTION pg_temp.rd() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.redefine(''s2'', ''DELETE FROM payments RETURNING 1''); RETURN 1; END $f$'; "
+            + $"EXECUTE '{shadow}'; END $$").RoundTripAsync()));
+        Assert.Equal("1 Z", Shape(await client.Parse("s2", "SELECT 'original'::text").Sync().RoundTripAsync()));
+        Assert.DoesNotContain("E", Shape(await client.Query(trigger).RoundTripAsync()));
+        var rows = await client.Bind("", "s2").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("2 D C Z", Shape(rows));
+        Assert.Equal("original", rows[1].FirstValue());
+        Assert.Equal(before, await PaymentsAsync());
+    }
+
+    [Fact]
+    public async Task Parses_past_the_session_s_budget_are_not_kept_and_a_stale_Bind_of_one_is_refused()
+    {
+        // A third red team kept 1 GiB per session with 300 Parses of 1 MiB: kept frames now share a 16 MiB budget.
+        await using var client = await ConnectAsync();
+        string big = "SELECT 'original'::text /* " + new string('x', 1000 * 1000) + " */";
+        for (int i = 0; i < 17; i++)
+        {
+            Assert.Equal("1 Z", Shape(await client.Parse($"big{i}", big).Sync().RoundTripAsync()));
+        }
+
+        Assert.Equal("C Z", Shape(await client.Query("DO $$ BEGIN PERFORM 1; END $$").RoundTripAsync()));
+        Assert.Equal("original", (await client.Bind("", "big0").Execute("").Sync().RoundTripAsync())[1].FirstValue());
+        var refused = await client.Bind("", "big16").Execute("").Sync().RoundTripAsync();
+        Assert.Equal("E(0A000) Z", Shape(refused));
+        Assert.Contains("prepare it again", refused[0].Error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_trail_records_the_statement_prepared_again_after_the_code()
     {

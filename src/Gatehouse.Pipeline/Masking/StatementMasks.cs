@@ -48,8 +48,8 @@ public sealed class StatementMasks
     /// in attribute notation (<c>o.customer_email</c>, read from <paramref name="sql"/>: <see cref="AttributeNotation"/>).</summary>
     /// <param name="sql">The text the facts were read from: with it, attribute-notation calls taint, and writes whose values
     /// come from masked columns are refused (<see cref="WriteLaundering"/>); callers without it get only the coarser checks.</param>
-    /// <param name="hiddenCodeRan">Code Gatehouse cannot see ran in the session (or runs in this statement): reads of
-    /// session state it may have filled with masked values (settings, prepared statements, locks, temporary tables) taint.</param>
+    /// <param name="hiddenCodeRan">Code Gatehouse cannot see ran in the session (or runs in this statement): every
+    /// statement is tainted, since what it left behind may be read anywhere (settings, temporary tables, locks).</param>
     public static async ValueTask<StatementMasks> ForAsync(MaskRules rules, RelationCatalog catalog, IReadOnlyList<StatementFacts> statements, CancellationToken ct, string? sql = null,
         bool hiddenCodeRan = false)
     {
@@ -59,7 +59,7 @@ public sealed class StatementMasks
         {
             for (int i = 0; i < statements.Count; i++)
             {
-                var why = await TaintAsync(rules, catalog, statements[i], sql, hiddenCodeRan, ct);
+                var why = await TaintAsync(rules, catalog, statements[i], sql, ct);
                 perStatement[i] = why is not null;
                 reason ??= why;
             }
@@ -92,6 +92,21 @@ public sealed class StatementMasks
             {
                 masks.Laundering = await WriteLaundering.CheckAsync(masks, catalog, sql, statements[i], ct);
             }
+        }
+
+        if (hiddenCodeRan && !masks.Tainted)
+        {
+            // What that code left behind is anywhere: settings, temporary tables (also ones named like a real table,
+            // found first), prepared statements it redefined, advisory locks. Results are read as tainted (columns that
+            // trace to a real table are still masked by column, the rest redacted); writes are judged as before.
+            masks = new StatementMasks(rules, catalog, true, "runs after code Gatehouse cannot see ran in this session, which may have left masked values behind")
+            {
+                Laundering = masks.Laundering, _tainted = [.. perStatement.Select(_ => true)],
+            };
+        }
+        else if (hiddenCodeRan)
+        {
+            Array.Fill(perStatement, true);
         }
 
         return masks;
@@ -158,7 +173,7 @@ public sealed class StatementMasks
         return false;
     }
 
-    private static async ValueTask<string?> TaintAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, string? sql, bool hiddenCodeRan, CancellationToken ct)
+    private static async ValueTask<string?> TaintAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, string? sql, CancellationToken ct)
     {
         if (facts.ReadsUnlistedRelations)
         {
@@ -181,10 +196,6 @@ public sealed class StatementMasks
             return "may fire deferred triggers, whose messages Gatehouse cannot see";
         }
 
-        if (hiddenCodeRan && await SessionStateAsync(catalog, facts, ct) is { } state)
-        {
-            return $"reads {state}, which code Gatehouse cannot see ran in this session and may have filled with masked values";
-        }
 
         foreach (var relations in (IReadOnlyList<QualifiedName>[])[facts.ReadRelations, facts.WrittenRelations])
         {
@@ -218,53 +229,6 @@ public sealed class StatementMasks
         }
 
         return sql is null ? await HiddenCode.CalledAsync(catalog, facts, null, ct) : await catalog.HiddenCodeAsync(facts, sql, ct);
-    }
-
-    // Session state a function can write and a later statement read: run-time settings (set_config), prepared
-    // statements' texts, cursors, advisory locks' keys.
-    private static readonly HashSet<string> SessionStateViews = new(StringComparer.Ordinal)
-    {
-        "pg_settings", "pg_prepared_statements", "pg_cursors", "pg_locks", "pg_file_settings",
-    };
-
-    /// <summary>What session state the statement reads that hidden code may have written: a setting, one of
-    /// <see cref="SessionStateViews"/>, a temporary table; null when none.</summary>
-    private static async ValueTask<string?> SessionStateAsync(RelationCatalog catalog, StatementFacts facts, CancellationToken ct)
-    {
-        if (facts.Command == "SHOW" || facts.Functions.Any(f => f.Schema is null or "pg_catalog" && f.Name is "current_setting" or "pg_show_all_settings"))
-        {
-            return "run-time settings";
-        }
-
-        foreach (var name in facts.ReadRelations)
-        {
-            if (name.Schema is null or "pg_catalog" && SessionStateViews.Contains(name.Name))
-            {
-                return name.Name;
-            }
-
-            if (name.Schema?.StartsWith("pg_temp", StringComparison.Ordinal) == true)
-            {
-                return $"the temporary table {name}";
-            }
-
-            // The catalog is read over another session, which does not see this session's temporary tables.
-            var oids = await catalog.FindAsync(name, ct);
-            if (oids.Count == 0)
-            {
-                return $"{name}, which the catalog does not show (a temporary table)";
-            }
-
-            foreach (var oid in oids)
-            {
-                if (await catalog.GetAsync(oid, ct) is { } relation && relation.Schema.StartsWith("pg_temp", StringComparison.Ordinal))
-                {
-                    return $"the temporary table {name}";
-                }
-            }
-        }
-
-        return null;
     }
 
     /// <summary>Whether a write to the relation runs rewrite rules: its own, or (a view written through) those of the
