@@ -33,7 +33,7 @@ public static class StdioBridge
 
         await using (client)
         {
-            var input = new DrainingInput(Console.OpenStandardInput(), ct);
+            var input = new DrainingInput(Console.OpenStandardInput(), new HashSet<string>(StringComparer.Ordinal) { "tools/list", "tools/call" }, ct);
             var options = new McpServerOptions
             {
                 ServerInfo = new Implementation { Name = "gatehouse", Version = typeof(StdioBridge).Assembly.GetName().Version?.ToString() ?? "0" },
