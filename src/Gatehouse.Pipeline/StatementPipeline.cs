@@ -138,6 +138,7 @@ public sealed partial class StatementPipeline(
             if (_grant is { Masks.Count: > 0 })
             {
                 Volatile.Write(ref _hadMasks, true);
+                session.Sql.Masked = true;
             }
 
             if (_grant is { Audit.Results: true } && audit is not null)
@@ -188,6 +189,8 @@ public sealed partial class StatementPipeline(
         return (new StatementTicket(++_nextTicket, session, statements, decision, request.PreparedName)
         {
             NeedsReview = held, Sql = request.Sql, Result = capture, DecidedUnder = snapshot, SentAfter = session.Sql.HiddenCodeRuns,
+            // A query's own run counts (and an unnamed statement's, run right after its Parse: SQL PREPARE through a driver).
+            SentGuardedAfter = session.Sql.GuardedRuns + (string.IsNullOrEmpty(request.PreparedName) ? 1 : 0),
         }, null);
     }
 
@@ -269,6 +272,16 @@ public sealed partial class StatementPipeline(
 
     /// <summary>The front door sends a statement that may run hidden code.</summary>
     public void HiddenCodeSent() => session.Sql.HiddenCodeSent();
+
+    /// <summary>The session has masks, or hidden code was sent: code Gatehouse does not recognise is assumed to run anywhere
+    /// (<see cref="SqlSessionState.GuardedRuns"/>).</summary>
+    public bool Guarded => session.Sql.Guarded;
+
+    public long GuardedRuns => session.Sql.GuardedRuns;
+
+    /// <summary>In a guarded session, a statement runs (or a Sync commits); <paramref name="executes"/>: the prepared
+    /// statement it executes.</summary>
+    public void GuardedRunSent(string? statement, string? executes) => session.Sql.GuardedRunSent(statement, executes);
 
     /// <summary>How the client's text is decoded: its client_encoding, as the server last reported it.</summary>
     public System.Text.Encoding ClientText => Volatile.Read(ref _clientText);

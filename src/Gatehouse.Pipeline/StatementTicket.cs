@@ -48,7 +48,7 @@ public sealed class StatementTicket
     internal StatementTicket WithMasks(StatementMasks masks, RelationCatalog catalog) =>
         new(Id, _session, Statements, Decision, PreparedName, masks, catalog)
         {
-            Sql = Sql, NeedsReview = NeedsReview, ReviewId = ReviewId, Reviewers = Reviewers, Result = Result, DecidedUnder = DecidedUnder, RunsHiddenCode = RunsHiddenCode, SentAfter = SentAfter,
+            Sql = Sql, NeedsReview = NeedsReview, ReviewId = ReviewId, Reviewers = Reviewers, Result = Result, DecidedUnder = DecidedUnder, RunsHiddenCode = RunsHiddenCode, SentAfter = SentAfter, SentGuardedAfter = SentGuardedAfter,
         };
 
     /// <summary>Whether running it may run code Gatehouse does not read (<see cref="StatementPipeline.RunsHiddenCodeAsync"/>); null: not asked yet.</summary>
@@ -56,6 +56,9 @@ public sealed class StatementTicket
 
     /// <summary>The session's hidden-code runs when it was decided: names it makes are known until another comes.</summary>
     internal long SentAfter { get; init; }
+
+    /// <summary>The session's guarded runs after this one's own (a query's), when it was decided.</summary>
+    internal long SentGuardedAfter { get; init; }
 
     /// <summary>The policy the decision was made under: a prepared statement is decided again at a Bind under a newer one.</summary>
     internal PolicySnapshot? DecidedUnder { get; init; }
@@ -91,7 +94,7 @@ public sealed class StatementTicket
     {
         if ((uint)index < (uint)Statements.Count)
         {
-            _session.Sql.Apply(Statements[index], SentAfter);
+            _session.Sql.Apply(Statements[index], SentAfter, SentGuardedAfter);
             if (Statements[index].Class is StatementClass.Ddl or StatementClass.Unknown)
             {
                 // Relations may have changed shape: masking reads the catalog afresh.
@@ -105,7 +108,7 @@ public sealed class StatementTicket
     {
         if (PreparedName is { Length: > 0 } name && Statements.Count == 1)
         {
-            _session.Sql.RegisterPrepared(name, Statements[0] with { PreparedText = Sql }, SentAfter);
+            _session.Sql.RegisterPrepared(name, Statements[0] with { PreparedText = Sql }, SentAfter, SentGuardedAfter);
         }
     }
 

@@ -35,13 +35,14 @@ internal sealed partial class ClientToServerPump
     // run where Gatehouse does not recognise it (a deferred trigger at a commit, a temporary table's default, a DBA's
     // trigger that runs SQL from the row): in such a session a named statement is prepared again once anything else
     // ran or committed since it was (re)parsed.
-    private long _guardedRuns;
 
     // Bytes of Parse frames kept: past the budget a Parse is not kept (a stale Bind of it is refused: prepare it again).
     private const long KeptParseBudget = 16 << 20;
     private long _keptBytes;
 
-    private bool Guarded => pipeline!.HasMasks || CodeRuns > 0;
+    private bool Guarded => pipeline!.Guarded;
+
+    private long GuardedRuns => pipeline!.GuardedRuns;
 
     // A statement ran since the last Sync: that Sync may commit (and run deferred triggers).
     private bool _ranSinceSync;
@@ -62,7 +63,7 @@ internal sealed partial class ClientToServerPump
             ForgetParse(name);
             bool keep = frame.Length <= KeptParse && _keptBytes + frame.Length <= KeptParseBudget;
             _keptBytes += keep ? frame.Length : 0;
-            _parses[name] = new KeptStatement(keep ? frame.ToArray() : null, CodeRuns, _guardedRuns);
+            _parses[name] = new KeptStatement(keep ? frame.ToArray() : null, CodeRuns, GuardedRuns);
         }
     }
 
@@ -89,13 +90,17 @@ internal sealed partial class ClientToServerPump
     /// </summary>
     private async ValueTask NoteRunAsync(StatementTicket? ticket, string? statement, bool executes, CancellationToken ct)
     {
-        _ranSinceSync |= executes;
+        // An Execute that may queue deferred triggers (a write): the Sync that ends its implicit transaction runs them. A
+        // query commits its own implicit transaction.
+        _ranSinceSync |= executes && statement is not null && ticket is not null && MayQueueTriggers(ticket);
         if (executes && Guarded)
         {
-            _guardedRuns++;
-            if (statement is { Length: > 0 } && _parses.TryGetValue(statement, out var own))
+            // Its own executions leave it as it is, and so do the prepared statement's its EXECUTE runs.
+            string? executed = ticket?.Statements is [{ Executes: { } name }] ? name : null;
+            pipeline!.GuardedRunSent(statement, executed);
+            if (statement is { Length: > 0 } && _parses.TryGetValue(statement, out var kept))
             {
-                own.RunsAt = _guardedRuns; // its own executions leave it as it is
+                kept.RunsAt = GuardedRuns;
             }
         }
 
@@ -105,6 +110,10 @@ internal sealed partial class ClientToServerPump
             HiddenCodeRan(executes);
         }
     }
+
+    private static bool MayQueueTriggers(StatementTicket ticket) =>
+        ticket.Statements.Any(s => s.WrittenRelations.Count > 0 || s.WritesUnlistedRelations
+            || s.Class is Gatehouse.Sql.StatementClass.Write or Gatehouse.Sql.StatementClass.Ddl or Gatehouse.Sql.StatementClass.Code or Gatehouse.Sql.StatementClass.Unknown);
 
     // Code that runs before the session has names can still make the objects that redefine them later (a temporary
     // table with a trigger): a statement that calls functions or is code is always asked about (one cached lookup).
@@ -122,7 +131,7 @@ internal sealed partial class ClientToServerPump
 
         if (_ranSinceSync && Guarded)
         {
-            _guardedRuns++;
+            pipeline!.GuardedRunSent(null, null);
         }
 
         _ranSinceSync = false;
@@ -141,7 +150,7 @@ internal sealed partial class ClientToServerPump
     /// <summary>The statement must be prepared again before it is used: hidden code ran since it was (re)parsed, or in a
     /// guarded session any other statement or a Sync did, or the server lost it when Gatehouse prepared it again.</summary>
     private bool ParsedBeforeHiddenCode(string name) =>
-        _parses.TryGetValue(name, out var kept) && (kept.CodeRunsAt < CodeRuns || (Guarded && kept.RunsAt < _guardedRuns));
+        _parses.TryGetValue(name, out var kept) && (kept.CodeRunsAt < CodeRuns || (Guarded && kept.RunsAt < GuardedRuns));
 
     private bool CanReprepare(string name) => _parses.TryGetValue(name, out var kept) && kept.Parse is not null;
 
@@ -168,7 +177,7 @@ internal sealed partial class ClientToServerPump
         ledger.Expect(new(StatementLedger.Kind.Parse, fresh, Name: name, Injected: true));
         Replace(kept.Parse);
         kept.CodeRunsAt = CodeRuns;
-        kept.RunsAt = _guardedRuns;
+        kept.RunsAt = GuardedRuns;
         _statements[name] = fresh;
         _statementChanges.Changed(name);
         _reviewing |= fresh.NeedsReview;

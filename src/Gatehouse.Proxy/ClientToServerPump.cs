@@ -591,7 +591,7 @@ internal sealed partial class ClientToServerPump(
                 if (bound.Ticket is { } running)
                 {
                     NoteEncodingChange(running);
-                    await NoteRunAsync(running, running.PreparedName, executes: true, ct);
+                    await NoteRunAsync(running, running.PreparedName ?? "", executes: true, ct);
                 }
 
                 _runs++;

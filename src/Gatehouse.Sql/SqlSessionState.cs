@@ -12,9 +12,37 @@ public sealed class SqlSessionState
     /// <summary>Most prepared statements (and, separately, cursors) remembered per session.</summary>
     public const int MaxEntries = 10_000;
 
-    // Each name with the facts of its query and the count of hidden-code runs sent before the statement that made it.
-    private readonly Dictionary<string, (StatementFacts Facts, long Runs)> _prepared = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (StatementFacts Facts, long Runs)> _cursors = new(StringComparer.Ordinal);
+    // Each name with the facts of its query, the count of hidden-code runs sent before the statement that made it, and
+    // (prepared statements) the count of guarded runs then.
+    private readonly Dictionary<string, (StatementFacts Facts, long Runs, long GuardedRuns)> _prepared = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (StatementFacts Facts, long Runs, long GuardedRuns)> _cursors = new(StringComparer.Ordinal);
+
+    /// <summary>The session's grant has masks (set by the caller): the session is guarded (<see cref="GuardedRuns"/>).</summary>
+    public bool Masked { get; set; }
+
+    /// <summary>
+    /// In a guarded session (masks, or hidden code was sent), statements sent to run and Syncs that committed after one.
+    /// Code Gatehouse does not recognise (a deferred trigger at a commit, a temporary object named like a real one) can
+    /// redefine a prepared statement anywhere, so there a prepared statement made before the latest of them, other than
+    /// by its own executions, is no longer known to EXECUTE.
+    /// </summary>
+    public long GuardedRuns { get; private set; }
+
+    public bool Guarded => Masked || HiddenCodeRuns > 0;
+
+    /// <summary>In a guarded session, a statement is sent to run (or a Sync commits); <paramref name="own"/>: the prepared
+    /// statements it is (a protocol statement's name, the one its EXECUTE runs), which its own execution leaves known.</summary>
+    public void GuardedRunSent(params ReadOnlySpan<string?> own)
+    {
+        GuardedRuns++;
+        foreach (var name in own)
+        {
+            if (name is not null && _prepared.TryGetValue(name, out var entry))
+            {
+                _prepared[name] = entry with { GuardedRuns = GuardedRuns };
+            }
+        }
+    }
 
     /// <summary>
     /// How many statements that may run code Gatehouse does not read (a DO block, a user function) were sent. Such code
@@ -72,28 +100,31 @@ public sealed class SqlSessionState
 
     /// <summary>Registers a prepared statement (SQL PREPARE or a protocol-level named Parse); <paramref name="sentAfter"/>:
     /// the <see cref="HiddenCodeRuns"/> when the statement that made it was sent.</summary>
-    public void RegisterPrepared(string name, StatementFacts facts, long sentAfter = long.MaxValue)
+    public void RegisterPrepared(string name, StatementFacts facts, long sentAfter = long.MaxValue, long guardedAfter = long.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(facts);
-        Put(_prepared, name, facts, sentAfter);
+        Put(_prepared, name, facts, sentAfter, guardedAfter);
     }
 
     public bool TryGetPrepared(string name, out StatementFacts facts)
     {
         ArgumentNullException.ThrowIfNull(name);
         Lookups++;
-        return Find(_prepared, name, out facts);
+        return Find(_prepared, name, out facts, guarded: true);
     }
 
     /// <summary>The name is held but was made before hidden code ran (so <see cref="TryGetPrepared"/> and
     /// <see cref="TryGetCursor"/> do not give it).</summary>
     public bool MaybeRedefined(string name, bool cursor) =>
-        (cursor ? _cursors : _prepared).TryGetValue(name, out var entry) && entry.Runs < HiddenCodeRuns;
+        (cursor ? _cursors : _prepared).TryGetValue(name, out var entry) && Stale(entry, guarded: !cursor);
 
-    private bool Find(Dictionary<string, (StatementFacts Facts, long Runs)> map, string name, out StatementFacts facts)
+    private bool Stale((StatementFacts Facts, long Runs, long GuardedRuns) entry, bool guarded) =>
+        entry.Runs < HiddenCodeRuns || (guarded && Guarded && entry.GuardedRuns < GuardedRuns);
+
+    private bool Find(Dictionary<string, (StatementFacts Facts, long Runs, long GuardedRuns)> map, string name, out StatementFacts facts, bool guarded = false)
     {
-        if (map.TryGetValue(name, out var entry) && entry.Runs >= HiddenCodeRuns)
+        if (map.TryGetValue(name, out var entry) && !Stale(entry, guarded))
         {
             facts = entry.Facts;
             return true;
@@ -122,14 +153,14 @@ public sealed class SqlSessionState
     /// <summary>Applies what a statement that ran changed in the session. Call it only for statements the server
     /// completed: a refused or failed PREPARE/DECLARE must not replace what the name means. <paramref name="sentAfter"/>:
     /// the <see cref="HiddenCodeRuns"/> when the statement was sent.</summary>
-    public void Apply(StatementFacts facts, long sentAfter = long.MaxValue)
+    public void Apply(StatementFacts facts, long sentAfter = long.MaxValue, long guardedAfter = long.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(facts);
         foreach (var effect in facts.Effects)
-            Apply(effect, sentAfter);
+            Apply(effect, sentAfter, guardedAfter);
     }
 
-    public void Apply(SessionEffect effect, long sentAfter = long.MaxValue)
+    public void Apply(SessionEffect effect, long sentAfter = long.MaxValue, long guardedAfter = long.MaxValue)
     {
         switch (effect)
         {
@@ -137,13 +168,13 @@ public sealed class SqlSessionState
             // of that name here is stale: a cursor the end of its transaction closed, a statement deallocated where
             // the analyzer could not see it. The new facts replace it.
             case SessionEffect.Prepare p:
-                Put(_prepared, p.Name, p.Facts, sentAfter);
+                Put(_prepared, p.Name, p.Facts, sentAfter, guardedAfter);
                 break;
             case SessionEffect.Deallocate d:
                 RemovePrepared(d.Name);
                 break;
             case SessionEffect.DeclareCursor c:
-                Put(_cursors, c.Name, c.Facts, sentAfter);
+                Put(_cursors, c.Name, c.Facts, sentAfter, guardedAfter);
                 break;
             case SessionEffect.CloseCursor c:
                 if (c.Name is null)
@@ -154,10 +185,10 @@ public sealed class SqlSessionState
         }
     }
 
-    private void Put(Dictionary<string, (StatementFacts Facts, long Runs)> map, string name, StatementFacts facts, long sentAfter)
+    private void Put(Dictionary<string, (StatementFacts Facts, long Runs, long GuardedRuns)> map, string name, StatementFacts facts, long sentAfter, long guardedAfter)
     {
         if (map.Count < MaxEntries || map.ContainsKey(name))
-            map[name] = (facts, Math.Min(sentAfter, HiddenCodeRuns));
+            map[name] = (facts, Math.Min(sentAfter, HiddenCodeRuns), Math.Min(guardedAfter, GuardedRuns));
     }
 }
 

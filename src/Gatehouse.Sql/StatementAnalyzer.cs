@@ -318,13 +318,13 @@ internal ref partial struct StatementAnalyzer
             return Unknown("EXECUTE", "prepared statement name expected");
         if (!SessionOverlay.TryGetPrepared(_session, _overlay, name, out var prepared))
             return Unknown("EXECUTE", _session.MaybeRedefined(name, cursor: false)
-                ? $"prepared statement \"{name}\" may have been redefined by code Gatehouse does not read (a DO block or a user function) that ran since it was prepared; DEALLOCATE it and PREPARE it again"
+                ? $"prepared statement \"{name}\" may have been redefined by code Gatehouse does not read (a DO block, a user function, a trigger) since it was prepared: in a session with masks, or once such code ran, EXECUTE runs a statement only until another statement runs; DEALLOCATE it and PREPARE it again, or use the extended protocol"
                 : $"prepared statement \"{name}\" is not known to this session");
         if (prepared.Class == StatementClass.Unknown)
             return prepared with
             {
                 Start = Start, Length = Length, Command = "EXECUTE", Commands = Scratch.CommandList("EXECUTE", prepared.Commands), Effects = [],
-                Runs = prepared.PreparedText, PreparedText = null,
+                Runs = prepared.PreparedText, PreparedText = null, Executes = name,
             };
         var s = Rent();
         if (_t.Length > 2)
@@ -334,7 +334,7 @@ internal ref partial struct StatementAnalyzer
             QueryWalker.Walk(_text, _t[2..], s, WalkMode.Query);
         }
         s.Merge(prepared);
-        return Build("EXECUTE", prepared.Class, s) with { Runs = prepared.PreparedText };
+        return Build("EXECUTE", prepared.Class, s) with { Runs = prepared.PreparedText, Executes = name };
     }
 
     private readonly StatementFacts Deallocate()

@@ -81,4 +81,7 @@ public sealed record StatementFacts
 
     /// <summary>Of an EXECUTE: the text of the prepared statement it runs (its name alone does not say what runs).</summary>
     public string? Runs { get; init; }
+
+    /// <summary>Of an EXECUTE: the name of the prepared statement it runs.</summary>
+    public string? Executes { get; init; }
 }

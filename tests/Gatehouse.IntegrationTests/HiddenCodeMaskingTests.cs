@@ -273,6 +273,20 @@ public sealed class HiddenCodeMaskingTests(HiddenCodeMaskingFixture fixture) : I
     }
 
     [Fact]
+    public async Task Under_masks_SQL_EXECUTE_runs_a_statement_only_until_another_statement_runs()
+    {
+        // A fourth red team: a DBA's domain whose CHECK redefines statements (not recognised as code) turned a
+        // SQL-prepared constant into a query of raw e-mails and SSNs under the code-denied grant.
+        var replies = await RunAsync(false,
+            "PREPARE q AS SELECT 'x'::text AS e",
+            "EXECUTE q", "EXECUTE q",
+            "SELECT 'q|SELECT concat(email) AS e, concat(ssn) AS s FROM customers ORDER BY id LIMIT 3'::redefining",
+            "EXECUTE q");
+        Assert.Contains("may have been redefined", Messages(replies), StringComparison.Ordinal);
+        Assert.Equal(2, replies.Count(r => r.Type == 'D' && r.FirstValue() == "x"));
+    }
+
+    [Fact]
     public async Task Statements_a_DO_block_redefined_give_no_raw_value()
     {
         await using var client = await WireClient.ConnectAsync(fixture.Gateway.Port, "agent", fixture.CodeAllowed);

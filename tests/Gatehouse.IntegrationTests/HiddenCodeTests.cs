@@ -366,6 +366,29 @@ public sealed class HiddenCodeTests(HiddenCodeFixture fixture) : IClassFixture<H
         Assert.Contains("prepare it again", refused[0].Error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("CREATE TEMP TABLE orders (id int DEFAULT pg_temp.rd(), customer_id int, total numeric)", "INSERT INTO orders (customer_id, total) VALUES (1, 1)")]
+    [InlineData("CREATE FUNCTION pg_temp.eq(int, int) RETURNS bool LANGUAGE sql AS $g$ SELECT pg_temp.rd() = 1 $g$; CREATE OPERATOR pg_temp.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = pg_temp.eq)", "SELECT 1 OPERATOR(pg_temp.===) 2")]
+    public async Task Once_code_ran_SQL_EXECUTE_runs_a_statement_only_until_another_statement_runs(string made, string trigger)
+    {
+        // A fourth red team: after a DO block made temporary objects, code Gatehouse does not recognise (a default, a
+        // temporary operator) redefined a SQL-prepared "read" as a DELETE, and EXECUTE ran it as the read.
+        long before = await PaymentsAsync();
+        await using var client = await ConnectAsync();
+        Assert.Equal("C Z", Shape(await client.Query(
+            "DO $$ BEGIN "
+            + "EXECUTE 'CREATE FUNCTION pg_temp.rd() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.redefine(''q4'', ''DELETE FROM payments RETURNING 1''); RETURN 1; END $f$'; "
+            + $"EXECUTE '{made}'; END $$").RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query("PREPARE q4 AS SELECT count(*) FROM payments").RoundTripAsync()));
+        Assert.Equal("T D C Z", Shape(await client.Query("EXECUTE q4").RoundTripAsync())); // its own executions go on
+        Assert.Equal("T D C Z", Shape(await client.Query("EXECUTE q4").RoundTripAsync()));
+        Assert.DoesNotContain("E", Shape(await client.Query(trigger).RoundTripAsync()));
+        var refused = await client.Query("EXECUTE q4").RoundTripAsync();
+        Assert.Equal("E(42501) Z", Shape(refused));
+        Assert.Contains("may have been redefined", refused[0].Error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, await PaymentsAsync());
+    }
+
     [Fact]
     public async Task The_trail_records_the_statement_prepared_again_after_the_code()
     {

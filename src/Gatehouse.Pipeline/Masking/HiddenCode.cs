@@ -57,7 +57,7 @@ internal static class HiddenCode
         var (operators, casts) = OperatorNames.Of(sql, facts);
         foreach (var op in operators)
         {
-            if (await catalog.HasUserOperatorAsync(op, ct))
+            if (IsTemporary(op.Schema) || await catalog.HasUserOperatorAsync(op, ct))
             {
                 return $"uses the operator {op.Name}, whose function's body Gatehouse cannot see";
             }
@@ -65,7 +65,7 @@ internal static class HiddenCode
 
         foreach (var type in casts)
         {
-            if (await catalog.HasUserCastAsync(type, ct))
+            if (IsTemporary(type.Schema) || await catalog.HasUserCastAsync(type, ct))
             {
                 return $"casts to {type}, whose cast function's body Gatehouse cannot see";
             }
