@@ -24,11 +24,9 @@ public sealed partial class StatementPipeline
         StatementMasks masks;
         try
         {
-            foreach (var statement in ticket.Statements)
-            {
-                // Sticky from the statement on: what its code left behind stays readable.
-                _hiddenCodeRan = _hiddenCodeRan || await MayRunHiddenCodeAsync(statement, sql, ct);
-            }
+            // Sticky from the statement on: what its code left behind stays readable. (The answer is kept on the ticket,
+            // where the wire front door asks it again.)
+            _hiddenCodeRan |= await RunsHiddenCodeAsync(ticket, ct);
 
             masks = await StatementMasks.ForAsync(rules, catalog, ticket.Statements, ct, sql, _hiddenCodeRan);
         }

@@ -31,15 +31,13 @@ internal sealed partial class ClientToServerPump
     // The _runs number of the latest hidden-code run (portals bound or run before it may have been replaced).
     private long _hiddenCodeRanAt = -1;
 
-    // In a guarded session (masks, or hidden code ran): statements sent to run (Queries, Executes) and Syncs. Code can
-    // run where Gatehouse does not recognise it (a deferred trigger at a commit, a temporary table's default, a DBA's
-    // trigger that runs SQL from the row): in such a session a named statement is prepared again once anything else
-    // ran or committed since it was (re)parsed.
-
     // Bytes of Parse frames kept: past the budget a Parse is not kept (a stale Bind of it is refused: prepare it again).
     private const long KeptParseBudget = 16 << 20;
     private long _keptBytes;
 
+    // A guarded session (masks, or hidden code ran): code can run where Gatehouse does not recognise it (a deferred
+    // trigger at a commit, a temporary table's default, a DBA's trigger that runs SQL from the row), so a named statement
+    // is prepared again once anything else ran or committed since it was (re)parsed (GuardedRuns counts those).
     private bool Guarded => pipeline!.Guarded;
 
     private long GuardedRuns => pipeline!.GuardedRuns;
@@ -92,7 +90,7 @@ internal sealed partial class ClientToServerPump
     {
         // An Execute that may queue deferred triggers (a write): the Sync that ends its implicit transaction runs them. A
         // query commits its own implicit transaction.
-        _ranSinceSync |= executes && statement is not null && ticket is not null && MayQueueTriggers(ticket);
+        _ranSinceSync = _ranSinceSync || (executes && statement is not null && ticket is not null && MayQueueTriggers(ticket));
         if (executes && Guarded)
         {
             // Its own executions leave it as it is, and so do the prepared statement's its EXECUTE runs.

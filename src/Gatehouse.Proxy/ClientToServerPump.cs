@@ -116,7 +116,7 @@ internal sealed partial class ClientToServerPump(
 
         if (SettleStatement(statement) is { } unsettled)
         {
-            _ = pipeline.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", unsettled); // recorded meanwhile
+            _ = pipeline.RefusedMessageAsync(BindRecord(statement), unsettled); // recorded meanwhile
             RefuseParse(unsettled);
             return true;
         }
@@ -138,7 +138,7 @@ internal sealed partial class ClientToServerPump(
         {
             // Likewise preparing it again (Close and Parse cannot go ahead of a frame already streaming).
             var stale = Refusals.PreparedBeforeHiddenCode(statement);
-            _ = pipeline.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", stale); // recorded meanwhile
+            _ = pipeline.RefusedMessageAsync(BindRecord(statement), stale); // recorded meanwhile
             RefuseParse(stale);
             return true;
         }
@@ -220,10 +220,13 @@ internal sealed partial class ClientToServerPump(
         }
     }
 
+    // What the trail records for a Bind (or Describe) refused before it is decided.
+    private static string BindRecord(string statement) => $"[protocol Bind of prepared statement \"{statement}\"]";
+
     // A Bind (or Describe) refused before it is decided: recorded, then refused where the server fails it.
     private async ValueTask<FrameVerdict> RefuseBindAsync(string statement, Refusal refusal)
     {
-        await pipeline!.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", refusal);
+        await pipeline!.RefusedMessageAsync(BindRecord(statement), refusal);
         return RefuseParse(refusal);
     }
 
@@ -231,7 +234,7 @@ internal sealed partial class ClientToServerPump(
     private (Refusal Refusal, Task Recorded) UnknownStatement(string statement)
     {
         var refusal = Refusals.NotPreparedThroughGatehouse(statement);
-        return (refusal, pipeline!.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", refusal));
+        return (refusal, pipeline!.RefusedMessageAsync(BindRecord(statement), refusal));
     }
 
     private void ExpectBind(string portal, string statement, short[]? formats, bool formatsKnown, string?[]? parameters, StatementTicket? replaced = null)
@@ -392,8 +395,7 @@ internal sealed partial class ClientToServerPump(
 
                 if (await SettleStatementAsync(statement, ct) is { } unsettled)
                 {
-                    await pipeline!.RefusedMessageAsync($"[protocol Bind of prepared statement \"{statement}\"]", unsettled);
-                    return RefuseParse(unsettled);
+                    return await RefuseBindAsync(statement, unsettled);
                 }
 
                 if (!_statements.TryGetValue(statement, out var known))

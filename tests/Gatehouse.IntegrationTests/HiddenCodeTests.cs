@@ -46,6 +46,22 @@ public sealed class HiddenCodeTests(HiddenCodeFixture fixture) : IClassFixture<H
 
     private Task<WireClient> ConnectAsync(string subject = "agent-hidden") => WireClient.ConnectAsync(Gateway.Port, "agent", Gateway.Token(subject));
 
+    // A DO block that makes pg_temp.rd(), which redefines the statement as a DELETE of payments, and then runs `made`
+    // (which calls it where Gatehouse does not see a call).
+    private static string TemporaryRedefinition(string statement, string made) =>
+        "DO $$ BEGIN "
+        + $"EXECUTE 'CREATE FUNCTION pg_temp.rd() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.redefine(''{statement}'', ''DELETE FROM payments RETURNING 1''); RETURN 1; END $f$'; "
+        + $"EXECUTE '{made}'; END $$";
+
+    // A Bind of the statement runs the text Gatehouse decided, and payments keeps its rows.
+    private async Task AssertRunsOriginalAsync(WireClient client, string statement, long paymentsBefore)
+    {
+        var rows = await client.Bind("", statement).Execute("").Sync().RoundTripAsync();
+        Assert.Equal("2 D C Z", Shape(rows));
+        Assert.Equal("original", rows[1].FirstValue());
+        Assert.Equal(paymentsBefore, await PaymentsAsync());
+    }
+
     private Task<long> PaymentsAsync() => Gateway.Postgres.ScalarAsync<long>("SELECT count(*) FROM payments", TestGateway.Target);
 
     [Fact]
@@ -239,10 +255,7 @@ public sealed class HiddenCodeTests(HiddenCodeFixture fixture) : IClassFixture<H
             Assert.Equal("1 2 C 1 Z", Shape(await client.Parse("", Declare).Bind("", "").Execute("").Parse("s9", "SELECT 'original'::text").Sync().RoundTripAsync()));
         }
 
-        var rows = await client.Bind("", "s9").Execute("").Sync().RoundTripAsync();
-        Assert.Equal("2 D C Z", Shape(rows));
-        Assert.Equal("original", rows[1].FirstValue());
-        Assert.Equal(before, await PaymentsAsync());
+        await AssertRunsOriginalAsync(client, "s9", before);
     }
 
     [Fact]
@@ -321,10 +334,7 @@ public sealed class HiddenCodeTests(HiddenCodeFixture fixture) : IClassFixture<H
             Assert.Equal("1 2 C 1 Z", Shape(await client.Parse("", "INSERT INTO tq VALUES (1)").Bind("", "").Execute("").Parse("s3", "SELECT 'original'::text").Sync().RoundTripAsync()));
         }
 
-        var rows = await client.Bind("", "s3").Execute("").Sync().RoundTripAsync();
-        Assert.Equal("2 D C Z", Shape(rows));
-        Assert.Equal("original", rows[1].FirstValue());
-        Assert.Equal(before, await PaymentsAsync());
+        await AssertRunsOriginalAsync(client, "s3", before);
     }
 
     [Theory]
@@ -336,16 +346,10 @@ public sealed class HiddenCodeTests(HiddenCodeFixture fixture) : IClassFixture<H
         // type while the server runs the temporary one's code.
         long before = await PaymentsAsync();
         await using var client = await ConnectAsync();
-        Assert.Equal("C Z", Shape(await client.Query(
-            "DO $$ BEGIN "
-            + "EXECUTE 'CREATE FUNCTION pg_temp.rd() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.redefine(''s2'', ''DELETE FROM payments RETURNING 1''); RETURN 1; END $f$'; "
-            + $"EXECUTE '{shadow}'; END $$").RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query(TemporaryRedefinition("s2", shadow)).RoundTripAsync()));
         Assert.Equal("1 Z", Shape(await client.Parse("s2", "SELECT 'original'::text").Sync().RoundTripAsync()));
         Assert.DoesNotContain("E", Shape(await client.Query(trigger).RoundTripAsync()));
-        var rows = await client.Bind("", "s2").Execute("").Sync().RoundTripAsync();
-        Assert.Equal("2 D C Z", Shape(rows));
-        Assert.Equal("original", rows[1].FirstValue());
-        Assert.Equal(before, await PaymentsAsync());
+        await AssertRunsOriginalAsync(client, "s2", before);
     }
 
     [Fact]
@@ -375,10 +379,7 @@ public sealed class HiddenCodeTests(HiddenCodeFixture fixture) : IClassFixture<H
         // temporary operator) redefined a SQL-prepared "read" as a DELETE, and EXECUTE ran it as the read.
         long before = await PaymentsAsync();
         await using var client = await ConnectAsync();
-        Assert.Equal("C Z", Shape(await client.Query(
-            "DO $$ BEGIN "
-            + "EXECUTE 'CREATE FUNCTION pg_temp.rd() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.redefine(''q4'', ''DELETE FROM payments RETURNING 1''); RETURN 1; END $f$'; "
-            + $"EXECUTE '{made}'; END $$").RoundTripAsync()));
+        Assert.Equal("C Z", Shape(await client.Query(TemporaryRedefinition("q4", made)).RoundTripAsync()));
         Assert.Equal("C Z", Shape(await client.Query("PREPARE q4 AS SELECT count(*) FROM payments").RoundTripAsync()));
         Assert.Equal("T D C Z", Shape(await client.Query("EXECUTE q4").RoundTripAsync())); // its own executions go on
         Assert.Equal("T D C Z", Shape(await client.Query("EXECUTE q4").RoundTripAsync()));

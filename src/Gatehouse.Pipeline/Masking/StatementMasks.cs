@@ -94,19 +94,19 @@ public sealed class StatementMasks
             }
         }
 
-        if (hiddenCodeRan && !masks.Tainted)
+        if (hiddenCodeRan)
         {
             // What that code left behind is anywhere: settings, temporary tables (also ones named like a real table,
             // found first), prepared statements it redefined, advisory locks. Results are read as tainted (columns that
-            // trace to a real table are still masked by column, the rest redacted); writes are judged as before.
-            masks = new StatementMasks(rules, catalog, true, "runs after code Gatehouse cannot see ran in this session, which may have left masked values behind")
-            {
-                Laundering = masks.Laundering, _tainted = [.. perStatement.Select(_ => true)],
-            };
-        }
-        else if (hiddenCodeRan)
-        {
+            // trace to a real table are still masked by column, the rest redacted); writes were judged above, as before.
             Array.Fill(perStatement, true);
+            if (!masks.Tainted)
+            {
+                masks = new StatementMasks(rules, catalog, true, "runs after code Gatehouse cannot see ran in this session, which may have left masked values behind")
+                {
+                    Laundering = masks.Laundering, _tainted = perStatement,
+                };
+            }
         }
 
         return masks;
