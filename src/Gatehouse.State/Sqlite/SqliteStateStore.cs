@@ -23,7 +23,7 @@ internal sealed class SqliteStateStore : IStateStore, ISqlStore
         _writer = writer;
         _readersFile = SqliteFileIdentity.Of(path);
         Leases = new SqlLeaseStore(this);
-        Audit = new SqlAuditStore(this);
+        Audit = new SqliteAuditStore(this);
         Reviews = new SqlReviewStore(this);
     }
 
