@@ -46,6 +46,9 @@ public class AuditAppendBenchmarks
         return durable;
     }
 
+    [Benchmark(Description = "statement alone")]
+    public Task StatementAlone() => _trail.Append(AuditKinds.Statement, Statement.Session, Statement);
+
     /// <summary>Takes every batch at once and keeps nothing: a benchmark stand-in for the store, never a test's.</summary>
     private sealed class TakingStore : IAuditStore
     {
