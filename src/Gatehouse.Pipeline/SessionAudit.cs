@@ -4,6 +4,7 @@ using System.Text.Json;
 using Gatehouse.Audit;
 using Gatehouse.Pipeline.Masking;
 using Gatehouse.Policy;
+using Gatehouse.Sql;
 
 namespace Gatehouse.Pipeline;
 
@@ -88,7 +89,7 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         }
         else if (message is not null)
         {
-            message = SecretText.Scrub(message);
+            message = SqlSecrets.ScrubText(message);
             if (rules is not null && masker is not null)
             {
                 message = masker.Scrub(message, rules, tainted: false);
@@ -103,7 +104,7 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         else if (parameters is not null)
         {
             // Passwords and tokens whatever the grant; then its detectors.
-            parameters = [.. parameters.Select(p => p is null ? null : SecretText.Scrub(p))];
+            parameters = [.. parameters.Select(p => p is null ? null : SqlSecrets.ScrubValue(p))];
             if (rules is { Detectors.Count: > 0 } && masker is not null)
             {
                 parameters = [.. parameters.Select(p => p is null ? null : masker.Scrub(p, rules, tainted: false))];
@@ -144,7 +145,7 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
 
     private static string Sql(string sql, MaskRules? rules, IValueMasker? masker)
     {
-        sql = SecretText.Scrub(sql);
+        sql = SqlSecrets.ScrubSql(sql);
         var kept = sql.Length <= MaxSqlChars
             ? sql
             : string.Create(CultureInfo.InvariantCulture, $"{sql.AsSpan(0, MaxSqlChars)}… [cut: {sql.Length} characters, sha256 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(sql)))}]");

@@ -1,5 +1,6 @@
 using Gatehouse.Policy.Model;
 using Gatehouse.Reviews;
+using Gatehouse.Sql;
 using Gatehouse.State;
 
 namespace Gatehouse.Pipeline;
@@ -83,7 +84,7 @@ public sealed partial class StatementPipeline
         // Reviewers, the store and the webhook see the text with its passwords scrubbed, as the audit trail does.
         var request = new ReviewRequest(principal.Subject, principal.Issuer, session.Target, session.Id, sql, parameters, rule, decision.Reason)
         {
-            Shown = SecretText.Scrub(sql),
+            Shown = SqlSecrets.ScrubSql(sql),
         };
         bool resumable = settings.Mode == ReviewMode.Async || HoldAtMost is not null;
         if (resumable && await reviews.TakeApprovalAsync(request, ct) is { } approved)

@@ -106,7 +106,7 @@ public sealed partial class StatementPipeline(
         }
 
         // Scrubbed before it is cut: a password literal across the cut has no closing quote to be found by.
-        sql = SecretText.Scrub(sql);
+        sql = SqlSecrets.ScrubSql(sql);
         sql = sql.Length > maxChars ? sql[..maxChars] + "…" : sql;
         return _grant is { } grant && masker is not null && MaskRules.For(grant) is { Detectors.Count: > 0 } rules ? masker.Scrub(sql, rules, tainted: false) : sql;
     }

@@ -185,6 +185,20 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task A_crafted_comment_cannot_hide_code_from_the_reviewer()
+    {
+        // Red team 2026-12-03: "--password" then a run of quotes made the scrubber blank everything after it, so the
+        // reviewer approved "… OR --password ''[redacted]''" and the approval widened the UPDATE to five rows.
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        string sql = $"UPDATE payments SET status = 'failed' WHERE card_number = $1 OR --password\n''||'x' = 'x' /* {marker} */";
+        await using var connection = await Gateway.OpenAsync(Gateway.Token("agent-comment"));
+        await RefusedAsync(connection, sql, "none");
+        string id = await ReviewSupport.PendingAsync(Gateway, marker);
+        var shown = (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("sql").GetString()!;
+        Assert.Contains("WHERE card_number = $1 OR --password\n''||'x' = 'x' /*", shown, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_cli_lists_shows_and_decides_through_the_admin_api()
     {
         string marker = Guid.NewGuid().ToString("N")[..8];

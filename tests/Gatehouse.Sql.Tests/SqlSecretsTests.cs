@@ -1,0 +1,129 @@
+namespace Gatehouse.Sql.Tests;
+
+public sealed class SqlSecretsTests
+{
+    [Theory]
+    [InlineData("ALTER ROLE agent PASSWORD 'hunter2'", "ALTER ROLE agent PASSWORD '[redacted]'")]
+    [InlineData("create user x with encrypted password E'a\\'b' login", "create user x with encrypted password '[redacted]' login")]
+    [InlineData("ALTER USER x PASSWORD 'it''s secret' VALID UNTIL 'infinity'", "ALTER USER x PASSWORD '[redacted]' VALID UNTIL 'infinity'")]
+    [InlineData("ALTER ROLE x PASSWORD $p$sec'ret$p$", "ALTER ROLE x PASSWORD '[redacted]'")]
+    [InlineData("ALTER ROLE app_read PASSWORD'NoSpaceSecret1'", "ALTER ROLE app_read PASSWORD'[redacted]'")]
+    [InlineData("ALTER ROLE app_read PASSWORD/**/'CommentSecret2'", "ALTER ROLE app_read PASSWORD/**/'[redacted]'")]
+    [InlineData("ALTER ROLE app_read PASSWORD U&'UnicodeSecret3'", "ALTER ROLE app_read PASSWORD '[redacted]'")]
+    [InlineData("ALTER ROLE a PASSWORD -- why\n 'LineSecret4'", "ALTER ROLE a PASSWORD -- why\n '[redacted]'")]
+    [InlineData("select dblink_connect('host=db password=s3cret dbname=x')", "select dblink_connect('host=db password=[redacted] dbname=x')")]
+    [InlineData("select dblink_connect('password = s3cret')", "select dblink_connect('password = [redacted]')")]
+    [InlineData("ALTER ROLE x PASSWORD ''", "ALTER ROLE x PASSWORD '[redacted]'")]
+    [InlineData("ALTER ROLE x PASSWORD '' VALID UNTIL 'infinity'", "ALTER ROLE x PASSWORD '[redacted]' VALID UNTIL 'infinity'")]
+    [InlineData("ALTER ROLE x PASSWORD '''quoted'", "ALTER ROLE x PASSWORD '[redacted]'")]
+    [InlineData("ALTER ROLE x PASSWORD 'unterminated", "ALTER ROLE x PASSWORD '[redacted]'")]
+    // Red team round 2026-12-03 (F3): dollar tags with digits or letters beyond ASCII, a quoted option name, a URI.
+    [InlineData("ALTER ROLE CURRENT_USER PASSWORD $a1$DollarDigitSecret1$a1$", "ALTER ROLE CURRENT_USER PASSWORD '[redacted]'")]
+    [InlineData("ALTER ROLE CURRENT_USER PASSWORD $é$NonAsciiTagSecret5$é$", "ALTER ROLE CURRENT_USER PASSWORD '[redacted]'")]
+    [InlineData("CREATE USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (user 'u', \"password\" 'QuotedIdentSecret3')", "CREATE USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (user 'u', \"password\" '[redacted]')")]
+    [InlineData("ALTER USER MAPPING FOR u SERVER s OPTIONS (SET password 'OptionSecret6')", "ALTER USER MAPPING FOR u SERVER s OPTIONS (SET password '[redacted]')")]
+    [InlineData("SELECT dblink_connect('postgresql://app:UriSecret4@db.internal/prod')", "SELECT dblink_connect('postgresql://app:[redacted]@db.internal/prod')")]
+    public void Passwords_are_redacted(string sql, string recorded) => Assert.Equal(recorded, SqlSecrets.ScrubSql(sql));
+
+    [Theory]
+    [InlineData("DO $$BEGIN EXECUTE 'ALTER ROLE mallory PASSWORD ''Pw-do-24'''; END$$", "DO $$BEGIN EXECUTE 'ALTER ROLE mallory PASSWORD ''[redacted]'''; END$$")]
+    [InlineData("SELECT query_to_xml('ALTER ROLE mallory PASSWORD ''Pw-q2x-21''', true, true, '')", "SELECT query_to_xml('ALTER ROLE mallory PASSWORD ''[redacted]''', true, true, '')")]
+    [InlineData("SELECT query_to_xml('ALTER ROLE m PASSWORD ''Pw''''s-secret'' LOGIN', true, true, '')", "SELECT query_to_xml('ALTER ROLE m PASSWORD ''[redacted]'' LOGIN', true, true, '')")]
+    [InlineData("DO 'BEGIN EXECUTE ''ALTER ROLE m PASSWORD ''''Pw-level3'''' ''; END'", "DO 'BEGIN EXECUTE ''ALTER ROLE m PASSWORD ''''[redacted]'''' ''; END'")]
+    [InlineData("SELECT 'ALTER ROLE m PASSWORD '' Pw-spaced-9'''", "SELECT 'ALTER ROLE m PASSWORD ''[redacted]'''")]
+    [InlineData("DO $$BEGIN EXECUTE 'ALTER ROLE m PASSWORD ''Pw-1'''; EXECUTE 'ALTER ROLE n PASSWORD ''Pw-2'''; END$$", "DO $$BEGIN EXECUTE 'ALTER ROLE m PASSWORD ''[redacted]'''; EXECUTE 'ALTER ROLE n PASSWORD ''[redacted]'''; END$$")]
+    [InlineData("DO $$BEGIN PERFORM dblink_connect('host=h password=Pw-dblink-7'); END$$", "DO $$BEGIN PERFORM dblink_connect('host=h password=[redacted]'); END$$")]
+    public void A_password_in_a_nested_literal_is_redacted(string sql, string recorded)
+    {
+        Assert.Equal(recorded, SqlSecrets.ScrubSql(sql));
+        Assert.DoesNotContain("Pw", SqlSecrets.ScrubSql(sql), StringComparison.Ordinal);
+    }
+
+    // Red team round 2026-12-03 (F1): text that an earlier scrubber read as a literal running on past the code, so a
+    // reviewer and the trail saw "SELECT --password ''[redacted]''" for a statement that also deleted a row.
+    [Theory]
+    [InlineData("SELECT --password\n''||'x'; DELETE FROM payments WHERE id = 8")]
+    [InlineData("UPDATE payments SET status = 'failed' WHERE id = 2 OR --password\n''||'x' = 'x' AND id BETWEEN 1 AND 5")]
+    [InlineData("UPDATE orders SET status='shipped' WHERE id = 2 /*password=*/OR/**/id>0/**/RETURNING/**/id")]
+    [InlineData("SELECT 1 /* password '*/; DELETE FROM payments; -- ' */")]
+    [InlineData("SELECT 'password=' || x FROM t; DELETE FROM payments")]
+    [InlineData("SELECT password, 'a' FROM t; DELETE FROM payments")]
+    [InlineData("SELECT password FROM users WHERE password = 'x' OR true; DELETE FROM payments")]
+    [InlineData("DO $$BEGIN PERFORM 1; -- password '\nDELETE FROM payments; END$$")]
+    [InlineData("SELECT dblink_exec('host=h', 'DELETE FROM payments -- password ''')")]
+    [InlineData("SELECT 'postgres://a:b' || 'c@d'; DELETE FROM payments")]
+    public void Scrubbing_never_hides_code(string sql)
+    {
+        var scrubbed = SqlSecrets.ScrubSql(sql);
+        foreach (var word in new[] { "DELETE", "payments", "OR", "id", "RETURNING", "BETWEEN" })
+        {
+            Assert.Equal(Count(sql, word), Count(scrubbed, word));
+        }
+    }
+
+    [Fact]
+    public void A_literal_that_is_code_keeps_its_code_around_a_password()
+    {
+        var sql = "DO $$BEGIN EXECUTE 'ALTER ROLE m PASSWORD ''Pw-x'''; DELETE FROM payments; END$$";
+        Assert.Equal("DO $$BEGIN EXECUTE 'ALTER ROLE m PASSWORD ''[redacted]'''; DELETE FROM payments; END$$", SqlSecrets.ScrubSql(sql));
+    }
+
+    private const string Jwt = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImRldiJ9.eyJzdWIiOiJhZ2VudCIsImdyb3VwcyI6ImFpLWFnZW50cyJ9.c2lnbmF0dXJlLWJ5dGVzLWhlcmU";
+
+    [Theory]
+    [InlineData("SELECT 'Bearer " + Jwt + "'", "SELECT 'Bearer [redacted]'")]
+    [InlineData("SELECT '" + Jwt + "'::text AS t", "SELECT '[redacted]'::text AS t")]
+    [InlineData("SELECT " + Jwt + " FROM t", "SELECT [redacted] FROM t")]
+    [InlineData("SELECT 1 -- " + Jwt, "SELECT 1 -- [redacted]")]
+    [InlineData("SELECT 1 /* set PASSWORD 'hunter2' */", "SELECT 1 /* set PASSWORD '[redacted]' */")]
+    [InlineData("SELECT 1 /* unterminated PASSWORD 'hunter2'", "SELECT 1 /* unterminated PASSWORD '[redacted]'")]
+    public void Tokens_in_sql_are_redacted(string sql, string recorded) => Assert.Equal(recorded, SqlSecrets.ScrubSql(sql));
+
+    [Theory]
+    [InlineData("token=" + Jwt + ".", "token=[redacted]")]
+    [InlineData("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "[redacted]")]
+    [InlineData("could not connect: postgresql://app:s3cret@db/prod refused", "could not connect: postgresql://app:[redacted]@db/prod refused")]
+    [InlineData("syntax error at or near \"password\" in ALTER ROLE x PASSWORD 'hunter2' VALID", "syntax error at or near \"password\" in ALTER ROLE x PASSWORD '[redacted]' VALID")]
+    [InlineData("invalid connection option: password=abc123", "invalid connection option: password=[redacted]")]
+    public void Secrets_in_messages_are_redacted(string text, string recorded) => Assert.Equal(recorded, SqlSecrets.ScrubText(text));
+
+    [Theory]
+    [InlineData("host=db password=s3cret", "host=db password=[redacted]")]
+    [InlineData("postgres://u:s3cret@h:5432/d", "postgres://u:[redacted]@h:5432/d")]
+    [InlineData("ALTER ROLE m PASSWORD 'x'", "ALTER ROLE m PASSWORD '[redacted]'")]
+    [InlineData("Bearer " + Jwt, "Bearer [redacted]")]
+    [InlineData("the password is blue", "the password is blue")]
+    public void A_parameter_is_read_as_a_value(string value, string recorded) => Assert.Equal(recorded, SqlSecrets.ScrubValue(value));
+
+    [Theory]
+    [InlineData("SELECT * FROM customers WHERE id = 1")]
+    [InlineData("SELECT password_hint FROM users")]
+    [InlineData("select 'no secrets here'")]
+    [InlineData("SELECT 'eyJ' || 'abc', 'keyJar.x.y', 'eyJabc.def'")]
+    [InlineData("SELECT 'the password is stored hashed'")]
+    [InlineData("SELECT 'see https://example.com/a:b@c' AS link")]
+    public void Other_text_is_unchanged(string sql) => Assert.Equal(sql, SqlSecrets.ScrubSql(sql));
+
+    [Fact]
+    public void Large_hostile_input_is_scrubbed_in_linear_time()
+    {
+        foreach (var text in new[]
+        {
+            string.Concat(Enumerable.Repeat("a.", 500_000)) + "://",
+            string.Concat(Enumerable.Repeat("password '", 100_000)),
+            string.Concat(Enumerable.Repeat("a=", 500_000)),
+            "SELECT '" + string.Concat(Enumerable.Repeat("a=b ", 200_000)) + "password=x'",
+            string.Concat(Enumerable.Repeat("eyJ", 300_000)),
+        })
+        {
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            SqlSecrets.ScrubSql(text);
+            SqlSecrets.ScrubText(text);
+            SqlSecrets.ScrubValue(text);
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(20), $"{text[..20]}…: {started.Elapsed}");
+        }
+    }
+
+    private static int Count(string text, string word) =>
+        System.Text.RegularExpressions.Regex.Count(text, $@"\b{word}\b");
+}
