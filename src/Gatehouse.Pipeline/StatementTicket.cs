@@ -127,6 +127,9 @@ public sealed class StatementTicket
     /// <summary>A review rule holds it: it may run only once <see cref="StatementPipeline.ReviewAsync"/> approved it.</summary>
     public bool NeedsReview { get; internal set; }
 
+    /// <summary>The parameter types its Parse declared (0: left to the server), set by the wire door; part of what a review approves.</summary>
+    public IReadOnlyList<int>? DeclaredTypes { get; set; }
+
     /// <summary>The review that approved it, and who approved, for the audit record.</summary>
     public string? ReviewId { get; internal set; }
 

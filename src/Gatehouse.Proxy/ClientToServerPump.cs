@@ -367,6 +367,11 @@ internal sealed partial class ClientToServerPump(
                 }
 
                 ForgetRedefinedNames(submission.Ticket);
+                if (submission.Ticket!.NeedsReview)
+                {
+                    submission.Ticket.DeclaredTypes = DeclaredTypes(frame.Span[(FrameHeader.Size + used + sqlUsed)..]);
+                }
+
                 _statements[name] = submission.Ticket;
                 KeepParse(name, frame.Span);
                 _statementChanges.Changed(name);
@@ -636,8 +641,61 @@ internal sealed partial class ClientToServerPump(
         }
 
         var parameters = ResultMessages.ReadBindParameters(body.Span, 2 * ReviewedBind, pipeline!.ClientText) ?? throw new ProtocolException("malformed Bind message");
-        var (_, refusal) = await pipeline!.ReviewAsync(ticket, ticket.Sql, parameters, ct);
+        var (_, refusal) = await pipeline!.ReviewAsync(ticket, ticket.Sql + BindingNote(body.Span, ticket.DeclaredTypes, parameters.Length), parameters, ct);
         return refusal;
+    }
+
+    // How the values are bound, when not all as text of types the server infers: a binary 00000007 and the text
+    // "\x00000007" read alike to a reviewer, and a declared type changes what a text means ('1' as an interval).
+    // Part of the text reviewed and fingerprinted, so an approval is for the values as they were bound.
+    private static string BindingNote(ReadOnlySpan<byte> bind, IReadOnlyList<int>? declared, int count)
+    {
+        var reader = new PayloadReader(bind);
+        reader.TryReadCStringBytes(out _);
+        reader.TryReadCStringBytes(out _);
+        reader.TryReadInt16(out short formatCount);
+        int kept = Math.Max((int)formatCount, 0);
+        Span<short> formats = kept <= 64 ? stackalloc short[kept] : new short[kept];
+        for (int i = 0; i < formats.Length; i++)
+        {
+            reader.TryReadInt16(out formats[i]);
+        }
+
+        var note = new System.Text.StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            short format = formatCount == 0 ? (short)0 : formatCount == 1 ? formats[0] : i < formats.Length ? formats[i] : (short)1;
+            int type = declared is not null && i < declared.Count ? declared[i] : 0;
+            if (format != 0 || type != 0)
+            {
+                note.Append(note.Length == 0 ? "\n-- parameters as bound:" : ",").Append(" $").Append(i + 1)
+                    .Append(format == 0 ? " text" : format == 1 ? " binary" : $" format {format}");
+                if (type != 0)
+                {
+                    note.Append(" of type oid ").Append(type);
+                }
+            }
+        }
+
+        return note.ToString();
+    }
+
+    // The parameter types a Parse declared, or null when it declared none (or left them all to the server).
+    private static int[]? DeclaredTypes(ReadOnlySpan<byte> declared)
+    {
+        var reader = new PayloadReader(declared);
+        if (!reader.TryReadInt16(out short n) || n <= 0)
+        {
+            return null;
+        }
+
+        var types = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            reader.TryReadInt32(out types[i]);
+        }
+
+        return types.Any(t => t != 0) ? types : null;
     }
 
     // A Query or Parse too large to read is refused unread (it streams into the void); the session goes on.

@@ -199,6 +199,32 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task An_approval_is_for_the_parameters_as_bound_binary_or_text()
+    {
+        // Red team 2026-12-03: the text "\x0000000d" was approved (it reads like a binary integer to a reviewer, and
+        // as text it fails), then bound in binary as 13 on the same approval: both rendered alike and fingerprinted alike.
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        string sql = $"UPDATE payments SET card_number = 'refunded-{marker}' WHERE id = $1";
+        string token = Gateway.Token("agent-binary");
+        await using var agent = await WireClient.ConnectAsync(Gateway.Port, "agent", token);
+        var asText = await agent.Parse("", sql, 23).Bind("", "", 0, "\\x0000000d"u8.ToArray()).Execute("").Sync().RoundTripAsync();
+        var refused = Assert.Single(asText, r => r.Type == 'E').Error;
+        var id = System.Text.RegularExpressions.Regex.Match(refused.Message, @"review (r-\w+)").Groups[1].Value;
+        var shown = (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("sql").GetString()!;
+        Assert.Contains("-- parameters as bound: $1 text of type oid 23", shown, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-b1")));
+        Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-b2")));
+
+        var asBinary = await agent.Parse("", sql, 23).Bind("", "", 1, [0, 0, 0, 13]).Execute("").Sync().RoundTripAsync();
+        var other = Assert.Single(asBinary, r => r.Type == 'E').Error;
+        Assert.Equal("42501", other.SqlState);
+        Assert.DoesNotContain(id, other.Message, StringComparison.Ordinal);
+        Assert.Equal("approved", (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("status").GetString());
+        var otherId = System.Text.RegularExpressions.Regex.Match(other.Message, @"review (r-\w+)").Groups[1].Value;
+        Assert.Contains("-- parameters as bound: $1 binary of type oid 23", (await ReviewSupport.ShowAsync(Gateway, otherId)).GetProperty("sql").GetString()!, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_cli_lists_shows_and_decides_through_the_admin_api()
     {
         string marker = Guid.NewGuid().ToString("N")[..8];

@@ -98,6 +98,32 @@ internal sealed class WireClient : IAsyncDisposable
         return this;
     }
 
+    /// <summary>Parse declaring its parameters' type OIDs.</summary>
+    public WireClient Parse(string name, string sql, params int[] types)
+    {
+        _out.StartMessage((byte)FrontendMessageCode.Parse).WriteCString(name).WriteCString(sql).WriteInt16((short)types.Length);
+        foreach (int type in types)
+        {
+            _out.WriteInt32(type);
+        }
+
+        _out.EndMessage();
+        return this;
+    }
+
+    /// <summary>Bind with every parameter in one format (0 text, 1 binary), given as raw bytes, and text results.</summary>
+    public WireClient Bind(string portal, string statement, short format, params byte[][] values)
+    {
+        _out.StartMessage((byte)FrontendMessageCode.Bind).WriteCString(portal).WriteCString(statement).WriteInt16(1).WriteInt16(format).WriteInt16((short)values.Length);
+        foreach (var value in values)
+        {
+            _out.WriteInt32(value.Length).WriteBytes(value);
+        }
+
+        _out.WriteInt16(0).EndMessage();
+        return this;
+    }
+
     public WireClient Describe(char target, string name)
     {
         _out.StartMessage((byte)FrontendMessageCode.Describe).WriteByte((byte)target).WriteCString(name).EndMessage();
