@@ -97,7 +97,7 @@ public sealed class AuditReader(IAuditStore store)
         ArgumentNullException.ThrowIfNull(session);
         await foreach (var row in store.ReadAsync(new AuditQuery(SessionId: session), ct))
         {
-            if (Event(row) is { } e)
+            foreach (var e in Events(row))
             {
                 yield return e;
             }
@@ -111,16 +111,19 @@ public sealed class AuditReader(IAuditStore store)
         bool matches = !filter.NeedsStatements;
         await foreach (var row in store.ReadAsync(new AuditQuery(SessionId: start.Session), ct))
         {
-            if (row.Kind == AuditKinds.SessionStarted || Event(row) is not { } e)
+            if (row.Kind == AuditKinds.SessionStarted)
             {
                 continue;
             }
 
-            counter.Add(e);
-            if (e.Sent is { } statement && !matches)
+            foreach (var e in Events(row))
             {
-                matches = (filter.Decision is null || statement.Decision == filter.Decision)
-                    && (filter.Text is null || statement.Sql.Contains(filter.Text, StringComparison.OrdinalIgnoreCase));
+                counter.Add(e);
+                if (e.Sent is { } statement && !matches)
+                {
+                    matches = (filter.Decision is null || statement.Decision == filter.Decision)
+                        && (filter.Text is null || statement.Sql.Contains(filter.Text, StringComparison.OrdinalIgnoreCase));
+                }
             }
         }
 
@@ -133,14 +136,34 @@ public sealed class AuditReader(IAuditStore store)
         return summary is not null && filter.Where is { } where && !where(summary) ? null : summary;
     }
 
-    private static SessionEvent? Event(AuditRow row) => row.Kind switch
+    // A record's events: a statement record that carries the previous statement's outcome is that outcome (at its own
+    // time), then the statement.
+    private static IEnumerable<SessionEvent> Events(AuditRow row)
     {
-        AuditKinds.SessionStarted => new SessionEvent(row.Time, row.Chain, row.Seq, row.Kind, Start: Body<SessionStartedRecord>(row)),
-        AuditKinds.Statement => new SessionEvent(row.Time, row.Chain, row.Seq, row.Kind, Sent: Body<StatementRecord>(row)),
-        AuditKinds.Outcome => new SessionEvent(row.Time, row.Chain, row.Seq, row.Kind, Received: Body<OutcomeRecord>(row)),
-        AuditKinds.SessionEnded => new SessionEvent(row.Time, row.Chain, row.Seq, row.Kind, End: Body<SessionEndedRecord>(row)),
-        _ => null,
-    };
+        switch (row.Kind)
+        {
+            case AuditKinds.SessionStarted:
+                yield return new SessionEvent(row.Time, row.Chain, row.Seq, row.Kind, Start: Body<SessionStartedRecord>(row));
+                break;
+            case AuditKinds.Statement:
+                var statement = Body<StatementRecord>(row);
+                if (statement.PreviousOutcome is { } previous)
+                {
+                    yield return new SessionEvent(previous.Time ?? row.Time, row.Chain, row.Seq, AuditKinds.Outcome, Received: previous);
+                    statement = statement with { PreviousOutcome = null };
+                }
+
+                yield return new SessionEvent(row.Time, row.Chain, row.Seq, row.Kind, Sent: statement);
+                break;
+            case AuditKinds.Outcome:
+                var outcome = Body<OutcomeRecord>(row);
+                yield return new SessionEvent(outcome.Time ?? row.Time, row.Chain, row.Seq, row.Kind, Received: outcome);
+                break;
+            case AuditKinds.SessionEnded:
+                yield return new SessionEvent(row.Time, row.Chain, row.Seq, row.Kind, End: Body<SessionEndedRecord>(row));
+                break;
+        }
+    }
 
     private static T Body<T>(AuditRow row)
         where T : class

@@ -45,7 +45,12 @@ public sealed record SessionStartedRecord(
 
 public sealed record SessionEndedRecord(string Session, long Statements, string? Reason);
 
-/// <summary>One statement as the pipeline decided it: recorded before it is forwarded (or refused).</summary>
+/// <summary>
+/// One statement as the pipeline decided it: recorded before it is forwarded (or refused). <see cref="PreviousOutcome"/>
+/// is the outcome of an earlier statement of the session that was still waiting to be recorded (its time is in it):
+/// a statement and the previous one's outcome share a record, so a session sending statement after statement writes
+/// one record per statement, not two.
+/// </summary>
 public sealed record StatementRecord(
     string Session,
     long Statement,
@@ -58,7 +63,8 @@ public sealed record StatementRecord(
     string? SqlState,
     string? Message,
     string? Review = null,
-    string? Reviewer = null);
+    string? Reviewer = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] OutcomeRecord? PreviousOutcome = null);
 
 /// <summary>The analyzer's facts of one statement of a query string.</summary>
 public sealed record StatementPart(
@@ -68,7 +74,10 @@ public sealed record StatementPart(
     IReadOnlyList<string> Writes,
     IReadOnlyList<string> Functions);
 
-/// <summary>What the client saw for one execution of a recorded statement.</summary>
+/// <summary>
+/// What the client saw for one execution of a recorded statement. <see cref="Time"/> is when it was seen; null in
+/// records written before outcomes were held for the session's next statement (the record's own time is it then).
+/// </summary>
 public sealed record OutcomeRecord(
     string Session,
     long Statement,
@@ -82,7 +91,8 @@ public sealed record OutcomeRecord(
     IReadOnlyList<string> MaskedColumns,
     string? Review = null,
     string? Reviewer = null,
-    AuditResult? Result = null);
+    AuditResult? Result = null,
+    DateTimeOffset? Time = null);
 
 /// <summary>
 /// The rows the client received for one execution, after masking, when its grant records results (<c>audit:

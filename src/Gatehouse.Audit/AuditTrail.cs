@@ -84,6 +84,7 @@ public sealed class AuditTrail : IAsyncDisposable
 
     // Guards the chain's head, the journal and the queue: an append is one short critical section.
     private readonly Lock _gate = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<IHeldRecords, byte> _holders = new(ReferenceEqualityComparer.Instance);
     private List<Unstored> _queue = [];
     private readonly List<(long Seq, TaskCompletionSource Done)> _flushes = [];
     private long _storedSeq;
@@ -146,6 +147,36 @@ public sealed class AuditTrail : IAsyncDisposable
 
     /// <summary>Appends a record whose body is JSON the caller made (records of other components, e.g. reviews).</summary>
     public Task AppendJson(string kind, string? session, string body, CancellationToken ct = default) => Append(kind, session, body, Wait.Durable, ct);
+
+    /// <summary>The trail's clock (a held record's own time).</summary>
+    public DateTimeOffset UtcNow => _time.GetUtcNow();
+
+    /// <summary>
+    /// <paramref name="holder"/> holds a record back to write it with its next one (a session's last outcome, carried by
+    /// its next statement record). Unless that comes first, the trail asks it to write the record on its own at the
+    /// writer's next turn: within <see cref="LazyFlush"/>, before a flush, and at the trail's end.
+    /// </summary>
+    public void Holding(IHeldRecords holder)
+    {
+        _holders.TryAdd(holder, 0);
+        if (Interlocked.Exchange(ref _lazyArmed, 1) == 0)
+        {
+            _lazyTimer.Change(LazyFlush, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>The holder has nothing more to hold (its session ended).</summary>
+    public void Forget(IHeldRecords holder) => _holders.TryRemove(holder, out _);
+
+    // Asks every holder to append what it holds; a holder that holds again registers again.
+    private void ReleaseHolders()
+    {
+        foreach (var holder in _holders.Keys)
+        {
+            _holders.TryRemove(holder, out _);
+            holder.ReleaseHeld();
+        }
+    }
 
     /// <summary>
     /// Appends a record nobody waits for (an outcome, after the client saw it): journaled if there is a journal, never
@@ -272,6 +303,7 @@ public sealed class AuditTrail : IAsyncDisposable
     /// </summary>
     public Task FlushAsync()
     {
+        ReleaseHolders();
         TaskCompletionSource done;
         lock (_gate)
         {
@@ -330,6 +362,7 @@ public sealed class AuditTrail : IAsyncDisposable
         while (true)
         {
             bool open = await WaitAsync(failing);
+            ReleaseHolders();
             List<Unstored> taken;
             lock (_gate)
             {
@@ -457,6 +490,7 @@ public sealed class AuditTrail : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        ReleaseHolders();
         bool started;
         lock (_gate)
         {
@@ -623,3 +657,9 @@ public sealed class AuditTrail : IAsyncDisposable
 
 /// <summary>The trail could not be written; the message is one line, safe to show (SPEC: 58000 "audit unavailable").</summary>
 public sealed class AuditUnavailableException(string message) : Exception(message);
+
+/// <summary>Holds records back to append them with its next one; <see cref="ReleaseHeld"/> appends them now, on their own.</summary>
+public interface IHeldRecords
+{
+    void ReleaseHeld();
+}

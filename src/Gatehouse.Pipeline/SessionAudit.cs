@@ -18,7 +18,7 @@ public sealed record SessionOrigin(string? ClientAddress, string? Tls);
 /// the trail. Outcomes are recorded after the fact. Values of masked data never enter a record: parameters of
 /// statements that touch masked data are withheld, and SQL text and messages pass the grant's detectors.
 /// </summary>
-public sealed class SessionAudit(AuditTrail trail, SessionContext session)
+public sealed class SessionAudit(AuditTrail trail, SessionContext session) : IHeldRecords
 {
     /// <summary>Longest SQL text kept in a record; a longer one is cut, with its length and SHA-256 kept.</summary>
     public const int MaxSqlChars = 1 << 20;
@@ -29,6 +29,10 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
     // Statement records not yet seen durable by a barrier, in the order they were queued.
     private readonly System.Collections.Concurrent.ConcurrentQueue<Task> _pending = new();
     private long _statements;
+
+    // The latest outcome, held for the session's next statement record (one record for both instead of two), or
+    // appended on its own when the trail asks (LazyFlush), at the next outcome, or at the session's end.
+    private OutcomeRecord? _heldOutcome;
 
     public AuditTrail Trail => trail;
 
@@ -42,8 +46,21 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
             Identity(session.Principal), session.UpstreamUser), ct);
 
     /// <summary>Records the session's end; the caller may await it (it does not hold anything the client waits for).</summary>
-    public Task End(string? reason) =>
-        trail.Append(AuditKinds.SessionEnded, session.Id, new SessionEndedRecord(session.Id, Interlocked.Read(ref _statements), reason));
+    public Task End(string? reason)
+    {
+        ReleaseHeld();
+        trail.Forget(this);
+        return trail.Append(AuditKinds.SessionEnded, session.Id, new SessionEndedRecord(session.Id, Interlocked.Read(ref _statements), reason));
+    }
+
+    /// <summary>Appends the held outcome, if any, as a record of its own.</summary>
+    public void ReleaseHeld()
+    {
+        if (Interlocked.Exchange(ref _heldOutcome, null) is { } outcome)
+        {
+            trail.AppendLazily(AuditKinds.Outcome, session.Id, outcome);
+        }
+    }
 
     /// <summary>Queues the record of a decided statement; its durability is part of the next <see cref="BarrierAsync"/>.</summary>
     internal Task RecordStatement(
@@ -62,7 +79,7 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         var record = new StatementRecord(
             session.Id, number, Sql(request.Sql, rules, masker), request.PreparedName, parts, verdict,
             refusal?.RuleId ?? decision?.RuleId, Reason(refusal, decision), refusal?.SqlState, refusal?.Message,
-            review?.Id, review?.Reviewers);
+            review?.Id, review?.Reviewers, Interlocked.Exchange(ref _heldOutcome, null));
         var task = trail.Append(AuditKinds.Statement, session.Id, record);
         if (!task.IsCompletedSuccessfully)
         {
@@ -112,10 +129,19 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session)
         }
 
         // An outcome is recorded after the client saw it; a failed write shows as a statement without outcome. Its rows
-        // (grants with audit.results) were captured after masking, as the client received them.
-        trail.AppendLazily(AuditKinds.Outcome, session.Id, new OutcomeRecord(
+        // (grants with audit.results) were captured after masking, as the client received them. It is held for the
+        // session's next statement record; one held before it is appended now, on its own.
+        var record = new OutcomeRecord(
             session.Id, ticket.Id, outcome.Succeeded, outcome.CommandTag, RowCount(outcome.CommandTag), ms, outcome.SqlState, message,
-            parameters, [.. ticket.MaskedColumns], ticket.ReviewId, ticket.Reviewers, ticket.Result?.Take()));
+            parameters, [.. ticket.MaskedColumns], ticket.ReviewId, ticket.Reviewers, ticket.Result?.Take(), trail.UtcNow);
+        if (Interlocked.Exchange(ref _heldOutcome, record) is { } earlier)
+        {
+            trail.AppendLazily(AuditKinds.Outcome, session.Id, earlier);
+        }
+        else
+        {
+            trail.Holding(this);
+        }
     }
 
     /// <summary>True while a statement record of this session has not been seen durable by a barrier.</summary>

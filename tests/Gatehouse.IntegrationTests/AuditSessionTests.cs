@@ -215,6 +215,44 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task A_statement_record_carries_the_previous_outcome_and_an_idle_session_s_last_outcome_is_written_alone()
+    {
+        string subject = $"audit-carry-{Guid.NewGuid():N}"[..22];
+        await using (var client = await WireClient.ConnectAsync(fixture.Port, "agent", fixture.Token(subject)))
+        {
+            foreach (var sql in new[] { "SELECT 1", "SELECT 2", "SELECT 1/0", "SELECT 4" })
+            {
+                await client.Query(sql).RoundTripAsync();
+            }
+
+            // Idle: the last outcome has no next statement to ride with; the trail writes it alone within 200 ms.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (!await LastOutcomeStoredAsync(subject, 4))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the idle session's last outcome was not written on its own");
+                await Task.Delay(100);
+            }
+        }
+
+        var records = await ExportedSessionAsync(fixture.ConfigPath, subject);
+        var statements = records.Where(r => r.GetProperty("kind").GetString() == "statement").Select(r => r.GetProperty("body")).ToList();
+        Assert.Equal(4, statements.Count);
+        Assert.False(statements[0].TryGetProperty("previous_outcome", out _));
+        Assert.Equal([1L, 2L, 3L], statements.Skip(1).Select(s => s.GetProperty("previous_outcome").GetProperty("statement").GetInt64()));
+        Assert.Equal("22012", statements[3].GetProperty("previous_outcome").GetProperty("sql_state").GetString());
+        Assert.Equal([1L, 2L, 3L, 4L], Outcomes(records).Select(o => o.GetProperty("statement").GetInt64()));
+
+        // The readers show each outcome with its statement.
+        string id = records[0].GetProperty("session").GetString()!;
+        var detail = await AuditCli.JsonAsync("sessions", "show", id, "--config", fixture.ConfigPath, "--json");
+        var shown = detail.GetProperty("statements").EnumerateArray()
+            .Select(s => (s.GetProperty("statement").GetProperty("sql").GetString(), Assert.Single(s.GetProperty("outcomes").EnumerateArray()).GetProperty("outcome").GetProperty("succeeded").GetBoolean()))
+            .ToList();
+        Assert.Equal([("SELECT 1", true), ("SELECT 2", true), ("SELECT 1/0", false), ("SELECT 4", true)], shown);
+        Assert.All(detail.GetProperty("statements").EnumerateArray(), s => Assert.False(s.GetProperty("statement").TryGetProperty("previous_outcome", out _)));
+    }
+
+    [Fact]
     public async Task A_tainted_statement_s_error_is_kept_in_the_trail_where_the_wire_keeps_it()
     {
         // The wire keeps a tainted statement's error when it can carry no value (division by zero, a permission
@@ -233,12 +271,43 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
         }
 
         var records = await ExportedSessionAsync(gateway.ConfigPath, subject);
-        var messages = records.Where(l => l.GetProperty("kind").GetString() == "outcome")
-            .Select(l => l.GetProperty("body").GetProperty("message").GetString()).ToList();
+        var messages = Outcomes(records).Select(o => o.GetProperty("message").GetString()).ToList();
         Assert.Equal(2, messages.Count);
         Assert.Equal("division by zero", messages[0]);
         Assert.StartsWith("[withheld", messages[1], StringComparison.Ordinal);
         Assert.DoesNotContain("@", string.Join(' ', messages), StringComparison.Ordinal);
+    }
+
+    // Whether the store has an outcome record of its own for statement <paramref name="statement"/> of the session of <paramref name="subject"/>.
+    private async Task<bool> LastOutcomeStoredAsync(string subject, long statement)
+    {
+        var export = await AuditCli.RunAsync("audit", "export", "--config", fixture.ConfigPath, "--since", "10m");
+        var lines = export.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var session = lines.FirstOrDefault(l => l.GetProperty("kind").GetString() == "session.start"
+            && l.GetProperty("body").GetProperty("identity").GetProperty("subject").GetString() == subject);
+        return session.ValueKind == JsonValueKind.Object && lines.Any(l => l.GetProperty("kind").GetString() == "outcome"
+            && l.GetProperty("session").GetString() == session.GetProperty("session").GetString()
+            && l.GetProperty("body").GetProperty("statement").GetInt64() == statement);
+    }
+
+    /// <summary>
+    /// The outcome bodies among exported records, in order: outcome records, and outcomes a statement record carries
+    /// for the statement before it (<c>previous_outcome</c>).
+    /// </summary>
+    internal static IEnumerable<JsonElement> Outcomes(IEnumerable<JsonElement> records)
+    {
+        foreach (var record in records)
+        {
+            var body = record.GetProperty("body");
+            if (record.GetProperty("kind").GetString() == "outcome")
+            {
+                yield return body;
+            }
+            else if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("previous_outcome", out var previous))
+            {
+                yield return previous;
+            }
+        }
     }
 
     /// <summary>The records of the one session of <paramref name="subject"/>, in order, from <c>audit export</c> once it ended.</summary>
