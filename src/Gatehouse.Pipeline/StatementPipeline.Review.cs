@@ -79,12 +79,20 @@ public sealed partial class StatementPipeline
             return (null, Refusals.ReviewRequired(rule, decision.Reason));
         }
 
+        if (ticket.CopiesFromClient > 0)
+        {
+            // The rows come after the approval, so none of them would be reviewed (a red team had 1,000 rows loaded on
+            // the approval of "COPY payments FROM STDIN").
+            return (null, Refusals.Denied(rule, "the statement needs review, and COPY … FROM STDIN cannot be reviewed: its rows are sent after the approval; send them as INSERT statements"));
+        }
+
         var principal = session.Principal;
         sql = WithWhatRuns(sql, ticket.Statements);
         // Reviewers, the store and the webhook see the text with its passwords scrubbed, as the audit trail does.
         var request = new ReviewRequest(principal.Subject, principal.Issuer, session.Target, session.Id, sql, parameters, rule, decision.Reason)
         {
             Shown = SqlSecrets.ScrubSql(sql),
+            ShownParameters = [.. parameters.Select(p => p is null ? null : SqlSecrets.ScrubValue(p))],
         };
         bool resumable = settings.Mode == ReviewMode.Async || HoldAtMost is not null;
         if (resumable && await reviews.TakeApprovalAsync(request, ct) is { } approved)

@@ -29,6 +29,9 @@ public sealed record ReviewRequest(
 {
     /// <summary>The text reviewers see and the store keeps (passwords scrubbed); the fingerprint is of <see cref="Sql"/>.</summary>
     public string? Shown { get; init; }
+
+    /// <summary>The parameter values reviewers see and the store keeps (scrubbed alike); the fingerprint is of <see cref="Parameters"/>.</summary>
+    public IReadOnlyList<string?>? ShownParameters { get; init; }
 }
 
 /// <summary>Why a review could not be requested (the cap), or the request.</summary>
@@ -90,7 +93,7 @@ public sealed class ReviewService(IReviewStore store, PolicyStore policy, Review
 
         var review = new ReviewRecord(
             NewId(), fingerprint,
-            request.Subject, request.Issuer, request.Target, request.Session, request.Shown ?? request.Sql, request.Parameters, request.Rule, request.Reason,
+            request.Subject, request.Issuer, request.Target, request.Session, request.Shown ?? request.Sql, request.ShownParameters ?? request.Parameters, request.Rule, request.Reason,
             settings.Mode.ToString().ToLowerInvariant(), now, now + settings.Timeout, ReviewStatus.Pending, settings.Require, 0, options.Instance);
         await store.InsertAsync(review, ct);
         Record("review.request", review.Session, new { review = review.Id, review.Rule, review.Target, review.Subject, review.Fingerprint, expires = review.Expires });

@@ -49,11 +49,19 @@ public static partial class SqlSecrets
 
     // Cheap checks first: this runs on every statement.
     private static bool MayHoldSecret(string text) =>
-        text.Contains("password", StringComparison.OrdinalIgnoreCase) || text.Contains("eyJ", StringComparison.Ordinal) || text.Contains("://", StringComparison.Ordinal);
+        text.Contains("password", StringComparison.OrdinalIgnoreCase) || text.Contains("eyJ", StringComparison.Ordinal) || text.Contains("://", StringComparison.Ordinal)
+        || text.Contains("U&", StringComparison.OrdinalIgnoreCase); // U&"p\0061ssword" spells it with escapes
 
     private static string Scrub(string sql, int depth)
     {
-        var mode = Lexing.Choose(sql, out _);
+        var mode = Lexing.Choose(sql, out bool conflict);
+        if (conflict)
+        {
+            // Two readings of standard_conforming_strings are two different texts (the analyzer refuses such a statement;
+            // a literal's value runs under whatever the session set): rewriting either could hide the other's code.
+            return sql;
+        }
+
         var lexer = new SqlLexer(sql, standardConformingStrings: mode != StringMode.Escape);
         StringBuilder? output = null;
         int copied = 0;
@@ -90,7 +98,7 @@ public static partial class SqlSecrets
                 Replace(ref output, sql, ref copied, token.Start, token.End, replacement);
             }
 
-            afterPassword = token.IsName && IsPasswordName(sql.AsSpan(token.Start, token.Length), token.Kind);
+            afterPassword = token.IsName && IsPasswordName(sql, token);
             gapStart = token.End;
         }
 
@@ -99,20 +107,36 @@ public static partial class SqlSecrets
             ScrubComments(ref output, sql, ref copied, Math.Max(gapStart, copied), sql.Length);
         }
 
-        var scrubbed = output is null ? sql : output.Append(sql, copied, sql.Length - copied).ToString();
-        // Bare code: a token-shaped run is a chain of names and minus signs (no blank, quote, slash or semicolon),
-        // never a keyword sequence or a statement, so redacting it hides no code.
-        return scrubbed.Contains("eyJ", StringComparison.Ordinal) ? Jwt().Replace(scrubbed, Marker) : scrubbed;
+        // A token-shaped run in code is not redacted: names, dots, minus signs and numbers make one
+        // ("… OR p.id > eyJp.id-eyJp.id-0.5" hid a -0.5 that made a DELETE take every row).
+        return output is null ? sql : output.Append(sql, copied, sql.Length - copied).ToString();
     }
 
-    // Between two tokens there are only blanks and comments: nothing in them runs, so any pattern may be scrubbed there.
+    // Between two tokens there are only blanks and comments, and nothing in them runs; but a pattern may span two
+    // comments or the line break that ends one ("--password = '⏎/* ' */ ; DELETE …" lost its line break, and the
+    // DELETE read as part of the comment). A scrubbed gap is kept only if it still ends exactly where the code resumes.
     private static void ScrubComments(ref StringBuilder? output, string sql, ref int copied, int start, int end)
     {
         var gap = sql.AsSpan(start, end - start);
-        if (gap.Length > 0 && gap.ContainsAny('-', '/') && ScrubFreeText(gap.ToString()) is var comment && !gap.SequenceEqual(comment))
+        if (gap.Length > 0 && gap.ContainsAny('-', '/') && ScrubFreeText(gap.ToString()) is var comment && !gap.SequenceEqual(comment)
+            && OnlyTrivia(comment, atEnd: end == sql.Length))
         {
             Replace(ref output, sql, ref copied, start, end, comment);
         }
+    }
+
+    // The text is blanks and whole comments: a word after it is the first token, right where it was put. At the end of
+    // the text a line comment needs no line break.
+    private static bool OnlyTrivia(string text, bool atEnd)
+    {
+        if (atEnd)
+        {
+            text += "\n";
+        }
+
+        var probe = text + " x";
+        var lexer = new SqlLexer(probe, standardConformingStrings: true);
+        return lexer.Next(out var first) && first.Kind == TokenKind.Word && first.Start == text.Length + 1 && !lexer.Next(out _);
     }
 
     private static void Replace(ref StringBuilder? output, string sql, ref int copied, int start, int end, string replacement)
@@ -122,13 +146,10 @@ public static partial class SqlSecrets
         copied = end;
     }
 
-    // PASSWORD, password, "password" (an option name): the next literal is a secret.
-    private static bool IsPasswordName(ReadOnlySpan<char> name, TokenKind kind) => kind switch
-    {
-        TokenKind.Word => name.Equals("password", StringComparison.OrdinalIgnoreCase),
-        TokenKind.QuotedIdent => name.Length == 10 && name[1..^1].Equals("password", StringComparison.OrdinalIgnoreCase),
-        _ => false,
-    };
+    // PASSWORD, "password", U&"password" (an option name), sslpassword: the next literal is a secret.
+    private static bool IsPasswordName(string sql, in SqlToken token) =>
+        token.Length <= 32 && Names.Normalize(sql, token) is { } name
+        && (name.Equals("password", StringComparison.OrdinalIgnoreCase) || name.Equals("sslpassword", StringComparison.OrdinalIgnoreCase));
 
     // A literal whose value changed, written again; null when it keeps its text.
     private static string? ScrubLiteral(string sql, in SqlToken token, StringMode mode, int depth)
@@ -167,21 +188,113 @@ public static partial class SqlSecrets
         return depth < MaxDepth ? Scrub(value, depth) : value;
     }
 
-    // A value that is, as a whole, a connection string, a connection URI or a token: its secret redacted.
+    // A value that is, as a whole, a connection string, a connection URI or a token (no statement is any of them, so
+    // rewriting it hides no code): its secret redacted.
     private static string? WholeSecret(string value)
     {
         var trimmed = value.AsSpan().Trim();
-        if (ConnectionString().IsMatch(trimmed))
+        if (WholeToken().IsMatch(trimmed))
         {
-            return ConnectionPassword().Replace(value, m => m.Groups["lead"].Value + Marker);
+            return Jwt().Replace(value, Marker);
+        }
+
+        if (ConnectionStringPasswords(value) is { } passwords)
+        {
+            if (passwords.Count == 0)
+            {
+                return null;
+            }
+
+            StringBuilder? output = null;
+            int copied = 0;
+            foreach (var (start, end) in passwords)
+            {
+                Replace(ref output, value, ref copied, start, end, Marker);
+            }
+
+            return output!.Append(value, copied, value.Length - copied).ToString();
         }
 
         if (ConnectionUri().IsMatch(trimmed))
         {
-            return UriPasswords(value);
+            return ConnectionPassword().Replace(UriPasswords(value), m => m.Groups["lead"].Value + Marker);
         }
 
         return null;
+    }
+
+    // libpq's key = value form, every key a word ("host=db password=x dbname=app", "password = 's e c'"), read in one
+    // pass the way libpq reads it: a value is quoted ('…' with \ escapes) or runs to the next blank. The spans of the
+    // password and sslpassword values, or null when the text is not one.
+    private static List<(int Start, int End)>? ConnectionStringPasswords(string text)
+    {
+        int i = 0, pairs = 0;
+        var passwords = new List<(int Start, int End)>();
+        while (true)
+        {
+            i = SkipBlanks(text, i);
+            if (i == text.Length)
+            {
+                return pairs > 0 ? passwords : null;
+            }
+
+            int key = i;
+            while (i < text.Length && (char.IsAsciiLetter(text[i]) || text[i] == '_'))
+            {
+                i++;
+            }
+
+            var name = text.AsSpan(key, i - key);
+            bool secret = name.Equals("password", StringComparison.OrdinalIgnoreCase) || name.Equals("sslpassword", StringComparison.OrdinalIgnoreCase);
+            i = SkipBlanks(text, i);
+            if (name.IsEmpty || i == text.Length || text[i] != '=')
+            {
+                return null;
+            }
+
+            int value = i = SkipBlanks(text, i + 1);
+            if (i < text.Length && text[i] == '\'')
+            {
+                for (i++; i < text.Length && text[i] != '\''; i++)
+                {
+                    if (text[i] == '\\')
+                    {
+                        i++;
+                    }
+                }
+
+                if (i >= text.Length)
+                {
+                    return null;
+                }
+
+                i++;
+            }
+            else
+            {
+                while (i < text.Length && !char.IsWhiteSpace(text[i]))
+                {
+                    i++;
+                }
+            }
+
+            if (secret && i > value)
+            {
+                passwords.Add((value, i));
+            }
+
+            pairs++;
+        }
+    }
+
+    private static int SkipBlanks(string text, int i)
+    {
+        while (i < text.Length && char.IsWhiteSpace(text[i]))
+        {
+            i++;
+        }
+
+        return i;
     }
 
     private static string ScrubFreeText(string text)
@@ -240,11 +353,7 @@ public static partial class SqlSecrets
         return output is null ? text : output.Append(text, copied, text.Length - copied).ToString();
     }
 
-    // libpq's key = value form, every key a word: "host=db password=x dbname=app", "password = 's e c'".
-    [GeneratedRegex(@"^\s*(?:[A-Za-z_]+\s*=\s*(?>'(?:[^'\\]|\\.)*'|[^\s']*)(?:\s+|$))+$")]
-    private static partial Regex ConnectionString();
-
-    [GeneratedRegex(@"(?<lead>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s']+)", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"(?<lead>(?<![A-Za-z0-9_])(?:ssl)?password\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s'&]+)", RegexOptions.IgnoreCase)]
     private static partial Regex ConnectionPassword();
 
     // postgres://user:secret@host/db (any scheme), with nothing else around it.
@@ -254,6 +363,10 @@ public static partial class SqlSecrets
     // In a message: PASSWORD 'x' as a server may quote it back.
     [GeneratedRegex(@"(?<lead>\bpassword\s+)'(?:[^']|'')*'", RegexOptions.IgnoreCase)]
     private static partial Regex LoosePassword();
+
+    // A literal that is a token and nothing else, or "Bearer <token>".
+    [GeneratedRegex(@"^(?:[Bb]earer\s+)?eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){1,3}$")]
+    private static partial Regex WholeToken();
 
     // A JWT/JWS/JWE: base64url segments joined by dots, the first a JSON object ("eyJ" is base64 of {").
     [GeneratedRegex(@"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){1,3}")]

@@ -225,6 +225,51 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task A_review_shows_parameters_with_their_secrets_scrubbed()
+    {
+        // Red team round 2: the review API returned a connection string's password and the agent's own token as sent.
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        string token = Gateway.Token("agent-param-secret");
+        await using var connection = await Gateway.OpenAsync(token);
+        await using var command = new NpgsqlCommand($"UPDATE payments SET card_number = $1 WHERE card_number = $2 /* {marker} */", connection)
+        {
+            Parameters = { new() { Value = "host=db user=app password=ParamSecret-3" }, new() { Value = "Bearer " + token } },
+        };
+        Assert.Equal("42501", (await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteNonQueryAsync())).SqlState);
+        string id = await ReviewSupport.PendingAsync(Gateway, marker);
+        var review = (await ReviewSupport.ShowAsync(Gateway, id)).GetRawText();
+        Assert.DoesNotContain("ParamSecret-3", review, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, review, StringComparison.Ordinal);
+        Assert.Contains("host=db user=app password=[redacted]", review, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Copy_from_stdin_under_a_review_rule_is_refused_since_its_rows_come_after_the_approval()
+    {
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        await using var connection = await Gateway.OpenAsync(Gateway.Token("agent-copy"));
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => connection.BeginTextImportAsync($"COPY payments (card_number) FROM STDIN /* {marker} */"));
+        Assert.Equal("42501", refused.SqlState);
+        Assert.Contains("COPY … FROM STDIN cannot be reviewed", refused.MessageText, StringComparison.Ordinal);
+        Assert.Empty(await ReviewSupport.ListAsync(Gateway.Gateway.AdminUrl, ReviewSupport.Reviewer(Gateway, "dba-copy"), "pending", marker));
+        await using var still = new NpgsqlCommand("SELECT 1", connection);
+        Assert.Equal(1, await still.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task A_scrubbed_comment_keeps_the_line_break_that_ends_it()
+    {
+        // Red team round 2: "--password = '⏎/* ' */ ; DELETE …" was shown as one line, the DELETE inside the comment.
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        string sql = $"UPDATE payments SET card_number = $1 WHERE id = 0 --password = '\n/* ' */ AND card_number <> '{marker}'";
+        await using var connection = await Gateway.OpenAsync(Gateway.Token("agent-gap"));
+        await RefusedAsync(connection, sql, "none");
+        string id = await ReviewSupport.PendingAsync(Gateway, marker);
+        var shown = (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("sql").GetString()!;
+        Assert.Contains($"\n/* ' */ AND card_number <> '{marker}'", shown, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_cli_lists_shows_and_decides_through_the_admin_api()
     {
         string marker = Guid.NewGuid().ToString("N")[..8];

@@ -23,6 +23,11 @@ public sealed class SqlSecretsTests
     [InlineData("CREATE USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (user 'u', \"password\" 'QuotedIdentSecret3')", "CREATE USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (user 'u', \"password\" '[redacted]')")]
     [InlineData("ALTER USER MAPPING FOR u SERVER s OPTIONS (SET password 'OptionSecret6')", "ALTER USER MAPPING FOR u SERVER s OPTIONS (SET password '[redacted]')")]
     [InlineData("SELECT dblink_connect('postgresql://app:UriSecret4@db.internal/prod')", "SELECT dblink_connect('postgresql://app:[redacted]@db.internal/prod')")]
+    // Round 2: a password in a URI's query, sslpassword, a Unicode-escaped option name, a quote inside a plain value.
+    [InlineData("SELECT dblink_connect('postgresql://app@db.internal/prod?password=UriQuerySecret')", "SELECT dblink_connect('postgresql://app@db.internal/prod?password=[redacted]')")]
+    [InlineData("SELECT dblink_connect('host=db user=app sslpassword=SslKeySecret')", "SELECT dblink_connect('host=db user=app sslpassword=[redacted]')")]
+    [InlineData("CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', U&\"passw\\006Frd\" 'UnicodeIdentSecret')", "CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', U&\"passw\\006Frd\" '[redacted]')")]
+    [InlineData("SELECT dblink_connect('dbname=x password=a''b')", "SELECT dblink_connect('dbname=x password=[redacted]')")]
     public void Passwords_are_redacted(string sql, string recorded) => Assert.Equal(recorded, SqlSecrets.ScrubSql(sql));
 
     [Theory]
@@ -52,13 +57,61 @@ public sealed class SqlSecretsTests
     [InlineData("DO $$BEGIN PERFORM 1; -- password '\nDELETE FROM payments; END$$")]
     [InlineData("SELECT dblink_exec('host=h', 'DELETE FROM payments -- password ''')")]
     [InlineData("SELECT 'postgres://a:b' || 'c@d'; DELETE FROM payments")]
+    // Red team round 2 (2026-12-03): a comment's scrub ate the line break ending it; a DO body read under the other
+    // standard_conforming_strings; a token-shaped run of code.
+    [InlineData("SELECT 'mk-gap-1' AS x --password = '\n/* ' */ ; DELETE FROM payments WHERE id = 900001")]
+    [InlineData("SELECT 'mk-gap-1' AS x --password '\n/* ' */ ; DELETE FROM payments WHERE id = 900001")]
+    [InlineData("DO $$BEGIN\nPERFORM 'mk-scs-2 a\\', password '; DELETE FROM payments WHERE id = 900002; --';\nEND$$")]
+    [InlineData("DELETE FROM payments eyJp WHERE card_number = 'mk-jwt-6' OR eyJp.id > eyJp.id-eyJp.id-0.5")]
+    [InlineData("UPDATE payments AS eyJp SET amount = eyJp.amount-1000.0")]
+    [InlineData("SELECT \"eyJpayments.x.y\" FROM t")]
+    [InlineData("SELECT 1 /* a */ -- password 'x\n; DELETE FROM payments")]
+    [InlineData("SELECT 1 -- password=x\n/* */ DELETE FROM payments")]
     public void Scrubbing_never_hides_code(string sql)
     {
         var scrubbed = SqlSecrets.ScrubSql(sql);
-        foreach (var word in new[] { "DELETE", "payments", "OR", "id", "RETURNING", "BETWEEN" })
+        AssertSameCode(sql, scrubbed, depth: 0);
+        foreach (var word in new[] { "DELETE", "payments", "OR", "id", "RETURNING", "BETWEEN", "0.5", "1000.0" })
         {
             Assert.Equal(Count(sql, word), Count(scrubbed, word));
         }
+    }
+
+    // Every token but a string literal is the same under both readings of standard_conforming_strings, and a literal
+    // whose value changed holds, read as SQL again, the same code.
+    private static void AssertSameCode(string original, string scrubbed, int depth)
+    {
+        foreach (bool scs in new[] { true, false })
+        {
+            var before = Tokens(original, scs);
+            var after = Tokens(scrubbed, scs);
+            Assert.Equal(before.Count, after.Count);
+            for (int i = 0; i < before.Count; i++)
+            {
+                Assert.Equal(before[i].Kind, after[i].Kind);
+                if (before[i].Kind is not (TokenKind.String or TokenKind.EscapeString or TokenKind.UnicodeString or TokenKind.DollarString))
+                {
+                    Assert.Equal(before[i].Text, after[i].Text);
+                }
+                else if (before[i].Value is { } value && after[i].Value is { } changed && changed != value && depth < 4)
+                {
+                    AssertSameCode(value, changed, depth + 1);
+                }
+            }
+        }
+    }
+
+    private static List<(TokenKind Kind, string Text, string? Value)> Tokens(string sql, bool scs)
+    {
+        var tokens = new List<(TokenKind, string, string?)>();
+        var lexer = new SqlLexer(sql, scs);
+        var mode = scs ? StringMode.Standard : StringMode.Escape;
+        while (lexer.Next(out var token))
+        {
+            tokens.Add((token.Kind, sql.Substring(token.Start, token.Length), Literals.Value(sql, token, mode)));
+        }
+
+        return tokens;
     }
 
     [Fact]
@@ -73,7 +126,7 @@ public sealed class SqlSecretsTests
     [Theory]
     [InlineData("SELECT 'Bearer " + Jwt + "'", "SELECT 'Bearer [redacted]'")]
     [InlineData("SELECT '" + Jwt + "'::text AS t", "SELECT '[redacted]'::text AS t")]
-    [InlineData("SELECT " + Jwt + " FROM t", "SELECT [redacted] FROM t")]
+    [InlineData("SELECT " + Jwt + " FROM t", "SELECT " + Jwt + " FROM t")] // code: a token-shaped run of names is left
     [InlineData("SELECT 1 -- " + Jwt, "SELECT 1 -- [redacted]")]
     [InlineData("SELECT 1 /* set PASSWORD 'hunter2' */", "SELECT 1 /* set PASSWORD '[redacted]' */")]
     [InlineData("SELECT 1 /* unterminated PASSWORD 'hunter2'", "SELECT 1 /* unterminated PASSWORD '[redacted]'")]
@@ -113,6 +166,7 @@ public sealed class SqlSecretsTests
             string.Concat(Enumerable.Repeat("password '", 100_000)),
             string.Concat(Enumerable.Repeat("a=", 500_000)),
             "SELECT '" + string.Concat(Enumerable.Repeat("a=b ", 200_000)) + "password=x'",
+            "SELECT 'password=x " + string.Concat(Enumerable.Repeat("a=   ", 100_000)) + "'''", // backtracked exponentially
             string.Concat(Enumerable.Repeat("eyJ", 300_000)),
         })
         {
