@@ -68,9 +68,7 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session) : IHe
         (string Id, string? Reviewers)? review = null)
     {
         Interlocked.Increment(ref _statements);
-        var parts = statements is null ? [] : statements.Select(s => new StatementPart(
-            s.Command, s.Class.ToString().ToLowerInvariant(),
-            [.. s.ReadRelations.Select(r => r.ToString())], [.. s.WrittenRelations.Select(r => r.ToString())], [.. s.Functions.Select(f => f.ToString())])).ToList();
+        var parts = statements is null ? [] : statements.Select(s => Parts.GetValue(s, Part)).ToList();
         // A statement its rule sends to review is "review" whether it was refused, held, approved, or (prepared) waits
         // for its Bind: how it ended is in its outcome, and the rule is the one that asked for the review.
         string verdict = refusal is null
@@ -88,6 +86,17 @@ public sealed class SessionAudit(AuditTrail trail, SessionContext session) : IHe
 
         return task;
     }
+
+    // A statement's part of its record, made once per analysis: the analyzer's cache hands the same facts to every
+    // session that sends the same text, so a repeated statement does not name its relations again.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Gatehouse.Sql.StatementFacts, StatementPart> Parts = new();
+
+    private static StatementPart Part(Gatehouse.Sql.StatementFacts s) => new(
+        s.Command, ClassNames[(int)s.Class],
+        [.. s.ReadRelations.Select(r => r.ToString())], [.. s.WrittenRelations.Select(r => r.ToString())], [.. s.Functions.Select(f => f.ToString())]);
+
+    // A statement class as records name it ("read", "copyout"), made once.
+    private static readonly string[] ClassNames = [.. Enum.GetValues<Gatehouse.Sql.StatementClass>().Select(c => c.ToString().ToLowerInvariant())];
 
     // The reason of the rule that decided, unless a later step refused the statement for its own (masking, a session
     // guard): an allowed statement refused by masking showed "no rule matched; allowed within db_roles".
