@@ -4,25 +4,27 @@ using System.Text.RegularExpressions;
 namespace Gatehouse.Sql;
 
 /// <summary>
-/// Takes secrets out of SQL before it is recorded or shown to a reviewer, without ever hiding code. Any literal may be
-/// run as SQL where code can reach it (EXECUTE of a typed literal, a concatenation, a user function's argument), so a
-/// secret is redacted only where the grammar has no expressions: the literal after <c>PASSWORD</c> in a role statement,
-/// a <c>password</c> value in an <c>OPTIONS (…)</c> list, the password in dblink's connection argument, a literal that
-/// is a JWT and nothing else, and comments. The text is read with the analyzer's lexer, only literal values and
-/// comments are rewritten (a literal's value is read as SQL again: DO bodies, EXECUTE strings), and the result is
-/// checked against the original under both readings of standard_conforming_strings; a text that fails the check is
-/// withheld whole, as is a bound value that holds a secret. Three red-team rounds (2026-12-03) shaped these rules: a
-/// raw-text scrubber let a crafted comment hide a DELETE from the reviewer who approved it.
+/// Takes secrets out of SQL before it is recorded or shown to a reviewer, without ever hiding code. Any literal that
+/// code can reach may be run as SQL (EXECUTE of a typed literal or of a concatenation, a user function's argument, a
+/// value cut out of a longer string), so a secret's literal is rewritten only in statements whose grammar has no
+/// expressions at all: <c>CREATE|ALTER ROLE|USER|GROUP</c> (the literal after <c>PASSWORD</c>) and <c>CREATE|ALTER
+/// SERVER|USER MAPPING</c> (a <c>password</c>/<c>sslpassword</c> option's value); and in comments. Any other text that
+/// holds a secret (a connection string's or URI's password, a JWT, a PASSWORD literal in a DO block or an EXECUTE
+/// string) is withheld whole, saying so; a bound value that holds one is withheld whole too. Four red-team rounds on
+/// 2026-12-03 showed that every narrower rewrite could be turned into code a reviewer did not see.
 /// </summary>
 public static partial class SqlSecrets
 {
     private const string Marker = "[redacted]";
     private const string RedactedLiteral = "'" + Marker + "'";
 
-    // Literals nested deeper than this are left as they are (a DO block's EXECUTE of a query_to_xml is three).
+    // Literal values are looked into this deep for a secret (a DO block's EXECUTE of a query_to_xml is three).
     private const int MaxDepth = 6;
 
-    /// <summary>A statement's text with its secrets replaced by <c>[redacted]</c>; every token other than a literal's value is kept.</summary>
+    /// <summary>
+    /// A statement's text with its secrets redacted where that cannot change what runs, or withheld whole (a marker
+    /// with its length) when a secret sits anywhere else.
+    /// </summary>
     public static string ScrubSql(string sql)
     {
         ArgumentNullException.ThrowIfNull(sql);
@@ -31,11 +33,7 @@ public static partial class SqlSecrets
             return sql;
         }
 
-        // Checked after the fact, under both readings: a rewrite that changed anything but a secret's literal or a
-        // comment (a quote gluing onto a word, another reading of the text, a value that is code) withholds the text.
-        var scrubbed = Scrub(sql, depth: 0);
-        return scrubbed == sql || SameCode(sql, scrubbed, depth: 0) ? scrubbed
-            : $"[withheld: the statement holds a secret that cannot be taken out without changing its code ({sql.Length} characters)]";
+        return Scrub(sql) ?? $"[withheld: the statement holds a secret that cannot be taken out without hiding code ({sql.Length} characters)]";
     }
 
     /// <summary>
@@ -45,15 +43,15 @@ public static partial class SqlSecrets
     public static string ScrubValue(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        bool secret = MayHoldSecret(value) && (IsWholeToken(value) || WholeSecret(value) is not null || ScrubFreeText(value) != value || Scrub(value, depth: 0) != value);
+        bool secret = MayHoldSecret(value) && (ValueHoldsSecret(value, 0) || ScrubFreeText(value) != value);
         return secret ? $"[withheld: the value holds a secret ({value.Length} characters)]" : value;
     }
 
-    /// <summary>Text that never runs (a server's message): <see cref="ScrubSql"/>, then every password and token pattern anywhere in it.</summary>
+    /// <summary>Text that never runs (a server's message): every password and token pattern anywhere in it.</summary>
     public static string ScrubText(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return MayHoldSecret(text) ? ScrubFreeText(Scrub(text, depth: 0)) : text;
+        return MayHoldSecret(text) ? ScrubFreeText(text) : text;
     }
 
     // Cheap checks first: this runs on every statement.
@@ -63,62 +61,75 @@ public static partial class SqlSecrets
     private static readonly System.Buffers.SearchValues<string> Needles =
         System.Buffers.SearchValues.Create(["password", "eyJ", "://", "U&"], StringComparison.OrdinalIgnoreCase);
 
-    private static string Scrub(string sql, int depth)
+    // The text with the secrets of expression-free statements and comments redacted; null when a secret sits where
+    // redacting it could hide code (the caller withholds the whole text).
+    private static string? Scrub(string sql)
     {
-        var mode = Lexing.Choose(sql, out bool conflict);
-        if (conflict)
+        if (sql.Contains('\\'))
         {
-            // Two readings of standard_conforming_strings are two different texts (the analyzer refuses such a statement;
-            // a literal's value runs under whatever the session set): rewriting either could hide the other's code.
-            return sql;
+            // A backslash is where the two readings of standard_conforming_strings part: a rewrite could make the text
+            // read as another program under the setting a reviewer assumes. Look for a secret, rewrite nothing.
+            return ScrubFreeText(sql) == sql && !ValueHoldsSecret(sql, 0) ? sql : null;
         }
 
-        var lexer = new SqlLexer(sql, standardConformingStrings: mode != StringMode.Escape);
-        var context = new Context();
+        var mode = StringMode.Standard;
+
+        var lexer = new SqlLexer(sql, standardConformingStrings: true);
         StringBuilder? output = null;
-        int copied = 0;
-        int gapStart = 0;
-        bool afterPassword = false;
-        SqlToken previous = default;
+        int copied = 0, gapStart = 0, position = 0;
+        bool inert = false, afterPassword = false;
+        string? first = null;
         while (lexer.Next(out var token))
         {
-            string? replacement = null;
             ScrubComments(ref output, sql, ref copied, gapStart, token.Start);
-
+            gapStart = token.End;
             if (token.Kind == TokenKind.Error)
             {
-                // An unterminated literal or comment at the end of a statement: the server runs nothing of it, so its
-                // rest may be scrubbed as text (after PASSWORD it is the value). Inside a literal's value that is only
-                // this lexer's reading, and a bound value may be spliced into code: neither is touched.
-                if (depth == 0 && token.End == sql.Length)
+                // An unterminated literal or comment: the server runs nothing of the text.
+                if (token.End != sql.Length)
                 {
-                    var rest = afterPassword ? RedactedLiteral : ScrubFreeText(sql[token.Start..]);
-                    Replace(ref output, sql, ref copied, token.Start, sql.Length, rest);
-                    break;
+                    afterPassword = false;
+                    continue;
                 }
 
-                afterPassword = false;
-                gapStart = token.End;
-                previous = token;
+                var rest = afterPassword && inert ? RedactedLiteral : ScrubFreeText(sql[token.Start..]);
+                Replace(ref output, sql, ref copied, token.Start, sql.Length, rest);
+                break;
+            }
+
+            if (token.Kind == TokenKind.Semicolon)
+            {
+                (position, inert, first, afterPassword) = (0, false, null, false);
                 continue;
             }
 
-            if (token.Kind is TokenKind.String or TokenKind.EscapeString or TokenKind.UnicodeString or TokenKind.DollarString)
+            // The statement's first words, adjacent: CREATE|ALTER then ROLE|USER|GROUP|SERVER (USER MAPPING included).
+            if (position == 0 && token.Kind == TokenKind.Word)
             {
-                replacement = afterPassword ? RedactedLiteral
-                    : context.ConnectionArgument(sql, previous) ? ScrubConnectionLiteral(sql, token, mode)
-                    : ScrubLiteral(sql, token, mode, depth);
+                first = sql.Substring(token.Start, token.Length);
+            }
+            else if (position == 1 && first is not null && token.Kind == TokenKind.Word
+                && (first.Equals("create", StringComparison.OrdinalIgnoreCase) || first.Equals("alter", StringComparison.OrdinalIgnoreCase)))
+            {
+                var second = sql.AsSpan(token.Start, token.Length);
+                inert = second.Equals("role", StringComparison.OrdinalIgnoreCase) || second.Equals("user", StringComparison.OrdinalIgnoreCase)
+                    || second.Equals("group", StringComparison.OrdinalIgnoreCase) || second.Equals("server", StringComparison.OrdinalIgnoreCase);
             }
 
-            if (replacement is not null)
+            position++;
+            if (IsLiteral(token.Kind))
             {
-                Replace(ref output, sql, ref copied, token.Start, token.End, replacement);
+                if (afterPassword && inert)
+                {
+                    Replace(ref output, sql, ref copied, token.Start, token.End, RedactedLiteral);
+                }
+                else if (afterPassword || LiteralHoldsSecret(sql, token, mode, 0))
+                {
+                    return null; // a secret where code may reach it
+                }
             }
 
-            afterPassword = token.IsName && IsPasswordName(sql, token) && context.PasswordIsInert(sql, previous);
-            context.Step(sql, token);
-            gapStart = token.End;
-            previous = token;
+            afterPassword = token.IsName && IsPasswordName(sql, token);
         }
 
         if (copied < sql.Length)
@@ -126,193 +137,45 @@ public static partial class SqlSecrets
             ScrubComments(ref output, sql, ref copied, Math.Max(gapStart, copied), sql.Length);
         }
 
-        // A token-shaped run in code is not redacted: names, dots, minus signs and numbers make one
-        // ("… OR p.id > eyJp.id-eyJp.id-0.5" hid a -0.5 that made a DELETE take every row).
         return output is null ? sql : output.Append(sql, copied, sql.Length - copied).ToString();
-    }
-
-    /// <summary>
-    /// Where a literal's value cannot be code. A literal may be run as SQL wherever code can reach it (an EXECUTE of a
-    /// typed literal <c>pg_temp.password 'DELETE …'</c>, a concatenation, a user function's argument), so a secret is
-    /// redacted only in places whose grammar has no expressions: a role statement's <c>PASSWORD</c>
-    /// (<c>CREATE|ALTER ROLE|USER|GROUP</c>), an <c>OPTIONS (…)</c> list's value, and the connection argument of
-    /// dblink's functions.
-    /// </summary>
-    private sealed class Context
-    {
-        private static readonly HashSet<string> ConnectionFunctions = new(StringComparer.OrdinalIgnoreCase)
-        {
-            "dblink", "dblink_connect", "dblink_connect_u", "dblink_exec", "dblink_send_query", "dblink_open",
-        };
-
-        private static readonly HashSet<string> BlockWords = new(StringComparer.OrdinalIgnoreCase)
-        {
-            "begin", "declare", "then", "else", "loop",
-        };
-
-        // The words the current statement began with (up to three), and the parentheses open at this level.
-        private readonly List<string> _first = [];
-        private readonly Stack<(bool Options, bool Connection, int Argument)> _parens = new();
-        private bool _optionsNext;
-        private bool _connectionNext;
-
-        public void Step(string sql, in SqlToken token)
-        {
-            var text = sql.AsSpan(token.Start, token.Length);
-            switch (token.Kind)
-            {
-                case TokenKind.Semicolon:
-                    _first.Clear();
-                    _parens.Clear();
-                    break;
-                case TokenKind.LParen:
-                    _parens.Push((_optionsNext, _connectionNext, 0));
-                    break;
-                case TokenKind.RParen:
-                    _parens.TryPop(out _);
-                    break;
-                case TokenKind.Comma when _parens.TryPop(out var open):
-                    _parens.Push((open.Options, open.Connection, open.Argument + 1));
-                    break;
-                case TokenKind.Word when _first.Count < 3 && _parens.Count == 0:
-                    if (_first.Count == 0 && BlockWords.Contains(text.ToString()))
-                    {
-                        break; // plpgsql: BEGIN ALTER ROLE …; IF … THEN ALTER ROLE …
-                    }
-
-                    _first.Add(text.ToString().ToLowerInvariant());
-                    break;
-            }
-
-            _optionsNext = token.Kind == TokenKind.Word && text.Equals("options", StringComparison.OrdinalIgnoreCase);
-            _connectionNext = token.Kind == TokenKind.Word && ConnectionFunctions.Contains(text.ToString());
-        }
-
-        // PASSWORD in a role statement, or a password option's name in an OPTIONS list (after "(", ",", ADD or SET).
-        public bool PasswordIsInert(string sql, in SqlToken previous)
-        {
-            if (_parens.Count == 0)
-            {
-                return _first.Count >= 2 && _first[0] is "create" or "alter" && _first[1] is "role" or "user" or "group"
-                    && !(_first.Count >= 3 && _first[2] == "mapping");
-            }
-
-            var open = _parens.Peek();
-            return open.Options && _parens.Count == 1
-                && (previous.Kind is TokenKind.LParen or TokenKind.Comma
-                    || (previous.Kind == TokenKind.Word && (sql.AsSpan(previous.Start, previous.Length).Equals("add", StringComparison.OrdinalIgnoreCase)
-                        || sql.AsSpan(previous.Start, previous.Length).Equals("set", StringComparison.OrdinalIgnoreCase))));
-        }
-
-        // A literal that is the whole first or second argument of a dblink function (the connection string or name).
-        public bool ConnectionArgument(string sql, in SqlToken previous) =>
-            _parens.TryPeek(out var open) && open.Connection && open.Argument <= 1 && previous.Kind is TokenKind.LParen or TokenKind.Comma;
-    }
-
-    // A connection argument: a connection string or URI as a whole has its password redacted.
-    private static string? ScrubConnectionLiteral(string sql, in SqlToken token, StringMode mode)
-    {
-        if (Literals.Value(sql, token, mode) is not { } value || WholeSecret(value) is not { } scrubbed || scrubbed == value)
-        {
-            return null;
-        }
-
-        return Requote(sql, token, scrubbed);
-    }
-
-    // Both texts lex to the same tokens under both readings of standard_conforming_strings, but for literals whose
-    // value is a redaction the rules put there, or (read as SQL again) has the same code. An error token running to
-    // the end of the statement ends the comparison: the server runs nothing of such a text.
-    private static bool SameCode(string before, string after, int depth)
-    {
-        foreach (bool scs in (ReadOnlySpan<bool>)[true, false])
-        {
-            var a = new SqlLexer(before, scs);
-            var b = new SqlLexer(after, scs);
-            var mode = scs ? StringMode.Standard : StringMode.Escape;
-            while (true)
-            {
-                bool hasA = a.Next(out var x), hasB = b.Next(out var y);
-                if (!hasA || !hasB)
-                {
-                    if (hasA != hasB)
-                    {
-                        return false;
-                    }
-
-                    break;
-                }
-
-                if (x.Kind == TokenKind.Error && x.End == before.Length && depth == 0)
-                {
-                    break;
-                }
-
-                var textA = before.AsSpan(x.Start, x.Length);
-                var textB = after.AsSpan(y.Start, y.Length);
-                if (x.Kind == y.Kind && textA.SequenceEqual(textB))
-                {
-                    continue;
-                }
-
-                if (!IsLiteral(x.Kind) || !IsLiteral(y.Kind))
-                {
-                    return false; // a literal may be written again in another quoting; nothing else may change
-                }
-
-                if (textB.SequenceEqual(RedactedLiteral))
-                {
-                    continue; // a password's literal (only where the grammar has no expressions)
-                }
-
-                var valueA = Literals.Value(before, x, mode);
-                var valueB = Literals.Value(after, y, mode);
-                if (valueA is null || valueB is null)
-                {
-                    return false;
-                }
-
-                bool redaction = valueB == Marker ? IsWholeToken(valueA) : WholeSecret(valueA) == valueB;
-                if (!redaction && (depth >= MaxDepth || !SameCode(valueA, valueB, depth + 1)))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return true;
     }
 
     private static bool IsLiteral(TokenKind kind) => kind is TokenKind.String or TokenKind.EscapeString or TokenKind.UnicodeString or TokenKind.DollarString;
 
-    // A JWT and nothing else (or "Bearer <JWT>"): its header and payload are base64url JSON objects, which code is not.
-    private static bool IsWholeToken(string value)
+    // A literal whose value holds a secret: a connection string's or URI's password, a JWT, or (read as SQL) a
+    // PASSWORD literal or another literal that does. A literal whose value is not certain is searched as text.
+    private static bool LiteralHoldsSecret(string sql, in SqlToken token, StringMode mode, int depth)
     {
-        var trimmed = value.AsSpan().Trim();
-        if (!WholeToken().IsMatch(trimmed))
-        {
-            return false;
-        }
-
-        var token = trimmed[(trimmed.IndexOf("eyJ", StringComparison.Ordinal))..];
-        int dot = token.IndexOf('.');
-        int second = token[(dot + 1)..].IndexOf('.');
-        return second > 0 && IsJsonObject(token[..dot]) && IsJsonObject(token.Slice(dot + 1, second));
+        var value = Literals.Value(sql, token, mode) ?? sql.Substring(token.Start, token.Length);
+        return MayHoldSecret(value) && ValueHoldsSecret(value, depth + 1);
     }
 
-    private static bool IsJsonObject(ReadOnlySpan<char> base64Url)
+    private static bool ValueHoldsSecret(string value, int depth)
     {
-        var text = base64Url.ToString().Replace('-', '+').Replace('_', '/');
-        text = text.PadRight(text.Length + ((4 - (text.Length % 4)) % 4), '=');
-        try
+        if (ScrubFreeText(value) != value || WholeSecret(value) is not null)
         {
-            using var json = System.Text.Json.JsonDocument.Parse(Convert.FromBase64String(text));
-            return json.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object;
+            return true;
         }
-        catch (Exception ex) when (ex is FormatException or System.Text.Json.JsonException)
+
+        if (depth >= MaxDepth)
         {
             return false;
         }
+
+        var mode = Lexing.Choose(value, out _);
+        var lexer = new SqlLexer(value, standardConformingStrings: mode != StringMode.Escape);
+        bool afterPassword = false;
+        while (lexer.Next(out var token))
+        {
+            if (IsLiteral(token.Kind) && (afterPassword || LiteralHoldsSecret(value, token, mode, depth)))
+            {
+                return true;
+            }
+
+            afterPassword = token.IsName && IsPasswordName(value, token);
+        }
+
+        return false;
     }
 
     // Between two tokens there are only blanks and comments, and nothing in them runs; but a pattern may span two
@@ -353,37 +216,6 @@ public static partial class SqlSecrets
     private static bool IsPasswordName(string sql, in SqlToken token) =>
         token.Length <= 32 && Names.Normalize(sql, token) is { } name
         && (name.Equals("password", StringComparison.OrdinalIgnoreCase) || name.Equals("sslpassword", StringComparison.OrdinalIgnoreCase));
-
-    // A literal whose value changed, written again; null when it keeps its text. Its value is read as SQL (it may be
-    // run as SQL); a value that is a token and nothing else is redacted whole.
-    private static string? ScrubLiteral(string sql, in SqlToken token, StringMode mode, int depth)
-    {
-        if (Literals.Value(sql, token, mode) is not { } value || !MayHoldSecret(value))
-        {
-            return null;
-        }
-
-        var scrubbed = IsWholeToken(value) ? Marker : depth < MaxDepth ? Scrub(value, depth + 1) : value;
-        return scrubbed == value ? null : Requote(sql, token, scrubbed);
-    }
-
-    // The literal written again with its new value: with its dollar tag when that still closes it, else as '…' or
-    // E'…'. A literal glued to the word before it ("DO'…'", "text'…'") gets a blank first: E'…' would change the word.
-    private static string Requote(string sql, in SqlToken token, string value)
-    {
-        if (token.Kind == TokenKind.DollarString)
-        {
-            var raw = sql.AsSpan(token.Start, token.Length);
-            var tag = raw[..(raw[1..].IndexOf('$') + 2)].ToString();
-            if ((value + tag).IndexOf(tag, StringComparison.Ordinal) == value.Length)
-            {
-                return tag + value + tag;
-            }
-        }
-
-        var quoted = Quote(value);
-        return quoted[0] == 'E' && token.Start > 0 && !char.IsWhiteSpace(sql[token.Start - 1]) ? " " + quoted : quoted;
-    }
 
     // A value that is, as a whole, a connection string or a connection URI: its password redacted.
     private static string? WholeSecret(string value)
@@ -505,11 +337,6 @@ public static partial class SqlSecrets
 
         return text.Contains("eyJ", StringComparison.Ordinal) ? Jwt().Replace(text, Marker) : text;
     }
-
-    // A standard literal, or an E'…' one when the value holds a backslash (so it means the same under either setting).
-    private static string Quote(string value) => value.Contains('\\')
-        ? "E'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'"
-        : "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     // The password of every scheme://user:password@host in the text (found without a regex: linear whatever the input).
     private static string UriPasswords(string text)
