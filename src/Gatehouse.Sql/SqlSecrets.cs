@@ -81,7 +81,11 @@ public static partial class SqlSecrets
         string? first = null;
         while (lexer.Next(out var token))
         {
-            ScrubComments(ref output, sql, ref copied, gapStart, token.Start);
+            if (!ScrubComments(ref output, sql, ref copied, gapStart, token.Start))
+            {
+                return null;
+            }
+
             gapStart = token.End;
             if (token.Kind == TokenKind.Error)
             {
@@ -92,7 +96,13 @@ public static partial class SqlSecrets
                     continue;
                 }
 
-                var rest = afterPassword && inert ? RedactedLiteral : ScrubFreeText(sql[token.Start..]);
+                // Rewritten, it must still be unterminated: a closed literal or comment would show a text that runs.
+                var rest = ScrubFreeText(sql[token.Start..]);
+                if (afterPassword || (rest != sql[token.Start..] && !Unterminated(rest)))
+                {
+                    return null;
+                }
+
                 Replace(ref output, sql, ref copied, token.Start, sql.Length, rest);
                 break;
             }
@@ -132,9 +142,9 @@ public static partial class SqlSecrets
             afterPassword = token.IsName && IsPasswordName(sql, token);
         }
 
-        if (copied < sql.Length)
+        if (copied < sql.Length && !ScrubComments(ref output, sql, ref copied, Math.Max(gapStart, copied), sql.Length))
         {
-            ScrubComments(ref output, sql, ref copied, Math.Max(gapStart, copied), sql.Length);
+            return null;
         }
 
         return output is null ? sql : output.Append(sql, copied, sql.Length - copied).ToString();
@@ -181,14 +191,35 @@ public static partial class SqlSecrets
     // Between two tokens there are only blanks and comments, and nothing in them runs; but a pattern may span two
     // comments or the line break that ends one ("--password = '⏎/* ' */ ; DELETE …" lost its line break, and the
     // DELETE read as part of the comment). A scrubbed gap is kept only if it still ends exactly where the code resumes.
-    private static void ScrubComments(ref StringBuilder? output, string sql, ref int copied, int start, int end)
+    // False when a comment holds a secret that cannot be taken out of it this way (the caller withholds the text).
+    private static bool ScrubComments(ref StringBuilder? output, string sql, ref int copied, int start, int end)
     {
         var gap = sql.AsSpan(start, end - start);
-        if (gap.Length > 0 && gap.ContainsAny('-', '/') && ScrubFreeText(gap.ToString()) is var comment && !gap.SequenceEqual(comment)
-            && OnlyTrivia(comment, atEnd: end == sql.Length))
+        if (gap.Length == 0 || !gap.ContainsAny('-', '/'))
         {
-            Replace(ref output, sql, ref copied, start, end, comment);
+            return true;
         }
+
+        var comment = ScrubFreeText(gap.ToString());
+        if (gap.SequenceEqual(comment))
+        {
+            return true;
+        }
+
+        if (!OnlyTrivia(comment, atEnd: end == sql.Length))
+        {
+            return false; // the pattern ran past the comment's end ("/*password=x*/")
+        }
+
+        Replace(ref output, sql, ref copied, start, end, comment);
+        return true;
+    }
+
+    // The text is one unterminated literal or comment, as it was.
+    private static bool Unterminated(string text)
+    {
+        var lexer = new SqlLexer(text, standardConformingStrings: true);
+        return lexer.Next(out var token) && token.Kind == TokenKind.Error && token.Start == 0 && token.End == text.Length;
     }
 
     // The text is blanks and whole comments: a word after it is the first token, right where it was put. At the end of

@@ -263,10 +263,11 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
         string marker = Guid.NewGuid().ToString("N")[..8];
         string sql = $"UPDATE payments SET card_number = $1 WHERE id = 0 --password = '\n/* ' */ AND card_number <> '{marker}'";
         await using var connection = await Gateway.OpenAsync(Gateway.Token("agent-gap"));
-        await RefusedAsync(connection, sql, "none");
-        string id = await ReviewSupport.PendingAsync(Gateway, marker);
+        string id = ReviewIdOf(await RefusedAsync(connection, sql, "none"));
         var shown = (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("sql").GetString()!;
-        Assert.Contains($"\n/* ' */ AND card_number <> '{marker}'", shown, StringComparison.Ordinal);
+        // The pattern runs past the comment's line break, so the comment cannot be scrubbed alone: the text is withheld
+        // whole and says so, never shown with the code after it folded into the comment.
+        Assert.StartsWith("[withheld: the statement holds a secret", shown, StringComparison.Ordinal);
     }
 
     [Fact]
