@@ -419,10 +419,6 @@ public static partial class SqlSecrets
     [GeneratedRegex(@"(?<lead>\bpassword\s+)'(?:[^']|'')*'", RegexOptions.IgnoreCase)]
     private static partial Regex LoosePassword();
 
-    // A literal that is a token and nothing else, or "Bearer <token>".
-    [GeneratedRegex(@"^(?:[Bb]earer\s+)?eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){1,3}$")]
-    private static partial Regex WholeToken();
-
     // A JWT/JWS/JWE: base64url segments joined by dots, the first a JSON object ("eyJ" is base64 of {").
     [GeneratedRegex(@"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){1,3}")]
     private static partial Regex Jwt();
