@@ -681,21 +681,23 @@ internal sealed partial class ClientToServerPump(
     }
 
     // The parameter types a Parse declared, or null when it declared none (or left them all to the server).
-    private static int[]? DeclaredTypes(ReadOnlySpan<byte> declared)
+    private static int[]? DeclaredTypes(ReadOnlySpan<byte> declared) => ReadDeclaredTypes(declared) is { } types && types.Any(t => t != 0) ? types : null;
+
+    // A Parse's declared parameter types as sent (0: left to the server); as many as it could read.
+    private static int[] ReadDeclaredTypes(ReadOnlySpan<byte> declared)
     {
         var reader = new PayloadReader(declared);
-        if (!reader.TryReadInt16(out short n) || n <= 0)
+        int count = reader.TryReadInt16(out short n) ? (ushort)n : 0;
+        var types = new int[count];
+        for (int i = 0; i < count; i++)
         {
-            return null;
+            if (!reader.TryReadInt32(out types[i]))
+            {
+                return types[..i];
+            }
         }
 
-        var types = new int[n];
-        for (int i = 0; i < n; i++)
-        {
-            reader.TryReadInt32(out types[i]);
-        }
-
-        return types.Any(t => t != 0) ? types : null;
+        return types;
     }
 
     // A Query or Parse too large to read is refused unread (it streams into the void); the session goes on.
@@ -756,12 +758,11 @@ internal sealed partial class ClientToServerPump(
     private static int[] ParameterTypes(ReadOnlySpan<byte> declared, string sql)
     {
         const int Text = 25;
-        var reader = new PayloadReader(declared);
-        int count = reader.TryReadInt16(out short n) ? (ushort)n : 0;
-        var types = new int[Math.Max(count, Placeholders.Highest(sql))];
+        var read = ReadDeclaredTypes(declared);
+        var types = new int[Math.Max(read.Length, Placeholders.Highest(sql))];
         for (int i = 0; i < types.Length; i++)
         {
-            types[i] = i < count && reader.TryReadInt32(out int oid) && oid != 0 ? oid : Text;
+            types[i] = i < read.Length && read[i] != 0 ? read[i] : Text;
         }
 
         return types;

@@ -43,7 +43,7 @@ public static partial class SqlSecrets
     public static string ScrubValue(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        bool secret = MayHoldSecret(value) && (ValueHoldsSecret(value, 0) || ScrubFreeText(value) != value);
+        bool secret = MayHoldSecret(value) && ValueHoldsSecret(value, 0);
         return secret ? $"[withheld: the value holds a secret ({value.Length} characters)]" : value;
     }
 
@@ -69,7 +69,7 @@ public static partial class SqlSecrets
         {
             // A backslash is where the two readings of standard_conforming_strings part: a rewrite could make the text
             // read as another program under the setting a reviewer assumes. Look for a secret, rewrite nothing.
-            return ScrubFreeText(sql) == sql && !ValueHoldsSecret(sql, 0) ? sql : null;
+            return ValueHoldsSecret(sql, 0) ? null : sql;
         }
 
         var mode = StringMode.Standard;
