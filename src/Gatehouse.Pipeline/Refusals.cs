@@ -164,6 +164,9 @@ public static class Refusals
         "gatehouse: the text is not valid in the client encoding, or client_encoding may be changing (a statement that changes it has not finished, or its transaction is open): send text with non-ASCII characters after the transaction ends");
 
     /// <summary>An Execute of a portal bound before the policy changed: it is decided again only when bound again.</summary>
+    public static Refusal PortalNameChanged(string portal) =>
+        Guard("0A000", $"gatehouse: portal \"{portal}\" runs a prepared statement or cursor by name (EXECUTE, FETCH), and a message that may change what that name means was sent since it was bound; bind it again");
+
     public static Refusal BoundUnderOlderPolicy(string portal) =>
         Guard("0A000", $"gatehouse: the policy changed since portal \"{portal}\" was bound; bind it again");
 

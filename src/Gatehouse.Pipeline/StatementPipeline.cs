@@ -155,6 +155,7 @@ public sealed partial class StatementPipeline(
             return (null, noGrant with { SqlState = Refusals.InsufficientPrivilege, Message = noGrant.Message + " under the current policy" });
         }
 
+        int lookups = session.Sql.Lookups;
         var statements = analyzer.Analyze(request.Sql, session.Sql).Statements;
         _decided = (statements, null);
 
@@ -191,6 +192,7 @@ public sealed partial class StatementPipeline(
             NeedsReview = held, Sql = request.Sql, Result = capture, DecidedUnder = snapshot, SentAfter = session.Sql.HiddenCodeRuns,
             // A query's own run counts (and an unnamed statement's, run right after its Parse: SQL PREPARE through a driver).
             SentGuardedAfter = session.Sql.GuardedRuns + (string.IsNullOrEmpty(request.PreparedName) ? 1 : 0),
+            NamesSeen = session.Sql.NameChangesSent, DependsOnNames = session.Sql.Lookups != lookups,
         }, null);
     }
 
@@ -199,6 +201,24 @@ public sealed partial class StatementPipeline(
     /// decided again (a reload reaches statements prepared before it, as it reaches every next query).
     /// </summary>
     public bool DecidedUnderOlderPolicy(StatementTicket ticket, object now) => ticket.DecidedUnder is { } decided && !ReferenceEquals(decided, now);
+
+    /// <summary>
+    /// The ticket follows a prepared statement or cursor by name (<c>EXECUTE p</c>, <c>FETCH c</c>) and a message that
+    /// may change what a name means was sent since it was decided: before it runs it must be decided again (or, as a
+    /// bound portal, bound again), since the server runs what the name means at execution.
+    /// </summary>
+    public bool NamesChangedSince(StatementTicket ticket) => ticket.DependsOnNames && ticket.NamesSeen < session.Sql.NameChangesSent;
+
+    /// <summary>The wire door sends a message that may change what a prepared statement or cursor name means.</summary>
+    public void NameChangeSent() => session.Sql.NameChangeSent();
+
+    /// <summary>The wire door's answer to whether a prepared statement name is being changed by unanswered messages
+    /// (<see cref="Gatehouse.Sql.SqlSessionState.PreparedNameChanging"/>).</summary>
+    public Func<string, bool>? PreparedNameChanging
+    {
+        get => session.Sql.PreparedNameChanging;
+        set => session.Sql.PreparedNameChanging = value;
+    }
 
     /// <summary>
     /// Whether running the ticket may run code Gatehouse does not read: a DO block or procedure (class code), a statement

@@ -49,6 +49,7 @@ public sealed class StatementTicket
         new(Id, _session, Statements, Decision, PreparedName, masks, catalog)
         {
             Sql = Sql, NeedsReview = NeedsReview, ReviewId = ReviewId, Reviewers = Reviewers, Result = Result, DecidedUnder = DecidedUnder, RunsHiddenCode = RunsHiddenCode, SentAfter = SentAfter, SentGuardedAfter = SentGuardedAfter,
+            NamesSeen = NamesSeen, DependsOnNames = DependsOnNames,
         };
 
     /// <summary>Whether running it may run code Gatehouse does not read (<see cref="StatementPipeline.RunsHiddenCodeAsync"/>); null: not asked yet.</summary>
@@ -59,6 +60,12 @@ public sealed class StatementTicket
 
     /// <summary>The session's guarded runs after this one's own (a query's), when it was decided.</summary>
     internal long SentGuardedAfter { get; init; }
+
+    /// <summary>The session's name changes sent (<see cref="Gatehouse.Sql.SqlSessionState.NameChangesSent"/>) when it was decided.</summary>
+    internal long NamesSeen { get; init; }
+
+    /// <summary>Its analysis looked up a prepared statement or cursor (EXECUTE, FETCH): what it runs follows that name.</summary>
+    public bool DependsOnNames { get; internal init; }
 
     /// <summary>The policy the decision was made under: a prepared statement is decided again at a Bind under a newer one.</summary>
     internal PolicySnapshot? DecidedUnder { get; init; }

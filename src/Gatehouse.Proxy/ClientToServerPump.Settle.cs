@@ -53,6 +53,30 @@ internal sealed partial class ClientToServerPump
         public bool Unsettled(string name) => ChangedEarlier(name, out long batch) && !ledger.BatchAnswered(batch);
 
         public void Settled(string name) => _batch.Remove(name);
+
+        /// <summary>A change of <paramref name="name"/> was sent, in this batch or an earlier one, and is not answered yet.</summary>
+        public bool Unanswered(string name)
+        {
+            if (!_batch.TryGetValue(name, out long batch))
+            {
+                return false;
+            }
+
+            if (ledger.BatchAnswered(batch))
+            {
+                _batch.Remove(name);
+                return false;
+            }
+
+            return true;
+        }
+
+        /// <summary>The latest batch before this one that changed a name, when the server has not answered it yet.</summary>
+        public bool EarlierUnanswered(out long batch)
+        {
+            batch = _latest < ledger.Batch ? _latest : _beforeLatest;
+            return batch >= 0 && _batch.Count > 0 && !ledger.BatchAnswered(batch);
+        }
     }
 
     // A Bind that may wait in OnFrameAsync: of a statement held for review, or of one an unanswered earlier batch changed.

@@ -54,6 +54,8 @@ internal sealed partial class ClientToServerPump(
         FrontendMessageCode.Bind when pipeline is not null && _statementChanges.MayBeUnsettled && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         // Code Gatehouse does not read ran since a named statement was prepared: its next Bind prepares it again first.
         FrontendMessageCode.Bind when pipeline is not null && MayReprepare && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
+        // A statement runs another by name (EXECUTE p): its Binds are read whole, to decide it again after the name changed.
+        FrontendMessageCode.Bind when pipeline is not null && _followsNames && total <= InspectedBind && !ledger.DiscardingUntilSync => FrameHandling.Inspect,
         // The policy changed since the statements were checked: Binds are read whole until none was decided under an older one.
         FrontendMessageCode.Bind when pipeline is not null && total <= InspectedBind && !ReferenceEquals(pipeline.PolicyNow, _policyChecked) && !ledger.DiscardingUntilSync
             => FrameHandling.Inspect,
@@ -86,7 +88,8 @@ internal sealed partial class ClientToServerPump(
     protected override bool MayWait(byte code, ReadOnlySpan<byte> frame) => (FrontendMessageCode)code switch
     {
         _ when _copyOpen => code is not ((byte)FrontendMessageCode.CopyDone or (byte)FrontendMessageCode.CopyFail),
-        FrontendMessageCode.Query => pipeline?.Reviews is not null,
+        FrontendMessageCode.Query => pipeline?.Reviews is not null || PreparedNamesUnsettled(out _),
+        FrontendMessageCode.Parse => PreparedNamesUnsettled(out _),
         FrontendMessageCode.Bind => BindMayWait(frame[FrameHeader.Size..]),
         FrontendMessageCode.Execute => ExecuteMayWait(frame[FrameHeader.Size..]),
         _ => false,
@@ -126,7 +129,7 @@ internal sealed partial class ClientToServerPump(
             return true;
         }
 
-        if (known is not null && pipeline.DecidedUnderOlderPolicy(known, pipeline.PolicyNow))
+        if (known is not null && (pipeline.DecidedUnderOlderPolicy(known, pipeline.PolicyNow) || pipeline.NamesChangedSince(known)))
         {
             // Deciding again needs a wait a streamed frame cannot make (a Bind over 1 MiB): the client prepares it again.
             RefuseParse(Refusals.PreparedUnderOlderPolicy(statement));
@@ -265,6 +268,11 @@ internal sealed partial class ClientToServerPump(
             return FrameVerdict.Pass;
         }
 
+        if (!_watchingNames && pipeline is not null)
+        {
+            WatchPreparedNames();
+        }
+
         if (_copyOpen && await OnCopyWindowAsync(type, ct) is { } copyVerdict)
         {
             return copyVerdict;
@@ -307,6 +315,7 @@ internal sealed partial class ClientToServerPump(
                     return RefuseQuery(Refusals.ClientEncodingUnsettled);
                 }
 
+                await SettlePreparedNamesAsync(sql, ct);
                 var submission = await pipeline!.SubmitAsync(StatementRequest.Query(sql), ct);
                 if (submission.Refusal is { } refusal)
                 {
@@ -320,6 +329,7 @@ internal sealed partial class ClientToServerPump(
                 }
 
                 ForgetRedefinedNames(submission.Ticket);
+                NameEffectsSent(submission.Ticket);
                 await NoteRunAsync(submission.Ticket, null, executes: true, ct);
                 NoteEncodingChange(submission.Ticket!);
                 CopySent(submission.Ticket);
@@ -354,6 +364,12 @@ internal sealed partial class ClientToServerPump(
                     return RefuseParse(Refusals.StatementExists(name));
                 }
 
+                await SettlePreparedNamesAsync(sql, ct);
+                if (name.Length > 0)
+                {
+                    PreparedNameSent(name);
+                }
+
                 var submission = await pipeline!.SubmitAsync(StatementRequest.Prepare(name, sql), ct);
                 if (submission.Refusal is { } refusal)
                 {
@@ -372,6 +388,7 @@ internal sealed partial class ClientToServerPump(
                 }
 
                 _statements[name] = submission.Ticket;
+                _followsNames |= submission.Ticket.DependsOnNames;
                 KeepParse(name, frame.Span);
                 _statementChanges.Changed(name);
                 _reviewing |= submission.Ticket!.NeedsReview;
@@ -418,10 +435,10 @@ internal sealed partial class ClientToServerPump(
                 }
 
                 StatementTicket? replaced = null, reprepared = null;
-                if (known is not null && (reprepare || pipeline.DecidedUnderOlderPolicy(known, pipeline.PolicyNow)))
+                if (known is not null && (reprepare || pipeline.DecidedUnderOlderPolicy(known, pipeline.PolicyNow) || pipeline.NamesChangedSince(known)))
                 {
                     // Decided again, and recorded, under the policy and session in force now: denied, held for review or
-                    // masked as a statement prepared now would be.
+                    // masked as a statement prepared now would be (and on what the names it runs mean now).
                     var redecided = await pipeline.SubmitAsync(StatementRequest.Prepare(statement, known.Sql!), ct);
                     if (redecided.Refusal is { } refusal)
                     {
@@ -537,11 +554,13 @@ internal sealed partial class ClientToServerPump(
                     if (body[0] == (byte)'P')
                     {
                         _portals.Remove(name);
+                        pipeline!.NameChangeSent(); // a portal and a SQL cursor share their names
                     }
                     else
                     {
                         _statements.Remove(name);
                         ForgetParse(name);
+                        PreparedNameSent(name);
                     }
                 }
 
@@ -581,6 +600,15 @@ internal sealed partial class ClientToServerPump(
                     return RefuseParse(stale);
                 }
 
+                if (bound.Ticket is { } following && pipeline!.NamesChangedSince(following))
+                {
+                    // It runs a statement or cursor by name, and that name may mean something else since the Bind.
+                    _portals.Remove(portal);
+                    var changed = Refusals.PortalNameChanged(portal);
+                    await pipeline.RefusedMessageAsync($"[protocol Execute of portal \"{portal}\"]", changed);
+                    return RefuseParse(changed);
+                }
+
                 bool hiddenCode = BoundBeforeHiddenCode(bound.RanAt);
                 if (hiddenCode || (bound.RanAt != _runs && pipeline!.HasMasks))
                 {
@@ -596,6 +624,7 @@ internal sealed partial class ClientToServerPump(
 
                 if (bound.Ticket is { } running)
                 {
+                    NameEffectsSent(running);
                     NoteEncodingChange(running);
                     await NoteRunAsync(running, running.PreparedName ?? "", executes: true, ct);
                 }

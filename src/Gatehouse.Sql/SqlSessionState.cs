@@ -60,7 +60,27 @@ public sealed class SqlSessionState
 
     /// <summary>How often the analyzer asked for a prepared statement or cursor: facts computed while it did not
     /// change depend on the text alone (<see cref="CachingSqlAnalyzer"/>).</summary>
-    internal int Lookups { get; private set; }
+    public int Lookups { get; private set; }
+
+    /// <summary>
+    /// Client side: messages sent that may change what a prepared statement or cursor name means (a named Parse, a
+    /// Close, PREPARE, DEALLOCATE, DECLARE, CLOSE). A statement whose analysis looked a name up and was decided before
+    /// the latest of them is decided again before it runs (<c>EXECUTE p</c> prepared as a protocol statement runs
+    /// whatever <c>p</c> is by then).
+    /// </summary>
+    public long NameChangesSent { get; private set; }
+
+    public void NameChangeSent() => NameChangesSent++;
+
+    /// <summary>
+    /// Set by the wire door: true while a message that changes this prepared statement name was sent and the server
+    /// has not answered it. Such a name is not known to the analyzer (EXECUTE of it is refused): what it means on the
+    /// server is not settled yet.
+    /// </summary>
+    public Func<string, bool>? PreparedNameChanging { get; set; }
+
+    /// <summary>The name's prepared statement is being changed by messages the server has not answered (<see cref="PreparedNameChanging"/>).</summary>
+    public bool BeingRedefined(string name) => PreparedNameChanging?.Invoke(name) == true;
 
     public int PreparedCount => _prepared.Count;
 
@@ -111,6 +131,12 @@ public sealed class SqlSessionState
     {
         ArgumentNullException.ThrowIfNull(name);
         Lookups++;
+        if (BeingRedefined(name))
+        {
+            facts = null!;
+            return false;
+        }
+
         return Find(_prepared, name, out facts, guarded: true);
     }
 

@@ -317,7 +317,9 @@ internal ref partial struct StatementAnalyzer
         if (_t.Length < 2 || !_t[1].IsName || Names.Normalize(_text, _t[1]) is not { } name)
             return Unknown("EXECUTE", "prepared statement name expected");
         if (!SessionOverlay.TryGetPrepared(_session, _overlay, name, out var prepared))
-            return Unknown("EXECUTE", _session.MaybeRedefined(name, cursor: false)
+            return Unknown("EXECUTE", _session.BeingRedefined(name)
+                ? $"prepared statement \"{name}\" is being closed or prepared again by messages the server has not answered yet: EXECUTE it once their Sync is answered"
+                : _session.MaybeRedefined(name, cursor: false)
                 ? $"prepared statement \"{name}\" may have been redefined by code Gatehouse does not read (a DO block, a user function, a trigger) since it was prepared: in a session with masks, or once such code ran, EXECUTE runs a statement only until another statement runs; DEALLOCATE it and PREPARE it again, or use the extended protocol"
                 : $"prepared statement \"{name}\" is not known to this session");
         if (prepared.Class == StatementClass.Unknown)
