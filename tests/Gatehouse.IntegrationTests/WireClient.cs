@@ -18,6 +18,23 @@ internal sealed record WireReply(char Type, byte[] Payload)
         return length < 0 ? null : Encoding.UTF8.GetString(Payload, 6, length);
     }
 
+    /// <summary>Every column of a DataRow, as text (null for SQL NULL).</summary>
+    public string?[] Values()
+    {
+        int count = BinaryPrimitives.ReadInt16BigEndian(Payload);
+        var values = new string?[count];
+        int at = 2;
+        for (int i = 0; i < count; i++)
+        {
+            int length = BinaryPrimitives.ReadInt32BigEndian(Payload.AsSpan(at));
+            at += 4;
+            values[i] = length < 0 ? null : Encoding.UTF8.GetString(Payload, at, length);
+            at += Math.Max(length, 0);
+        }
+
+        return values;
+    }
+
     public override string ToString() => Type == 'E' ? $"E({Error.SqlState})" : Type.ToString();
 }
 

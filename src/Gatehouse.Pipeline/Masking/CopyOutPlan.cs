@@ -44,7 +44,8 @@ public sealed record CopyOutPlan(CopyOutShape Shape, ColumnPlan Columns)
         var attnums = new List<short>();
         if (shape.Columns is null)
         {
-            attnums.AddRange(relation.Columns.Keys.Order());
+            // COPY table TO leaves generated columns out.
+            attnums.AddRange(relation.Columns.Where(c => !relation.Generated.ContainsKey(c.Value)).Select(c => c.Key).Order());
         }
         else
         {

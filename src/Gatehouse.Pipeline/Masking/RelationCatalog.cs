@@ -35,8 +35,16 @@ public sealed record RelationInfo(uint Oid, string Schema, string Name, char Kin
     /// <summary>Each column's type (a domain's base type), by attnum: what COPY masks a column's values as.</summary>
     public IReadOnlyDictionary<short, uint> Types { get; init; } = new Dictionary<short, uint>();
 
+    /// <summary>Generated columns (<c>GENERATED ALWAYS AS (…) STORED</c>), by name: the columns of this relation their
+    /// expression reads, and whether it calls a function outside pg_catalog. A generated column holds what its sources
+    /// hold, so it is masked as they are; and <c>COPY table TO</c> leaves it out.</summary>
+    public IReadOnlyDictionary<string, GeneratedColumn> Generated { get; init; } = new Dictionary<string, GeneratedColumn>();
+
     public bool IsView => Kind is 'v' or 'm';
 }
+
+/// <summary>A stored generated column's expression: the columns it reads and whether it calls a function Gatehouse cannot see.</summary>
+public sealed record GeneratedColumn(IReadOnlyList<string> Sources, bool CallsUserCode);
 
 /// <summary>Reads relation metadata from the upstream catalog. An interface so masking can be tested without a server.</summary>
 public interface ICatalogSource
@@ -56,6 +64,10 @@ public interface ICatalogSource
     /// <summary>Whether a cast to a type of this name runs a function outside pg_catalog and information_schema that is
     /// not C or internal. Sources without casts answer false.</summary>
     ValueTask<bool> HasUserCastAsync(QualifiedName type, CancellationToken ct) => ValueTask.FromResult(false);
+
+    /// <summary>Names of pg_catalog functions the server marks VOLATILE (they may change state a later statement reads).
+    /// Sources without a server answer with none (the fixed list of channels still applies).</summary>
+    ValueTask<IReadOnlySet<string>> VolatileBuiltinsAsync(CancellationToken ct) => ValueTask.FromResult<IReadOnlySet<string>>(new HashSet<string>());
 }
 
 /// <summary>
@@ -71,6 +83,7 @@ public sealed class RelationCatalog(ICatalogSource source)
     private ConcurrentDictionary<QualifiedName, bool> _userOperators = new();
     private ConcurrentDictionary<QualifiedName, bool> _userCasts = new();
     private ConditionalWeakTable<StatementFacts, HiddenCodeCall> _hiddenCode = new();
+    private IReadOnlySet<string>? _volatileBuiltins;
     private long _generation;
 
     private sealed record HiddenCodeCall(string? Reason);
@@ -147,6 +160,10 @@ public sealed class RelationCatalog(ICatalogSource source)
 
     public ValueTask<bool> HasUserCastAsync(QualifiedName type, CancellationToken ct) =>
         Cached(_userCasts, type, () => source.HasUserCastAsync(type, ct));
+
+    /// <summary>The target's VOLATILE pg_catalog functions, read once (they change only with the server's version).</summary>
+    public async ValueTask<IReadOnlySet<string>> VolatileBuiltinsAsync(CancellationToken ct) =>
+        _volatileBuiltins ??= await Load(() => source.VolatileBuiltinsAsync(ct));
 
     /// <summary>Why the statement may run code Gatehouse cannot see (<see cref="HiddenCode"/>), or null; remembered per
     /// analysis (the analyzer shares the facts of identical texts), so a repeated statement is not lexed again.</summary>
@@ -273,6 +290,7 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
             }
         }
 
+        var generated = await GeneratedColumnsAsync(conn, oids, ct);
         var result = new List<RelationInfo>();
         foreach (var (oid, r) in relations)
         {
@@ -282,6 +300,7 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
                 Descendants = descendants.GetValueOrDefault(oid) ?? [],
                 HasRules = ruled.Contains(oid),
                 Types = r.Types,
+                Generated = generated.GetValueOrDefault(oid) ?? new Dictionary<string, GeneratedColumn>(),
             };
             if (info.IsView)
             {
@@ -293,6 +312,60 @@ public sealed class UpstreamCatalogSource : ICatalogSource, IAsyncDisposable
 
         return result;
     }
+
+    // Each stored generated column with the columns its expression reads (pg_attrdef's dependencies) and whether it calls
+    // a function outside pg_catalog.
+    private static async ValueTask<Dictionary<uint, Dictionary<string, GeneratedColumn>>> GeneratedColumnsAsync(
+        NpgsqlConnection conn, IReadOnlyCollection<uint> oids, CancellationToken ct)
+    {
+        var found = new Dictionary<uint, Dictionary<string, (List<string> Sources, bool UserCode)>>();
+        await using (var cmd = new NpgsqlCommand("""
+            SELECT ad.adrelid, g.attname, s.attname,
+                   (p.oid IS NOT NULL AND p.pronamespace <> 'pg_catalog'::regnamespace)
+            FROM pg_catalog.pg_attrdef ad
+            JOIN pg_catalog.pg_attribute g ON g.attrelid = ad.adrelid AND g.attnum = ad.adnum AND g.attgenerated <> ''
+            LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid
+                AND NOT (d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = ad.adrelid AND d.refobjsubid = ad.adnum)
+            LEFT JOIN pg_catalog.pg_attribute s ON d.refclassid = 'pg_catalog.pg_class'::regclass AND s.attrelid = d.refobjid
+                AND s.attnum = d.refobjsubid AND d.refobjsubid > 0
+            LEFT JOIN pg_catalog.pg_proc p ON d.refclassid = 'pg_catalog.pg_proc'::regclass AND p.oid = d.refobjid
+            WHERE ad.adrelid = ANY($1::oid[])
+            """, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = oids.Select(o => (long)o).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint });
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                var oid = await reader.GetFieldValueAsync<uint>(0, ct);
+                var columns = found.TryGetValue(oid, out var known) ? known : found[oid] = [];
+                var name = reader.GetString(1);
+                var column = columns.TryGetValue(name, out var c) ? c : ([], false);
+                if (!await reader.IsDBNullAsync(2, ct))
+                {
+                    column.Sources.Add(reader.GetString(2));
+                }
+
+                columns[name] = (column.Sources, column.UserCode || reader.GetBoolean(3));
+            }
+        }
+
+        return found.ToDictionary(r => r.Key, r => r.Value.ToDictionary(c => c.Key, c => new GeneratedColumn(c.Value.Sources, c.Value.UserCode)));
+    }
+
+    public ValueTask<IReadOnlySet<string>> VolatileBuiltinsAsync(CancellationToken ct) =>
+        EndedConnections.RetryOnceAsync<IReadOnlySet<string>>(_dataSource, async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "SELECT DISTINCT proname FROM pg_catalog.pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace AND provolatile = 'v'", conn);
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                names.Add(reader.GetString(0));
+            }
+
+            return names;
+        }, ct);
 
     public ValueTask<IReadOnlyList<uint>> ByNameAsync(QualifiedName name, CancellationToken ct) =>
         EndedConnections.RetryOnceAsync(_dataSource, conn => ByNameAsync(conn, name, ct), ct);

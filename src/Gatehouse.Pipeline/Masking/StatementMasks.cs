@@ -74,9 +74,9 @@ public sealed class StatementMasks
                 {
                     laundering = "a statement that reads masked columns may not set run-time parameters from them";
                 }
-                else if (facts.Functions.Where(f => f.Schema is null or "pg_catalog" && OutsideChannels.Contains(f.Name)).Select(f => f.Name).FirstOrDefault() is { } channel)
+                else if (await LeavesStateAsync(catalog, facts, ct) is { } channel)
                 {
-                    laundering = $"a statement that reads masked columns may not call {channel}() (what it leaves behind outside the result would carry the values past the mask)";
+                    laundering = $"a statement that reads masked columns may not call {channel}() (a volatile function: what it leaves behind outside the result would carry the values past the mask)";
                 }
                 else if (await UnmaskedTargetAsync(rules, catalog, facts, ct) is { } target && await ReadsSensitiveAsync(rules, catalog, facts, ct))
                 {
@@ -113,16 +113,48 @@ public sealed class StatementMasks
     }
 
     // Functions whose arguments end up where a later statement, or another session, reads them unmasked: a
-    // notification's channel, an advisory lock's keys (pg_locks), a large object, a sequence's value, a logical
-    // decoding message, a file.
+    // notification's channel, an advisory lock's keys (pg_locks), a large object and its descriptor's position, a
+    // sequence's value, the random generator's seed, a cursor's position, a setting, a logical decoding message, a file.
+    // A floor: every built-in the server marks VOLATILE is refused too, but for those below that keep nothing an
+    // argument chose (a red team found setseed, the advisory unlocks, lo_lseek and cursor_to_xml's count missing here).
     private static readonly HashSet<string> OutsideChannels = new(StringComparer.Ordinal)
     {
-        "pg_notify",
+        "pg_notify", "set_config", "setseed", "setval", "nextval", "pg_logical_emit_message", "pg_file_write", "cursor_to_xml",
         "pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
         "pg_try_advisory_lock", "pg_try_advisory_lock_shared", "pg_try_advisory_xact_lock", "pg_try_advisory_xact_lock_shared",
-        "lo_from_bytea", "lo_create", "lo_creat", "lo_put", "lowrite", "lo_import", "lo_export",
-        "setval", "pg_logical_emit_message", "pg_file_write",
+        "pg_advisory_unlock", "pg_advisory_unlock_shared", "pg_advisory_unlock_all",
+        "lo_from_bytea", "lo_create", "lo_creat", "lo_put", "lowrite", "lo_import", "lo_export", "lo_open", "lo_close",
+        "lo_lseek", "lo_lseek64", "lo_tell", "lo_tell64", "lo_truncate", "lo_truncate64", "loread", "lo_unlink", "lo_get",
     };
+
+    // VOLATILE built-ins whose arguments leave nothing behind (they read, or take no argument a value could steer).
+    private static readonly HashSet<string> VolatileReadOnly = new(StringComparer.Ordinal)
+    {
+        "random", "clock_timestamp", "timeofday", "gen_random_uuid", "current_query", "currval", "lastval",
+        "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "cursor_to_xmlschema", "ts_stat", "ts_rewrite",
+        "pg_relation_size", "pg_table_size", "pg_total_relation_size", "pg_indexes_size", "pg_database_size", "pg_tablespace_size",
+        "pg_partition_tree", "pg_partition_ancestors", "pg_is_in_recovery", "pg_jit_available", "txid_status", "pg_xact_status",
+    };
+
+    /// <summary>The first built-in the statement calls that may keep something an argument chose, or null.</summary>
+    private static async ValueTask<string?> LeavesStateAsync(RelationCatalog catalog, StatementFacts facts, CancellationToken ct)
+    {
+        IReadOnlySet<string>? volatileBuiltins = null;
+        foreach (var function in facts.Functions)
+        {
+            if (function.Schema is not (null or "pg_catalog") || VolatileReadOnly.Contains(function.Name))
+            {
+                continue;
+            }
+
+            if (OutsideChannels.Contains(function.Name) || (volatileBuiltins ??= await catalog.VolatileBuiltinsAsync(ct)).Contains(function.Name))
+            {
+                return function.Name;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>A relation the statement writes whose reads masking would not cover (not itself sensitive), or null.</summary>
     private static async ValueTask<QualifiedName?> UnmaskedTargetAsync(MaskRules rules, RelationCatalog catalog, StatementFacts facts, CancellationToken ct)
