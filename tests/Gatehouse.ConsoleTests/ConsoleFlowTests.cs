@@ -96,4 +96,39 @@ public sealed class ConsoleFlowTests(ConsoleGateway gateway)
         });
         Assert.Empty(console.Errors);
     }
+
+    [Fact]
+    public async Task The_link_in_an_agents_notice_opens_that_review()
+    {
+        await using var console = await ConsoleSession.OpenAsync(gateway);
+        await console.RunAsync("review-link", async page =>
+        {
+            await console.SignInAsync("rita", "#/reviews");
+            string marker = Marker();
+            var psql = gateway.PsqlAsync(await gateway.AgentTokenAsync("agent-link"),
+                $"INSERT INTO payments (card_number, amount) VALUES ('link-{marker}', 1) RETURNING card_number");
+            await page.Locator("article.review", new() { HasText = marker }).WaitForAsync(new() { Timeout = 20_000 });
+            string id = await page.EvaluateAsync<string>(
+                "async (m) => (await (await fetch('/api/reviews?status=pending&limit=200')).json()).find(r => r.sql.includes(m)).id", marker);
+
+            // Opened fresh at the link the agent was given: the Reviews page, that request first and marked.
+            await page.GotoAsync("about:blank");
+            await page.GotoAsync($"/#/reviews/{id}");
+            var focused = page.Locator("article.review.focused");
+            await focused.WaitForAsync(new() { Timeout = 10_000 });
+            Assert.Equal(id, await focused.GetAttributeAsync("data-review"));
+            Assert.Equal(id, await page.Locator("article.review").First.GetAttributeAsync("data-review"));
+            Assert.Equal("page", await page.GetByRole(AriaRole.Link, new() { Name = "Reviews" }).GetAttributeAsync("aria-current"));
+
+            await focused.GetByLabel("Reason").FillAsync("not for the link test");
+            await focused.GetByRole(AriaRole.Button, new() { Name = "Reject" }).ClickAsync();
+            var result = await psql.WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.NotEqual(0, result.ExitCode);
+
+            // Decided, it is still shown at its link (the queue alone shows pending requests).
+            await page.ReloadAsync();
+            await Assertions.Expect(page.Locator("article.review.focused")).ToContainTextAsync("rejected", new() { Timeout = 10_000 });
+        });
+        Assert.Empty(console.Errors);
+    }
 }

@@ -12,6 +12,8 @@ const routes = [
   { pattern: /^#\/sessions(?:\?.*)?$/, view: sessionsView, roles: ['auditor'] },
   { pattern: /^#\/sessions\/([^/?]+)$/, view: replayView, roles: ['auditor'] },
   { pattern: /^#\/reviews$/, view: reviewsView, roles: ['approver', 'auditor'] },
+  // The link Gatehouse gives an agent's NOTICE and the webhook: the queue with that request shown first.
+  { pattern: /^#\/reviews\/([^/?]+)$/, view: reviewsView, roles: ['approver', 'auditor'] },
   { pattern: /^#\/policy$/, view: policyView, roles: ['auditor'] },
 ];
 

@@ -1,9 +1,12 @@
 // The review queue: pending requests first, with their SQL and parameters; approvers approve or reject with a reason.
+// Opened at #/reviews/{id} (the link in an agent's NOTICE), that request is shown first, decided or not.
 import { h, keyed, replace, timeElement, parameters } from './dom.js';
 import { get, post } from './api.js';
 import { poll } from './poll.js';
 
-export function reviewsView(main, { can }) {
+export function reviewsView(main, { can, params = [] }) {
+  const wanted = params[0] ?? null;
+  let scrolled = false;
   const status = h('p', { class: 'status muted', role: 'status' }, 'Loading…');
   const showDecided = h('input', { type: 'checkbox', id: 'show-decided' });
   const cards = h('div', { class: 'reviews', id: 'reviews' });
@@ -64,11 +67,29 @@ export function reviewsView(main, { can }) {
   const refresh = async () => {
     try {
       const list = await get(showDecided.checked ? '/api/reviews?limit=200' : '/api/reviews?status=pending&limit=200');
-      list.sort((a, b) => (order[a.status] ?? 1) - (order[b.status] ?? 1) || String(b.created).localeCompare(String(a.created)));
+      let missing = null;
+      if (wanted && !list.some((r) => r.id === wanted)) {
+        try {
+          list.push((await get(`/api/reviews/${encodeURIComponent(wanted)}`)).review);
+        } catch (error) {
+          missing = `review ${wanted}: ${error.message}`;
+        }
+      }
+      const rank = (r) => (r.id === wanted ? -1 : order[r.status] ?? 1);
+      list.sort((a, b) => rank(a) - rank(b) || String(b.created).localeCompare(String(a.created)));
       keyed(cards, list, (r) => r.id, card);
+      const focused = wanted ? cards.querySelector(`article[data-review="${CSS.escape(wanted)}"]`) : null;
+      if (focused) {
+        focused.classList.add('focused');
+        if (!scrolled) {
+          scrolled = true;
+          focused.scrollIntoView({ block: 'start' });
+        }
+      }
       const pendingCount = list.filter((r) => r.status === 'pending').length;
       empty.hidden = list.length > 0;
       replace(status, `${pendingCount} pending · updated `, timeElement(new Date().toISOString()));
+      if (missing) status.append(` · ${missing}`);
     } catch (error) {
       status.textContent = `Could not load reviews: ${error.message}`;
     }
