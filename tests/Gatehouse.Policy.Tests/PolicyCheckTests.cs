@@ -84,6 +84,14 @@ public class PolicyCheckTests
             ]
         },
         {
+            "pattern-types.yaml",
+            [
+                "pattern-types.yaml:9:35: error: each entry of 'tables' must be a name pattern (a string), got a number '7'; write \"7\" if that is the name",
+                "pattern-types.yaml:10:39: error: each entry of 'functions' must be a name pattern (a string), got a number '1'; write \"1\" if that is the name",
+                "pattern-types.yaml:10:42: error: each entry of 'functions' must be a name pattern (a string), got a boolean 'true'; write \"true\" if that is the name",
+            ]
+        },
+        {
             "review-without-reviews.yaml",
             [
                 "review-without-reviews.yaml:3:21: error: identity 'nobody' has no claims; it would match every token",

@@ -85,7 +85,13 @@ internal sealed partial class PolicyReader
         var patterns = new List<NamePattern>();
         foreach (var (text, at) in texts)
         {
-            if (NamePattern.TryCreate(text, out var problem) is { } pattern)
+            if (at is YamlScalar { IsPlain: true } && NonStringKind(text) is { } kind)
+            {
+                // tables: 7 or functions: [true] is a typo far more often than a relation named 7.
+                Error(at, $"each entry of '{key}' must be a name pattern (a string), got {kind} '{text}'; write \"{text}\" if that is the name");
+                ok = false;
+            }
+            else if (NamePattern.TryCreate(text, out var problem) is { } pattern)
             {
                 patterns.Add(pattern);
             }
