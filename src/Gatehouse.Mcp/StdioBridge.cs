@@ -27,7 +27,11 @@ public static class StdioBridge
         }
         catch (Exception ex) when (ex is HttpRequestException or McpException or IOException or TimeoutException or InvalidOperationException)
         {
-            await errors.WriteLineAsync($"gatehouse: cannot open the MCP endpoint {server}: {ex.Message.ReplaceLineEndings(" ")}");
+            // A refused token is the usual cause: say so in one line instead of the HTTP client's text with the response body.
+            string why = ex is HttpRequestException { StatusCode: System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden } refused
+                ? $"the token was refused ({(int)refused.StatusCode!} {refused.StatusCode}): it is missing, expired, for another audience, or its identity has no grant"
+                : ex.Message.ReplaceLineEndings(" ");
+            await errors.WriteLineAsync($"gatehouse: cannot open the MCP endpoint {server}: {why}");
             return 1;
         }
 

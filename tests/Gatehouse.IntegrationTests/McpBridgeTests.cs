@@ -48,6 +48,8 @@ public sealed class McpBridgeTests(McpFixture fixture)
         var result = await ProcessRunner.RunAsync(GatewayProcess.Executable, ["mcp", "--server", fixture.Endpoint.ToString(), "--token", "not-a-jwt"], timeout: TimeSpan.FromSeconds(60), stdin: "");
         Assert.Equal(1, result.ExitCode);
         Assert.StartsWith("gatehouse: cannot open the MCP endpoint", result.Stderr.Trim(), StringComparison.Ordinal);
+        Assert.Contains("the token was refused (401 Unauthorized)", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Response status code", result.Stderr, StringComparison.Ordinal);
         Assert.Single(result.Stderr.Trim().Split('\n'));
     }
 

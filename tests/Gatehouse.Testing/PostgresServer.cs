@@ -51,7 +51,7 @@ public sealed class PostgresServer : IAsyncDisposable
     }
 
     public string Host => "127.0.0.1";
-    public int Port { get; }
+    public int Port { get; private set; }
     public string DataDirectory { get; }
     public string BinDirectory { get; }
     public string SuperUser => "postgres";
@@ -198,7 +198,21 @@ public sealed class PostgresServer : IAsyncDisposable
             Set(key, value);
         await File.AppendAllTextAsync(Path.Combine(DataDirectory, "postgresql.conf"), conf.ToString(), ct);
 
-        await RunAsync(Tool("pg_ctl"), ["start", "-D", DataDirectory, "-l", LogFile, "-w", "-t", "60"], options.StartTimeout, ct);
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await RunAsync(Tool("pg_ctl"), ["start", "-D", DataDirectory, "-l", LogFile, "-w", "-t", "60"], options.StartTimeout, ct);
+                break;
+            }
+            catch (PostgresServerException) when (attempt < 5 && File.ReadAllText(LogFile).Contains("Address already in use", StringComparison.Ordinal))
+            {
+                // Another process took the free port between FreePort and the bind (tests start servers in parallel):
+                // a later port line wins in postgresql.conf.
+                Port = FreePort();
+                await File.AppendAllTextAsync(Path.Combine(DataDirectory, "postgresql.conf"), $"port = {Port}\n", ct);
+            }
+        }
 
         // pg_ctl -w already waited; one real connection proves the TCP listener and the password.
         await ScalarAsync<int>("select 1", ct: ct);
