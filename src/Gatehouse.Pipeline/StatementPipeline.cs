@@ -212,13 +212,9 @@ public sealed partial class StatementPipeline(
     /// <summary>The wire door sends a message that may change what a prepared statement or cursor name means.</summary>
     public void NameChangeSent() => session.Sql.NameChangeSent();
 
-    /// <summary>The wire door's answer to whether a prepared statement name is being changed by unanswered messages
+    /// <summary>The wire door answers whether a prepared statement name is being changed by unanswered messages
     /// (<see cref="Gatehouse.Sql.SqlSessionState.PreparedNameChanging"/>).</summary>
-    public Func<string, bool>? PreparedNameChanging
-    {
-        get => session.Sql.PreparedNameChanging;
-        set => session.Sql.PreparedNameChanging = value;
-    }
+    public void WatchPreparedNames(Func<string, bool> changing) => session.Sql.PreparedNameChanging = changing;
 
     /// <summary>
     /// Whether running the ticket may run code Gatehouse does not read: a DO block or procedure (class code), a statement

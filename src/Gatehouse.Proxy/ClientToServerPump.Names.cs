@@ -27,7 +27,7 @@ internal sealed partial class ClientToServerPump
     private void WatchPreparedNames()
     {
         _watchingNames = true;
-        pipeline!.PreparedNameChanging = PreparedNameChanging;
+        pipeline!.WatchPreparedNames(PreparedNameChanging);
     }
 
     private bool PreparedNameChanging(string name) =>
@@ -43,6 +43,7 @@ internal sealed partial class ClientToServerPump
         }
         else
         {
+            _preparedNames.ForgetAnswered();
             _preparedNames.Changed(name);
         }
     }

@@ -71,6 +71,15 @@ internal sealed partial class ClientToServerPump
             return true;
         }
 
+        /// <summary>Forgets every change once the server has answered the latest batch that made one (they are all settled).</summary>
+        public void ForgetAnswered()
+        {
+            if (_batch.Count > 0 && _latest < ledger.Batch && ledger.BatchAnswered(_latest))
+            {
+                _batch.Clear();
+            }
+        }
+
         /// <summary>The latest batch before this one that changed a name, when the server has not answered it yet.</summary>
         public bool EarlierUnanswered(out long batch)
         {

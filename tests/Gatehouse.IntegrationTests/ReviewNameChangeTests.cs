@@ -28,9 +28,7 @@ public sealed class ReviewNameChangeTests(NameChangeHoldFixture fixture) : IClas
         Gateway.Postgres.ScalarAsync<long>($"SELECT count(*) FROM payments WHERE card_number = '{card}'", "shop");
 
     private Task<List<string>> AnyReviewsAsync(string marker) =>
-        Task.WhenAll(new[] { "pending", "approved", "rejected", "expired", "withdrawn", "used" }
-            .Select(s => ReviewSupport.ListAsync(Gateway.Gateway.AdminUrl, ReviewSupport.Reviewer(Gateway), s, marker)))
-            .ContinueWith(t => t.Result.SelectMany(x => x).ToList());
+        ReviewSupport.ListAsync(Gateway.Gateway.AdminUrl, ReviewSupport.Reviewer(Gateway), status: null, marker);
 
     [Fact]
     public async Task Baseline_a_protocol_insert_into_payments_is_held()

@@ -82,10 +82,10 @@ internal static class ReviewSupport
         }
     }
 
-    /// <summary>The ids of reviews in <paramref name="status"/> whose SQL contains <paramref name="sqlPart"/>, newest first.</summary>
-    public static async Task<List<string>> ListAsync(string adminUrl, string reviewer, string status, string sqlPart)
+    /// <summary>The ids of reviews in <paramref name="status"/> (null: any) whose SQL contains <paramref name="sqlPart"/>, newest first.</summary>
+    public static async Task<List<string>> ListAsync(string adminUrl, string reviewer, string? status, string sqlPart)
     {
-        using var response = await SendAsync(adminUrl, HttpMethod.Get, "/api/reviews?status=" + status, reviewer);
+        using var response = await SendAsync(adminUrl, HttpMethod.Get, "/api/reviews?limit=1000" + (status is null ? "" : "&status=" + status), reviewer);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return document.RootElement.EnumerateArray()

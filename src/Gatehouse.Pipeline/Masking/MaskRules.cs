@@ -155,7 +155,7 @@ public sealed class MaskRules
 
         foreach (var source in generated.Sources)
         {
-            if (source != column && await ColumnRuleAsync(catalog, relation, source, ct) is { } masked)
+            if (await ColumnRuleAsync(catalog, relation, source, ct) is { } masked)
             {
                 return ("redact", $"{relation.Schema}.{relation.Name}.{column} is generated from {source} ({masked.Pattern})");
             }
