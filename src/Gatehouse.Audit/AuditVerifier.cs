@@ -85,7 +85,9 @@ public static class AuditVerifier
 
             if (!key.Verifies(row, previous))
             {
-                return (count, new AuditBreak(chain, row.Seq, $"{row.Kind} record altered, moved or forged (its MAC does not match)"), null);
+                // The first record fails alike when the trail was written under another key: say so, it is the common case.
+                string hint = count == 1 ? "; or the trail was written with another audit key than the one configured" : "";
+                return (count, new AuditBreak(chain, row.Seq, $"{row.Kind} record altered, moved or forged (its MAC does not match{hint})"), null);
             }
 
             previous = row.Mac;

@@ -31,6 +31,10 @@ public sealed record SessionFilter
     /// <summary>Only sessions whose summary passes this test (e.g. live or not).</summary>
     public Func<SessionSummary, bool>? Where { get; init; }
 
+    /// <summary>Why the time range can match nothing (since at or after until), or null: a reversed range is a mistake, not an empty answer.</summary>
+    public string? RangeProblem(string since, string until) =>
+        Since is { } from && Until is { } to && from >= to ? $"{since} ({from:u}) is not before {until} ({to:u})" : null;
+
     /// <summary>True when a session's statements must be read to know whether it matches.</summary>
     internal bool NeedsStatements => Decision is not null || Text is not null || Where is not null;
 }

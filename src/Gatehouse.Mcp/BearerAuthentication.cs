@@ -31,7 +31,7 @@ internal static class BearerAuthentication
             return;
         }
 
-        context.Items[CallerKey] = new McpCaller(result.Principal, token);
+        context.Items[CallerKey] = new McpCaller(result.Principal, token, context.Connection.RemoteIpAddress);
         await next(context);
     }
 

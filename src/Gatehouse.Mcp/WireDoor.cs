@@ -1,3 +1,4 @@
+using Gatehouse.Pipeline;
 using Npgsql;
 
 namespace Gatehouse.Mcp;
@@ -5,13 +6,13 @@ namespace Gatehouse.Mcp;
 /// <summary>
 /// The MCP door's way in: a PostgreSQL client of the gateway's own wire door, on its private Unix socket, logging in
 /// with the caller's bearer token as the password. Every statement so takes the wire path (analyzer, policy, audit,
-/// short-lived credential, masking in the relay). Sessions are pooled per (token hash, target) for
+/// short-lived credential, masking in the relay). Sessions are pooled per (token hash, target, client address) for
 /// <see cref="McpLimits.PoolIdle"/>: a pooled session was opened with the same token, so a call never runs as another.
 /// </summary>
 public sealed class WireDoor(string socketDirectory, int socketPort, McpLimits limits, TimeProvider time) : IAsyncDisposable
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<(string TokenHash, string Target), Entry> _sources = [];
+    private readonly Dictionary<(string TokenHash, string Target, string ApplicationName), Entry> _sources = [];
 
     private sealed class Entry(NpgsqlDataSource source, DateTimeOffset expires)
     {
@@ -33,10 +34,10 @@ public sealed class WireDoor(string socketDirectory, int socketPort, McpLimits l
         lock (_lock)
         {
             stale = Sweep(now);
-            var key = (caller.Principal.TokenHash, target);
+            var key = (caller.Principal.TokenHash, target, ApplicationName: McpClientAddress.Named(caller.ClientAddress));
             if (!_sources.TryGetValue(key, out entry!))
             {
-                entry = new Entry(Build(caller.Token, target), caller.Principal.ExpiresAt);
+                entry = new Entry(Build(caller.Token, target, key.ApplicationName), caller.Principal.ExpiresAt);
                 _sources[key] = entry;
             }
 
@@ -93,7 +94,7 @@ public sealed class WireDoor(string socketDirectory, int socketPort, McpLimits l
         return [.. stale.Select(s => s.Value)];
     }
 
-    private NpgsqlDataSource Build(string token, string target)
+    private NpgsqlDataSource Build(string token, string target, string applicationName)
     {
         int idle = Math.Max(2, (int)limits.PoolIdle.TotalSeconds);
         var builder = new NpgsqlConnectionStringBuilder
@@ -113,7 +114,7 @@ public sealed class WireDoor(string socketDirectory, int socketPort, McpLimits l
             CommandTimeout = Math.Max(1, (int)Math.Ceiling(limits.StatementTimeout.TotalSeconds)),
             CancellationTimeout = 5000,
             NoResetOnClose = true, // DISCARD ALL would be one more statement through policy on every call
-            ApplicationName = "gatehouse-mcp",
+            ApplicationName = applicationName, // carries the HTTP client's address (McpClientAddress)
             Enlist = false,
         };
         var source = new NpgsqlDataSourceBuilder(builder.ConnectionString);

@@ -116,10 +116,10 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
                 () => held?.CancelHold() == true ? ValueTask.CompletedTask : UpstreamConnector.CancelAsync(target, upstream.ProcessId, upstream.SecretKey, CancellationToken.None));
             cancelKey = processId;
             await SendLoginCompleteAsync(clientStream, upstream, processId, secret, stopping);
-            Log.SessionStarted(_logger, _id, remote, admitted.Principal!.Subject, target.Name, admission.UpstreamUser);
+            Log.SessionStarted(_logger, _id, frontDoor == FrontDoor.Mcp ? $"{admitted.ClientAddress} (mcp)" : admitted.ClientAddress, admitted.Principal!.Subject, target.Name, admission.UpstreamUser);
             services.Metrics?.SessionStarted(frontDoor);
             metered = true;
-            live = new LiveSession(_id, admitted.Principal, target.Name, frontDoor, remote?.ToString(), services.Time.GetUtcNow(), admission.Pipeline);
+            live = new LiveSession(_id, admitted.Principal, target.Name, frontDoor, admitted.ClientAddress, services.Time.GetUtcNow(), admission.Pipeline);
             services.Live.Add(live);
             await RelayAsync(clientStream, upstream, processId, admission.Pipeline, target, live.EndRequested, stopping);
         }
@@ -184,7 +184,7 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
 
     private sealed record ClientAdmission(
         AdmittedSession? Admission, Refusal? Error, UpstreamTarget? Target = null, Principal? Principal = null,
-        List<KeyValuePair<string, string>>? Parameters = null);
+        List<KeyValuePair<string, string>>? Parameters = null, string? ClientAddress = null);
 
     /// <summary>The client did not finish in time, or a newer connection took its slot before it authenticated.</summary>
     private async ValueTask StartupEndedAsync(Stream? clientStream, System.Net.EndPoint? remote, bool startupExpired)
@@ -254,9 +254,11 @@ public sealed class ClientSession(Socket socket, ProxyServices services, Connect
             throw new OperationCanceledException(slot.EvictedToken); // evicted just as the token was validated
         }
 
-        var origin = new SessionOrigin(remote?.ToString(), startup.Stream is System.Net.Security.SslStream tls ? $"{tls.SslProtocol} {tls.NegotiatedCipherSuite}" : null);
+        // A session of the MCP door's socket is the agent's HTTP request: its address, not the socket's empty one.
+        string? client = frontDoor == FrontDoor.Mcp ? McpClientAddress.Read(startup.Parameters["application_name"]) : remote?.ToString();
+        var origin = new SessionOrigin(client, startup.Stream is System.Net.Security.SslStream tls ? $"{tls.SslProtocol} {tls.NegotiatedCipherSuite}" : null);
         var (admission, refusal) = await services.Admission.AdmitAsync(authentication.Principal, target.Name, frontDoor, _id, ct, origin);
-        return new(admission, refusal, target, authentication.Principal, parameters);
+        return new(admission, refusal, target, authentication.Principal, parameters, client);
     }
 
     private static void ReplayParameterStatus(byte[] frames, StatementPipeline pipeline)

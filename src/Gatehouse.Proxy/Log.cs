@@ -10,7 +10,7 @@ internal static partial class Log
     public static partial void Listening(ILogger logger, EndPoint endPoint);
 
     [LoggerMessage(2, LogLevel.Information, "Session {SessionId} from {Remote}: {Subject} connected to target {Target} as upstream role {UpstreamUser}")]
-    public static partial void SessionStarted(ILogger logger, string sessionId, EndPoint? remote, string subject, string target, string upstreamUser);
+    public static partial void SessionStarted(ILogger logger, string sessionId, string? remote, string subject, string target, string upstreamUser);
 
     [LoggerMessage(3, LogLevel.Information, "Session {SessionId} ended")]
     public static partial void SessionEnded(ILogger logger, string sessionId);

@@ -48,7 +48,17 @@ public sealed class VerifierTests : IAsyncLifetime
     {
         var other = AuditKey.FromBytes(new byte[32]);
         var result = await _files.VerifyAsync(other);
-        Assert.Equal(1, Assert.Single(result.Breaks).Seq);
+        var broken = Assert.Single(result.Breaks);
+        Assert.Equal(1, broken.Seq);
+        Assert.Contains("or the trail was written with another audit key", broken.What, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_break_after_the_first_record_does_not_blame_the_key()
+    {
+        _files.Execute("UPDATE audit_records SET mac = zeroblob(32) WHERE seq = 3");
+        var broken = Assert.Single((await _files.VerifyAsync()).Breaks);
+        Assert.DoesNotContain("audit key", broken.What, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -122,6 +122,10 @@ public sealed class AdminApiTests(AdminGatewayFixture fixture)
         AssertProblem(response, body, HttpStatusCode.BadRequest);
         Assert.Equal("limit must be a number from 1 to 500", body.GetProperty("detail").GetString());
 
+        (status, body, response) = await SendAsync(fixture, HttpMethod.Get, "/api/sessions?since=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z", admin);
+        AssertProblem(response, body, HttpStatusCode.BadRequest);
+        Assert.Equal("since (2026-12-02 00:00:00Z) is not before until (2026-12-01 00:00:00Z)", body.GetProperty("detail").GetString());
+
         (status, body, response) = await SendAsync(fixture, HttpMethod.Get, "/api/sessions?before=%%%", admin);
         AssertProblem(response, body, HttpStatusCode.BadRequest);
 

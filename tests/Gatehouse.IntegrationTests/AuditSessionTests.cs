@@ -37,7 +37,7 @@ public sealed class AuditSessionTests(GatewayFixture fixture)
         Assert.Contains("no-ddl", table.Stdout, StringComparison.Ordinal);
         var replay = await AuditCli.RunAsync("sessions", "replay", id, "--config", fixture.ConfigPath);
         Assert.True(replay.ExitCode == 0, replay.Stderr);
-        string[] order = ["started", "→ [", "SELECT name FROM customers WHERE id = $1", "← [", "SELECT 1 (1 rows)", "DROP TABLE orders", "ERROR 42501", "SELECT 1/0", "ERROR 22012", "UPDATE 1", "session ended"];
+        string[] order = ["started", "→ [", "SELECT name FROM customers WHERE id = $1", "← [", "SELECT 1 (1 row)", "DROP TABLE orders", "ERROR 42501", "SELECT 1/0", "ERROR 22012", "UPDATE 1", "session ended"];
         int at = 0;
         foreach (var step in order)
         {

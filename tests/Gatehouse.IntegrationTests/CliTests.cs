@@ -54,6 +54,7 @@ public sealed class CliTests(GatewayFixture fixture)
             ["sessions", "list", "--limit", "0", "--config", config],
             ["sessions", "replay", "x", "--speed", "-1", "--config", config],
             ["sessions", "list", "--decision", "maybe", "--config", config],
+            ["sessions", "list", "--since", "1h", "--until", "2h", "--config", config],
             ["policy", "explain", "--config", config, "--claims", "notjson", "--target", "shop", "--sql", "SELECT 1"],
             ["reviews", "reject", "r-1", "--server", "http://127.0.0.1:1"],
         ];
@@ -72,6 +73,31 @@ public sealed class CliTests(GatewayFixture fixture)
         Assert.Contains("Run 'gatehouse reviews reject --help' for usage.", reject.Stderr, StringComparison.Ordinal);
         var limit = await RunAsync("sessions", "list", "--limit", "abc", "--config", config);
         Assert.Contains("option '--limit' needs a whole number, not 'abc'", limit.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task No_command_or_no_subcommand_names_the_choices()
+    {
+        var bare = await RunAsync();
+        Assert.Equal(2, bare.ExitCode);
+        Assert.Equal("gatehouse: a command is needed: serve, token, policy, sessions, audit, demo, mcp, reviews. Run 'gatehouse --help' for usage.", bare.Stderr.Trim());
+
+        var policy = await RunAsync("policy");
+        Assert.Equal(2, policy.ExitCode);
+        Assert.StartsWith("gatehouse: a command is needed: check, explain", policy.Stderr.Trim(), StringComparison.Ordinal);
+        Assert.EndsWith("Run 'gatehouse policy --help' for usage.", policy.Stderr.Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_config_file_that_is_missing_is_one_line_naming_it()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), $"gatehouse-missing-{Guid.NewGuid():N}.yaml");
+        foreach (var arguments in new[] { new[] { "serve", "--config", missing }, ["sessions", "list", "--config", missing], ["audit", "verify", "--config", missing] })
+        {
+            var result = await RunAsync(arguments);
+            Assert.Equal(2, result.ExitCode);
+            Assert.Equal($"{missing}: error: file not found", result.Stderr.Trim());
+        }
     }
 
     [Fact]

@@ -29,11 +29,13 @@ public sealed class McpAuditTests(McpFixture fixture)
         Assert.True(opened.Success, opened.Error);
         await using var store = opened.Store;
         var doors = new Dictionary<string, string>(); // session id → front door, for this subject
+        var clients = new Dictionary<string, string?>(); // session id → recorded client address
         var statements = new List<(string Session, string Sql)>();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (true)
         {
             doors.Clear();
+            clients.Clear();
             statements.Clear();
             await foreach (var row in store.Audit.ReadAsync(new AuditQuery(Since: DateTimeOffset.UtcNow.AddMinutes(-10)), CancellationToken.None))
             {
@@ -41,6 +43,7 @@ public sealed class McpAuditTests(McpFixture fixture)
                 if (row.Kind == "session.start" && body.RootElement.GetProperty("identity").GetProperty("subject").GetString() == subject)
                 {
                     doors[row.SessionId!] = body.RootElement.GetProperty("front_door").GetString()!;
+                    clients[row.SessionId!] = body.RootElement.TryGetProperty("client", out var client) ? client.GetString() : null;
                 }
                 else if (row.Kind == "statement" && row.SessionId is { } id && body.RootElement.TryGetProperty("sql", out var sql))
                 {
@@ -58,6 +61,13 @@ public sealed class McpAuditTests(McpFixture fixture)
 
         Assert.Contains("mcp", doors.Values);
         Assert.Contains("wire", doors.Values);
+
+        // An MCP session's client is the agent's HTTP address, not the door's private Unix socket.
+        foreach (var (session, door) in doors.Where(d => d.Value == "mcp"))
+        {
+            Assert.True(System.Net.IPAddress.TryParse(clients[session], out var address) && System.Net.IPAddress.IsLoopback(address), $"client of {session}: '{clients[session]}'");
+        }
+
         Assert.Contains(statements, s => doors.GetValueOrDefault(s.Session) == "mcp" && s.Sql.Contains("mcp-audit-marker", StringComparison.Ordinal));
         Assert.Contains(statements, s => doors.GetValueOrDefault(s.Session) == "wire" && s.Sql.Contains("wire-audit-marker", StringComparison.Ordinal));
     }

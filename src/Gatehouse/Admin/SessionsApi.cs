@@ -159,6 +159,11 @@ internal static class SessionsApi
             }
         }
 
+        if (filter.RangeProblem("since", "until") is { } reversed)
+        {
+            return (null, reversed);
+        }
+
         if (Get("live") is { } liveValue)
         {
             if (!bool.TryParse(liveValue, out bool wanted))

@@ -15,7 +15,9 @@ internal static class ParseErrors
     public static string Describe(ParseResult parsed)
     {
         var error = parsed.Errors.FirstOrDefault(e => e.Message != NoCommand) ?? parsed.Errors[0];
-        string message = error.Message.StartsWith("Cannot parse argument", StringComparison.Ordinal) && Unparsable(error) is { } described
+        string message = error.Message == NoCommand
+            ? "a command is needed: " + string.Join(", ", parsed.CommandResult.Command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name))
+            : error.Message.StartsWith("Cannot parse argument", StringComparison.Ordinal) && Unparsable(error) is { } described
             ? described
             : OneLine(error.Message);
         return $"gatehouse: {message.TrimEnd('.')}. Run '{CommandPath(parsed.CommandResult)} --help' for usage.";

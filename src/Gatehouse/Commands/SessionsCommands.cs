@@ -46,6 +46,11 @@ internal static class SessionsCommands
                 Identity = parse.GetValue(identity), Target = parse.GetValue(target), Since = from, Until = to,
                 Decision = parse.GetValue(decision), Text = parse.GetValue(text), Limit = max,
             };
+            if (filter.RangeProblem("--since", "--until") is { } reversed)
+            {
+                return TrailSupport.Usage(verb, reversed);
+            }
+
             return await WithReaderAsync(parse, config, verb, async reader =>
             {
                 var sessions = await reader.ListAsync(filter, ct);
@@ -264,7 +269,7 @@ internal static class SessionsCommands
     private static string OutcomeText(OutcomeRecord o)
     {
         string result = o.Succeeded
-            ? $"{o.CommandTag ?? "ok"}{(o.Rows is { } rows ? $" ({rows} rows)" : "")}"
+            ? $"{o.CommandTag ?? "ok"}{(o.Rows is { } rows ? $" ({rows} {(rows == 1 ? "row" : "rows")})" : "")}"
             : $"ERROR {o.SqlState} {o.Message}";
         string parameters = o.Parameters is { Count: > 0 } p ? $" params [{string.Join(", ", p.Select(v => v ?? "NULL"))}]" : "";
         return string.Create(CultureInfo.InvariantCulture, $"{result} {o.DurationMs:0.###} ms{parameters}");

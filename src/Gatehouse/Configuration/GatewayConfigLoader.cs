@@ -31,9 +31,9 @@ public static class GatewayConfigLoader
 
             text = File.ReadAllText(fullPath);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            list.Add($"{path}: error: {ex.Message}");
+            list.Add($"{path}: error: cannot read file: {ex.Message}");
             return null;
         }
 
