@@ -225,6 +225,12 @@ public sealed class DocsTests : IDisposable
                 && m.GetProperty("config").GetProperty("included.custom.audience").GetString() == audience);
         }
 
+        // The console's client sends browsers back to the callback the gateway expects, with the reviewer's roles.
+        var console = clients[Scalar(Map(Map(config, "admin"), "console"), "client_id")];
+        Assert.True(console.GetProperty("standardFlowEnabled").GetBoolean());
+        Assert.Contains(Scalar(Map(Map(config, "admin"), "console"), "redirect_uri"), console.GetProperty("redirectUris").EnumerateArray().Select(u => u.GetString()));
+        Assert.Contains(Mappers(console), m => m.GetProperty("protocolMapper").GetString() == "oidc-usermodel-realm-role-mapper");
+
         var groups = Mappers(agent).Single(m => m.GetProperty("protocolMapper").GetString() == "oidc-hardcoded-claim-mapper").GetProperty("config");
         var roles = Mappers(clients["gatehouse-cli"]).Single(m => m.GetProperty("protocolMapper").GetString() == "oidc-usermodel-realm-role-mapper").GetProperty("config");
         var reviewer = realm.RootElement.GetProperty("users").EnumerateArray().Single(u => u.GetProperty("username").GetString() == "reviewer");
