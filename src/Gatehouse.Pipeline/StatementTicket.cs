@@ -115,7 +115,9 @@ public sealed class StatementTicket
     {
         if (PreparedName is { Length: > 0 } name && Statements.Count == 1)
         {
-            _session.Sql.RegisterPrepared(name, Statements[0] with { PreparedText = Sql }, SentAfter, SentGuardedAfter);
+            // Declared types are part of what an EXECUTE of it runs (StatementAnalyzer.DeclaredTypesNote).
+            string types = DeclaredTypes is { } declared ? "(" + string.Join(", ", declared.Select(t => t == 0 ? "unspecified" : $"oid {t}")) + ")" : "";
+            _session.Sql.RegisterPrepared(name, Statements[0] with { PreparedText = Sql + Gatehouse.Sql.StatementFacts.DeclaredTypesNote(types) }, SentAfter, SentGuardedAfter);
         }
     }
 

@@ -382,8 +382,9 @@ internal sealed partial class ClientToServerPump(
                 }
 
                 ForgetRedefinedNames(submission.Ticket);
-                if (submission.Ticket!.NeedsReview)
+                if (submission.Ticket!.NeedsReview || name.Length > 0)
                 {
+                    // Named: an EXECUTE of it shows its types to a reviewer; held: so does its Bind.
                     submission.Ticket.DeclaredTypes = DeclaredTypes(frame.Span[(FrameHeader.Size + used + sqlUsed)..]);
                 }
 

@@ -297,14 +297,20 @@ internal ref partial struct StatementAnalyzer
         if (_t.Length < 4 || !_t[1].IsName || Names.Normalize(_text, _t[1]) is not { } name)
             return Unknown("PREPARE", "prepared statement name expected");
         var j = 2;
+        string types = "";
         if (At(j, TokenKind.LParen))
+        {
             j = SkipParens(j);
+            types = _text.Slice(_t[2].Start, _t[j - 1].End - _t[2].Start).ToString();
+        }
         if (!At(j, Kw.As) || j + 1 >= _t.Length)
             return Unknown("PREPARE", "AS expected");
         var inner = Sub(j + 1);
         if (inner.Class != StatementClass.Unknown && inner.Command is not ("SELECT" or "INSERT" or "UPDATE" or "DELETE" or "MERGE"))
             inner = inner with { Class = StatementClass.Unknown, UnknownReason = "statement cannot be prepared" };
-        var prepared = inner with { PreparedText = _text.Slice(inner.Start, inner.Length).ToString() };
+        // The declared types are part of what runs: '%-x' read as "char" is '%' (a red team had a reviewed
+        // EXECUTE p('%-x') delete every row), so a review shows and fingerprints them with the text.
+        var prepared = inner with { PreparedText = _text.Slice(inner.Start, inner.Length).ToString() + StatementFacts.DeclaredTypesNote(types) };
         return inner with
         {
             Start = Start, Length = Length, Command = "PREPARE", Commands = Scratch.CommandList("PREPARE", inner.Commands),

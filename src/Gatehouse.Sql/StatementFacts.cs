@@ -79,6 +79,9 @@ public sealed record StatementFacts
     /// <summary>Of a prepared statement (SQL PREPARE's inner statement, a protocol Parse): its own text; null otherwise.</summary>
     public string? PreparedText { get; init; }
 
+    /// <summary>The line that follows a prepared statement's text when its parameter types were declared.</summary>
+    public static string DeclaredTypesNote(string types) => types.Length == 0 ? "" : "\n-- with parameter types " + types;
+
     /// <summary>Of an EXECUTE: the text of the prepared statement it runs (its name alone does not say what runs).</summary>
     public string? Runs { get; init; }
 
