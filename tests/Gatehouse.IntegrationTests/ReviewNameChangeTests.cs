@@ -41,6 +41,26 @@ public sealed class ReviewNameChangeTests(NameChangeHoldFixture fixture) : IClas
     }
 
     [Fact]
+    public async Task A6_a_reviewed_EXECUTE_shows_and_fingerprints_the_declared_parameter_types()
+    {
+        // Red team 2026-12-04: declared as "char", '%-x-target' is '%': the reviewer saw a one-row DELETE that deleted all.
+        string marker = "a6-" + Guid.NewGuid().ToString("N")[..8];
+        await using var c = await WireClient.ConnectAsync(Gateway.Port, "agent", Gateway.Token("rt-a6"));
+        Assert.Equal("1 Z", Shape(await c.Parse("p6", "DELETE FROM payments WHERE card_number LIKE $1::text", 18).Sync().RoundTripAsync()));
+        var replies = await c.Query($"EXECUTE p6('%-{marker}-target')").RoundTripAsync();
+        Assert.Contains(replies, r => r.Type == 'E'); // held, nobody approves, times out
+        string reviewed = Assert.Single(await ReviewSupport.ListAsync(Gateway.Gateway.AdminUrl, ReviewSupport.Reviewer(Gateway), status: null, marker));
+        Assert.Single(await ReviewSupport.ListAsync(Gateway.Gateway.AdminUrl, ReviewSupport.Reviewer(Gateway), status: null, "LIKE $1::text\n-- with parameter types (oid 18)"));
+
+        // Prepared again with other types, the same EXECUTE is another request, not the first one's approval.
+        Assert.Equal("3 1 Z", Shape(await c.Close('S', "p6").Parse("p6", "DELETE FROM payments WHERE card_number LIKE $1::text", 25).Sync().RoundTripAsync()));
+        await c.Query($"EXECUTE p6('%-{marker}-target')").RoundTripAsync();
+        var both = await ReviewSupport.ListAsync(Gateway.Gateway.AdminUrl, ReviewSupport.Reviewer(Gateway), status: null, marker);
+        Assert.Equal(2, both.Count);
+        Assert.Contains(reviewed, both);
+    }
+
+    [Fact]
     public async Task A1_EXECUTE_of_a_name_closed_and_prepared_again_in_the_batch_of_its_Bind_is_refused()
     {
         string card = "a1-" + Guid.NewGuid().ToString("N")[..8];
