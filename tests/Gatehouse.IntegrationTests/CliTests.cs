@@ -100,6 +100,19 @@ public sealed class CliTests(GatewayFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData("localhost:99999")]
+    [InlineData("localhost:0")]
+    [InlineData("127.0.0.1:70000")]
+    public async Task A_listen_port_out_of_range_is_one_positioned_error(string address)
+    {
+        string config = WriteFile("gatehouse.yaml", $"listen:\n  postgres: {address}\n");
+        var result = await RunAsync("serve", "--config", config);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(":2:13: error: listen.postgres must be ADDRESS:PORT with a port from 1 to 65535", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_config_with_an_unknown_key_is_refused_with_its_position()
     {

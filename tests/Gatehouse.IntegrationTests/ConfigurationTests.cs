@@ -68,7 +68,7 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Null(config);
         Assert.Equal(
             [
-                "c.yaml:2:13: error: listen.postgres must be ADDRESS:PORT, e.g. 127.0.0.1:6432",
+                "c.yaml:2:13: error: listen.postgres must be ADDRESS:PORT with a port from 1 to 65535, e.g. 127.0.0.1:6432",
                 "c.yaml:4:3: error: 'certificate' and 'key' go together",
                 "c.yaml:5:3: error: unknown key 'extra' in tls",
                 "c.yaml:7:15: error: 'clock_skew' must be a duration such as 30s, 15m, 1h",

@@ -175,12 +175,13 @@ public static class GatewayConfigLoader
             return endPoint;
         }
 
-        if (text.StartsWith("localhost:", StringComparison.Ordinal) && int.TryParse(text["localhost:".Length..], out int port))
+        if (text.StartsWith("localhost:", StringComparison.Ordinal) && int.TryParse(text["localhost:".Length..], out int port)
+            && port is > 0 and < 65536)
         {
             return new IPEndPoint(IPAddress.Loopback, port);
         }
 
-        root.Error(listen?.Get(key) ?? root.Node, $"listen.{key} must be ADDRESS:PORT, e.g. 127.0.0.1:6432");
+        root.Error(listen?.Get(key) ?? root.Node, $"listen.{key} must be ADDRESS:PORT with a port from 1 to 65535, e.g. 127.0.0.1:6432");
         return IPEndPoint.Parse(fallback);
     }
 }
