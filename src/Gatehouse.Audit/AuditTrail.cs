@@ -465,12 +465,18 @@ public sealed class AuditTrail : IAsyncDisposable
             CompleteFlushes(failed: true);
         }
 
+        // Counted before the waiters fault: a caller that sees its exception also sees it in Stats.
         for (int i = 0; i < attempt.Count; i++)
         {
-            if (attempt[i].Waiter is { } waiter && waiter.TrySetException(error))
+            if (attempt[i].Waiter is { Task.IsCompleted: false })
             {
                 Interlocked.Increment(ref _failed);
             }
+        }
+
+        for (int i = 0; i < attempt.Count; i++)
+        {
+            attempt[i].Waiter?.TrySetException(error);
         }
 
         return false;
