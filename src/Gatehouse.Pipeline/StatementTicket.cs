@@ -116,7 +116,7 @@ public sealed class StatementTicket
         if (PreparedName is { Length: > 0 } name && Statements.Count == 1)
         {
             // Declared types are part of what an EXECUTE of it runs (StatementAnalyzer.DeclaredTypesNote).
-            string types = DeclaredTypes is { } declared ? "(" + string.Join(", ", declared.Select(t => t == 0 ? "unspecified" : $"oid {t}")) + ")" : "";
+            string types = DeclaredTypes is { } declared ? "(" + string.Join(", ", declared.Select(Gatehouse.Sql.TypeOids.Describe)) + ")" : "";
             _session.Sql.RegisterPrepared(name, Statements[0] with { PreparedText = Sql + Gatehouse.Sql.StatementFacts.DeclaredTypesNote(types) }, SentAfter, SentGuardedAfter);
         }
     }

@@ -54,7 +54,7 @@ internal sealed partial class ClientToServerPump
                     .Append(format == 0 ? " text" : format == 1 ? " binary" : $" format {format}");
                 if (type != 0)
                 {
-                    note.Append(" of type oid ").Append(type);
+                    note.Append(" of type ").Append(Gatehouse.Sql.TypeOids.Describe(type));
                 }
             }
         }

@@ -101,5 +101,17 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Contains(error, errors);
     }
 
+    [Theory]
+    [InlineData("targets: {}\n")]
+    [InlineData("targets: [a]\n")]
+    [InlineData("")]
+    public void A_configuration_without_a_target_is_an_error(string targets)
+    {
+        var (config, errors) = Load("identity: { dev_issuer: true }\n" + targets);
+
+        Assert.Null(config);
+        Assert.Contains(errors, e => e.EndsWith("error: 'targets' must be a mapping with at least one target", StringComparison.Ordinal));
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 }

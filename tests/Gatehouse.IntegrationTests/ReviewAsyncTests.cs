@@ -211,7 +211,7 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
         var refused = Assert.Single(asText, r => r.Type == 'E').Error;
         var id = System.Text.RegularExpressions.Regex.Match(refused.Message, @"review (r-\w+)").Groups[1].Value;
         var shown = (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("sql").GetString()!;
-        Assert.Contains("-- parameters as bound: $1 text of type oid 23", shown, StringComparison.Ordinal);
+        Assert.Contains("-- parameters as bound: $1 text of type integer", shown, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-b1")));
         Assert.Equal(HttpStatusCode.OK, await ReviewSupport.DecideAsync(Gateway, id, approve: true, ReviewSupport.Reviewer(Gateway, "dba-b2")));
 
@@ -221,7 +221,7 @@ public sealed class ReviewAsyncTests(ReviewAsyncFixture fixture) : IClassFixture
         Assert.DoesNotContain(id, other.Message, StringComparison.Ordinal);
         Assert.Equal("approved", (await ReviewSupport.ShowAsync(Gateway, id)).GetProperty("status").GetString());
         var otherId = System.Text.RegularExpressions.Regex.Match(other.Message, @"review (r-\w+)").Groups[1].Value;
-        Assert.Contains("-- parameters as bound: $1 binary of type oid 23", (await ReviewSupport.ShowAsync(Gateway, otherId)).GetProperty("sql").GetString()!, StringComparison.Ordinal);
+        Assert.Contains("-- parameters as bound: $1 binary of type integer", (await ReviewSupport.ShowAsync(Gateway, otherId)).GetProperty("sql").GetString()!, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -50,7 +50,7 @@ public sealed class ReviewNameChangeTests(NameChangeHoldFixture fixture) : IClas
         var replies = await c.Query($"EXECUTE p6('%-{marker}-target')").RoundTripAsync();
         Assert.Contains(replies, r => r.Type == 'E'); // held, nobody approves, times out
         string reviewed = Assert.Single(await ReviewSupport.ListAsync(Gateway.Gateway.AdminUrl, ReviewSupport.Reviewer(Gateway), status: null, marker));
-        Assert.Single(await ReviewSupport.ListAsync(Gateway.Gateway.AdminUrl, ReviewSupport.Reviewer(Gateway), status: null, "LIKE $1::text\n-- with parameter types (oid 18)"));
+        Assert.Single(await ReviewSupport.ListAsync(Gateway.Gateway.AdminUrl, ReviewSupport.Reviewer(Gateway), status: null, "LIKE $1::text\n-- with parameter types (\"char\")"));
 
         // Prepared again with other types, the same EXECUTE is another request, not the first one's approval.
         Assert.Equal("3 1 Z", Shape(await c.Close('S', "p6").Parse("p6", "DELETE FROM payments WHERE card_number LIKE $1::text", 25).Sync().RoundTripAsync()));

@@ -108,7 +108,7 @@ public static class GatewayConfigLoader
         stateDirectory = root.String("state_dir") is { } dir ? Resolve(dir) : stateDirectory;
 
         var targets = new Dictionary<string, TargetConfig>(StringComparer.Ordinal);
-        if (root.Get("targets") is YamlMapping targetNodes)
+        if (root.Get("targets") is YamlMapping { Entries.Count: > 0 } targetNodes)
         {
             foreach (var (nameNode, value) in targetNodes.Entries)
             {
