@@ -448,14 +448,35 @@ internal ref partial struct QueryWalker
         return end;
     }
 
+    /// <summary>A name PostgreSQL reads as a field or column, or as a call in attribute notation (<see cref="AttributeCalls"/>).</summary>
+    private void MayCall(int k)
+    {
+        if (Names.Normalize(_text, _t[k]) is not { } name)
+            return;
+        var function = new QualifiedName(null, name);
+        _s.Add(_s.AttributeCalls, function);
+        if (AttributeCalls.Refusal(name) is { } reason)
+            _s.Fail(reason);
+        else if (AttributeCalls.CountsAsCall(name))
+            _s.Add(_s.Functions, function);
+    }
+
     /// <summary>A name not in a relation position: a function when "(" follows and the word is not syntax.</summary>
     private int NameToken(int i)
     {
         if (i > 0 && _t[i - 1].Kind == TokenKind.Dot)
-            return i + 1;   // field selection: (row).name
+        {
+            if (i + 1 >= _t.Length || _t[i + 1].Kind != TokenKind.LParen)
+                MayCall(i);   // (expr).name: a field, or the call name(expr)
+            return i + 1;
+        }
         var end = DottedNameEnd(i);
         if (end >= _t.Length || _t[end].Kind != TokenKind.LParen || !IsCall(i, end))
+        {
+            for (var k = i + 2; k < end; k += 2)
+                MayCall(k);   // q.name, t.c.name: a column or field, or a call on what precedes it
             return end;
+        }
         DottedName(i, out var name);
         if (name is { } n)
             Called(n, end);

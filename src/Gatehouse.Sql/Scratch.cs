@@ -31,6 +31,7 @@ internal sealed class Scratch
     public readonly List<QualifiedName> Reads = [];
     public readonly List<QualifiedName> Writes = [];
     public readonly List<QualifiedName> Functions = [];
+    public readonly List<QualifiedName> AttributeCalls = [];
     public readonly List<Frame> Frames = [];
     private readonly HashSet<QualifiedName> _seen = [];
     public readonly List<string> Ctes = [];
@@ -68,6 +69,7 @@ internal sealed class Scratch
         Reads.Clear();
         Writes.Clear();
         Functions.Clear();
+        AttributeCalls.Clear();
         Frames.Clear();
         Ctes.Clear();
         Calls.Clear();
@@ -98,7 +100,7 @@ internal sealed class Scratch
 
     private bool SeenAdd(List<QualifiedName> list, QualifiedName name)
     {
-        var tag = ReferenceEquals(list, Reads) ? "\u0001r" : ReferenceEquals(list, Writes) ? "\u0001w" : "\u0001f";
+        var tag = ReferenceEquals(list, Reads) ? "\u0001r" : ReferenceEquals(list, Writes) ? "\u0001w" : ReferenceEquals(list, Functions) ? "\u0001f" : "\u0001a";
         if (list.Count == 16)
             foreach (var existing in list)
                 _seen.Add(existing with { Schema = tag + existing.Schema });
@@ -125,6 +127,7 @@ internal sealed class Scratch
         foreach (var r in inner.ReadRelations) Add(Reads, r);
         foreach (var w in inner.WrittenRelations) Add(Writes, w);
         foreach (var fn in inner.Functions) Add(Functions, fn);
+        foreach (var fn in inner.AttributeCalls) Add(AttributeCalls, fn);
         Settings.AddRange(inner.Settings);
         ReadsUnlisted |= inner.ReadsUnlistedRelations;
         WritesUnlisted |= inner.WritesUnlistedRelations;

@@ -198,6 +198,7 @@ internal ref partial struct StatementAnalyzer
             ReadRelations = s.Reads.Count == 0 ? [] : s.Reads.ToArray(),
             WrittenRelations = s.Writes.Count == 0 ? [] : s.Writes.ToArray(),
             Functions = s.Functions.Count == 0 ? [] : s.Functions.ToArray(),
+            AttributeCalls = s.AttributeCalls.Count == 0 ? [] : s.AttributeCalls.ToArray(),
             IsLockingRead = s.Locking,
             ReadsUnlistedRelations = s.ReadsUnlisted,
             WritesUnlistedRelations = s.WritesUnlisted,

@@ -180,6 +180,7 @@ internal ref partial struct StatementAnalyzer
         foreach (var r in inner.ReadRelations) s.Add(s.Reads, r);
         foreach (var w in inner.WrittenRelations) s.Add(s.Reads, w);
         foreach (var f in inner.Functions) s.Add(s.Functions, f);
+        foreach (var f in inner.AttributeCalls) s.Add(s.AttributeCalls, f);
         return Build("EXPLAIN", StatementClass.Read, s, escalate: false);
     }
 

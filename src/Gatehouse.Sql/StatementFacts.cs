@@ -56,6 +56,11 @@ public sealed record StatementFacts
 
     public IReadOnlyList<QualifiedName> Functions { get; init; } = [];
 
+    /// <summary>Names written where PostgreSQL may read a call in attribute notation (<c>(expr).name</c>, <c>q.name</c>,
+    /// <c>t.c.name</c>): columns and fields, or one-argument calls (<see cref="AttributeCalls"/>). Those that change
+    /// the verdict are in <see cref="Functions"/> as well.</summary>
+    public IReadOnlyList<QualifiedName> AttributeCalls { get; init; } = [];
+
     /// <summary>SELECT … FOR UPDATE/SHARE/NO KEY UPDATE/KEY SHARE.</summary>
     public bool IsLockingRead { get; init; }
 

@@ -155,6 +155,12 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
         {
             Risk = "the statement that reads customers is a string argument, run by the function",
         },
+        new("ts-stat-attribute", P | B, "SELECT ('select to_tsvector(''simple'', email || '' '' || ssn || '' '' || card_number) from customers'::text).ts_stat AS w")
+        {
+            Risk = "ts_stat(text) in attribute notation: the analyzer saw no call, so the statement read no masked table",
+            LeaksWithoutMasks = false, // refused as not understood with or without masks (RedTeamBypassTests row 10 runs it directly)
+        },
+        new("row-to-json-attribute", P | B, "SELECT c.row_to_json AS j FROM customers c ORDER BY c.id") { MustSucceed = true },
         new("composite-text", P | T | B, "SELECT (c.*)::text AS t FROM customers c ORDER BY id") { MustSucceed = true },
         new("row-constructor", P | T | B | RB, "SELECT ROW(email, ssn) AS r FROM customers ORDER BY id") { MustSucceed = true },
         new("whole-row", P | T | N | RB, "SELECT c FROM customers c ORDER BY c.id") { MustSucceed = true },

@@ -44,6 +44,8 @@ public sealed class MaskingSideChannelTests(MaskingFixture fixture)
     [InlineData("SELECT count(pg_notify('ch' || substr(email, 1, 1), '')) FROM customers WHERE id = 1", "pg_notify")]
     [InlineData("SELECT pg_advisory_lock(id, length(email)) FROM customers WHERE id = 1", "pg_advisory_lock")]
     [InlineData("SELECT pg_try_advisory_xact_lock(ascii(ssn)) FROM customers WHERE id = 1", "pg_try_advisory_xact_lock")]
+    [InlineData("SELECT (ascii(ssn)::bigint).pg_advisory_lock FROM customers WHERE id = 1", "pg_advisory_lock")]
+    [InlineData("SELECT (length(email)::float8 / 100).setseed FROM customers WHERE id = 1", "setseed")]
     public async Task A_function_whose_arguments_stay_behind_is_refused_in_a_statement_that_reads_masked_data(string sql, string function)
     {
         await using var client = await ConnectAsync();

@@ -267,6 +267,16 @@ public sealed class RedTeamBypassTests(RedTeamFixture fixture, ITestOutputHelper
         Row("8 COPY … FROM server file", "COPY redteam_marker FROM '{secret_file}'"),
         Row("8 COPY … TO server file", "COPY (SELECT 1) TO '{export}'"),
 
+        // 10. One-argument calls in attribute notation, (expr).f for f(expr): the analyzer saw no call at all.
+        Row("10 (…).pg_read_file", "SELECT ('{secret_file}'::text).pg_read_file"),
+        Row("10 (…).\"pg_read_binary_file\"", "SELECT ('{secret_file}'::text).\"pg_read_binary_file\""),
+        Row("10 (…).lo_get", "SELECT ({lo}::oid).lo_get"),
+        Row("10 (…).lo_creat", "SELECT (-1).lo_creat"),
+        Row("10 (…).LO_CREAT in a subquery", "SELECT (SELECT (-1).LO_CREAT)"),
+        Row("10 (…).ts_stat pg_read_file", "SELECT ('select to_tsvector(''simple'', pg_read_file(''{secret_file}''))'::text).ts_stat"),
+        Row("10 (…).ts_stat lo_creat", "SELECT ('select to_tsvector(''simple'', lo_creat(-1)::text)'::text).ts_stat"),
+        Row("10 column.ts_stat lo_creat", "SELECT (s.q).ts_stat FROM (SELECT 'select to_tsvector(''simple'', lo_creat(-1)::text)'::text AS q) s"),
+
         // 9. search_path placing a schema before pg_catalog: an unqualified catalog function may be someone else's.
         SearchPath("9 search_path control (default)") with { NoEffectWithoutGateway = true },
         SearchPath("9 SET search_path = public, pg_catalog", Q("SET search_path = public, pg_catalog")),

@@ -67,6 +67,29 @@ public class DecisionTests
     }
 
     [Theory]
+    [InlineData("SELECT (x).dblink_exec FROM t", "rule no-files matched function dblink_exec")]   // a built-in: counted as called
+    [InlineData("SELECT (x).audit_fn FROM t", "rule no-user-fns matched function audit_fn (may be a call in attribute notation)")]
+    [InlineData("SELECT t.c.\"my_leak\" FROM t", "rule no-user-fns matched function my_leak (may be a call in attribute notation)")]
+    [InlineData("SELECT t.email FROM t", null)]
+    public void A_deny_function_pattern_matches_a_name_that_may_be_a_call_in_attribute_notation(string sql, string? reason)
+    {
+        var (snapshot, grant) = OneGrant("- { id: no-files, when: { functions: [\"dblink*\"] }, then: deny }\n- { id: no-user-fns, when: { functions: [public.audit_fn, \"my_*\"] }, then: deny }\n");
+        var facts = Assert.Single(SqlAnalyzer.Instance.Analyze(sql, new SqlSessionState()).Statements);
+        var decision = snapshot.Decide(grant, facts);
+
+        Assert.Equal(reason, decision.RuleId is null ? null : decision.Reason);
+    }
+
+    [Fact]
+    public void A_pattern_of_every_name_does_not_match_qualified_columns()
+    {
+        var (snapshot, grant) = OneGrant("- { id: no-functions, when: { functions: [\"*\"] }, then: deny }\n");
+        var facts = Assert.Single(SqlAnalyzer.Instance.Analyze("SELECT c.email FROM customers c", new SqlSessionState()).Statements);
+
+        Assert.Null(snapshot.Decide(grant, facts).RuleId);
+    }
+
+    [Theory]
     [InlineData("payments", "pay-writes")]          // unqualified could be public.payments
     [InlineData("public.payments", "pay-writes")]
     [InlineData("billing.payments", null)]          // qualified elsewhere: not public.payments

@@ -140,16 +140,20 @@ public sealed class StatementMasks
     private static async ValueTask<string?> LeavesStateAsync(RelationCatalog catalog, StatementFacts facts, CancellationToken ct)
     {
         IReadOnlySet<string>? volatileBuiltins = null;
-        foreach (var function in facts.Functions)
+        // A name that may be a call in attribute notation ((x).setseed) counts as one: a column of that name is refused too.
+        foreach (var functions in (IReadOnlyList<QualifiedName>[])[facts.Functions, facts.AttributeCalls])
         {
-            if (function.Schema is not (null or "pg_catalog") || VolatileReadOnly.Contains(function.Name))
+            foreach (var function in functions)
             {
-                continue;
-            }
+                if (function.Schema is not (null or "pg_catalog") || VolatileReadOnly.Contains(function.Name))
+                {
+                    continue;
+                }
 
-            if (OutsideChannels.Contains(function.Name) || (volatileBuiltins ??= await catalog.VolatileBuiltinsAsync(ct)).Contains(function.Name))
-            {
-                return function.Name;
+                if (OutsideChannels.Contains(function.Name) || (volatileBuiltins ??= await catalog.VolatileBuiltinsAsync(ct)).Contains(function.Name))
+                {
+                    return function.Name;
+                }
             }
         }
 

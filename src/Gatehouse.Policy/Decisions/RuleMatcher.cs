@@ -73,7 +73,7 @@ internal static class RuleMatcher
             functionHit = MatchNames(when.Functions, new Names(facts.Functions), strict, FunctionDefaultSchemas);
             if (functionHit is null && !strict)
             {
-                functionHit = FunctionFamilies.Match(when.Functions, facts);
+                functionHit = FunctionFamilies.Match(when.Functions, facts) ?? MatchAttributeCalls(when.Functions, facts.AttributeCalls);
             }
 
             if (functionHit is null)
@@ -191,6 +191,25 @@ internal static class RuleMatcher
         }
 
         return strict && all is { Count: > 0 } ? string.Join(", ", all) : null;
+    }
+
+    /// <summary>Deny/review: a name that may be a call in attribute notation (<c>(x).pg_sleep</c>) and that a
+    /// pattern names. A pattern of every name (<c>*</c>, <c>public.*</c>) is left out: every qualified column
+    /// would match it.</summary>
+    private static string? MatchAttributeCalls(IReadOnlyList<NamePattern> patterns, IReadOnlyList<QualifiedName> names)
+    {
+        foreach (var name in names)
+        {
+            foreach (var pattern in patterns)
+            {
+                if (!pattern.Name.MatchesEverything && pattern.Name.IsMatch(name.Name))
+                {
+                    return name.Name + " (may be a call in attribute notation)";
+                }
+            }
+        }
+
+        return null;
     }
 
     private static string? MatchSchemas(IReadOnlyList<Glob> globs, Names names, bool strict)
