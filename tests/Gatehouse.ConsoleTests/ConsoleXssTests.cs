@@ -39,6 +39,29 @@ public sealed class ConsoleXssTests(ConsoleGateway gateway)
     }
 
     [Fact]
+    public async Task A_bidirectional_override_in_a_held_statement_is_shown_written_out_not_applied()
+    {
+        // U+2067 inside the literal makes a browser draw "OR id > 0" after the "--", as if it were a comment.
+        string marker = Guid.NewGuid().ToString("N")[..8];
+        string sql = $"INSERT INTO payments (card_number) SELECT card_number FROM payments WHERE card_number = '{marker}\u2067' OR id > 0 --'";
+        var psql = gateway.PsqlAsync(await gateway.AgentTokenAsync("agent-bidi-" + marker), sql);
+
+        await using var console = await ConsoleSession.OpenAsync(gateway);
+        await console.RunAsync("bidi-review", async page =>
+        {
+            await console.SignInAsync("ada", "#/reviews");
+            var card = page.Locator("article.review", new() { HasText = marker });
+            await card.WaitForAsync(new() { Timeout = 20_000 });
+            var shown = card.Locator("pre.sql");
+            Assert.Equal(sql.Replace("\u2067", "\\u2067", StringComparison.Ordinal), await shown.TextContentAsync());
+            Assert.Equal("\\u2067", await shown.Locator(".invisible-char").TextContentAsync());
+            await card.GetByLabel("Reason").FillAsync("hidden characters");
+            await card.GetByRole(AriaRole.Button, new() { Name = "Reject" }).ClickAsync();
+            await psql.WaitAsync(TimeSpan.FromSeconds(20));
+        });
+    }
+
+    [Fact]
     public async Task A_name_claim_with_markup_shows_as_text_for_the_signed_in_user()
     {
         await using var console = await ConsoleSession.OpenAsync(gateway);

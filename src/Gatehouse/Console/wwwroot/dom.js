@@ -17,7 +17,7 @@ export function h(tag, attributes, ...children) {
     } else if (key === 'href') {
       element.setAttribute('href', safeHref(value));
     } else if (key.startsWith('aria-') || key.startsWith('data-') || SAFE_ATTRIBUTES.has(key)) {
-      element.setAttribute(key, value === true ? '' : String(value));
+      element.setAttribute(key, value === true ? '' : key === 'value' ? String(value) : visible(value));
     } else {
       throw new Error(`attribute ${key} is not allowed`);
     }
@@ -30,8 +30,38 @@ function append(element, children) {
   for (const child of children) {
     if (child === undefined || child === null || child === false) continue;
     if (Array.isArray(child)) append(element, child);
-    else element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    else if (child instanceof Node) element.append(child);
+    else appendVisible(element, String(child));
   }
+}
+
+// Characters that change how the text around them is drawn without being seen: bidirectional overrides and
+// isolates (a reviewer would read `… 'x' -- OR id > 0` where the server runs `… OR id > 0`), zero-width and other
+// invisible format characters, and controls other than newline and tab. Shown as a marked \uNNNN, as the CLI shows them.
+const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+
+function escapeCode(c) {
+  return '\\u' + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+}
+
+/** The text with every invisible or reordering character written out (for attribute values such as a title). */
+export function visible(text) {
+  return String(text).replace(INVISIBLE, escapeCode);
+}
+
+// (No INVISIBLE.test first: matchAll starts where a global regex's lastIndex was left.)
+function appendVisible(element, text) {
+  let last = 0;
+  for (const match of text.matchAll(INVISIBLE)) {
+    if (match.index > last) element.append(document.createTextNode(text.slice(last, match.index)));
+    const marked = document.createElement('span');
+    marked.className = 'invisible-char';
+    marked.title = 'an invisible character in the data';
+    marked.textContent = escapeCode(match[0]);
+    element.append(marked);
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) element.append(document.createTextNode(text.slice(last)));
 }
 
 // Links the console makes: its own hash routes and same-origin paths. Anything else becomes inert.
