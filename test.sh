@@ -16,6 +16,14 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 # DocsTests validates deploy/docker-compose.yml with `docker compose config` (or Debian's docker-compose).
 docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# The client-library tests (JdbcClientTests, PsycopgClientTests, PgxClientTests) drive Debian's packaged drivers;
+# pgx builds offline in GOPATH mode against /usr/share/gocode. psycopg is checked with the system python3 it is for.
+[ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+# `java Probe.java` (single-file source launch) needs the JDK's compiler module, not only a runtime.
+java --list-modules 2>/dev/null | grep -q '^jdk.compiler' || missing+=(default-jdk-headless)
+/usr/bin/python3 -c 'import psycopg' 2>/dev/null || missing+=(python3-psycopg)
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/jackc/pgx/v4 ] || missing+=(golang-github-jackc-pgx-v4-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   as_root apt-get update -qq
