@@ -186,7 +186,7 @@ internal ref partial struct QueryWalker
                 if (j < _t.Length && _t[j].Is(Kw.As))
                     j = Expect(j + 1, Kw.None);
                 if (j < _t.Length && _t[j].Kind == TokenKind.LParen && !StartsQuery(j + 1))
-                    j = SkipParens(j);   // the column list; "INSERT INTO t (SELECT …)" is a parenthesised source
+                    j = InsertColumns(j);   // the column list; "INSERT INTO t (SELECT …)" is a parenthesised source
                 if (j + 2 < _t.Length && _t[j].Is(Kw.Overriding))
                     j += 3;   // OVERRIDING { SYSTEM | USER } VALUE
                 // A WITH of the source query is not visible in RETURNING and ON CONFLICT (WordToken ends its scope).
@@ -445,6 +445,31 @@ internal ref partial struct QueryWalker
         if (name is { } n)
             _s.Add(_s.Writes, n);
         _s.SelectInto = true;
+        return end;
+    }
+
+    /// <summary>
+    /// INSERT's column list: names, fields (<c>c.f</c>) and subscripts (<c>tags[2]</c>, <c>meta['k']</c>). PostgreSQL
+    /// evaluates a subscript, so one may hold any expression (a subquery, a call); only constants are accepted here,
+    /// anything else makes the statement unknown rather than a part of it no rule or mask looks at.
+    /// </summary>
+    private int InsertColumns(int j)
+    {
+        var end = SkipParens(j);
+        for (var k = j + 1; k < end - 1; k++)
+        {
+            if (_t[k].Kind != TokenKind.LBracket)
+                continue;
+            for (k++; k < end - 1 && _t[k].Kind != TokenKind.RBracket; k++)
+            {
+                if (_t[k].Kind is not (TokenKind.Number or TokenKind.String or TokenKind.Colon)
+                    && !(_t[k].Kind == TokenKind.Operator && _t[k].Length == 1 && _text[_t[k].Start] is '-' or '+'))
+                {
+                    _s.Fail("INSERT column list with a subscript that is not a constant");
+                    return end;
+                }
+            }
+        }
         return end;
     }
 

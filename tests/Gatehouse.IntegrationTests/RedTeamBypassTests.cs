@@ -273,6 +273,8 @@ public sealed class RedTeamBypassTests(RedTeamFixture fixture, ITestOutputHelper
         Row("10 (…).lo_get", "SELECT ({lo}::oid).lo_get"),
         Row("10 (…).lo_creat", "SELECT (-1).lo_creat"),
         Row("10 (…).LO_CREAT in a subquery", "SELECT (SELECT (-1).LO_CREAT)"),
+        Row("10 INSERT column subscript lo_creat", "INSERT INTO redteam_arrays (tags[lo_creat(-1)::int % 100]) VALUES (1)"),
+        Row("10 INSERT column subscript (…).lo_creat", "INSERT INTO redteam_arrays (tags[(-1).lo_creat::int % 100]) VALUES (1)"),
         Row("10 (…).ts_stat pg_read_file", "SELECT ('select to_tsvector(''simple'', pg_read_file(''{secret_file}''))'::text).ts_stat"),
         Row("10 (…).ts_stat lo_creat", "SELECT ('select to_tsvector(''simple'', lo_creat(-1)::text)'::text).ts_stat"),
         Row("10 column.ts_stat lo_creat", "SELECT (s.q).ts_stat FROM (SELECT 'select to_tsvector(''simple'', lo_creat(-1)::text)'::text AS q) s"),

@@ -106,7 +106,7 @@ public sealed class RedTeamFixture : IAsyncLifetime
     /// <summary>
     /// Set-up (b)'s role (owns nothing, but may become postgres and use the server-file roles), a login role per
     /// set-up with the same db_roles for running rows without the gateway (trust from loopback), a table that
-    /// references payments, a marker table anyone may write, words as column names, and public.lower shadowing
+    /// references payments, a marker table and an array table anyone may write, words as column names, and public.lower shadowing
     /// pg_catalog.lower for anyone who puts public first in search_path.
     /// </summary>
     private const string Schema = """
@@ -119,6 +119,8 @@ public sealed class RedTeamFixture : IAsyncLifetime
         CREATE TABLE refunds (id int PRIMARY KEY, payment_id int REFERENCES payments, amount numeric(10,2));
         CREATE TABLE redteam_marker (what text);
         GRANT SELECT, INSERT ON redteam_marker TO PUBLIC;
+        CREATE TABLE redteam_arrays (tags int[]);
+        GRANT SELECT, INSERT ON redteam_arrays TO PUBLIC;
         CREATE TABLE redteam_words (id int PRIMARY KEY, "select" text, "delete" text, "grant" int);
         INSERT INTO redteam_words VALUES (1, 'chosen', 'kept', 3);
         GRANT SELECT ON refunds, redteam_words TO app_read;

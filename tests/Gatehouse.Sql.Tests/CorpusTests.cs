@@ -45,6 +45,12 @@ public sealed class CorpusTests
         { "INSERT INTO s.t AS x (a) SELECT a FROM u ON CONFLICT (a) DO UPDATE SET a = excluded.a, b = 2 WHERE x.a > 0", "write INSERT w=s.t r=u c=UPDATE" },
         { "INSERT INTO t SELECT * FROM u ON CONFLICT ON CONSTRAINT t_pkey DO NOTHING RETURNING id", "write INSERT w=t r=u" },
         { "INSERT INTO t DEFAULT VALUES", "write INSERT w=t" },
+        // A subscript in the column list is evaluated: a red team read customers and called lo_from_bytea there.
+        { "INSERT INTO t (a, tags[1], tags[2:3], meta['k'], c.f, d[-1]) VALUES (1, 2, '{3}', '4', 5, 6)", "write INSERT w=t" },
+        { "INSERT INTO orders (total, meta[(SELECT string_agg(email, ',') FROM customers)]) VALUES (1, '1') RETURNING meta", "unknown INSERT" },
+        { "INSERT INTO t (tags[(pg_backend_pid()).pg_terminate_backend::int]) VALUES (7)", "unknown INSERT" },
+        { "INSERT INTO t (tags[lo_from_bytea(0, 'x')::int]) VALUES (7)", "unknown INSERT" },
+        { "INSERT INTO t (tags[a[1]]) VALUES (7)", "unknown INSERT" },
         { "INSERT INTO t VALUES (lower('A'), (SELECT max(x) FROM m))", "write INSERT w=t f=lower,max r=m" },
         { "UPDATE ONLY accounts a SET balance = balance - 1 FROM transfers t, users u WHERE t.id = a.id RETURNING *", "write UPDATE w=accounts r=transfers,users" },
         { "UPDATE t SET (a, b) = (SELECT x, y FROM u WHERE u.id = t.id)", "write UPDATE w=t r=u" },
