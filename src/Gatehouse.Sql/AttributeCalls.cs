@@ -16,8 +16,7 @@ internal static class AttributeCalls
 {
     private static readonly FrozenSet<string> Named = FrozenSet.Create(StringComparer.Ordinal,
         "loread", "lowrite", "setseed", "setval", "nextval", "pg_notify", "set_config", "pg_sleep", "pg_sleep_for",
-        "pg_sleep_until", "txid_current", "pg_current_xact_id", "current_setting", "pg_reload_conf", "pg_terminate_backend",
-        "pg_cancel_backend", "version", "inet_server_addr", "pg_postmaster_start_time");
+        "pg_sleep_until", "pg_reload_conf", "pg_terminate_backend", "pg_cancel_backend");
 
     private static readonly string[] Prefixes =
         ["lo_", "pg_advisory_", "pg_try_advisory_", "dblink", "pg_read_", "pg_ls_", "pg_file_", "pg_stat_file",
