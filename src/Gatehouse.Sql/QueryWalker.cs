@@ -224,6 +224,9 @@ internal ref partial struct QueryWalker
         }
     }
 
+    private readonly bool OpensQuery(int j) =>
+        j < _t.Length && _t[j].Keyword is Kw.Select or Kw.Values or Kw.With or Kw.Table;
+
     private readonly bool StartsQuery(int j) =>
         j < _t.Length && (_t[j].Kind == TokenKind.LParen || _t[j].Keyword is Kw.Select or Kw.Values or Kw.With or Kw.Table);
 
@@ -422,6 +425,10 @@ internal ref partial struct QueryWalker
                 top.InFrom = false;
                 _headPos = i + 1 < _t.Length && _t[i + 1].Keyword is Kw.All or Kw.Distinct ? i + 2 : i + 1;
                 return i + 1;
+            case Kw.Select or Kw.Values when inFunc:
+                // A query among a call's arguments is not valid SQL; a subquery opens its own "(" (NameToken).
+                _s.Fail("a query where a function's arguments were expected");
+                return i + 1;
             case Kw.Where or Kw.Group or Kw.Having or Kw.Window or Kw.Order or Kw.Limit or Kw.Offset or Kw.Fetch
                 or Kw.Returning or Kw.Select or Kw.Values or Kw.Set or Kw.Do or Kw.Conflict or Kw.When or Kw.Then:
                 if (top.Kind != FrameKind.Case)
@@ -496,7 +503,9 @@ internal ref partial struct QueryWalker
             return i + 1;
         }
         var end = DottedNameEnd(i);
-        if (end >= _t.Length || _t[end].Kind != TokenKind.LParen || !IsCall(i, end))
+        // "word (SELECT …" is never a call: the word is syntax (x BETWEEN (SELECT …), AT TIME ZONE (…), FETCH FIRST
+        // (…), xmlserialize(CONTENT (…)), PASSING (…)) and the "(" a subquery, walked as one.
+        if (end >= _t.Length || _t[end].Kind != TokenKind.LParen || !IsCall(i, end) || OpensQuery(end + 1))
         {
             for (var k = i + 2; k < end; k += 2)
                 MayCall(k);   // q.name, t.c.name: a column or field, or a call on what precedes it

@@ -160,6 +160,14 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
             Risk = "ts_stat(text) in attribute notation: the analyzer saw no call, so the statement read no masked table",
             LeaksWithoutMasks = false, // refused as not understood with or without masks (RedTeamBypassTests row 10 runs it directly)
         },
+        new("xmlserialize-content", P | B, "SELECT xmlserialize(CONTENT (SELECT xmlagg(xmlelement(name a, email, ' ', ssn, ' ', card_number)) FROM customers) AS text) AS x")
+        {
+            MustSucceed = true, Risk = "CONTENT (…) was read as a call of content(): the subquery's table was not seen",
+        },
+        new("between-set-config", P | B, "SELECT 'a' BETWEEN (SELECT set_config('my.v', string_agg(email || ssn, ','), false) FROM customers) AND 'z', current_setting('my.v') AS v")
+        {
+            Risk = "BETWEEN (…) was read as a call of between(): the subquery's table was not seen",
+        },
         new("row-to-json-attribute", P | B, "SELECT c.row_to_json AS j FROM customers c ORDER BY c.id") { MustSucceed = true },
         new("composite-text", P | T | B, "SELECT (c.*)::text AS t FROM customers c ORDER BY id") { MustSucceed = true },
         new("row-constructor", P | T | B | RB, "SELECT ROW(email, ssn) AS r FROM customers ORDER BY id") { MustSucceed = true },

@@ -45,6 +45,18 @@ public sealed class CorpusTests
         { "INSERT INTO s.t AS x (a) SELECT a FROM u ON CONFLICT (a) DO UPDATE SET a = excluded.a, b = 2 WHERE x.a > 0", "write INSERT w=s.t r=u c=UPDATE" },
         { "INSERT INTO t SELECT * FROM u ON CONFLICT ON CONSTRAINT t_pkey DO NOTHING RETURNING id", "write INSERT w=t r=u" },
         { "INSERT INTO t DEFAULT VALUES", "write INSERT w=t" },
+        // A non-reserved word before "(SELECT …" read as a call hid the subquery's tables (red team): each is a subquery.
+        { "SELECT xmlserialize(CONTENT (SELECT xmlagg(xmlelement(name a, ssn)) FROM customers) AS text)", "read SELECT f=xmlagg r=customers" },
+        { "SELECT xmlroot(xml '<a/>', VERSION (SELECT ssn FROM customers LIMIT 1))", "read SELECT r=customers" },
+        { "SELECT 'a' BETWEEN (SELECT ssn FROM customers LIMIT 1) AND 'z'", "read SELECT r=customers" },
+        { "SELECT 'a' NOT ILIKE (SELECT ssn FROM customers LIMIT 1)", "read SELECT r=customers" },
+        { "SELECT now() AT TIME ZONE (SELECT ssn FROM customers WHERE id = 1)", "read SELECT f=now r=customers" },
+        { "SELECT 1 FETCH FIRST (SELECT id FROM customers LIMIT 1) ROWS ONLY", "read SELECT r=customers" },
+        { "SELECT 'a' LIKE 'b' ESCAPE (SELECT 'c' FROM customers LIMIT 1)", "read SELECT r=customers" },
+        { "SELECT xmlexists('//a' PASSING BY VALUE (SELECT xml '<a/>' FROM customers LIMIT 1))", "read SELECT r=customers" },
+        { "SELECT 'a' BETWEEN (SELECT 'b' FROM payments FOR UPDATE) AND 'z'", "write SELECT w=payments lock" },
+        { "SELECT 'a' BETWEEN (WITH c AS (SELECT ssn FROM customers) SELECT ssn FROM c) AND 'z'", "read SELECT r=customers" },
+        { "SELECT count(1, SELECT 1)", "unknown SELECT" },
         // A subscript in the column list is evaluated: a red team read customers and called lo_from_bytea there.
         { "INSERT INTO t (a, tags[1], tags[2:3], meta['k'], c.f, d[-1]) VALUES (1, 2, '{3}', '4', 5, 6)", "write INSERT w=t" },
         { "INSERT INTO orders (total, meta[(SELECT string_agg(email, ',') FROM customers)]) VALUES (1, '1') RETURNING meta", "unknown INSERT" },
