@@ -109,6 +109,8 @@ internal ref partial struct QueryWalker
     private int Comma(int i)
     {
         ref var top = ref Top;
+        if (top.Kind == FrameKind.Case)
+            _s.Fail("a comma inside CASE … END (a column named case needs AS)");
         if (Query && top.InFrom && top.Kind is FrameKind.Plain or FrameKind.CteBody)
             _relPos = i + 1;
         return i + 1;
@@ -391,6 +393,13 @@ internal ref partial struct QueryWalker
             if (action == Kw.Update || top.Merge && tok.Is(Kw.Then) && action is Kw.Insert or Kw.Delete)
                 _s.AddCommand(action == Kw.Update ? "UPDATE" : action == Kw.Insert ? "INSERT" : "DELETE");
         }
+        if (top.Kind == FrameKind.Case && EndsCaseEarly(i))
+        {
+            // Not valid inside CASE … END: "case" was a column label (SELECT ssn case FROM customers … end), and what
+            // follows would be read as part of an expression.
+            _s.Fail("a clause inside CASE … END (a column named case needs AS)");
+            return i + 1;
+        }
         switch (tok.Keyword)
         {
             case Kw.Case:
@@ -436,6 +445,24 @@ internal ref partial struct QueryWalker
                 return i + 1;
         }
         return NameToken(i);
+    }
+
+    /// <summary>A clause keyword that cannot stand directly inside CASE … END (IS DISTINCT FROM and WITHIN GROUP can).</summary>
+    private readonly bool EndsCaseEarly(int i)
+    {
+        switch (_t[i].Keyword)
+        {
+            case Kw.Select or Kw.Values or Kw.Where or Kw.Having or Kw.Window or Kw.Order or Kw.Limit or Kw.Offset
+                or Kw.Fetch or Kw.Returning or Kw.Union or Kw.Intersect or Kw.Except or Kw.Into or Kw.Join or Kw.Table:
+                return true;
+            case Kw.From:
+                return !(i >= 2 && _t[i - 1].Is(Kw.Distinct) && (_t[i - 2].Is(Kw.Is) || _t[i - 2].Is(Kw.Not)));
+            case Kw.Group:
+                return !(i >= 1 && _t[i - 1].Kind == TokenKind.Word
+                    && _text.Slice(_t[i - 1].Start, _t[i - 1].Length).Equals("within", StringComparison.OrdinalIgnoreCase));
+            default:
+                return false;
+        }
     }
 
     private int SelectInto(int i)

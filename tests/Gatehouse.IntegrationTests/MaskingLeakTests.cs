@@ -168,6 +168,11 @@ public sealed class MaskingLeakTests(MaskingFixture fixture, ITestOutputHelper o
         {
             Risk = "BETWEEN (…) was read as a call of between(): the subquery's table was not seen",
         },
+        new("case-column-label", P | B, "SELECT ssn case, email FROM customers UNION ALL SELECT NULL, NULL end")
+        {
+            Risk = "a column labelled case (no AS) made FROM customers read as the inside of a CASE expression",
+            LeaksWithoutMasks = false, // refused as not understood with or without masks
+        },
         new("row-to-json-attribute", P | B, "SELECT c.row_to_json AS j FROM customers c ORDER BY c.id") { MustSucceed = true },
         new("composite-text", P | T | B, "SELECT (c.*)::text AS t FROM customers c ORDER BY id") { MustSucceed = true },
         new("row-constructor", P | T | B | RB, "SELECT ROW(email, ssn) AS r FROM customers ORDER BY id") { MustSucceed = true },

@@ -57,6 +57,13 @@ public sealed class CorpusTests
         { "SELECT 'a' BETWEEN (SELECT 'b' FROM payments FOR UPDATE) AND 'z'", "write SELECT w=payments lock" },
         { "SELECT 'a' BETWEEN (WITH c AS (SELECT ssn FROM customers) SELECT ssn FROM c) AND 'z'", "read SELECT r=customers" },
         { "SELECT count(1, SELECT 1)", "unknown SELECT" },
+        // "case" and "end" as bare column labels (PostgreSQL 14+) made the walker read FROM … as the inside of a CASE.
+        { "SELECT ssn case FROM customers UNION ALL SELECT NULL end", "unknown SELECT" },
+        { "SELECT email case, phone FROM customers UNION ALL SELECT NULL, NULL end", "unknown SELECT" },
+        { "SELECT * FROM (SELECT card_number case FROM payments UNION ALL SELECT NULL end) s", "unknown SELECT" },
+        { "INSERT INTO orders (customer_id, total) SELECT id, 1 case FROM customers UNION ALL SELECT 1, 0 end WHERE false", "unknown INSERT" },
+        { "SELECT CASE WHEN a IS DISTINCT FROM b THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY c) ELSE 0 END FROM t", "read SELECT r=t f=percentile_cont" },
+        { "SELECT CASE WHEN x THEN 1 END AS \"case\", CASE y WHEN 1 THEN 'a' ELSE 'b' END FROM t", "read SELECT r=t" },
         // A subscript in the column list is evaluated: a red team read customers and called lo_from_bytea there.
         { "INSERT INTO t (a, tags[1], tags[2:3], meta['k'], c.f, d[-1]) VALUES (1, 2, '{3}', '4', 5, 6)", "write INSERT w=t" },
         { "INSERT INTO orders (total, meta[(SELECT string_agg(email, ',') FROM customers)]) VALUES (1, '1') RETURNING meta", "unknown INSERT" },
